@@ -1,0 +1,64 @@
+"""`mtserve`: the one command-line entry point.
+
+Each subcommand lives in the module that owns its stage; the module exposes
+`configure(parser)` (adds its arguments) and `run(args) -> int`. Modules are
+imported only when their subcommand runs, so `mtserve --help` stays fast and a
+serving-only install never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from serving.errors import UserError
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("training.pipeline", "train, distil and choose each task's branch; write reports/accuracy.*"),
+    "export": ("training.export", "export a trained run as a Triton model repository (or --check one)"),
+    "serve": ("serving.triton", "run a real Triton server on a model repository in the foreground"),
+    "predict": ("serving.client", "send text to the multitask ensemble over gRPC and print every task"),
+    "loadtest": ("loadtest.capacity", "Locust capacity search: multitask against one deployment per task"),
+    "task": ("training.tasks_cli", "add, retrain, remove or roll back one task of an existing repository"),
+    "k8s": ("serving.k8s", "render, validate and upload KServe manifests"),
+    "demo": ("training.demo", "the whole pipeline on the embedded corpus: train, export, serve, load-test"),
+    "bench": ("loadtest.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtserve", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Only the chosen subcommand's module is imported (see main); argparse needs the
+        # arguments of that one alone, so the rest are configured lazily.
+        p.set_defaults(_configured=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints help or the error, and exits
+        return 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"mtserve {name}", description=COMMANDS[name][1])
+    module.configure(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except UserError as e:
+        print(f"mtserve {name}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""gRPC client for the served ensembles, and `mtserve predict`.
+
+The task list is read from the ensemble's own metadata (its `<task>_scores` outputs), so a
+client never hard-codes which tasks are deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from serving.errors import UserError
+
+
+class MultitaskClient:
+    """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client."""
+
+    def __init__(self, url: str = "127.0.0.1:8001", timeout: float = 30.0):
+        import tritonclient.grpc as grpcclient
+
+        self._grpc = grpcclient
+        self.url = url
+        self.timeout = timeout
+        self.client = grpcclient.InferenceServerClient(url=url)
+        self._meta: dict[str, dict] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def tasks(self, model: str = "multitask") -> list[str]:
+        """Task names served by `model`, from its outputs."""
+        if model not in self._meta:
+            from tritonclient.utils import InferenceServerException
+
+            try:
+                self._meta[model] = self.client.get_model_metadata(model, as_json=True, client_timeout=self.timeout)
+            except InferenceServerException as e:
+                raise UserError(f"model {model!r} at {self.url}: {e.message()}") from None
+        outs = [o["name"] for o in self._meta[model]["outputs"]]
+        return [o[: -len("_scores")] for o in outs if o.endswith("_scores")]
+
+    def infer(self, texts: list[str], pairs: list[str] | None = None, tasks: list[str] | None = None,
+              model: str = "multitask") -> dict[str, dict]:
+        """{task: {"scores": float32 [B, C], "label": [str] * B (classification only)}}.
+
+        Asking for a subset of tasks requests only their outputs, so only their heads run."""
+        from tritonclient.utils import InferenceServerException
+
+        served = self.tasks(model)
+        tasks = tasks or served
+        unknown = [t for t in tasks if t not in served]
+        if unknown:
+            raise UserError(f"unknown task(s) {unknown}: {model} serves {served}")
+        if not texts:
+            raise UserError("no text given")
+        g = self._grpc
+        text = g.InferInput("text", [len(texts), 1], "BYTES")
+        text.set_data_from_numpy(np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_))
+        inputs = [text]
+        if pairs is not None:
+            if len(pairs) != len(texts):
+                raise UserError(f"{len(pairs)} text pairs for {len(texts)} texts")
+            pair = g.InferInput("text_pair", [len(pairs), 1], "BYTES")
+            pair.set_data_from_numpy(np.array([[p.encode("utf-8")] for p in pairs], dtype=np.object_))
+            inputs.append(pair)
+        out_names = {o["name"] for o in self._meta[model]["outputs"]}
+        outputs = [g.InferRequestedOutput(f"{t}_{kind}") for t in tasks for kind in ("scores", "label")
+                   if f"{t}_{kind}" in out_names]
+        try:
+            result = self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
+        except InferenceServerException as e:
+            raise UserError(f"{model} at {self.url}: {e.message()}") from None
+        answer = {}
+        for t in tasks:
+            entry = {"scores": result.as_numpy(f"{t}_scores")}
+            if f"{t}_label" in out_names:
+                entry["label"] = [v.decode("utf-8") for v in result.as_numpy(f"{t}_label").reshape(-1)]
+            answer[t] = entry
+        return answer
+
+
+def format_predictions(texts: list[str], answer: dict[str, dict]) -> str:
+    lines = []
+    for i, text in enumerate(texts):
+        lines.append(f"{text!r}")
+        for task, entry in answer.items():
+            scores = entry["scores"][i]
+            if "label" in entry:
+                lines.append(f"  {task:<16} {entry['label'][i]:<20} p={float(scores.max()):.3f}  "
+                             f"scores={np.round(scores, 3).tolist()}")
+            else:
+                lines.append(f"  {task:<16} {float(scores[0]):.4f}")
+    return "\n".join(lines)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="*", help="utterances (default: one per line on stdin)")
+    p.add_argument("--pair", action="append", help="text_pair for pair tasks, once per text")
+    p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
+    p.add_argument("--model", default="multitask", help="multitask or single_<task>")
+    p.add_argument("--tasks", help="comma-separated subset of tasks (only their heads run)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args) -> int:
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise UserError("give text as arguments or on stdin")
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    try:
+        with MultitaskClient(args.url) as client:
+            if not client.client.is_server_live(client_timeout=5):
+                raise UserError(f"no Triton server live at {args.url}")
+            answer = client.infer(texts, args.pair, tasks, args.model)
+    except UserError:
+        raise
+    except Exception as e:  # connection refused and friends: one line, not a traceback
+        raise UserError(f"cannot reach Triton at {args.url}: {e}") from None
+    if args.json:
+        print(json.dumps([{t: {"scores": e["scores"][i].tolist(), **({"label": e["label"][i]} if "label" in e else {})}
+                           for t, e in answer.items()} for i in range(len(texts))], indent=2))
+    else:
+        print(format_predictions(texts, answer))
+    return 0

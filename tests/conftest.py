@@ -1,0 +1,81 @@
+"""Shared fixtures: a tiny BERT (transformers' test shape) with a vocabulary built from the demo corpus,
+a tiny trained run, its exported repository, and one real Triton serving it for the whole session."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+GLUE_DIR = ROOT.parent / "shared" / "glue"
+
+
+def build_vocab(texts: list[str]) -> list[str]:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = sorted({w for t in texts for w in re.findall(r"[a-z0-9]+", t.lower())})
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    return specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + [w for w in words if len(w) > 1]
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory):
+    """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
+    from transformers import BertTokenizerFast
+
+    from training import corpus
+    from training.backbone import tiny_bert
+
+    data = corpus.generate(n_train=400, n_dev=100)
+    vocab = build_vocab(next(iter(data.values())).train.texts)
+    d = tmp_path_factory.mktemp("tiny_vocab")
+    (d / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    return tiny_bert(num_layers=4, hidden=32, heads=4, vocab_size=len(vocab)), tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    from training import corpus
+
+    return corpus.generate(n_train=400, n_dev=100)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
+    """A trained run on the demo corpus's four tasks with the tiny BERT: seconds, not minutes."""
+    from training.finetune import TrainConfig
+    from training.pipeline import SearchConfig, train
+
+    bert, tokenizer = tiny_backbone
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(max_length=32, epochs_full=1, epochs_partial=2, epochs_distil=1, lr_full=1e-3, lr_partial=1e-3,
+                      lr_distil=1e-3)
+    train(tiny_data, run_dir, backbone="tiny-test-bert", cfg=cfg, search=SearchConfig([1, 2], 1, 0.9),
+          cache_dir=None, bert=bert, tokenizer=tokenizer)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tiny_run, tmp_path_factory):
+    from training.export import export_run
+
+    repo = tmp_path_factory.mktemp("repo") / "model_repository"
+    export_run(tiny_run, repo, profile="local", progress=False)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def triton(tiny_repo):
+    """One real Triton on the tiny repository for the whole session (explicit mode: tests may load/unload)."""
+    from serving.triton import TritonServer
+
+    server = TritonServer(tiny_repo, model_control="explicit", load_models=["*"])
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,132 @@
+"""The exported repository on a real local Triton, over real gRPC: scores match PyTorch, subsets run only
+their heads, bad input gets a clear error and the server keeps serving."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from serving.client import MultitaskClient
+from serving.errors import UserError
+from training.backbone import TaskModel
+from training.pipeline import Run
+
+pytestmark = pytest.mark.triton
+
+TEXTS = [
+    "turn on the lights in the kitchen",
+    "ugh play some jazz you never get this right",
+    "URGENT: book a flight to paris tomorrow!!",
+    "",
+    "   ",
+    "café naïve 東京 🙂 \t tabs",
+    "what's the forecast " * 40,  # longer than max_length: truncated, not an error
+]
+
+
+def _reference(run: Run, tokenizer, texts, task: str, full: bool) -> np.ndarray:
+    enc = tokenizer(texts, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
+                    return_tensors="pt")
+    args = (enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+    with torch.no_grad():
+        if full:
+            return run.full(task).scores(*args).numpy()
+        branch, _ = run.branch(task)
+        model = TaskModel(run.trunk([branch.config.depth]), branch).eval()
+        return model.scores(*args).numpy()
+
+
+@pytest.fixture(scope="module")
+def client(triton):
+    with MultitaskClient(triton.grpc_url) as c:
+        yield c
+
+
+def test_multitask_matches_pytorch_for_every_task(client, tiny_run, tiny_backbone):
+    run, (_, tokenizer) = Run(tiny_run), tiny_backbone
+    answer = client.infer(TEXTS)
+    assert set(answer) == set(run.tasks())
+    for task in run.tasks():
+        ref = _reference(run, tokenizer, TEXTS, task, full=False)
+        got = answer[task]["scores"]
+        assert got.shape == ref.shape
+        diff = float(np.abs(got - ref).max())
+        assert diff <= 1e-4, f"{task}: served scores differ from PyTorch by {diff}"
+        spec = run.spec(task)
+        if not spec.is_regression:
+            assert answer[task]["label"] == [spec.labels[i] for i in ref.argmax(-1)]
+
+
+def test_single_task_baselines_match_the_full_models(client, tiny_run, tiny_backbone):
+    run, (_, tokenizer) = Run(tiny_run), tiny_backbone
+    for task in run.tasks():
+        got = client.infer(TEXTS, model=f"single_{task}")[task]["scores"]
+        ref = _reference(run, tokenizer, TEXTS, task, full=True)
+        diff = float(np.abs(got - ref).max())
+        assert diff <= 1e-4, f"single_{task}: differs from the full fine-tuned model by {diff}"
+
+
+def _exec_counts(triton_client) -> dict[str, int]:
+    stats = triton_client.get_inference_statistics(as_json=True)
+    return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
+
+
+def test_asking_for_one_task_runs_only_its_head(client, tiny_run):
+    tasks = Run(tiny_run).tasks()
+    before = _exec_counts(client.client)
+    for _ in range(3):
+        out = client.infer(["play some jazz"], tasks=[tasks[0]])
+    after = _exec_counts(client.client)
+    assert set(out) == {tasks[0]}
+    assert after[tasks[0]] - before[tasks[0]] >= 1
+    assert after["trunk"] - before["trunk"] >= 1
+    for other in tasks[1:]:
+        assert after[other] == before[other], f"head {other} ran although only {tasks[0]} was asked for"
+
+
+def _raw_infer(triton_client, name, array, dtype):
+    import tritonclient.grpc as g
+
+    inp = g.InferInput(name, list(array.shape), dtype)
+    inp.set_data_from_numpy(array)
+    return triton_client.infer("multitask", [inp])
+
+
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client):
+    from tritonclient.utils import InferenceServerException
+
+    tc = client.client
+    # invalid UTF-8
+    with pytest.raises(InferenceServerException, match="UTF-8"):
+        _raw_infer(tc, "text", np.array([[b"\xff\xfe bad"]], dtype=np.object_), "BYTES")
+    # wrong dtype: text as INT32
+    with pytest.raises(InferenceServerException, match="(?i)data.?type|dtype|expected"):
+        _raw_infer(tc, "text", np.array([[1]], dtype=np.int32), "INT32")
+    # a batch larger than max_batch_size
+    with pytest.raises(InferenceServerException, match="(?i)batch.?size"):
+        _raw_infer(tc, "text", np.array([[b"hi"]] * 65, dtype=np.object_), "BYTES")
+    # an unknown task is refused by the client before any call
+    with pytest.raises(UserError, match="unknown task"):
+        client.infer(["hello"], tasks=["nope"])
+    # 10,000 characters: truncated to max_length, answered
+    long = client.infer(["a" * 10_000, "word " * 2_000])
+    assert all(np.isfinite(v["scores"]).all() for v in long.values())
+    # and the server still serves normal requests
+    assert tc.is_server_ready()
+    ok = client.infer(["turn off the bedroom light"])
+    assert all(v["scores"].shape[0] == 1 for v in ok.values())
+
+
+def test_predict_command_prints_every_task(triton, tiny_run):
+    out = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--url", triton.grpc_url,
+                          "lock the front door"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for task in Run(tiny_run).tasks():
+        assert task in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--url", "127.0.0.1:1", "hi"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,212 @@
+"""Training invariants on tiny BERTs: surgery, frozen trunk, cache, distillation, search choice, data errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from serving.errors import UserError
+from training import corpus
+from training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
+from training.features import FeatureCache, encode, trunk_fingerprint
+from training.finetune import TrainConfig, distil, distil_loss, train_partial
+from training.pipeline import Run, choose
+from training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
+
+from .conftest import GLUE_DIR
+
+
+def _ids(vocab=99, b=3, s=9):
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (b, s), generator=g)
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    return ids, torch.zeros_like(ids), mask
+
+
+def test_trunk_plus_branch_equals_the_backbone():
+    """Splitting a BERT into trunk + branch computes exactly what the unsplit encoder computes."""
+    bert = tiny_bert(num_layers=4)
+    ids, tt, mask = _ids()
+    with torch.no_grad():
+        ref = bert(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
+        trunk = make_trunk(bert, 4, [0, 2, 4])
+        outs = trunk(ids, tt, mask)
+    for got, d in zip(outs, [0, 2, 4]):
+        torch.testing.assert_close(got[mask.bool()], ref[d][mask.bool()], atol=1e-6, rtol=0)
+
+
+def test_student_is_initialised_from_the_teachers_lowest_layers():
+    bert = tiny_bert(num_layers=4)
+    teacher = make_branch(bert, depth=1, num_layers=3, num_labels=3, regression=False)
+    student = student_from_teacher(teacher, 2)
+    for i in range(2):
+        for (n1, p1), (n2, p2) in zip(teacher.layers[i].named_parameters(), student.layers[i].named_parameters()):
+            assert n1 == n2 and torch.equal(p1, p2)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+    assert student.config.depth == teacher.config.depth == 1
+    with pytest.raises(ValueError):
+        student_from_teacher(teacher, 4)
+
+
+def test_distillation_loss_is_zero_when_student_and_teacher_agree():
+    cls = TaskSpec("x", ("a", "b", "c"), "accuracy")
+    # a confident teacher that is right: KL is 0 and CE is ~0
+    logits = torch.tensor([[30.0, 0.0, 0.0], [0.0, 30.0, 0.0]])
+    gold = torch.tensor([0, 1])
+    assert float(distil_loss(cls, logits, logits, gold, 2.0)) < 1e-6
+    # disagreeing student: strictly positive soft term
+    assert float(distil_loss(cls, logits.flip(0), logits, gold, 2.0)) > 1.0
+    reg = TaskSpec("r", None, "pearson")
+    v = torch.tensor([[0.3], [0.7]])
+    assert float(distil_loss(reg, v, v.clone(), v.squeeze(-1), 2.0)) == 0.0
+
+
+def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, tiny_data):
+    bert, tok = tiny_backbone
+    data = tiny_data["sentiment"]
+    trunk = make_trunk(bert, 4, list(range(5)))
+    before = trunk_fingerprint(trunk)
+    enc_tr, enc_dev = encode(tok, data.train, 32), encode(tok, data.dev, 32)
+    cache = FeatureCache(None)
+    f_tr = cache.get(trunk, before, enc_tr, [3])[3]
+    f_dev = cache.get(trunk, before, enc_dev, [3])[3]
+    cfg = TrainConfig(epochs_partial=1, lr_partial=1e-3)
+    b1, s1 = train_partial(bert, data.spec, 1, f_tr, data.train.labels, f_dev, data.dev.labels, cfg)
+    shallow = make_trunk(bert, 3, [3])
+    b2, s2 = train_partial(bert, data.spec, 1, None, data.train.labels, f_dev, data.dev.labels, cfg,
+                           uncached=(shallow, enc_tr))
+    assert trunk_fingerprint(trunk) == before, "a training step changed the frozen trunk"
+    assert trunk_fingerprint(shallow) == trunk_fingerprint(make_trunk(bert, 3, [3]))
+    # fp16 cache vs fp32 on-the-fly features: same training up to rounding
+    for p1, p2 in zip(b1.parameters(), b2.parameters()):
+        torch.testing.assert_close(p1, p2, atol=5e-3, rtol=0)
+    # a second request for the same split and depth is a hit
+    cache.get(trunk, before, enc_tr, [3])
+    assert cache.hits >= 1
+
+
+def test_full_finetuning_updates_every_layer(tiny_backbone):
+    bert, _ = tiny_backbone
+    model = full_model(bert, 3, False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == sum(p.numel() for p in model.parameters())
+    assert model.trunk.depth == 0 and model.branch.config.num_layers == 4
+
+
+def test_regression_task_distils(tiny_backbone, tiny_data):
+    """A 1-layer student distilled from a 2-layer regression teacher ends up closer to the teacher than
+    its copy-initialisation was, and tracks it."""
+    from training.finetune import branch_outputs
+
+    bert, tok = tiny_backbone
+    data = tiny_data["urgency"]
+    trunk = make_trunk(bert, 4, [2])
+    fp = trunk_fingerprint(trunk)
+    cache = FeatureCache(None)
+    f_tr = cache.get(trunk, fp, encode(tok, data.train, 32), [2])[2]
+    f_dev = cache.get(trunk, fp, encode(tok, data.dev, 32), [2])[2]
+    teacher = make_branch(bert, depth=2, num_layers=2, num_labels=1, regression=True, seed=1).eval()
+    with torch.no_grad():  # a teacher worth distilling: a wide output range, and a top layer that matters
+        g = torch.Generator().manual_seed(0)
+        teacher.classifier.weight.mul_(20.0)
+        for p in teacher.layers[1].parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+    labels = branch_outputs(teacher, f_tr).squeeze(-1).tolist()
+    dev_labels = branch_outputs(teacher, f_dev).squeeze(-1).tolist()
+    init = student_from_teacher(teacher, 1)
+    cfg = TrainConfig(epochs_distil=4, lr_distil=1e-3)
+    student, s_score = distil(teacher, data.spec, 1, f_tr, labels, f_dev, dev_labels, cfg)
+    assert student.config.num_layers == 1 and student.config.regression and np.isfinite(s_score)
+    t_out = torch.tensor(dev_labels)
+    mse = lambda b: float(((branch_outputs(b, f_dev).squeeze(-1) - t_out) ** 2).mean())  # noqa: E731
+    assert mse(student) < 0.5 * mse(init), (mse(student), mse(init))
+    assert s_score > 0.3, f"student's Pearson with its teacher: {s_score}"
+
+
+def test_choice_prefers_fewest_task_layers_then_deepest_trunk():
+    cands = [
+        {"kind": "partial", "k": 3, "l": 3, "branch_depth": 3, "task_layers": 3, "score": 0.90},
+        {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.895},
+        {"kind": "partial", "k": 1, "l": 1, "branch_depth": 5, "task_layers": 1, "score": 0.896},
+        {"kind": "partial", "k": 2, "l": 2, "branch_depth": 4, "task_layers": 2, "score": 0.91},
+    ]
+    chosen, met = choose(cands, 0.90, 0.995)
+    assert met and chosen["branch_depth"] == 5 and chosen["task_layers"] == 1
+    chosen, met = choose(cands, 1.0, 0.995)  # nothing reaches 0.995: the best score, flagged
+    assert not met and chosen["score"] == 0.91
+
+
+def test_pipeline_writes_a_traceable_run(tiny_run):
+    run = Run(tiny_run)
+    meta = run.meta
+    assert meta["tasks"] == ["domain", "intent", "sentiment", "urgency"]
+    for task in meta["tasks"]:
+        result = run.task_result(task)
+        kinds = {c["kind"] for c in result["candidates"]}
+        assert kinds == {"partial", "distilled"}
+        branch, bmeta = run.branch(task)
+        assert bmeta["config"]["seed"] == 0  # the resolved config travels with the checkpoint
+        assert branch.config.depth + branch.config.num_layers <= meta["num_layers"]
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    ckpt = copy / "tasks" / "domain" / "branch.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(UserError, match="corrupt checkpoint"):
+        Run(copy).branch("domain")
+
+
+def test_embedded_corpus_is_deterministic_and_disjoint():
+    a, b = corpus.generate(300, 50, seed=3), corpus.generate(300, 50, seed=3)
+    assert a["intent"].train.texts == b["intent"].train.texts
+    assert not set(a["intent"].train.texts) & set(a["intent"].dev.texts)
+    assert set(a) == {"domain", "intent", "sentiment", "urgency"}
+    assert a["urgency"].spec.is_regression and all(0 <= v <= 1 for v in a["urgency"].train.labels)
+
+
+def test_metrics():
+    spec = TaskSpec("m", ("0", "1"), "mcc")
+    assert score(spec, np.array([[0.9, 0.1], [0.1, 0.9]]), [0, 1]) == pytest.approx(1.0)
+    assert score(TaskSpec("f", ("0", "1"), "f1"), np.array([[0.1, 0.9], [0.1, 0.9]]), [1, 0]) == pytest.approx(2 / 3)
+    assert score(TaskSpec("p", None, "spearman"), np.array([1.0, 2.0, 3.0]), [10, 20, 35]) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="../shared/glue is not beside this checkout")
+@pytest.mark.parametrize("name", ["cola", "sst2", "mrpc", "stsb", "rte", "wnli", "qnli"])
+def test_glue_loaders_read_the_real_files(name):
+    data = load_glue(name, GLUE_DIR, max_train=50)
+    assert len(data.train) == 50 and len(data.dev) > 50
+    assert (data.train.pairs is not None) == GLUE[name].spec.is_pair
+    if name == "qnli":
+        assert any("split 80/20" in n for n in data.notes)
+
+
+def test_data_errors_are_clear(tmp_path):
+    with pytest.raises(UserError, match="missing data file"):
+        load_tsv(tmp_path / "nope.tsv", name="x")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tlabel\nhello\tpos\nbroken row\n")
+    with pytest.raises(UserError, match="bad.tsv:3: bad row"):
+        load_tsv(bad, name="x")
+    spec = TaskSpec("x", ("neg", "pos"), "accuracy")
+    unk = tmp_path / "unk.tsv"
+    unk.write_text("text\tlabel\nhello\tmaybe\n")
+    with pytest.raises(UserError, match="unknown label 'maybe'"):
+        load_tsv(unk, spec)
+    with pytest.raises(UserError, match="must match"):
+        TaskSpec("Bad-Name", ("a", "b"), "accuracy")
+    with pytest.raises(UserError, match="GLUE folder not found"):
+        load_glue("rte", tmp_path)
+    ok = tmp_path / "ok.tsv"
+    ok.write_text("text\ttext_pair\tlabel\na\tb\t0.5\nc\td\t1.5\n")
+    spec2, split = load_tsv(ok, name="sim", is_pair=True, regression=True)
+    assert spec2.is_regression and split.pairs == ["b", "d"] and split.labels == [0.5, 1.5]
+    assert isinstance(split, Split) and json.dumps(spec2.to_dict())

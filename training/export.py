@@ -1,0 +1,388 @@
+"""`mtserve export`: a training run -> a Triton model repository.
+
+    tokenizer/      python backend (numpy + stdlib): text, text_pair -> input_ids, token_type_ids, attention_mask
+    trunk/          ONNX: the frozen layers, outputs hidden_<d> at every depth a task branches from
+    <task>/         ONNX: one head per task: hidden, attention_mask -> scores, label
+    full_<task>/    ONNX: the per-task baseline, one fully fine-tuned BERT
+    multitask/      ensemble: text -> every task's <task>_scores / <task>_label
+    single_<task>/  ensemble: text -> the baseline's <task>_scores / <task>_label
+    registry.json   what is deployed: tasks, branch depths, versions, labels, metrics
+
+Profiles: `gpu` (onnxruntime backend, KIND_GPU: what production loads) and `local` (the same .onnx
+files run by a python-backend model on CPU, for the pip-installed Triton). Only the backend line
+and the instance kind differ between them. Configs are written through Triton's own protobuf.
+The repository is written to a temporary folder and renamed into place: a failed export never
+leaves half a repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from google.protobuf import text_format
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+from tritonclient.grpc import model_config_pb2 as mc
+
+from serving.errors import UserError
+from training.backbone import Branch, TaskModel, Trunk
+from training.tasks import TaskSpec
+
+OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
+MAX_BATCH = 64
+QUEUE_DELAY_US = 500
+SERVING_DIR = Path(__file__).resolve().parent.parent / "serving"
+
+
+# ---------------------------------------------------------------- ONNX
+class _HeadForExport(nn.Module):
+    def __init__(self, branch: Branch):
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, hidden, attention_mask):
+        return self.branch.scores(hidden, attention_mask)
+
+
+class _FullForExport(nn.Module):
+    def __init__(self, model: TaskModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        return self.model.scores(input_ids, token_type_ids, attention_mask)
+
+
+def _add_label_output(model: onnx.ModelProto, labels: list[str]) -> onnx.ModelProto:
+    """Append label = labels[argmax(scores)] as a [B, 1] string output, so the label name is served by the
+    same ONNX model (no extra python step in production)."""
+    g = model.graph
+    g.initializer.append(numpy_helper.from_array(np.array(labels, dtype=object), "label_names"))
+    g.node.append(helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=1, name="label_argmax"))
+    g.node.append(helper.make_node("Gather", ["label_names", "label_index"], ["label"], axis=0, name="label_gather"))
+    g.output.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["batch", 1]))
+    return model
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+    module = module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def _check_against_torch(path: Path, module: nn.Module, feeds: dict[str, torch.Tensor], tol: float = 1e-4) -> float:
+    """onnx.checker, then onnxruntime against PyTorch on the same inputs; returns the max abs difference."""
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(path))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {k: v.numpy() for k, v in feeds.items()})
+    with torch.no_grad():
+        ref = module.eval()(*feeds.values())
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+    if diff > tol:
+        raise RuntimeError(f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {tol})")
+    return diff
+
+
+def _sample_ids(vocab_size: int, batch: int = 3, seq: int = 11) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab_size, (batch, seq), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, seq - 4 :] = 0  # one padded row, so masking is exercised
+    return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": mask}
+
+
+def export_trunk(trunk: Trunk, path: Path, vocab_size: int) -> float:
+    names = [f"hidden_{d}" for d in trunk.out_depths]
+    feeds = _sample_ids(vocab_size)
+    dyn = {n: {0: "batch", 1: "seq"} for n in list(feeds) + names}
+    _export(trunk, tuple(feeds.values()), path, list(feeds), names, dyn)
+    return _check_against_torch(path, trunk, feeds)
+
+
+def export_head(branch: Branch, labels: list[str] | None, path: Path) -> float:
+    h = branch.config.hidden_size
+    g = torch.Generator().manual_seed(1)
+    feeds = {"hidden": torch.randn(3, 11, h, generator=g), "attention_mask": _sample_ids(10)["attention_mask"]}
+    module = _HeadForExport(branch)
+    _export(module, tuple(feeds.values()), path, list(feeds), ["scores"],
+            {"hidden": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "scores": {0: "batch"}})
+    if labels is not None:
+        onnx.save(_add_label_output(onnx.load(str(path)), labels), str(path))
+    return _check_against_torch(path, module, feeds)
+
+
+def export_full(model: TaskModel, labels: list[str] | None, path: Path, vocab_size: int) -> float:
+    feeds = _sample_ids(vocab_size)
+    module = _FullForExport(model)
+    dyn = {n: {0: "batch", 1: "seq"} for n in feeds} | {"scores": {0: "batch"}}
+    _export(module, tuple(feeds.values()), path, list(feeds), ["scores"], dyn)
+    if labels is not None:
+        onnx.save(_add_label_output(onnx.load(str(path)), labels), str(path))
+    return _check_against_torch(path, module, feeds)
+
+
+# ---------------------------------------------------------------- config.pbtxt through Triton's protobuf
+def _tensor(name: str, dtype: int, dims: list[int], optional: bool = False):
+    return {"name": name, "data_type": dtype, "dims": dims, **({"optional": True} if optional else {})}
+
+
+def _model_config(name: str, inputs: list[dict], outputs: list[dict], profile: str, python_model: bool = False,
+                  max_batch: int = MAX_BATCH, instances: int = 1) -> mc.ModelConfig:
+    cfg = mc.ModelConfig(name=name, max_batch_size=max_batch)
+    if python_model or profile == "local":
+        cfg.backend = "python"
+    else:
+        cfg.backend = "onnxruntime"
+    for t in inputs:
+        cfg.input.add(**t)
+    for t in outputs:
+        cfg.output.add(**t)
+    gpu = profile == "gpu" and not python_model
+    cfg.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU)
+    cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_US
+    return cfg
+
+
+def _ensemble(name: str, inputs: list[dict], outputs: list[dict], steps: list[tuple[str, dict, dict]]) -> mc.ModelConfig:
+    cfg = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=MAX_BATCH)
+    for t in inputs:
+        cfg.input.add(**t)
+    for t in outputs:
+        cfg.output.add(**t)
+    for model, input_map, output_map in steps:
+        step = cfg.ensemble_scheduling.step.add(model_name=model, model_version=-1)
+        step.input_map.update(input_map)
+        step.output_map.update(output_map)
+    return cfg
+
+
+def write_config(cfg: mc.ModelConfig, model_dir: Path) -> None:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.pbtxt").write_text(text_format.MessageToString(cfg))
+
+
+def read_config(model_dir: Path) -> mc.ModelConfig:
+    return text_format.Parse((model_dir / "config.pbtxt").read_text(), mc.ModelConfig())
+
+
+S, I64, F32 = mc.TYPE_STRING, mc.TYPE_INT64, mc.TYPE_FP32
+TEXT_INPUTS = [_tensor("text", S, [1]), _tensor("text_pair", S, [1], optional=True)]
+ID_TENSORS = [_tensor(n, I64, [-1]) for n in ("input_ids", "token_type_ids", "attention_mask")]
+
+
+def task_outputs(task: str, spec: TaskSpec, prefix: bool = True) -> list[dict]:
+    p = f"{task}_" if prefix else ""
+    outs = [_tensor(f"{p}scores", F32, [spec.num_labels])]
+    if not spec.is_regression:
+        outs.append(_tensor(f"{p}label", S, [1]))
+    return outs
+
+
+def _copy_python_model(src: str, version_dir: Path, extra: tuple[str, ...] = ()) -> None:
+    version_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SERVING_DIR / "models" / src, version_dir / "model.py")
+    for name in extra:
+        shutil.copy(SERVING_DIR / name, version_dir / Path(name).name)
+
+
+# ---------------------------------------------------------------- the repository
+def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
+    from transformers import AutoTokenizer
+
+    from training.tokenizer_export import export_tokenizer
+
+    version = repo / "tokenizer" / "1"
+    _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
+    hf = AutoTokenizer.from_pretrained(str(run_root / "tokenizer"), local_files_only=True)
+    export_tokenizer(hf, version, max_length)
+    write_config(_model_config("tokenizer", TEXT_INPUTS, ID_TENSORS, "local", python_model=True), repo / "tokenizer")
+
+
+def write_trunk(trunk: Trunk, repo: Path, profile: str, vocab_size: int, version: int = 1) -> dict:
+    h = trunk.embeddings.word_embeddings.embedding_dim
+    vdir = repo / "trunk" / str(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    diff = export_trunk(trunk, vdir / "model.onnx", vocab_size)
+    if profile == "local":
+        _copy_python_model("onnx_runner.py", vdir)
+    outs = [_tensor(f"hidden_{d}", F32, [-1, h]) for d in trunk.out_depths]
+    write_config(_model_config("trunk", ID_TENSORS, outs, profile), repo / "trunk")
+    return {"max_abs_diff": diff}
+
+
+def write_head(name: str, spec: TaskSpec, branch: Branch, repo: Path, profile: str, version: int = 1) -> dict:
+    h = branch.config.hidden_size
+    vdir = repo / name / str(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    diff = export_head(branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx")
+    if profile == "local":
+        _copy_python_model("onnx_runner.py", vdir)
+    inputs = [_tensor("hidden", F32, [-1, h]), _tensor("attention_mask", I64, [-1])]
+    write_config(_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile), repo / name)
+    return {"max_abs_diff": diff}
+
+
+def write_full(name: str, spec: TaskSpec, model: TaskModel, repo: Path, profile: str, vocab_size: int) -> dict:
+    vdir = repo / f"full_{name}" / "1"
+    vdir.mkdir(parents=True, exist_ok=True)
+    diff = export_full(model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size)
+    if profile == "local":
+        _copy_python_model("onnx_runner.py", vdir)
+    write_config(_model_config(f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile),
+                 repo / f"full_{name}")
+    return {"max_abs_diff": diff}
+
+
+def _tok_step() -> tuple[str, dict, dict]:
+    ids = {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}
+    return "tokenizer", {"text": "text", "text_pair": "text_pair"}, ids
+
+
+def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
+    """tasks: name -> (spec, branch depth). Each head reads the trunk's hidden state at its own depth."""
+    depths = sorted({d for _, d in tasks.values()})
+    steps = [_tok_step(),
+             ("trunk", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")},
+              {f"hidden_{d}": f"hidden_{d}" for d in depths})]
+    outputs = []
+    for name, (spec, depth) in tasks.items():
+        out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
+        steps.append((name, {"hidden": f"hidden_{depth}", "attention_mask": "attention_mask"}, out_map))
+        outputs += task_outputs(name, spec)
+    return _ensemble("multitask", TEXT_INPUTS, outputs, steps)
+
+
+def single_config(name: str, spec: TaskSpec) -> mc.ModelConfig:
+    out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
+    steps = [_tok_step(), (f"full_{name}", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}, out_map)]
+    return _ensemble(f"single_{name}", TEXT_INPUTS, task_outputs(name, spec), steps)
+
+
+def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
+    (repo / cfg.name / str(version)).mkdir(parents=True, exist_ok=True)  # an ensemble's version folder is empty
+    write_config(cfg, repo / cfg.name)
+
+
+def atomic_repository(out: Path):
+    """Context manager: yields a temporary folder beside `out`; on success it replaces `out`."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def _cm():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    return _cm()
+
+
+def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", with_baseline: bool = True,
+               progress: bool = True) -> dict:
+    """Export a training run (training/pipeline.py's Run) as a model repository at `out`."""
+    from tqdm.auto import tqdm
+
+    from training.pipeline import Run
+
+    if profile not in ("local", "gpu"):
+        raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
+    run = Run(run_dir)
+    meta = run.meta
+    bert_cfg = run.bert_config()
+    tasks: dict[str, tuple[TaskSpec, int]] = {}
+    branches = {}
+    for name in meta["tasks"]:
+        branch, bmeta = run.branch(name)
+        tasks[name] = (run.spec(name), branch.config.depth)
+        branches[name] = (branch, bmeta)
+    depths = sorted({d for _, d in tasks.values()})
+    trunk = run.trunk(depths)
+    out = Path(out)
+    checks = {}
+    steps = ["tokenizer", "trunk"] + list(tasks) + ([f"full_{t}" for t in tasks] if with_baseline else [])
+    bar = tqdm(steps, desc="export", disable=None if progress else True, leave=False)
+    with atomic_repository(out) as tmp:
+        for step in bar:
+            bar.set_postfix_str(step)
+            if step == "tokenizer":
+                write_tokenizer(run.root, tmp, meta["config"]["max_length"])
+            elif step == "trunk":
+                checks["trunk"] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size)
+            elif step.startswith("full_"):
+                name = step[len("full_"):]
+                checks[step] = write_full(name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size)
+            else:
+                checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile)
+        write_ensemble(multitask_config(tasks), tmp)
+        if with_baseline:
+            for name, (spec, _) in tasks.items():
+                write_ensemble(single_config(name, spec), tmp)
+        registry = {
+            "version": 1, "profile": profile, "backbone": meta["backbone"], "num_layers": meta["num_layers"],
+            "hidden_size": meta["hidden_size"], "max_length": meta["config"]["max_length"],
+            "trunk": {"version": 1, "depths": depths, "layers": max(depths), "fingerprint": meta["trunk_fingerprint"]},
+            "multitask_version": 1,
+            "tasks": {name: {**spec.to_dict(), "kind": "regression" if spec.is_regression else "classification",
+                             "branch_depth": depth, "task_layers": branches[name][0].config.num_layers,
+                             "head_version": 1, "baseline": f"single_{name}" if with_baseline else None,
+                             "dev_score": branches[name][1]["chosen"]["score"]}
+                      for name, (spec, depth) in tasks.items()},
+            "export_checks": checks,
+        }
+        (tmp / "registry.json").write_text(json.dumps(registry, indent=2))
+    return registry
+
+
+# ---------------------------------------------------------------- CLI
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-dir", default="runs/latest", help="the training run to export")
+    p.add_argument("--out", default="model_repository/multitask", help="repository folder to (re)write")
+    p.add_argument("--profile", choices=["local", "gpu"], default="local",
+                   help="local: python backend running the ONNX files on CPU; gpu: onnxruntime backend, KIND_GPU")
+    p.add_argument("--no-baseline", action="store_true", help="skip the per-task baseline models (full_*, single_*)")
+    p.add_argument("--check", metavar="REPO", nargs="?", const="", default=None,
+                   help="validate a repository strictly instead of exporting (default: --out)")
+
+
+def run(args) -> int:
+    if args.check is not None:
+        from serving.repository_check import check_repository
+
+        repo = Path(args.check or args.out)
+        problems = check_repository(repo)
+        for p in problems:
+            print(p)
+        if problems:
+            print(f"{repo}: {len(problems)} problem(s)")
+            return 1
+        print(f"{repo}: ok")
+        return 0
+    reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline)
+    worst = max(c["max_abs_diff"] for c in reg["export_checks"].values())
+    print(f"exported {len(reg['tasks'])} task(s) to {args.out} (profile {args.profile}); trunk {reg['trunk']['layers']} "
+          f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}")
+    return 0

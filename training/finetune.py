@@ -1,0 +1,199 @@
+"""Training, per task and independently: full fine-tuning, partial fine-tuning, and distillation.
+
+- full: every weight of a copy of the backbone (the reference score, and the per-task baseline model).
+- partial: the embeddings and bottom `depth` layers frozen; the top k layers, pooling and classifier
+  trained on the trunk's cached hidden states (training/features.py).
+- distil: a student of l <= 3 layers on the same trunk depth, initialised from the teacher's lowest
+  task layers, trained on T^2 * KL(teacher/T || student/T) + the hard-label loss
+  (regression: MSE to the teacher + MSE to the label).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from training.backbone import Branch, TaskModel, Trunk, full_model, make_branch, student_from_teacher
+from training.features import Encoded, Features, batches
+from training.tasks import TaskSpec, score
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters shared by every stage; saved with every run so a result traces to its settings."""
+
+    max_length: int = 128
+    batch_size: int = 32
+    epochs_full: float = 3.0
+    epochs_partial: float = 4.0
+    epochs_distil: float = 4.0
+    lr_full: float = 5e-5
+    lr_partial: float = 2e-4
+    lr_distil: float = 2e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of steps
+    temperature: float = 2.0
+    pooling: str = "mean"
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _optimizer(params, lr: float, cfg: TrainConfig, total_steps: int):
+    params = [p for p in params if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    warm = max(1, int(cfg.warmup * total_steps))
+
+    def schedule(step: int) -> float:  # linear warm-up, then linear decay to zero
+        return (step + 1) / warm if step < warm else max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+def task_loss(spec: TaskSpec, logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    if spec.is_regression:
+        return F.mse_loss(logits.squeeze(-1), gold.float())
+    return F.cross_entropy(logits, gold.long())
+
+
+def distil_loss(spec: TaskSpec, student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, t: float
+                ) -> torch.Tensor:
+    """T^2 * KL(teacher_T || student_T) + hard-label loss; regression: MSE to teacher + MSE to label."""
+    if spec.is_regression:
+        return F.mse_loss(student, teacher) + task_loss(spec, student, gold)
+    soft = F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean",
+                    log_target=True)
+    return t * t * soft + task_loss(spec, student, gold)
+
+
+def _steps(n: int, cfg: TrainConfig, epochs: float) -> int:
+    return max(1, math.ceil(epochs * math.ceil(n / cfg.batch_size)))
+
+
+def _epochs_iter(n: int, cfg: TrainConfig, epochs: float, rng: np.random.Generator):
+    """Index batches for `epochs` (fractional epochs allowed), stopping at the exact step count."""
+    total, done = _steps(n, cfg, epochs), 0
+    while done < total:
+        for idx in batches(n, cfg.batch_size, True, rng):
+            if done == total:
+                return
+            done += 1
+            yield idx
+
+
+# ---------------------------------------------------------------- full fine-tuning
+def train_full(bert, spec: TaskSpec, train: Encoded, gold_train, dev: Encoded, gold_dev, cfg: TrainConfig,
+               desc: str = "") -> tuple[TaskModel, float]:
+    torch.manual_seed(cfg.seed)
+    model = full_model(bert, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
+    model.train()
+    gold = torch.tensor(gold_train)
+    total = _steps(len(train), cfg, cfg.epochs_full)
+    opt, sched = _optimizer(model.parameters(), cfg.lr_full, cfg, total)
+    rng = np.random.default_rng(cfg.seed)
+    for idx in tqdm(_epochs_iter(len(train), cfg, cfg.epochs_full, rng), total=total,
+                    desc=desc or f"{spec.name}: full fine-tuning", leave=False, disable=None):
+        loss = task_loss(spec, model(*train.batch(idx)), gold[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+    model.eval()
+    return model, score(spec, predict_full(model, dev), gold_dev)
+
+
+@torch.no_grad()
+def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    return torch.cat([model.scores(*enc.batch(idx)) for idx in batches(len(enc), batch_size, False)]).numpy()
+
+
+# ---------------------------------------------------------------- partial fine-tuning on cached features
+def _train_branch(branch: Branch, spec: TaskSpec, feats: Features, gold, cfg: TrainConfig, epochs: float, lr: float,
+                  desc: str, teacher_logits: torch.Tensor | None = None,
+                  trunk: Trunk | None = None, enc: Encoded | None = None) -> Branch:
+    """Train a branch. With `trunk`+`enc` instead of cached features, the frozen trunk runs every step
+    (the uncached baseline the cache is measured against)."""
+    torch.manual_seed(cfg.seed)
+    branch.train()
+    gold_t = torch.tensor(gold)
+    n = len(enc) if enc is not None else len(feats)
+    total = _steps(n, cfg, epochs)
+    opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
+    rng = np.random.default_rng(cfg.seed)
+    for idx in tqdm(_epochs_iter(n, cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None):
+        if trunk is not None and enc is not None:
+            ids, tt, mask = enc.batch(idx)
+            with torch.no_grad():
+                hidden = trunk(ids, tt, mask)[-1]
+        else:
+            hidden, mask = feats.batch(idx)
+        logits = branch(hidden, mask)
+        if teacher_logits is not None:
+            loss = distil_loss(spec, logits, teacher_logits[idx], gold_t[idx], cfg.temperature)
+        else:
+            loss = task_loss(spec, logits, gold_t[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(branch.parameters(), 1.0)
+        opt.step()
+        sched.step()
+    return branch.eval()
+
+
+@torch.no_grad()
+def branch_outputs(branch: Branch, feats: Features, batch_size: int = 128, scores: bool = True) -> torch.Tensor:
+    """Scores (probabilities / value) or raw logits of a branch over cached features."""
+    branch.eval()
+    fn = branch.scores if scores else branch.forward
+    return torch.cat([fn(*feats.batch(idx)) for idx in batches(len(feats), batch_size, False)])
+
+
+def train_partial(bert, spec: TaskSpec, k: int, feats_train: Features, gold_train, feats_dev: Features, gold_dev,
+                  cfg: TrainConfig, uncached: tuple[Trunk, Encoded] | None = None) -> tuple[Branch, float]:
+    """Fine-tune the top k layers (initialised from the backbone's) plus a new classifier."""
+    depth = bert.config.num_hidden_layers - k
+    branch = make_branch(bert, depth, k, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
+    trunk, enc = uncached if uncached else (None, None)
+    _train_branch(branch, spec, feats_train, gold_train, cfg, cfg.epochs_partial, cfg.lr_partial,
+                  f"{spec.name}: partial k={k}" + (" (no cache)" if uncached else ""), trunk=trunk, enc=enc)
+    return branch, score(spec, branch_outputs(branch, feats_dev).numpy(), gold_dev)
+
+
+def distil(teacher: Branch, spec: TaskSpec, num_layers: int, feats_train: Features, gold_train, feats_dev: Features,
+           gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
+    """Compress a teacher branch into `num_layers` layers on the same trunk depth."""
+    student = student_from_teacher(teacher, num_layers)
+    # the teacher is frozen: its logits over the training set are computed once, not every epoch
+    teacher_logits = branch_outputs(teacher, feats_train, scores=False)
+    _train_branch(student, spec, feats_train, gold_train, cfg, cfg.epochs_distil, cfg.lr_distil,
+                  f"{spec.name}: distil k={teacher.config.num_layers}->l={num_layers}", teacher_logits=teacher_logits)
+    return student, score(spec, branch_outputs(student, feats_dev).numpy(), gold_dev)
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0

@@ -1,0 +1,299 @@
+"""`mtserve train`: the whole training pipeline for a task set.
+
+Per task, independently (a task team never touches another task):
+  1. full fine-tuning            -> the reference dev score and the per-task baseline model
+  2. partial fine-tuning, k = 1..K top layers, on cached frozen features
+  3. distillation of each k-layer teacher into l < k layers (l <= 3), same trunk depth
+  4. choice: the cheapest branch (fewest task layers, then the deepest trunk) whose dev score
+     is >= retention_target x full; if none reaches it, the best-scoring branch (the report says so)
+Then reports/accuracy.{json,md,png}. A run directory holds everything export needs:
+  run.json, trunk.safetensors (frozen embeddings + layers), tokenizer/, tasks/<task>/{spec,full,branch,search}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import BertConfig
+
+from serving.errors import UserError
+from training.backbone import (DEFAULT_BACKBONE, Branch, TaskModel, Trunk, full_model, load_backbone, load_branch,
+                               make_trunk, resolve_backbone, save_branch)
+from training.features import FeatureCache, encode, trunk_fingerprint
+from training.finetune import Timer, TrainConfig, distil, train_full, train_partial
+from training.tasks import TaskData, TaskSpec
+
+
+@dataclass
+class SearchConfig:
+    k_values: list[int] = field(default_factory=lambda: [1, 2, 3])  # fine-tuned top layers tried
+    max_student_layers: int = 3
+    retention_target: float = 0.995
+
+    def to_dict(self) -> dict:
+        return {"k_values": self.k_values, "max_student_layers": self.max_student_layers,
+                "retention_target": self.retention_target}
+
+
+def choose(candidates: list[dict], full_score: float, target: float) -> tuple[dict, bool]:
+    """Fewest task layers, then the deepest trunk, among those reaching target x full; else the best score."""
+    threshold = target * full_score if full_score > 0 else full_score - abs(full_score) * (1 - target)
+    ok = [c for c in candidates if c["score"] >= threshold]
+    if ok:
+        return min(ok, key=lambda c: (c["task_layers"], -c["branch_depth"], -c["score"])), True
+    return max(candidates, key=lambda c: (c["score"], -c["task_layers"])), False
+
+
+def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: TrainConfig, search: SearchConfig,
+                full_score: float) -> tuple[Branch, dict, list[dict]]:
+    """Steps 2-4 for one task, on cached features. Returns the chosen branch, the choice, every candidate."""
+    num_layers = bert.config.num_hidden_layers
+    candidates, branches = [], {}
+    for k in search.k_values:
+        depth = num_layers - k
+        ftr, fdev = feats[("train", depth)], feats[("dev", depth)]
+        with Timer() as t:
+            teacher, s = train_partial(bert, spec, k, ftr, gold_train, fdev, gold_dev, cfg)
+        candidates.append({"kind": "partial", "k": k, "l": k, "branch_depth": depth, "task_layers": k, "score": s,
+                           "seconds": round(t.seconds, 2)})
+        branches[("partial", k, k)] = teacher
+        for l in range(1, min(search.max_student_layers, k - 1) + 1):
+            with Timer() as t:
+                student, s = distil(teacher, spec, l, ftr, gold_train, fdev, gold_dev, cfg)
+            candidates.append({"kind": "distilled", "k": k, "l": l, "branch_depth": depth, "task_layers": l, "score": s,
+                               "seconds": round(t.seconds, 2)})
+            branches[("distilled", k, l)] = student
+    chosen, met = choose(candidates, full_score, search.retention_target)
+    chosen = {**chosen, "meets_target": met}
+    return branches[(chosen["kind"], chosen["k"], chosen["l"])], chosen, candidates
+
+
+def save_full(model: TaskModel, path: Path, extra: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps({"branch": model.branch.config.to_dict(), **extra}, indent=2))
+
+
+def load_full(bert_config: BertConfig, path: Path) -> TaskModel:
+    meta = json.loads(path.with_suffix(".json").read_text())
+    from transformers import BertModel
+
+    shell = BertModel(bert_config, add_pooling_layer=False)
+    b = meta["branch"]
+    model = full_model(shell, b["num_labels"], b["regression"], b["pooling"])
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as e:
+        raise UserError(f"corrupt checkpoint {path}: {e}") from None
+    return model.eval()
+
+
+class Run:
+    """A run directory: the frozen trunk, the tokenizer, and each task's checkpoints."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def meta(self) -> dict:
+        p = self.root / "run.json"
+        if not p.is_file():
+            raise UserError(f"{self.root} is not a training run (no run.json); run `mtserve train` first")
+        return json.loads(p.read_text())
+
+    def bert_config(self) -> BertConfig:
+        return BertConfig(**json.loads((self.root / "bert_config.json").read_text()))
+
+    def trunk(self, out_depths: list[int], depth: int | None = None) -> Trunk:
+        from transformers import BertModel
+
+        cfg = self.bert_config()
+        shell = BertModel(cfg, add_pooling_layer=False)
+        state = load_file(str(self.root / "trunk.safetensors"))
+        shell.load_state_dict(state, strict=False)
+        return make_trunk(shell, max(out_depths) if depth is None else depth, out_depths)
+
+    def tasks(self) -> list[str]:
+        return list(self.meta["tasks"])
+
+    def spec(self, task: str) -> TaskSpec:
+        return TaskSpec.from_dict(json.loads((self.root / "tasks" / task / "spec.json").read_text()))
+
+    def branch(self, task: str) -> tuple[Branch, dict]:
+        return load_branch(self.bert_config(), self.root / "tasks" / task / "branch.safetensors")
+
+    def full(self, task: str) -> TaskModel:
+        return load_full(self.bert_config(), self.root / "tasks" / task / "full.safetensors")
+
+    def task_result(self, task: str) -> dict:
+        return json.loads((self.root / "tasks" / task / "search.json").read_text())
+
+
+def save_backbone(bert, tokenizer, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "bert_config.json").write_text(json.dumps(bert.config.to_diff_dict() | {
+        "hidden_size": bert.config.hidden_size, "num_hidden_layers": bert.config.num_hidden_layers,
+        "num_attention_heads": bert.config.num_attention_heads, "intermediate_size": bert.config.intermediate_size,
+        "vocab_size": bert.config.vocab_size}, indent=2, default=str))
+    state = {k: v.contiguous() for k, v in bert.state_dict().items() if k.startswith(("embeddings.", "encoder."))}
+    save_file(state, str(run_dir / "trunk.safetensors"))
+    tokenizer.save_pretrained(str(run_dir / "tokenizer"))
+
+
+def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: SearchConfig, cache: FeatureCache,
+               trunk: Trunk, fingerprint: str, run_dir: Path, measure_uncached: bool = False) -> dict:
+    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record."""
+    spec = data.spec
+    task_dir = run_dir / "tasks" / spec.name
+    task_dir.mkdir(parents=True, exist_ok=True)
+    (task_dir / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2))
+    enc_train = encode(tokenizer, data.train, cfg.max_length)
+    enc_dev = encode(tokenizer, data.dev, cfg.max_length)
+    num_layers = bert.config.num_hidden_layers
+
+    with Timer() as t_full:
+        full, full_score = train_full(bert, spec, enc_train, data.train.labels, enc_dev, data.dev.labels, cfg)
+    save_full(full, task_dir / "full.safetensors", {"task": spec.to_dict(), "dev_score": full_score,
+                                                      "config": cfg.to_dict()})
+    del full
+
+    depths = sorted({num_layers - k for k in search.k_values})
+    with Timer() as t_feat:
+        f_train = cache.get(trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)")
+        f_dev = cache.get(trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)")
+    feats = {("train", d): f_train[d] for d in depths} | {("dev", d): f_dev[d] for d in depths}
+    with Timer() as t_search:
+        branch, chosen, candidates = search_task(bert, spec, feats, data.train.labels, data.dev.labels, cfg, search,
+                                                 full_score)
+    result = {
+        "task": spec.to_dict(), "metric": spec.metric, "full": full_score, "chosen": chosen, "candidates": candidates,
+        "train_examples": len(data.train), "dev_examples": len(data.dev), "notes": data.notes,
+        "seconds": {"full": round(t_full.seconds, 2), "features": round(t_feat.seconds, 2),
+                    "search": round(t_search.seconds, 2)},
+    }
+    if measure_uncached:
+        # The same partial fine-tuning (largest k) with the frozen trunk run every step instead of the cache.
+        k = max(search.k_values)
+        d = num_layers - k
+        shallow = Trunk(trunk.embeddings, list(trunk.layers)[:d], [d]).eval()
+        cached = next(c for c in candidates if c["kind"] == "partial" and c["k"] == k)
+        with Timer() as t_nc:
+            train_partial(bert, spec, k, None, data.train.labels, f_dev[d], data.dev.labels, cfg,
+                          uncached=(shallow, enc_train))
+        result["seconds"]["partial_k%d_cached" % k] = cached["seconds"]
+        result["seconds"]["partial_k%d_uncached" % k] = round(t_nc.seconds, 2)
+    save_branch(branch, task_dir / "branch.safetensors", {"task": spec.to_dict(), "chosen": chosen,
+                                                          "config": cfg.to_dict()})
+    (task_dir / "search.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DEFAULT_BACKBONE,
+          cfg: TrainConfig | None = None, search: SearchConfig | None = None, cache_dir: str | Path | None = "cache",
+          bert=None, tokenizer=None, measure_uncached: bool = False, notes: list[str] | None = None) -> dict:
+    """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs)."""
+    cfg = cfg or TrainConfig()
+    search = search or SearchConfig()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = Path(run_dir)
+    if bert is None:
+        bert, tokenizer = load_backbone(backbone)
+    num_layers = bert.config.num_hidden_layers
+    bad = [k for k in search.k_values if not 1 <= k <= num_layers]
+    if bad:
+        raise UserError(f"--k values {bad} outside 1..{num_layers} for this {num_layers}-layer backbone")
+    save_backbone(bert, tokenizer, run_dir)
+    trunk = make_trunk(bert, num_layers, list(range(num_layers + 1)))
+    fingerprint = trunk_fingerprint(trunk)
+    cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
+    results = {}
+    for name, data in datasets.items():
+        results[name] = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fingerprint, run_dir,
+                                   measure_uncached)
+    meta = {"backbone": backbone, "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
+            "num_layers": num_layers, "hidden_size": bert.config.hidden_size, "config": cfg.to_dict(),
+            "search": search.to_dict(), "tasks": list(results), "trunk_fingerprint": fingerprint,
+            "notes": list(notes or []) + [n for r in results.values() for n in r["notes"]]}
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+# ---------------------------------------------------------------- CLI
+def load_datasets(tasks: list[str] | None, glue_dir: str | None, max_train: int | None, seed: int = 0
+                  ) -> dict[str, TaskData]:
+    if glue_dir:
+        from training.tasks import load_glue
+
+        names = tasks or ["cola", "sst2", "mrpc", "stsb", "rte", "qnli"]
+        return {n: load_glue(n, glue_dir, max_train, seed) for n in names}
+    from training import corpus
+
+    data = corpus.generate()
+    unknown = [t for t in tasks or [] if t not in data]
+    if unknown:
+        raise UserError(f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
+                        "give --glue-dir for GLUE tasks")
+    data = {t: data[t] for t in (tasks or list(data))}
+    if max_train:
+        for d in data.values():
+            if len(d.train) > max_train:
+                d.notes.append(f"training set capped at {max_train} of {len(d.train)} rows")
+                d.train = d.train.head(max_train)
+    return data
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", help="comma-separated task names (default: every task of the data source)")
+    p.add_argument("--glue-dir", help="folder holding GLUE's task folders (CoLA, SST-2, ...); default: embedded corpus")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="BERT checkpoint: local path or cached HF id")
+    p.add_argument("--run-dir", default="runs/latest", help="where checkpoints go")
+    p.add_argument("--reports", default="reports", help="where accuracy.{json,md,png} go")
+    p.add_argument("--max-train-examples", type=int, help="cap each training set (a seeded random sample)")
+    p.add_argument("--k", default="1,2,3", help="numbers of fine-tuned top layers to try")
+    p.add_argument("--max-student-layers", type=int, default=3)
+    p.add_argument("--retention-target", type=float, default=0.995)
+    p.add_argument("--epochs-full", type=float, default=3.0)
+    p.add_argument("--epochs-partial", type=float, default=4.0)
+    p.add_argument("--epochs-distil", type=float, default=4.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
+    p.add_argument("--measure-uncached", action="store_true",
+                   help="also time the largest-k partial fine-tuning without the feature cache")
+
+
+def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
+    try:
+        k_values = sorted({int(k) for k in args.k.split(",") if k.strip()})
+    except ValueError:
+        raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
+    cfg = TrainConfig(max_length=args.max_length, batch_size=args.batch_size, epochs_full=args.epochs_full,
+                      epochs_partial=args.epochs_partial, epochs_distil=args.epochs_distil, seed=args.seed)
+    return cfg, SearchConfig(k_values, args.max_student_layers, args.retention_target)
+
+
+def run(args) -> int:
+    from training import report
+
+    cfg, search = config_from_args(args)
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    datasets = load_datasets(tasks, args.glue_dir, args.max_train_examples, args.seed)
+    run_dir = Path(args.run_dir)
+    if run_dir.exists() and (run_dir / "run.json").exists():
+        shutil.rmtree(run_dir)
+    meta = train(datasets, run_dir, args.backbone, cfg, search, args.cache_dir or None,
+                 measure_uncached=args.measure_uncached)
+    acc = report.write_accuracy(Run(run_dir), args.reports)
+    print(report.accuracy_table(acc))
+    print(f"run: {run_dir}   reports: {args.reports}/accuracy.{{json,md,png}}   tasks: {', '.join(meta['tasks'])}")
+    return 0

@@ -1,0 +1,101 @@
+"""reports/accuracy.{json,md,png}: what the merged model serves against full fine-tuning, per task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def accuracy(run) -> dict:
+    """The accuracy.json record of DESIGN.md (plus detail fields) from a training run."""
+    meta = run.meta
+    num_layers = meta["num_layers"]
+    tasks = {}
+    for name in meta["tasks"]:
+        r = run.task_result(name)
+        c = r["chosen"]
+        partial = [x for x in r["candidates"] if x["kind"] == "partial"]
+        distilled = [x for x in r["candidates"] if x["kind"] == "distilled"]
+        best_p = max(partial, key=lambda x: x["score"]) if partial else None
+        best_d = max(distilled, key=lambda x: x["score"]) if distilled else None
+        full = r["full"]
+        tasks[name] = {
+            "metric": r["metric"], "full": full, "served": c["score"],
+            "retention": c["score"] / full if full else 0.0,
+            "branch_depth": c["branch_depth"], "task_layers": c["task_layers"],
+            "chosen": {k: c[k] for k in ("kind", "k", "l", "meets_target")},
+            "best_partial": best_p and {"k": best_p["k"], "score": best_p["score"]},
+            "best_distilled": best_d and {"k": best_d["k"], "l": best_d["l"], "score": best_d["score"]},
+            "train_examples": r["train_examples"], "dev_examples": r["dev_examples"], "seconds": r["seconds"],
+            "notes": r["notes"],
+        }
+    trunk_layers = max(t["branch_depth"] for t in tasks.values())
+    layers_served = trunk_layers + sum(t["task_layers"] for t in tasks.values())
+    layers_baseline = len(tasks) * num_layers
+    return {
+        "backbone": meta["backbone"], "num_layers": num_layers, "tasks": tasks,
+        "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
+        "layers_served": layers_served, "layers_baseline": layers_baseline,
+        "layers_ratio": layers_served / layers_baseline, "trunk_layers": trunk_layers,
+        "retention_target": meta["search"]["retention_target"], "notes": meta.get("notes", []),
+    }
+
+
+def accuracy_table(acc: dict) -> str:
+    rows = ["| task | metric | full FT | best partial (k) | best distilled (k->l) | served | retention | depth + task layers |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, t in acc["tasks"].items():
+        bp = f"{t['best_partial']['score']:.4f} ({t['best_partial']['k']})" if t["best_partial"] else "-"
+        bd = (f"{t['best_distilled']['score']:.4f} ({t['best_distilled']['k']}->{t['best_distilled']['l']})"
+              if t["best_distilled"] else "-")
+        mark = "" if t["chosen"]["meets_target"] else " (below target)"
+        rows.append(f"| {name} | {t['metric']} | {t['full']:.4f} | {bp} | {bd} | {t['served']:.4f} | "
+                    f"{t['retention']:.4f}{mark} | {t['branch_depth']} + {t['task_layers']} |")
+    rows.append(f"| **average** | | {sum(t['full'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | | | "
+                f"{sum(t['served'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | "
+                f"**{acc['average_retention']:.4f}** | |")
+    return "\n".join(rows)
+
+
+def write_accuracy(run, out_dir: str | Path) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    acc = accuracy(run)
+    (out / "accuracy.json").write_text(json.dumps(acc, indent=2))
+    md = [f"# Accuracy: {acc['backbone']} ({acc['num_layers']} layers)", "",
+          accuracy_table(acc), "",
+          f"Layers served: {acc['layers_served']} (trunk {acc['trunk_layers']} + task layers) against "
+          f"{acc['layers_baseline']} for one model per task: **{acc['layers_ratio']:.1%}**.",
+          f"Average retention (served / full fine-tuning): **{acc['average_retention']:.4f}** "
+          f"(per-task target {acc['retention_target']}).", ""]
+    if acc["notes"]:
+        md += ["Notes:", ""] + [f"- {n}" for n in acc["notes"]] + [""]
+    (out / "accuracy.md").write_text("\n".join(md))
+    plot_accuracy(run, out / "accuracy.png")
+    return acc
+
+
+def plot_accuracy(run, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = run.meta
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in meta["tasks"]:
+        r = run.task_result(name)
+        partial = sorted((c["k"], c["score"]) for c in r["candidates"] if c["kind"] == "partial")
+        xs = [k for k, _ in partial] + [meta["num_layers"]]
+        ys = [s for _, s in partial] + [r["full"]]
+        line, = ax.plot(xs, ys, marker="o", label=f"{name} ({r['metric']})")
+        c = r["chosen"]
+        ax.scatter([c["task_layers"]], [c["score"]], marker="*", s=160, color=line.get_color(), zorder=5)
+    ax.set_xlabel("fine-tuned layers (rightmost point: full fine-tuning)")
+    ax.set_ylabel("dev score")
+    ax.set_title(f"Dev score vs fine-tuned layers ({meta['backbone']}); star = served branch (task layers)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,277 @@
+"""Tasks and their data: the task table, GLUE's TSV loaders, a generic TSV loader, and metrics.
+
+A task is a name, how its rows map to (text, text_pair, label), its label set (None for
+regression) and the metric its dev score is reported in. Everything downstream (training,
+export, serving, reports) reads these fields and nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serving.errors import UserError
+
+TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    labels: tuple[str, ...] | None  # None: regression (one float output)
+    metric: str  # accuracy | f1 | mcc | pearson | spearman
+    is_pair: bool = False
+
+    def __post_init__(self) -> None:
+        if not TASK_NAME.match(self.name):
+            raise UserError(f"task name {self.name!r} must match [a-z][a-z0-9_]*")
+        if self.metric not in METRICS:
+            raise UserError(f"task {self.name}: unknown metric {self.metric!r} (one of {sorted(METRICS)})")
+        if self.labels is not None:
+            if len(self.labels) < 2:
+                raise UserError(f"task {self.name}: a classification task needs at least 2 labels, got {list(self.labels)}")
+            if len(set(self.labels)) != len(self.labels):
+                raise UserError(f"task {self.name}: duplicate labels in {list(self.labels)}")
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.labels is None else len(self.labels)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "labels": None if self.labels is None else list(self.labels),
+                "metric": self.metric, "is_pair": self.is_pair}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskSpec:
+        labels = d.get("labels")
+        return cls(d["name"], None if labels is None else tuple(labels), d["metric"], bool(d.get("is_pair", False)))
+
+
+@dataclass
+class Split:
+    """One split of one task. `labels` are class indices (classification) or floats (regression)."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    labels: list[float] | list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def head(self, n: int | None) -> Split:
+        if n is None or n >= len(self):
+            return self
+        return Split(self.texts[:n], None if self.pairs is None else self.pairs[:n], self.labels[:n])
+
+
+@dataclass
+class TaskData:
+    spec: TaskSpec
+    train: Split
+    dev: Split
+    notes: list[str] = field(default_factory=list)  # e.g. "training set capped at 4000 of 67349 rows"
+
+
+# ---------------------------------------------------------------- metrics
+def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
+    return float((pred == gold).mean())
+
+
+def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    tp = float(((pred == 1) & (gold == 1)).sum())
+    fp = float(((pred == 1) & (gold == 0)).sum())
+    fn = float(((pred == 0) & (gold == 1)).sum())
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def _mcc(pred: np.ndarray, gold: np.ndarray) -> float:
+    tp = float(((pred == 1) & (gold == 1)).sum())
+    tn = float(((pred == 0) & (gold == 0)).sum())
+    fp = float(((pred == 1) & (gold == 0)).sum())
+    fn = float(((pred == 0) & (gold == 1)).sum())
+    den = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return 0.0 if den == 0 else (tp * tn - fp * fn) / den
+
+
+def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
+    if pred.std() == 0 or gold.std() == 0:
+        return 0.0
+    return float(np.corrcoef(pred, gold)[0, 1])
+
+
+def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
+    def rank(x: np.ndarray) -> np.ndarray:
+        order = x.argsort(kind="stable")
+        r = np.empty(len(x), dtype=np.float64)
+        r[order] = np.arange(len(x))
+        # ties share their mean rank
+        _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+        sums = np.bincount(inv, weights=r)
+        return (sums / counts)[inv]
+
+    return _pearson(rank(pred), rank(gold))
+
+
+METRICS = {"accuracy": _accuracy, "f1": _f1, "mcc": _mcc, "pearson": _pearson, "spearman": _spearman}
+
+
+def score(spec: TaskSpec, outputs: np.ndarray, gold: Sequence) -> float:
+    """Dev score from model outputs: class scores [N, C] (argmax) or regression values [N] / [N, 1]."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    gold_arr = np.asarray(gold)
+    if spec.is_regression:
+        return METRICS[spec.metric](outputs.reshape(-1), gold_arr.astype(np.float64))
+    return METRICS[spec.metric](outputs.argmax(-1), gold_arr.astype(np.int64))
+
+
+# ---------------------------------------------------------------- GLUE
+@dataclass(frozen=True)
+class GlueFormat:
+    folder: str
+    spec: TaskSpec
+    text: int
+    pair: int | None
+    label: int
+    header: bool = True
+    raw_labels: tuple[str, ...] | None = None  # label strings as written in the file, in spec.labels' order
+
+
+def _glue(name, folder, labels, metric, text, pair, label, header=True, raw=None) -> GlueFormat:
+    return GlueFormat(folder, TaskSpec(name, labels, metric, pair is not None), text, pair, label, header, raw)
+
+
+# GLUE's own TSV layouts (the files its download script writes). Column indices are 0-based.
+GLUE: dict[str, GlueFormat] = {
+    f.spec.name: f
+    for f in [
+        _glue("cola", "CoLA", ("unacceptable", "acceptable"), "mcc", 3, None, 1, header=False, raw=("0", "1")),
+        _glue("sst2", "SST-2", ("negative", "positive"), "accuracy", 0, None, 1, raw=("0", "1")),
+        _glue("mrpc", "MRPC", ("not_paraphrase", "paraphrase"), "f1", 3, 4, 0, raw=("0", "1")),
+        _glue("stsb", "STS-B", None, "pearson", 7, 8, -1),
+        _glue("qqp", "QQP", ("not_duplicate", "duplicate"), "f1", 3, 4, 5, raw=("0", "1")),
+        _glue("mnli", "MNLI", ("contradiction", "entailment", "neutral"), "accuracy", 8, 9, -1),
+        _glue("qnli", "QNLI", ("entailment", "not_entailment"), "accuracy", 1, 2, 3),
+        _glue("rte", "RTE", ("entailment", "not_entailment"), "accuracy", 1, 2, 3),
+        _glue("wnli", "WNLI", ("not_entailment", "entailment"), "accuracy", 1, 2, 3, raw=("0", "1")),
+    ]
+}
+GLUE_DEV_FILE = {"mnli": "dev_matched.tsv"}
+
+
+def _read_tsv_rows(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        raise UserError(f"missing data file: {path}")
+    # utf-8-sig: MRPC starts with a byte-order mark. QUOTE_NONE: some rows hold bare quote characters.
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def _parse_label(spec: TaskSpec, raw: str, where: str, raw_labels: Sequence[str] | None = None) -> int | float:
+    raw = raw.strip()
+    if spec.is_regression:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UserError(f"{where}: label {raw!r} is not a number (task {spec.name} is a regression task)") from None
+        if not math.isfinite(value):
+            raise UserError(f"{where}: label {raw!r} is not finite")
+        return value
+    names = list(raw_labels or spec.labels)
+    if raw in names:
+        return names.index(raw)
+    assert spec.labels is not None
+    if raw in spec.labels:
+        return spec.labels.index(raw)
+    raise UserError(f"{where}: unknown label {raw!r} for task {spec.name} (expected one of {names})")
+
+
+def _rows_to_split(fmt: GlueFormat, rows: list[list[str]], path: Path) -> Split:
+    texts, pairs, labels = [], [], []
+    width = max(fmt.text, fmt.pair or 0, fmt.label if fmt.label >= 0 else 0) + 1
+    for i, row in enumerate(rows[1:] if fmt.header else rows, start=2 if fmt.header else 1):
+        where = f"{path}:{i}"
+        if len(row) < width:
+            raise UserError(f"{where}: bad row, expected at least {width} tab-separated columns, got {len(row)}")
+        texts.append(row[fmt.text])
+        if fmt.pair is not None:
+            pairs.append(row[fmt.pair])
+        labels.append(_parse_label(fmt.spec, row[fmt.label], where, fmt.raw_labels))
+    if not texts:
+        raise UserError(f"{path}: no rows")
+    return Split(texts, pairs if fmt.pair is not None else None, labels)
+
+
+def load_glue(name: str, glue_dir: str | Path, max_train: int | None = None, seed: int = 0) -> TaskData:
+    """One GLUE task from its TSVs. QNLI without a train file: its dev file is split 80/20 (and the notes say so)."""
+    if name not in GLUE:
+        raise UserError(f"unknown GLUE task {name!r} (known: {', '.join(GLUE)})")
+    fmt = GLUE[name]
+    folder = Path(glue_dir) / fmt.folder
+    if not folder.is_dir():
+        raise UserError(f"GLUE folder not found: {folder}")
+    dev_path = folder / GLUE_DEV_FILE.get(name, "dev.tsv")
+    train_path = folder / "train.tsv"
+    notes: list[str] = []
+    dev = _rows_to_split(fmt, _read_tsv_rows(dev_path), dev_path)
+    if train_path.is_file():
+        train = _rows_to_split(fmt, _read_tsv_rows(train_path), train_path)
+    else:
+        # No train file (QNLI's is not distributed here): hold out 20% of dev as our dev, train on the rest.
+        order = np.random.default_rng(seed).permutation(len(dev))
+        cut = int(len(dev) * 0.8)
+        pick = lambda s, idx: Split([s.texts[j] for j in idx],  # noqa: E731
+                                    None if s.pairs is None else [s.pairs[j] for j in idx], [s.labels[j] for j in idx])
+        train, dev = pick(dev, order[:cut]), pick(dev, order[cut:])
+        notes.append(f"no train.tsv: the {len(order)}-row dev file was split 80/20 (seed {seed}) into train {len(train)} / dev {len(dev)}")
+    if max_train is not None and len(train) > max_train:
+        # a seeded shuffle before capping, so a cap is a random sample rather than the file's first rows
+        order = np.random.default_rng(seed).permutation(len(train))[:max_train]
+        notes.append(f"training set capped at {max_train} of {len(train)} rows")
+        train = Split([train.texts[j] for j in order], None if train.pairs is None else [train.pairs[j] for j in order],
+                      [train.labels[j] for j in order])
+    return TaskData(fmt.spec, train, dev, notes)
+
+
+# ---------------------------------------------------------------- generic TSV (task owners' own data)
+def load_tsv(path: str | Path, spec: TaskSpec | None = None, *, name: str = "", is_pair: bool = False,
+             regression: bool = False, metric: str | None = None) -> tuple[TaskSpec, Split]:
+    """A TSV with a header naming `text`, optional `text_pair`, and `label`.
+
+    With no `spec`, one is inferred: labels are the sorted distinct label strings (classification)
+    or floats (regression)."""
+    path = Path(path)
+    rows = _read_tsv_rows(path)
+    if not rows:
+        raise UserError(f"{path}: empty file")
+    header = [h.strip() for h in rows[0]]
+    for col in ("text", "label") + (("text_pair",) if (spec.is_pair if spec else is_pair) else ()):
+        if col not in header:
+            raise UserError(f"{path}: header must name a {col!r} column, got {header}")
+    ti, li = header.index("text"), header.index("label")
+    pi = header.index("text_pair") if "text_pair" in header else None
+    body = rows[1:]
+    if not body:
+        raise UserError(f"{path}: no data rows")
+    for i, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise UserError(f"{path}:{i}: bad row, expected {len(header)} tab-separated columns, got {len(row)}")
+        if not row[li].strip():
+            raise UserError(f"{path}:{i}: empty label")
+    if spec is None:
+        labels = None if regression else tuple(sorted({r[li].strip() for r in body}))
+        spec = TaskSpec(name, labels, metric or ("pearson" if regression else "accuracy"), is_pair)
+    if spec.is_pair and pi is None:
+        raise UserError(f"{path}: task {spec.name} takes sentence pairs: the header needs a 'text_pair' column")
+    split = Split([r[ti] for r in body], [r[pi] for r in body] if spec.is_pair else None,
+                  [_parse_label(spec, r[li], f"{path}:{i}") for i, r in enumerate(body, start=2)])
+    return spec, split
