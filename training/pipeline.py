@@ -110,7 +110,9 @@ class Run:
         return json.loads(p.read_text())
 
     def bert_config(self) -> BertConfig:
-        return BertConfig(**json.loads((self.root / "bert_config.json").read_text()))
+        cfg = BertConfig(**json.loads((self.root / "bert_config.json").read_text()))
+        cfg._attn_implementation = "eager"  # our trunk/branch pass BertLayer an additive mask
+        return cfg
 
     def trunk(self, out_depths: list[int], depth: int | None = None) -> Trunk:
         from transformers import BertModel
