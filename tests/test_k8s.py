@@ -1,0 +1,911 @@
+"""k8s/: the kustomize overlays, the renderer, the strict validator, `mtserve k8s` (no cluster, no network)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serving import k8s
+from serving.cli import main
+from serving.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "k8s"
+COMMITTED = ["base", "overlays/multitask", "overlays/per-task", "overlays/autoscaling"]
+TASKS = ["intent", "sentiment", "domain", "urgency"]
+URI = "s3://mtserve-models/repository/v2"
+TRITON_FLAGS = [
+    "--model-repository=/mnt/models",
+    "--model-control-mode=explicit",
+    "--disable-auto-complete-config",
+    "--strict-readiness=true",
+    "--exit-on-error=true",
+    "--grpc-port=9000",
+    "--metrics-port=8002",
+]
+
+
+# ---------------------------------------------------------------- helpers
+def isvcs(docs):
+    return [d for d in docs if d["kind"] == "InferenceService"]
+
+
+def loaded_model(isvc) -> str:
+    loads = [a for a in isvc["spec"]["predictor"]["model"]["args"] if a.startswith("--load-model=")]
+    assert len(loads) == 1, loads
+    return loads[0].split("=", 1)[1]
+
+
+def triton_args(docs, isvc) -> list[str]:
+    """What KServe runs: the runtime container's args followed by the InferenceService's."""
+    rt = next(
+        d
+        for d in docs
+        if d["kind"] == "ServingRuntime"
+        and d["metadata"]["name"] == isvc["spec"]["predictor"]["model"]["runtime"]
+    )
+    container = next(c for c in rt["spec"]["containers"] if c["name"] == "kserve-container")
+    return container["args"] + isvc["spec"]["predictor"]["model"]["args"]
+
+
+def base_isvc() -> dict:
+    return copy.deepcopy(isvcs(k8s.build(K8S / "base"))[0])
+
+
+def errors_of(doc) -> list[str]:
+    return k8s.validate_docs([doc])
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A copy of k8s/ to render into, so the tests never touch the committed overlays."""
+    dst = tmp_path_factory.mktemp("k8s") / "k8s"
+    shutil.copytree(K8S, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def variants(tree):
+    """Every overlay shape the renderer makes, built: name -> resources."""
+    out = {}
+    for mode in ("raw", "serverless"):
+        for autoscale in (False, True):
+            tag = f"{mode}{'-autoscale' if autoscale else ''}"
+            d = tree / "rendered" / f"per-task-{tag}"
+            k8s.render_overlay(
+                which="per-task",
+                repo_uri=URI,
+                tasks=sorted(TASKS),
+                mode=mode,
+                out=d,
+                k8s_dir=tree,
+                autoscale=autoscale,
+            )
+            out[f"per-task-{tag}"] = k8s.build(d)
+            d = tree / "rendered" / f"multitask-{tag}"
+            k8s.render_overlay(
+                which="multitask", repo_uri=URI, tasks=[], mode=mode, out=d, k8s_dir=tree, autoscale=autoscale
+            )
+            out[f"multitask-{tag}"] = k8s.build(d)
+    for rel in COMMITTED:
+        out[rel] = k8s.build(K8S / rel)
+    return out
+
+
+# ---------------------------------------------------------------- everything rendered validates
+@pytest.mark.parametrize("rel", COMMITTED)
+def test_committed_kustomizations_build_and_validate(rel):
+    docs = k8s.build(K8S / rel)
+    assert k8s.validate_docs(docs) == []
+    assert {d["kind"] for d in docs} == {"InferenceService", "ServingRuntime", "ServiceAccount"}
+
+
+def test_every_rendered_variant_validates(variants):
+    for name, docs in variants.items():
+        assert k8s.validate_docs(docs) == [], name
+
+
+def test_validator_knows_every_type_the_specs_reach():
+    """Every OpenAPI type under InferenceService and ServingRuntime resolves to an SDK model or a scalar,
+    so 'strict' really is strict all the way down (containers, volumes, probes are kubernetes models)."""
+    seen, unresolved = set(), set()
+
+    def walk(t):
+        m = k8s._LIST_T.match(t) or k8s._DICT_T.match(t)
+        if m:
+            return walk(next(g for g in m.groups() if g))
+        r = k8s.resolve_type(t)
+        if isinstance(r, str):
+            if r == "object" and t != "object":
+                unresolved.add(t)
+            return
+        if r not in seen:
+            seen.add(r)
+            for sub in r.openapi_types.values():
+                walk(sub)
+
+    walk("V1beta1InferenceServiceSpec")
+    walk("V1alpha1ServingRuntimeSpec")
+    assert not unresolved
+    assert {"V1Container", "V1Volume", "V1Probe", "V1beta1ModelSpec"} <= {c.__name__ for c in seen}
+
+
+# ---------------------------------------------------------------- strict schema: field paths in errors
+def test_misspelled_field_is_rejected_with_its_path():
+    doc = base_isvc()
+    model = doc["spec"]["predictor"]["model"]
+    model["storageURI"] = model.pop("storageUri")
+    errs = errors_of(doc)
+    assert any("spec.predictor.model.storageURI: unknown field" in e for e in errs), errs
+    assert any("did you mean storageUri" in e for e in errs)
+
+
+def test_wrong_type_is_rejected_with_its_path():
+    doc = base_isvc()
+    doc["spec"]["predictor"]["minReplicas"] = "one"
+    errs = errors_of(doc)
+    assert any(
+        e.endswith("spec.predictor.minReplicas: expected an integer, got a string ('one')") for e in errs
+    ), errs
+
+
+def test_missing_gpu_limit_is_rejected_by_policy():
+    doc = base_isvc()
+    del doc["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"]
+    assert k8s.validate_schema(doc) == []  # valid for the API server...
+    errs = errors_of(doc)  # ...but not for us
+    assert any(
+        "spec.predictor.model.resources.limits.nvidia.com/gpu: missing GPU limit" in e for e in errs
+    ), errs
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        # deep inside kubernetes models reached through the kserve ones
+        (
+            lambda d: d["spec"]["predictor"]["model"]["readinessProbe"]["httpGet"].update(prot=8080),
+            "spec.predictor.model.readinessProbe.httpGet.prot: unknown field",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["volumes"][0]["emptyDir"].update(sizeLimit="lots"),
+            "spec.predictor.volumes[0].emptyDir.sizeLimit: expected a quantity",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["ports"][0].update(containerPort="9000"),
+            "spec.predictor.model.ports[0].containerPort: expected an integer",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["resources"]["limits"].update(memory="16 GB"),
+            "spec.predictor.model.resources.limits.memory: expected a quantity",
+        ),
+        (
+            lambda d: d["metadata"]["annotations"].update({"prometheus.kserve.io/port": 8002}),
+            "metadata.annotations[prometheus.kserve.io/port]: expected a string",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["volumeMounts"][0].pop("name"),
+            "spec.predictor.model.volumeMounts[0].name: required field missing",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].pop("modelFormat"),
+            "spec.predictor.model.modelFormat: required field missing",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(args="--load-model=multitask"),
+            "spec.predictor.model.args: expected a list",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["tolerations"][0].update(tolerationSeconds=True),
+            "spec.predictor.tolerations[0].tolerationSeconds: expected an integer",
+        ),
+        (
+            lambda d: d["spec"].update(predictorr={}),
+            "spec.predictorr: unknown field (did you mean predictor?)",
+        ),
+    ],
+)
+def test_schema_errors_name_the_field(mutate, expected):
+    doc = base_isvc()
+    mutate(doc)
+    errs = k8s.validate_schema(doc)
+    assert any(expected in e for e in errs), errs
+
+
+def test_quantities_may_be_strings_or_numbers():
+    doc = base_isvc()
+    res = doc["spec"]["predictor"]["model"]["resources"]
+    res["limits"]["nvidia.com/gpu"] = 1
+    res["requests"].update(cpu=4, memory="8Gi")
+    res["requests"]["nvidia.com/gpu"] = 1
+    assert errors_of(doc) == []
+    res["requests"]["cpu"] = "500m"
+    assert errors_of(doc) == []
+
+
+def test_serving_runtime_containers_are_checked_as_kubernetes_containers():
+    rt = next(d for d in k8s.build(K8S / "base") if d["kind"] == "ServingRuntime")
+    bad = copy.deepcopy(rt)
+    bad["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    bad["spec"]["containers"][0]["env"][1]["value"] = 1
+    errs = k8s.validate_schema(bad)
+    assert any("spec.containers[0].imagePullPolicyy: unknown field" in e for e in errs), errs
+    assert any("spec.containers[0].env[1].value: expected a string" in e for e in errs), errs
+    bad = copy.deepcopy(rt)
+    bad["spec"]["supportedModelFormats"][0]["autoselect"] = True
+    assert any(
+        "spec.supportedModelFormats[0].autoselect: unknown field (did you mean autoSelect?)" in e
+        for e in k8s.validate_schema(bad)
+    )
+
+
+def test_unknown_kinds_are_errors():
+    errs = k8s.validate_docs(
+        [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "x"}}]
+    )
+    assert errs and "PodMonitor" in errs[0]
+
+
+# ---------------------------------------------------------------- project policy
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (
+            lambda d: d["metadata"]["annotations"].pop("serving.kserve.io/deploymentMode"),
+            "deploymentMode: must be set",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["ports"][0].update(name="h2c"),
+            "must start with grpc in Standard",
+        ),
+        (
+            lambda d: d["metadata"]["annotations"].update({"serving.kserve.io/deploymentMode": "Knative"}),
+            "must be h2c in Knative mode",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["ports"].append(
+                {"name": "http", "containerPort": 8080}
+            ),
+            "exactly one port",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["volumes"][0]["emptyDir"].pop("sizeLimit"),
+            "medium Memory with a sizeLimit",
+        ),
+        (lambda d: d["spec"]["predictor"]["model"].pop("volumeMounts"), "/dev/shm must be mounted"),
+        (lambda d: d["spec"]["predictor"]["model"].update(args=[]), "exactly one --load-model"),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(args=["--load-model=mtserve"]),
+            "not multitask or single_<task>",
+        ),
+        (lambda d: d["spec"]["predictor"]["model"].update(protocolVersion="v2"), "must be grpc-v2"),
+        (lambda d: d["spec"]["predictor"]["model"].update(runtimeVersion="latest"), "pin the Triton release"),
+        (
+            lambda d: d["spec"]["predictor"]["model"]["securityContext"].update(
+                allowPrivilegeEscalation=True
+            ),
+            "allowPrivilegeEscalation: must be false",
+        ),
+        (lambda d: d["spec"]["predictor"]["model"].pop("readinessProbe"), "readinessProbe.httpGet.path"),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(storageUri="s3://AKIA:secret@bucket/repo"),
+            "credentials in the URI",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(
+                env=[{"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}]
+            ),
+            "credential AWS_SECRET_ACCESS_KEY inline",
+        ),
+        (lambda d: d["metadata"]["annotations"].pop("prometheus.kserve.io/port"), "Prometheus scraping"),
+    ],
+)
+def test_policy_rejections(mutate, expected):
+    doc = base_isvc()
+    mutate(doc)
+    errs = errors_of(doc)
+    assert any(expected in e for e in errs), errs
+
+
+def test_runtime_version_must_match_the_runtime_image():
+    docs = k8s.build(K8S / "base")
+    isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"] = "24.08-py3"
+    assert any("differs from the runtime image tag '25.03-py3'" in e for e in k8s.validate_docs(docs))
+    docs = k8s.build(K8S / "base")
+    isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver-typo"
+    assert any("is not among the rendered ServingRuntimes" in e for e in k8s.validate_docs(docs))
+    docs = k8s.build(K8S / "base")  # pinned by digest: runtimeVersion would undo it
+    rt = next(d for d in docs if d["kind"] == "ServingRuntime")
+    rt["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/tritonserver@sha256:" + "0" * 64
+    assert any("drop runtimeVersion" in e for e in k8s.validate_docs(docs))
+    del isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"]
+    assert k8s.validate_docs(docs) == []
+    isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver"
+    assert any("runtimeVersion: pin the Triton release" in e for e in k8s.validate_docs([isvcs(docs)[0]]))
+
+
+def test_runtime_policy():
+    rt = next(d for d in k8s.build(K8S / "base") if d["kind"] == "ServingRuntime")
+    bad = copy.deepcopy(rt)
+    bad["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/tritonserver:latest"
+    bad["spec"]["containers"][0]["args"].remove("--disable-auto-complete-config")
+    errs = k8s.validate_docs([bad])
+    assert any("pin a Triton release" in e for e in errs)
+    assert any("--disable-auto-complete-config missing" in e for e in errs)
+
+
+# ---------------------------------------------------------------- overlays: one service per task / one multitask
+def test_per_task_overlay_has_one_inference_service_per_task(variants):
+    for tag in ("raw", "serverless", "raw-autoscale", "serverless-autoscale"):
+        docs = variants[f"per-task-{tag}"]
+        services = isvcs(docs)
+        assert len(services) == len(TASKS)
+        assert sorted(loaded_model(s) for s in services) == sorted(f"single_{t}" for t in TASKS)
+        for s in services:
+            task = s["metadata"]["labels"]["mtserve.io/task"]
+            assert s["metadata"]["name"] == f"mtserve-{task}"
+            assert loaded_model(s) == f"single_{task}" == s["metadata"]["labels"]["mtserve.io/model"]
+            assert s["spec"]["predictor"]["model"]["storageUri"] == URI
+            assert s["metadata"]["namespace"] == "mtserve"
+        assert len([d for d in docs if d["kind"] == "ServingRuntime"]) == 1  # shared, not one per task
+
+
+def test_multitask_overlays_have_exactly_one_inference_service(variants):
+    for name in (
+        "base",
+        "overlays/multitask",
+        "overlays/autoscaling",
+        "multitask-raw",
+        "multitask-serverless",
+    ):
+        services = isvcs(variants[name])
+        assert len(services) == 1, name
+        assert loaded_model(services[0]) == "multitask"
+        assert services[0]["metadata"]["name"] == "mtserve"
+
+
+def test_committed_per_task_overlay_matches_the_demo_tasks():
+    from training.corpus import TASKS as DEMO_TASKS
+
+    services = isvcs(k8s.build(K8S / "overlays/per-task"))
+    assert sorted(loaded_model(s) for s in services) == sorted(f"single_{t}" for t in DEMO_TASKS)
+
+
+@pytest.mark.parametrize("rel", ["overlays/multitask", "overlays/per-task", "overlays/autoscaling"])
+def test_committed_overlays_are_what_render_writes(rel, tmp_path):
+    """Not hand-maintained: re-running the command in each file's header reproduces the folder."""
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    header = (K8S / rel / "kustomization.yaml").read_text()
+    cmd = re.search(r"^#   (mtserve k8s render .*)$", header, re.M).group(1)
+    argv = shlex.split(cmd)[1:]
+    out_at = argv.index("--out")
+    argv[out_at + 1] = str(tmp_path / argv[out_at + 1])
+    shutil.rmtree(tree / rel)
+    assert main([*argv, "--k8s-dir", str(tree)]) == 0
+    want = {p.relative_to(K8S / rel): p.read_text() for p in (K8S / rel).rglob("*") if p.is_file()}
+    got = {p.relative_to(tree / rel): p.read_text() for p in (tree / rel).rglob("*") if p.is_file()}
+    assert got == want
+
+
+# ---------------------------------------------------------------- what users report breaks
+def test_no_common_labels_anywhere_in_k8s():
+    for path in K8S.rglob("*"):
+        if path.suffix in (".yaml", ".yml") or path.name == "Kustomization":
+            assert "commonLabels" not in path.read_text(), path
+
+
+def test_common_labels_are_refused(tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "a"}})
+    )
+    (tmp_path / "kustomization.yaml").write_text("resources: [r.yaml]\ncommonLabels: {a: b}\n")
+    with pytest.raises(UserError, match="commonLabels.*use `labels:`"):
+        k8s.build(tmp_path)
+
+
+def test_grpc_port_is_named_per_deployment_mode(variants):
+    for name, docs in variants.items():
+        for s in isvcs(docs):
+            mode = s["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+            ports = s["spec"]["predictor"]["model"]["ports"]
+            assert len(ports) == 1 and ports[0]["containerPort"] == 9000, name
+            if "serverless" in name:
+                assert mode == "Knative" and ports[0]["name"] == "h2c", name
+            else:
+                assert mode == "Standard" and ports[0]["name"].startswith("grpc"), name
+
+
+def test_dev_shm_is_a_memory_empty_dir_with_a_size_limit(variants):
+    for name, docs in variants.items():
+        for s in isvcs(docs):
+            mount = next(
+                m for m in s["spec"]["predictor"]["model"]["volumeMounts"] if m["mountPath"] == "/dev/shm"
+            )
+            vol = next(v for v in s["spec"]["predictor"]["volumes"] if v["name"] == mount["name"])
+            assert vol["emptyDir"]["medium"] == "Memory" and vol["emptyDir"]["sizeLimit"], name
+
+
+def test_triton_args_load_one_model_from_the_repository_strictly(variants):
+    for name, docs in variants.items():
+        for s in isvcs(docs):
+            args = triton_args(docs, s)
+            assert args[0] == "tritonserver"
+            for flag in TRITON_FLAGS:
+                assert flag in args, (name, flag)
+            assert "--strict-model-config=false" not in args
+            assert [a for a in args if a.startswith("--load-model")] == [f"--load-model={loaded_model(s)}"]
+
+
+def test_gpu_resources_probes_and_metrics(variants):
+    for name, docs in variants.items():
+        for s in isvcs(docs):
+            model = s["spec"]["predictor"]["model"]
+            assert str(model["resources"]["limits"]["nvidia.com/gpu"]) == "1"
+            assert {"cpu", "memory"} <= set(model["resources"]["requests"])
+            assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+            if "serverless" in name:
+                assert model["livenessProbe"]["grpc"] == {"port": 9000} and "startupProbe" not in model
+            else:
+                assert model["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+                assert model["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
+            ann = s["metadata"]["annotations"]
+            assert ann["prometheus.kserve.io/port"] == "8002"
+            assert ann["serving.kserve.io/enable-prometheus-scraping"] == "true"
+            sc = model["securityContext"]
+            assert (
+                sc["runAsNonRoot"]
+                and sc["allowPrivilegeEscalation"] is False
+                and sc["capabilities"]["drop"] == ["ALL"]
+            )
+
+
+def test_autoscaling_uses_triton_metrics_through_kserve(variants):
+    for s in isvcs(variants["overlays/autoscaling"]) + isvcs(variants["per-task-raw-autoscale"]):
+        assert s["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+        pred = s["spec"]["predictor"]
+        assert pred["minReplicas"] == 1 and pred["maxReplicas"] > 1
+        queries = [m["external"]["metric"]["query"] for m in pred["autoScaling"]["metrics"]]
+        assert any("nv_inference_queue_duration_us" in q for q in queries)
+        assert any("nv_inference_pending_request_count" in q for q in queries)
+        assert all(f'pod=~"{s["metadata"]["name"]}-predictor-.*"' in q for q in queries)
+    for s in isvcs(variants["per-task-serverless-autoscale"]):
+        pred = s["spec"]["predictor"]
+        assert pred["scaleMetric"] == "concurrency" and "autoScaling" not in pred
+        assert "serving.kserve.io/autoscalerClass" not in s["metadata"]["annotations"]
+
+
+def test_readme_client_calls_use_triton_model_names():
+    text = (K8S / "README.md").read_text()
+    names = re.findall(r"""model_name["']?\s*[=:]\s*["']([^"']+)["']""", text)
+    names += re.findall(r"mtserve predict[^\n]*--model\s+(\S+)", text)
+    assert names, "the runbook shows no client call"
+    for n in names:
+        assert n == "multitask" or re.fullmatch(r"single_[a-z][a-z0-9_]*", n), n
+    assert "grpc.default_authority" in text and "-authority" in text
+    assert "serving.kserve.io/deploymentMode" in text
+
+
+# ---------------------------------------------------------------- render
+def test_render_reads_the_task_list_from_the_registry(tmp_path, tree):
+    repo = _fake_repo(tmp_path / "repo", ["intent", "urgency_level"])
+    assert k8s.resolve_tasks(None, repo) == ["intent", "urgency_level"]
+    assert k8s.resolve_tasks("intent", repo) == ["intent"]
+    with pytest.raises(UserError, match="sentiment.*not in"):
+        k8s.resolve_tasks("intent,sentiment", repo)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "k8s",
+                "render",
+                "--repo",
+                str(repo),
+                "--repo-uri",
+                URI,
+                "--out",
+                str(out),
+                "--k8s-dir",
+                str(tree),
+            ]
+        )
+        == 0
+    )
+    services = isvcs(k8s.build(out))
+    assert {s["metadata"]["name"]: loaded_model(s) for s in services} == {
+        "mtserve-intent": "single_intent",
+        "mtserve-urgency-level": "single_urgency_level",
+    }
+
+
+def test_render_refuses_a_repository_without_baselines(tmp_path):
+    repo = _fake_repo(tmp_path / "repo", ["intent"])
+    reg = json.loads((repo / "registry.json").read_text())
+    reg["tasks"]["intent"]["baseline"] = None
+    (repo / "registry.json").write_text(json.dumps(reg))
+    with pytest.raises(UserError, match="no per-task baseline"):
+        k8s.resolve_tasks(None, repo)
+
+
+def test_rerendering_drops_removed_tasks(tmp_path, tree):
+    out = tmp_path / "pt"
+    k8s.render_overlay(which="per-task", repo_uri=URI, tasks=["a", "b"], mode="raw", out=out, k8s_dir=tree)
+    k8s.render_overlay(which="per-task", repo_uri=URI, tasks=["b", "c"], mode="raw", out=out, k8s_dir=tree)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["b", "c"]
+    assert sorted(loaded_model(s) for s in isvcs(k8s.build(out))) == ["single_b", "single_c"]
+
+
+@pytest.mark.parametrize(
+    "tasks, match",
+    [
+        ("intent_", "must not end with _"),
+        ("Intent", r"must match \[a-z\]"),
+        ("a,a", "twice"),
+        ("", "give the task list"),
+    ],
+)
+def test_task_lists_are_checked(tasks, match):
+    with pytest.raises(UserError, match=match):
+        k8s.resolve_tasks(tasks or None, None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"repo_uri": "s3://key:secret@bucket/r"}, "credentials in the URI"),
+        ({"repo_uri": "ftp://x/y"}, "scheme must be"),
+        ({"tasks": ["a" * 40]}, "too long for a DNS label"),
+        ({"mode": "knative"}, "--mode must be"),
+        ({"tasks": []}, "at least one task"),
+    ],
+)
+def test_render_rejects_bad_input(kwargs, match, tmp_path, tree):
+    args = {
+        "which": "per-task",
+        "repo_uri": URI,
+        "tasks": ["intent"],
+        "mode": "raw",
+        "out": tmp_path / "o",
+        "k8s_dir": tree,
+        **kwargs,
+    }
+    with pytest.raises(UserError, match=match):
+        k8s.render_overlay(**args)
+
+
+def test_render_does_not_overwrite_hand_written_kustomizations(tmp_path, tree):
+    (tmp_path / "kustomization.yaml").write_text("resources: []\n")
+    with pytest.raises(UserError, match="not written by `mtserve k8s render`"):
+        k8s.render_overlay(
+            which="per-task", repo_uri=URI, tasks=["a"], mode="raw", out=tmp_path, k8s_dir=tree
+        )
+
+
+# ---------------------------------------------------------------- the kustomize subset
+def _isvc(name="x", **spec):
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def test_strategic_merge_on_custom_resources_replaces_lists():
+    dst = {"a": {"b": 1, "c": 2}, "containers": [{"name": "c1", "image": "i"}], "args": ["x", "y"]}
+    patch = {"a": {"b": None, "d": 4}, "containers": [{"name": "c1", "args": ["z"]}], "args": ["z"]}
+    assert k8s.strategic_merge(dst, patch) == {
+        "a": {"c": 2, "d": 4},
+        "containers": [{"name": "c1", "args": ["z"]}],
+        "args": ["z"],
+    }
+    assert k8s.strategic_merge({"a": {"b": 1}}, {"a": {"$patch": "replace", "c": 1}}) == {"a": {"c": 1}}
+    with pytest.raises(UserError, match="JSON 6902"):
+        k8s.strategic_merge({"v": [{"name": "a"}]}, {"v": [{"name": "a", "$patch": "delete"}]})
+    with pytest.raises(UserError, match="built-in kind"):
+        k8s.strategic_merge({"v": [1]}, {"v": [2]}, builtin=True)
+
+
+def test_json_patch_operations():
+    doc = {"metadata": {"annotations": {"a/b": "1"}}, "l": [1, 2]}
+    out = k8s.json_patch(
+        doc,
+        [
+            {"op": "replace", "path": "/metadata/annotations/a~1b", "value": "2"},
+            {"op": "add", "path": "/l/-", "value": 3},
+            {"op": "add", "path": "/l/0", "value": 0},
+            {"op": "remove", "path": "/l/1"},
+            {"op": "test", "path": "/l", "value": [0, 2, 3]},
+            {"op": "copy", "from": "/l", "path": "/m"},
+        ],
+        "t",
+    )
+    assert out == {"metadata": {"annotations": {"a/b": "2"}}, "l": [0, 2, 3], "m": [0, 2, 3]}
+    assert doc["l"] == [1, 2]  # not modified in place
+    with pytest.raises(UserError, match="does not exist"):
+        k8s.json_patch(doc, [{"op": "replace", "path": "/nope/x", "value": 1}], "t")
+    with pytest.raises(UserError, match="test failed"):
+        k8s.json_patch(doc, [{"op": "test", "path": "/l/0", "value": 9}], "t")
+
+
+def _write(d: Path, files: dict) -> Path:
+    for name, content in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(
+            content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+        )
+    return d
+
+
+def test_build_transformers_and_errors(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "base/r.yaml": _isvc("svc", predictor={"minReplicas": 1}),
+            "base/kustomization.yaml": {"resources": ["r.yaml"]},
+            "ov/kustomization.yaml": {
+                "resources": ["../base"],
+                "namespace": "ns",
+                "namePrefix": "p-",
+                "nameSuffix": "-s",
+                "labels": [{"pairs": {"k": "v"}, "includeSelectors": False}],
+                "patches": [
+                    {"patch": yaml.safe_dump(_isvc("svc", predictor={"maxReplicas": 2}))},
+                    {
+                        "target": {"kind": "InferenceService", "name": "s.c"},
+                        "patch": "- {op: add, path: /metadata/annotations, value: {a: b}}",
+                    },
+                ],
+            },
+        },
+    )
+    [doc] = k8s.build(tmp_path / "ov")
+    assert doc["metadata"] == {
+        "name": "p-svc-s",
+        "namespace": "ns",
+        "labels": {"k": "v"},
+        "annotations": {"a": "b"},
+    }
+    assert doc["spec"]["predictor"] == {"minReplicas": 1, "maxReplicas": 2}
+
+    _write(tmp_path, {"dup/kustomization.yaml": {"resources": ["../base", "../base"]}})
+    with pytest.raises(UserError, match="already registered id"):
+        k8s.build(tmp_path / "dup")
+    _write(tmp_path, {"out/kustomization.yaml": {"resources": ["../base/r.yaml"]}})
+    with pytest.raises(UserError, match="outside"):
+        k8s.build(tmp_path / "out")
+    _write(tmp_path, {"img/kustomization.yaml": {"resources": ["../base"], "images": [{"name": "x"}]}})
+    with pytest.raises(UserError, match="images not supported"):
+        k8s.build(tmp_path / "img")
+    _write(
+        tmp_path,
+        {
+            "nomatch/kustomization.yaml": {
+                "resources": ["../base"],
+                "patches": [{"patch": yaml.safe_dump(_isvc("other"))}],
+            }
+        },
+    )
+    with pytest.raises(UserError, match="no resource matches"):
+        k8s.build(tmp_path / "nomatch")
+    _write(
+        tmp_path,
+        {
+            "ren/kustomization.yaml": {
+                "resources": ["../base"],
+                "patches": [
+                    {
+                        "target": {"kind": "InferenceService"},
+                        "options": {"allowNameChange": True},
+                        "patch": yaml.safe_dump(_isvc("renamed")),
+                    }
+                ],
+            }
+        },
+    )
+    assert k8s.build(tmp_path / "ren")[0]["metadata"]["name"] == "renamed"
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_same_output_as_kubectl_kustomize(variants, tree, tmp_path):
+    """Where kubectl exists, its kustomize must agree with ours, resource for resource, in order."""
+    dirs = [K8S / rel for rel in COMMITTED] + sorted(p for p in (tree / "rendered").iterdir() if p.is_dir())
+    _write(
+        tmp_path,
+        {
+            "base/r.yaml": _isvc(
+                "svc", predictor={"containers": [{"name": "c", "image": "i", "args": ["a"]}]}
+            ),
+            "base/kustomization.yaml": {"resources": ["r.yaml"]},
+            "ov/kustomization.yaml": {
+                "resources": ["../base"],
+                "patches": [
+                    {
+                        "patch": yaml.safe_dump(
+                            _isvc("svc", predictor={"containers": [{"name": "c", "args": ["b"]}]})
+                        )
+                    }
+                ],
+            },
+        },
+    )
+    dirs.append(tmp_path / "ov")  # the list-replacing strategic merge on a custom resource
+    for d in dirs:
+        run = subprocess.run([KUBECTL, "kustomize", str(d)], capture_output=True, text=True, timeout=60)
+        if run.returncode != 0 and "unknown" in run.stderr.lower():
+            pytest.skip(f"kubectl kustomize unusable here: {run.stderr.strip()[:200]}")
+        assert run.returncode == 0, run.stderr
+        theirs = [doc for doc in yaml.safe_load_all(run.stdout) if doc]
+        assert k8s.build(d) == theirs, d
+
+
+# ---------------------------------------------------------------- upload
+def _fake_repo(repo: Path, tasks: list[str], profile: str = "gpu") -> Path:
+    for model in [
+        "tokenizer",
+        "trunk",
+        "multitask",
+        *tasks,
+        *(f"full_{t}" for t in tasks),
+        *(f"single_{t}" for t in tasks),
+    ]:
+        (repo / model / "1").mkdir(parents=True)
+        (repo / model / "config.pbtxt").write_text(f'name: "{model}"\n')
+    (repo / "tokenizer/1/model.py").write_text("# tokenizer\n")
+    (repo / "tokenizer/1/__pycache__").mkdir()
+    (repo / "tokenizer/1/__pycache__/model.cpython-311.pyc").write_bytes(b"\0")
+    (repo / "registry.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "profile": profile,
+                "backbone": "tiny",
+                "tasks": {
+                    t: {
+                        "kind": "classification",
+                        "labels": ["a", "b"],
+                        "branch_depth": 1,
+                        "task_layers": 1,
+                        "head_version": 1,
+                        "baseline": f"single_{t}",
+                    }
+                    for t in tasks
+                },
+            }
+        )
+    )
+    return repo
+
+
+def test_upload_to_a_pvc_copies_the_repository(tmp_path, capsys):
+    repo = _fake_repo(tmp_path / "repo", ["intent"])
+    mount = tmp_path / "claim"
+    mount.mkdir()
+    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount) == 0
+    dest = mount / "repository/v1"
+    assert (dest / "registry.json").is_file() and (dest / "single_intent/config.pbtxt").is_file()
+    assert not list(dest.rglob("*.pyc")) and not list(dest.rglob("__pycache__"))
+    assert "storageUri: pvc://models/repository/v1" in capsys.readouterr().out
+    with pytest.raises(UserError, match="not empty"):
+        k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount)
+    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount, overwrite=True) == 0
+    with pytest.raises(UserError, match="--pvc-mount"):
+        k8s.upload(repo, "pvc://models/repository/v2")
+
+
+@pytest.mark.parametrize(
+    "uri, module, command",
+    [
+        ("s3://bucket/mtserve/v1", "boto3", "aws s3 sync"),
+        ("gs://bucket/mtserve/v1", "google.cloud", "gsutil -m rsync -r"),
+    ],
+)
+def test_upload_without_the_cloud_library_prints_the_sync_command(
+    uri, module, command, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    repo = _fake_repo(tmp_path / "repo", ["intent"])
+    assert k8s.upload(repo, uri) != 0
+    out = capsys.readouterr()
+    assert out.out.strip().startswith(command) and str(repo) in out.out and uri in out.out
+    assert "not installed" in out.err
+
+
+def test_upload_refuses_the_local_profile_and_non_repositories(tmp_path):
+    with pytest.raises(UserError, match="--profile local"):
+        k8s.upload(_fake_repo(tmp_path / "local", ["a"], profile="local"), "s3://b/r")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a repository"):
+        k8s.upload(tmp_path / "empty", "s3://b/r")
+
+
+def test_upload_dry_run_lists_files(tmp_path, capsys):
+    assert k8s.upload(_fake_repo(tmp_path / "repo", ["a"]), "s3://b/r/v1", dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert "s3://b/r/v1/registry.json" in out and "dry run" in out and ".pyc" not in out
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_validate_build_and_errors(tmp_path, capsys):
+    assert (
+        main(
+            ["k8s", "validate", str(K8S / "overlays/per-task"), str(K8S / "base/common/servingruntime.yaml")]
+        )
+        == 0
+    )
+    assert "OK" in capsys.readouterr().out
+    bad = base_isvc()
+    bad["spec"]["predictor"]["model"]["storageURI"] = bad["spec"]["predictor"]["model"].pop("storageUri")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    assert main(["k8s", "validate", str(tmp_path / "bad.yaml")]) == 1
+    assert "spec.predictor.model.storageURI: unknown field" in capsys.readouterr().err
+    assert main(["k8s", "build", str(K8S / "overlays/multitask")]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert docs == k8s.build(K8S / "overlays/multitask")
+    assert main(["k8s", "render", "--repo-uri", URI, "--tasks", "Bad", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    assert main(["k8s", "validate", str(tmp_path / "missing.yaml")]) == 2
+
+
+# ---------------------------------------------------------------- the runtime's flags on a real Triton
+@pytest.mark.triton
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["single_intent", "multitask"])
+def test_runtime_flags_on_a_real_triton(model, tiny_repo):
+    """The ServingRuntime's Triton flags plus one InferenceService's --load-model, on the exported repository:
+    only that model and its composing models load, strictly configured, and the repository API (load/unload)
+    refuses callers without the admin header."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    from serving.triton import TritonServer
+
+    rt = next(d for d in k8s.build(K8S / "base") if d["kind"] == "ServingRuntime")
+    args = rt["spec"]["containers"][0]["args"]
+    local = (
+        "tritonserver",
+        "--model-repository",
+        "--model-control-mode",
+        "--http-port",
+        "--grpc-port",
+        "--metrics-port",
+    )
+    extra = [a.replace("$(TRITON_ADMIN_KEY)", "k3y") for a in args if not a.startswith(local)]
+    assert "--disable-auto-complete-config" in extra and any("restricted" in a for a in extra)
+    server = TritonServer(tiny_repo, model_control="explicit", load_models=[model], extra_args=extra)
+    server.start(timeout=180)
+    try:
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        with pytest.raises(InferenceServerException, match="restricted"):
+            client.get_model_repository_index()
+        index = client.get_model_repository_index(
+            headers={"triton-grpc-protocol-mtserve-admin": "k3y"}, as_json=True
+        )
+        ready = {m["name"] for m in index["models"] if m.get("state") == "READY"}
+        registry = json.loads((tiny_repo / "registry.json").read_text())
+        if model == "multitask":
+            assert ready == {"multitask", "tokenizer", "trunk", *registry["tasks"]}
+        else:
+            assert ready == {model, "tokenizer", "full_intent"}
+        text = grpcclient.InferInput("text", [1, 1], "BYTES")
+        text.set_data_from_numpy(np.array([["book a table for two tomorrow"]], dtype=object))
+        result = client.infer(model, [text])  # the Triton model name, as the runbook's client calls it
+        assert result.as_numpy("intent_label") is not None
+        with pytest.raises(InferenceServerException, match="restricted"):
+            client.unload_model(model)
+    finally:
+        server.stop()
