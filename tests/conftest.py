@@ -24,7 +24,7 @@ def build_vocab(texts: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_backbone(tmp_path_factory):
+def tiny_backbone():
     """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
     from transformers import BertTokenizerFast
 
@@ -33,9 +33,9 @@ def tiny_backbone(tmp_path_factory):
 
     data = corpus.generate(n_train=400, n_dev=100)
     vocab = build_vocab(next(iter(data.values())).train.texts)
-    d = tmp_path_factory.mktemp("tiny_vocab")
-    (d / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    # transformers 5 ignores `vocab_file=` here (and builds a 5-token vocabulary): pass the mapping itself.
+    tokenizer = BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True)
+    assert len(tokenizer) == len(vocab)
     return tiny_bert(num_layers=4, hidden=32, heads=4, vocab_size=len(vocab)), tokenizer
 
 
