@@ -18,13 +18,15 @@ from serving.errors import UserError
 class MultitaskClient:
     """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client."""
 
-    def __init__(self, url: str = "127.0.0.1:8001", timeout: float = 30.0):
+    def __init__(self, url: str = "127.0.0.1:8001", timeout: float = 30.0, authority: str | None = None):
         import tritonclient.grpc as grpcclient
 
         self._grpc = grpcclient
         self.url = url
         self.timeout = timeout
-        self.client = grpcclient.InferenceServerClient(url=url)
+        # Behind a KServe/Knative ingress the gateway routes on the HTTP/2 :authority (the service's host name).
+        channel_args = [("grpc.default_authority", authority)] if authority else None
+        self.client = grpcclient.InferenceServerClient(url=url, channel_args=channel_args)
         self._meta: dict[str, dict] = {}
 
     def close(self) -> None:
@@ -107,6 +109,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", action="append", help="text_pair for pair tasks, once per text")
     p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
     p.add_argument("--model", default="multitask", help="multitask or single_<task>")
+    p.add_argument("--authority", help="host name the ingress routes on (KServe: the InferenceService's host)")
     p.add_argument("--tasks", help="comma-separated subset of tasks (only their heads run)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -117,7 +120,7 @@ def run(args) -> int:
         raise UserError("give text as arguments or on stdin")
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     try:
-        with MultitaskClient(args.url) as client:
+        with MultitaskClient(args.url, authority=args.authority) as client:
             if not client.client.is_server_live(client_timeout=5):
                 raise UserError(f"no Triton server live at {args.url}")
             answer = client.infer(texts, args.pair, tasks, args.model)
