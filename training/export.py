@@ -11,6 +11,10 @@
 Profiles: `gpu` (onnxruntime backend, KIND_GPU: what production loads) and `local` (the same .onnx
 files run by a python-backend model on CPU, for the pip-installed Triton). Only the backend line
 and the instance kind differ between them. Configs are written through Triton's own protobuf.
+Options: `--fp16` converts every exported ONNX model to fp16 inside, fp32 at its inputs and outputs
+(so configs do not change); `--tensorrt` (gpu profile only) adds onnxruntime's TensorRT execution
+accelerator to each onnxruntime model: the one allowed config difference beyond backend and kind.
+`mtserve export --check REPO` validates a repository (serving/repository_check.py).
 The repository is written to a temporary folder and renamed into place: a failed export never
 leaves half a repository.
 """
@@ -40,6 +44,12 @@ from training.tasks import TaskSpec
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 MAX_BATCH = 64
 QUEUE_DELAY_US = 500
+# --fp16: onnxruntime (fp16 inside, fp32 at the graph's edges) against PyTorch fp32. A tolerance, not a
+# measurement: on CPU onnxruntime the tiny test BERT's trunk differs by ~4e-3, all-MiniLM-L6's by ~8e-3 (hidden
+# states up to ~10 in magnitude), the heads' probabilities by ~1e-5.
+FP16_TOL = 5e-2
+# --tensorrt: onnxruntime's TensorRT execution provider, building fp16 engines with this much scratch memory.
+TRT_WORKSPACE_BYTES = 1 << 30
 SERVING_DIR = Path(__file__).resolve().parent.parent / "serving"
 
 
@@ -97,6 +107,49 @@ def _check_against_torch(path: Path, module: nn.Module, feeds: dict[str, torch.T
     return diff
 
 
+def _toposort(graph: onnx.GraphProto) -> None:
+    """Order the nodes so each one follows its inputs' producers (the fp16 converter appends its Casts at
+    the end, which onnx.checker rejects although onnxruntime accepts it)."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(name in ready for name in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise RuntimeError(f"graph has a cycle or an unproduced input near node {rest[0].name!r}")
+        pending = rest
+    nodes = []
+    for node in ordered:  # detached copies: the originals go with the cleared field
+        nodes.append(onnx.NodeProto())
+        nodes[-1].CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """fp16 weights and compute, fp32 graph inputs and outputs (keep_io_types): the model's config is unchanged."""
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError:
+        try:
+            from onnxconverter_common.float16 import convert_float_to_float16
+        except ImportError:
+            raise UserError("--fp16 needs onnxruntime's transformers tools (onnxruntime.transformers.float16) "
+                            "or onnxconverter-common") from None
+    model = convert_float_to_float16(model, keep_io_types=True)
+    _toposort(model.graph)
+    return model
+
+
+def _fp16_file(path: Path) -> None:
+    onnx.save(to_fp16(onnx.load(str(path))), str(path))
+
+
 def _sample_ids(vocab_size: int, batch: int = 3, seq: int = 11) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, vocab_size, (batch, seq), generator=g)
@@ -105,34 +158,42 @@ def _sample_ids(vocab_size: int, batch: int = 3, seq: int = 11) -> dict[str, tor
     return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": mask}
 
 
-def export_trunk(trunk: Trunk, path: Path, vocab_size: int) -> float:
+def export_trunk(trunk: Trunk, path: Path, vocab_size: int, *, fp16: bool = False) -> float:
     names = [f"hidden_{d}" for d in trunk.out_depths]
     feeds = _sample_ids(vocab_size)
     dyn = {n: {0: "batch", 1: "seq"} for n in list(feeds) + names}
     _export(trunk, tuple(feeds.values()), path, list(feeds), names, dyn)
+    if fp16:
+        _fp16_file(path)
+        return _check_against_torch(path, trunk, feeds, tol=FP16_TOL)
     return _check_against_torch(path, trunk, feeds)
 
 
-def export_head(branch: Branch, labels: list[str] | None, path: Path) -> float:
+def export_head(branch: Branch, labels: list[str] | None, path: Path, *, fp16: bool = False) -> float:
     h = branch.config.hidden_size
     g = torch.Generator().manual_seed(1)
     feeds = {"hidden": torch.randn(3, 11, h, generator=g), "attention_mask": _sample_ids(10)["attention_mask"]}
     module = _HeadForExport(branch)
     _export(module, tuple(feeds.values()), path, list(feeds), ["scores"],
             {"hidden": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "scores": {0: "batch"}})
+    if fp16:
+        _fp16_file(path)  # before the label output, whose ArgMax then reads the fp32 scores
     if labels is not None:
         onnx.save(_add_label_output(onnx.load(str(path)), labels), str(path))
-    return _check_against_torch(path, module, feeds)
+    return _check_against_torch(path, module, feeds, **({"tol": FP16_TOL} if fp16 else {}))
 
 
-def export_full(model: TaskModel, labels: list[str] | None, path: Path, vocab_size: int) -> float:
+def export_full(model: TaskModel, labels: list[str] | None, path: Path, vocab_size: int, *,
+                fp16: bool = False) -> float:
     feeds = _sample_ids(vocab_size)
     module = _FullForExport(model)
     dyn = {n: {0: "batch", 1: "seq"} for n in feeds} | {"scores": {0: "batch"}}
     _export(module, tuple(feeds.values()), path, list(feeds), ["scores"], dyn)
+    if fp16:
+        _fp16_file(path)
     if labels is not None:
         onnx.save(_add_label_output(onnx.load(str(path)), labels), str(path))
-    return _check_against_torch(path, module, feeds)
+    return _check_against_torch(path, module, feeds, **({"tol": FP16_TOL} if fp16 else {}))
 
 
 # ---------------------------------------------------------------- config.pbtxt through Triton's protobuf
@@ -154,6 +215,24 @@ def _model_config(name: str, inputs: list[dict], outputs: list[dict], profile: s
     gpu = profile == "gpu" and not python_model
     cfg.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU)
     cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_US
+    return cfg
+
+
+def add_tensorrt(cfg: mc.ModelConfig, workspace_bytes: int = TRT_WORKSPACE_BYTES) -> mc.ModelConfig:
+    """onnxruntime's TensorRT execution provider (fp16 engines) for an onnxruntime-backend, KIND_GPU model."""
+    acc = cfg.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+    acc.parameters["precision_mode"] = "FP16"
+    acc.parameters["max_workspace_size_bytes"] = str(workspace_bytes)
+    return cfg
+
+
+def _onnx_model_config(name: str, inputs: list[dict], outputs: list[dict], profile: str,
+                       tensorrt: bool = False) -> mc.ModelConfig:
+    cfg = _model_config(name, inputs, outputs, profile)
+    if tensorrt:
+        if profile != "gpu":
+            raise UserError("--tensorrt applies to --profile gpu only (the python backend has no TensorRT)")
+        add_tensorrt(cfg)
     return cfg
 
 
@@ -212,39 +291,48 @@ def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
     write_config(_model_config("tokenizer", TEXT_INPUTS, ID_TENSORS, "local", python_model=True), repo / "tokenizer")
 
 
-def write_trunk(trunk: Trunk, repo: Path, profile: str, vocab_size: int, version: int = 1) -> dict:
+def _precision(fp16: bool) -> dict:
+    return {"precision": "fp16"} if fp16 else {}
+
+
+def write_trunk(trunk: Trunk, repo: Path, profile: str, vocab_size: int, version: int = 1, *, fp16: bool = False,
+                tensorrt: bool = False) -> dict:
     h = trunk.embeddings.word_embeddings.embedding_dim
     vdir = repo / "trunk" / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_trunk(trunk, vdir / "model.onnx", vocab_size)
+    diff = export_trunk(trunk, vdir / "model.onnx", vocab_size, fp16=fp16)
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
     outs = [_tensor(f"hidden_{d}", F32, [-1, h]) for d in trunk.out_depths]
-    write_config(_model_config("trunk", ID_TENSORS, outs, profile), repo / "trunk")
-    return {"max_abs_diff": diff}
+    write_config(_onnx_model_config("trunk", ID_TENSORS, outs, profile, tensorrt), repo / "trunk")
+    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
-def write_head(name: str, spec: TaskSpec, branch: Branch, repo: Path, profile: str, version: int = 1) -> dict:
+def write_head(name: str, spec: TaskSpec, branch: Branch, repo: Path, profile: str, version: int = 1, *,
+               fp16: bool = False, tensorrt: bool = False) -> dict:
     h = branch.config.hidden_size
     vdir = repo / name / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_head(branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx")
+    diff = export_head(branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", fp16=fp16)
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
     inputs = [_tensor("hidden", F32, [-1, h]), _tensor("attention_mask", I64, [-1])]
-    write_config(_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile), repo / name)
-    return {"max_abs_diff": diff}
+    write_config(_onnx_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile, tensorrt),
+                 repo / name)
+    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
-def write_full(name: str, spec: TaskSpec, model: TaskModel, repo: Path, profile: str, vocab_size: int) -> dict:
+def write_full(name: str, spec: TaskSpec, model: TaskModel, repo: Path, profile: str, vocab_size: int, *,
+               fp16: bool = False, tensorrt: bool = False) -> dict:
     vdir = repo / f"full_{name}" / "1"
     vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_full(model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size)
+    diff = export_full(model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size,
+                       fp16=fp16)
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
-    write_config(_model_config(f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile),
-                 repo / f"full_{name}")
-    return {"max_abs_diff": diff}
+    write_config(_onnx_model_config(f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile,
+                                    tensorrt), repo / f"full_{name}")
+    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
 def _tok_step() -> tuple[str, dict, dict]:
@@ -302,14 +390,20 @@ def atomic_repository(out: Path):
 
 
 def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", with_baseline: bool = True,
-               progress: bool = True) -> dict:
-    """Export a training run (training/pipeline.py's Run) as a model repository at `out`."""
+               progress: bool = True, *, fp16: bool = False, tensorrt: bool = False) -> dict:
+    """Export a training run (training/pipeline.py's Run) as a model repository at `out`.
+
+    fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
+    computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt."""
     from tqdm.auto import tqdm
 
     from training.pipeline import Run
 
     if profile not in ("local", "gpu"):
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
+    if tensorrt and profile != "gpu":
+        raise UserError("--tensorrt applies to --profile gpu only (the python backend has no TensorRT)")
+    opts = {"fp16": fp16, "tensorrt": tensorrt}
     run = Run(run_dir)
     meta = run.meta
     bert_cfg = run.bert_config()
@@ -331,12 +425,13 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
             if step == "tokenizer":
                 write_tokenizer(run.root, tmp, meta["config"]["max_length"])
             elif step == "trunk":
-                checks["trunk"] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size)
+                checks["trunk"] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size, **opts)
             elif step.startswith("full_"):
                 name = step[len("full_"):]
-                checks[step] = write_full(name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size)
+                checks[step] = write_full(name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size,
+                                          **opts)
             else:
-                checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile)
+                checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile, **opts)
         write_ensemble(multitask_config(tasks), tmp)
         if with_baseline:
             for name, (spec, _) in tasks.items():
@@ -353,6 +448,8 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
                       for name, (spec, depth) in tasks.items()},
             "export_checks": checks,
         }
+        if fp16 or tensorrt:  # how the ONNX models were built: a later head export should match
+            registry["onnx"] = {"precision": "fp16" if fp16 else "fp32", "tensorrt": tensorrt}
         (tmp / "registry.json").write_text(json.dumps(registry, indent=2))
     return registry
 
@@ -364,6 +461,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=["local", "gpu"], default="local",
                    help="local: python backend running the ONNX files on CPU; gpu: onnxruntime backend, KIND_GPU")
     p.add_argument("--no-baseline", action="store_true", help="skip the per-task baseline models (full_*, single_*)")
+    p.add_argument("--fp16", action="store_true",
+                   help="ONNX models compute in fp16 (fp32 inputs/outputs kept, configs unchanged)")
+    p.add_argument("--tensorrt", action="store_true",
+                   help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models")
     p.add_argument("--check", metavar="REPO", nargs="?", const="", default=None,
                    help="validate a repository strictly instead of exporting (default: --out)")
 
@@ -381,8 +482,10 @@ def run(args) -> int:
             return 1
         print(f"{repo}: ok")
         return 0
-    reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline)
+    fp16, tensorrt = getattr(args, "fp16", False), getattr(args, "tensorrt", False)
+    reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline, fp16=fp16, tensorrt=tensorrt)
     worst = max(c["max_abs_diff"] for c in reg["export_checks"].values())
     print(f"exported {len(reg['tasks'])} task(s) to {args.out} (profile {args.profile}); trunk {reg['trunk']['layers']} "
-          f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}")
+          f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}"
+          + (" (fp16 vs fp32)" if fp16 else "") + ("; TensorRT accelerator" if tensorrt else ""))
     return 0

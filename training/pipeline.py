@@ -266,6 +266,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs-full", type=float, default=3.0)
     p.add_argument("--epochs-partial", type=float, default=4.0)
     p.add_argument("--epochs-distil", type=float, default=4.0)
+    p.add_argument("--lr-full", type=float, default=5e-5)
+    p.add_argument("--lr-partial", type=float, default=2e-4)
+    p.add_argument("--lr-distil", type=float, default=2e-4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -280,7 +283,8 @@ def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
     except ValueError:
         raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
     cfg = TrainConfig(max_length=args.max_length, batch_size=args.batch_size, epochs_full=args.epochs_full,
-                      epochs_partial=args.epochs_partial, epochs_distil=args.epochs_distil, seed=args.seed)
+                      epochs_partial=args.epochs_partial, epochs_distil=args.epochs_distil, seed=args.seed,
+                      lr_full=args.lr_full, lr_partial=args.lr_partial, lr_distil=args.lr_distil)
     return cfg, SearchConfig(k_values, args.max_student_layers, args.retention_target)
 
 

@@ -21,7 +21,9 @@ def accuracy(run) -> dict:
         full = r["full"]
         tasks[name] = {
             "metric": r["metric"], "full": full, "served": c["score"],
-            "retention": c["score"] / full if full else 0.0,
+            # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
+            # meaningless: retention is then 0 and the notes say why, rather than a flattering number
+            "retention": c["score"] / full if full > 0 else 0.0,
             "branch_depth": c["branch_depth"], "task_layers": c["task_layers"],
             "chosen": {k: c[k] for k in ("kind", "k", "l", "meets_target")},
             "best_partial": best_p and {"k": best_p["k"], "score": best_p["score"]},
