@@ -1,0 +1,364 @@
+"""Incremental task development on a live Triton: add, retrain, remove and roll back one task while the
+`multitask` ensemble serves traffic. Every other task's outputs stay bit-identical, no request fails, and a
+change only touches that task's files (plus registry.json and multitask's config); bad input changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from serving import registry
+from serving.errors import UserError
+
+TEXTS = ["turn on the lights in the kitchen", "ugh play some jazz you never get this right",
+         "URGENT: book a flight to paris tomorrow!!", "", "what's the forecast " * 40]
+
+
+# ---------------------------------------------------------------- helpers
+def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{label}\n" for t, label in rows))
+    return path
+
+
+def task_rows(data, split: str, n: int) -> list[tuple[str, str]]:
+    s = getattr(data, split)
+    return [(t, data.spec.labels[y]) for t, y in list(zip(s.texts, s.labels, strict=True))[:n]]
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def infer(url: str, texts=TEXTS) -> dict[str, np.ndarray]:
+    import tritonclient.grpc as g
+
+    with g.InferenceServerClient(url) as c:
+        inp = g.InferInput("text", [len(texts), 1], "BYTES")
+        inp.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=np.object_))
+        r = c.infer("multitask", [inp], client_timeout=60)
+        return {o.name: r.as_numpy(o.name) for o in r.get_response().outputs}
+
+
+def ready(url: str) -> set[tuple[str, str]]:
+    import tritonclient.grpc as g
+
+    with g.InferenceServerClient(url) as c:
+        return {(m["name"], m["version"]) for m in c.get_model_repository_index(as_json=True)["models"]
+                if m.get("state") == "READY"}
+
+
+def assert_valid(repo: Path) -> None:
+    """The strict checker of `mtserve export --check` finds nothing: the repository holds what is served."""
+    from serving.repository_check import check_repository
+
+    assert check_repository(repo) == []
+
+
+def assert_same(before: dict, after: dict, keys) -> None:
+    for k in keys:
+        assert before[k].dtype == after[k].dtype and np.array_equal(before[k], after[k]), f"{k} changed"
+
+
+class LoadGenerator:
+    """Sends TEXTS to `multitask` in a loop from a thread, bounded in count and time; records every failure."""
+
+    def __init__(self, url: str, max_requests: int = 20_000, max_seconds: float = 240.0, pause: float = 0.005):
+        self.url, self.max_requests, self.max_seconds, self.pause = url, max_requests, max_seconds, pause
+        self.ok, self.failures, self.outputs_seen = 0, [], set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        import tritonclient.grpc as g
+
+        client = g.InferenceServerClient(self.url)
+        inp = g.InferInput("text", [2, 1], "BYTES")
+        inp.set_data_from_numpy(np.array([[TEXTS[0].encode()], [TEXTS[2].encode()]], dtype=np.object_))
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline and self.ok + len(self.failures) < self.max_requests:
+            try:
+                r = client.infer("multitask", [inp], client_timeout=30)
+                self.outputs_seen.add(frozenset(o.name for o in r.get_response().outputs))
+                self.ok += 1
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                self.failures.append(f"{type(e).__name__}: {e}")
+            time.sleep(self.pause)
+        client.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def requests_after(self, n: int, timeout: float = 30.0) -> None:
+        """Wait until `n` more requests were answered (so traffic after a swap is covered too)."""
+        target, end = self.ok + n, time.monotonic() + timeout
+        while self.ok < target and time.monotonic() < end and self._thread.is_alive():
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def ws(tiny_run, tiny_repo, tiny_data, tmp_path_factory):
+    """Private copies of the shared run and repository (those fixtures are shared: never modified here),
+    and small TSV files for new tasks."""
+    d = tmp_path_factory.mktemp("lifecycle")
+    run, repo = d / "run", d / "repo" / "model_repository"
+    shutil.copytree(tiny_run, run)
+    shutil.copytree(tiny_repo, repo)
+    sentiment = tiny_data["sentiment"]
+    files = SimpleNamespace(
+        mood_train=write_tsv(d / "mood_train.tsv", task_rows(sentiment, "train", 160)),
+        mood_dev=write_tsv(d / "mood_dev.tsv", task_rows(sentiment, "dev", 50)),
+        sent_train=write_tsv(d / "sent_train.tsv", task_rows(sentiment, "train", 160)[::-1]),
+        sent_dev=write_tsv(d / "sent_dev.tsv", task_rows(sentiment, "dev", 50)),
+        one_label=write_tsv(d / "one_label.tsv", [(t, "positive") for t, _ in task_rows(sentiment, "train", 20)]),
+        empty_label=write_tsv(d / "empty_label.tsv", task_rows(sentiment, "train", 20)[:5] + [("no label here", "")]),
+    )
+    return SimpleNamespace(dir=d, run=run, repo=repo, files=files)
+
+
+@pytest.fixture(scope="module")
+def served(ws):
+    from serving.triton import TritonServer
+
+    server = TritonServer(ws.repo, model_control="explicit", load_models=["*"])
+    server.start()
+    yield server
+    server.stop()
+
+
+FAST = {"k_values": [3]}  # one depth (1: not a trunk output of the tiny run) -> a new trunk version too
+
+
+# ---------------------------------------------------------------- registry (no server, no training)
+def test_registry_rollback_walks_back_one_change_at_a_time():
+    e1 = {"name": "t", "labels": ["a", "b"], "metric": "accuracy", "head_version": 1, "branch_depth": 2}
+    e2 = {**e1, "head_version": 2}
+    reg = {"version": 1, "profile": "local", "trunk": {"version": 1, "depths": [2]}, "multitask_version": 1,
+           "tasks": {"t": e1, "u": {**e1, "name": "u"}}}
+    assert registry.validate(reg) == []
+    with pytest.raises(UserError, match="no change to roll back"):
+        registry.rollback_target(reg, "t")
+    reg = registry.record(reg, "retrain", "t", e1, e2)
+    reg = registry.record(reg, "remove", "t", e2, None)
+    assert reg["revision"] == 3 and "t" not in reg["tasks"]
+    target = registry.rollback_target(reg, "t")
+    assert target["action"] == "remove" and target["before"] == e2
+    reg = registry.record(reg, "rollback", "t", None, e2, reverts=target["revision"])
+    target = registry.rollback_target(reg, "t")  # again: one change further back
+    assert target["action"] == "retrain" and target["before"] == e1
+    reg = registry.record(reg, "rollback", "t", e2, e1, reverts=target["revision"])
+    with pytest.raises(UserError, match="no change to roll back"):
+        registry.rollback_target(reg, "t")
+    assert registry.versions_used(reg, "t") == {1, 2}
+    assert registry.validate(reg) == []
+    bad = {**reg, "tasks": {"t": {**e1, "branch_depth": 3}}}
+    assert any("not a trunk output" in p for p in registry.validate(bad))
+
+
+# ---------------------------------------------------------------- live, on one Triton
+
+
+@pytest.mark.triton
+def test_add_task_live_while_serving(ws, served, tiny_backbone):
+    import torch
+
+    from training.backbone import TaskModel
+    from training.pipeline import Run
+    from training.tasks_cli import add_task
+
+    url = served.grpc_url
+    before = infer(url)
+    old_outputs = set(before)
+    t0, lines = time.monotonic(), []
+    with LoadGenerator(url) as load:
+        reg = add_task(ws.repo, ws.run, "mood", ws.files.mood_train, ws.files.mood_dev, server=url, overrides=FAST,
+                       cache_dir=None, log=lines.append)
+        load.requests_after(20)
+    print(f"add under load: {time.monotonic() - t0:.1f} s, {load.ok} requests answered")
+    assert load.failures == [], f"{len(load.failures)} failed requests, first: {load.failures[:3]}"
+    assert load.ok >= 20
+    # swapped in dependency order: what the new ensemble uses first, the ensemble itself last
+    assert [x.split()[2] for x in lines if "server: loaded" in x] == \
+        ["trunk", "mood", "full_mood", "single_mood", "multitask"], lines
+    assert frozenset(old_outputs) in load.outputs_seen  # traffic before the swap ...
+    assert frozenset(old_outputs | {"mood_scores", "mood_label"}) in load.outputs_seen  # ... and after it
+
+    after = infer(url)
+    assert set(after) == old_outputs | {"mood_scores", "mood_label"}
+    assert_same(before, after, old_outputs)  # every other task: bit-identical
+    assert after["mood_scores"].shape == (len(TEXTS), 3)
+
+    # the registry says what is deployed; the server serves exactly that
+    e = reg["tasks"]["mood"]
+    assert (e["head_version"], e["branch_depth"], e["labels"]) == (1, 1, ["negative", "neutral", "positive"])
+    assert reg["trunk"]["version"] == 2 and 1 in reg["trunk"]["depths"] and reg["multitask_version"] == 2
+    assert registry.load(ws.repo) == reg
+    assert_valid(ws.repo)
+    assert not (ws.repo / "trunk" / "1").exists()  # retired to the archive: the repository holds what is served
+    assert (registry.archive_dir(ws.repo) / reg["history"][-1]["archived"]["trunk/1"] / "model.onnx").is_file()
+    now = ready(url)
+    assert {("trunk", "2"), ("mood", "1"), ("multitask", "2"), ("full_mood", "1"), ("single_mood", "1")} <= now
+    assert ("trunk", "1") not in now and ("multitask", "1") not in now
+
+    # the run directory knows the task too, and the served head matches PyTorch on the run's own weights
+    run = Run(ws.run)
+    assert "mood" in run.tasks() and (ws.run / "tasks" / "mood" / "data" / "train.tsv").is_file()
+    _, tokenizer = tiny_backbone
+    enc = tokenizer(TEXTS, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
+                    return_tensors="pt")
+    branch, _ = run.branch("mood")
+    with torch.no_grad():
+        ref = TaskModel(run.trunk([branch.config.depth]), branch).eval().scores(
+            enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).numpy()
+    assert float(np.abs(after["mood_scores"] - ref).max()) <= 1e-4
+
+
+@pytest.mark.triton
+def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
+    from serving.cli import main
+    from training.tasks_cli import retrain_task
+
+    url = served.grpc_url
+    reg0 = registry.load(ws.repo)
+    # a depth the trunk already outputs, so the trunk stays as it is
+    k = [reg0["num_layers"] - reg0["tasks"]["sentiment"]["branch_depth"]]
+    old_v = reg0["tasks"]["sentiment"]["head_version"]
+    files0, before = hash_tree(ws.repo), infer(url)
+    with LoadGenerator(url) as load:
+        reg = retrain_task(ws.repo, ws.run, "sentiment", ws.files.sent_train, ws.files.sent_dev, server=url,
+                           overrides={"k_values": k}, cache_dir=None)
+        load.requests_after(20)
+    assert load.failures == []
+    files1 = hash_tree(ws.repo)
+    changed = {p for p in files0.keys() | files1.keys() if files0.get(p) != files1.get(p)}
+    mine = ("sentiment/", "full_sentiment/", "single_sentiment/")
+    assert {p for p in changed if not p.startswith(mine)} == {"registry.json", "multitask/config.pbtxt"}
+    v = reg["tasks"]["sentiment"]["head_version"]
+    assert v == old_v + 1 and reg["trunk"] == reg0["trunk"]
+    assert {"sentiment/config.pbtxt", f"sentiment/{v}/model.onnx", f"full_sentiment/{v}/model.onnx"} <= changed
+    # nothing that existed was rewritten apart from configs and the registry: the old version moved, byte for
+    # byte, to the archive (for rollback)
+    archived = reg["history"][-1]["archived"]
+    assert set(archived) >= {f"sentiment/{old_v}", f"full_sentiment/{old_v}"}
+    arch = registry.archive_dir(ws.repo)
+    for p, h in files0.items():
+        if p == "registry.json" or p.endswith("config.pbtxt"):
+            continue
+        if p in files1:
+            assert files1[p] == h, p
+        else:
+            model, version, rest = p.split("/", 2)
+            assert p.startswith(mine) and version == str(old_v), p
+            assert hash_tree(arch / archived[f"{model}/{version}"]).get(rest) == h, p
+    assert_valid(ws.repo)
+    after = infer(url)
+    assert set(after) == set(before)
+    assert_same(before, after, [o for o in before if not o.startswith("sentiment_")])
+    assert ("sentiment", str(v)) in ready(url) and ("sentiment", str(old_v)) not in ready(url)
+
+    assert main(["task", "list", "--repo", str(ws.repo), "--history"]) == 0
+    out = capsys.readouterr().out
+    assert "sentiment" in out and f"v{v}" in out and "retrain" in out
+
+    # roll the retrain back: version 1 serves again, exactly as before
+    assert main(["task", "rollback", "sentiment", "--repo", str(ws.repo), "--run-dir", str(ws.run), "--server", url]) == 0
+    back = infer(url)
+    assert_same(before, back, before)
+    assert registry.load(ws.repo)["tasks"]["sentiment"] == reg0["tasks"]["sentiment"]
+    assert ("sentiment", str(old_v)) in ready(url) and ("sentiment", str(v)) not in ready(url)
+    assert {p: h for p, h in hash_tree(ws.repo).items() if p.startswith(f"sentiment/{old_v}/")} == \
+        {p: h for p, h in files0.items() if p.startswith(f"sentiment/{old_v}/")}
+    assert_valid(ws.repo)
+
+
+@pytest.mark.triton
+def test_remove_then_rollback_restores_outputs_exactly(ws, served):
+    from training.tasks_cli import remove_task, rollback_task
+
+    url = served.grpc_url
+    reg0, before, files0 = registry.load(ws.repo), infer(url), hash_tree(ws.repo)
+    with LoadGenerator(url) as load:
+        reg = remove_task(ws.repo, "domain", run_dir=ws.run, server=url)
+        load.requests_after(20)
+        gone = infer(url)
+        present = [m for m in ("domain", "full_domain", "single_domain") if (ws.repo / m).exists()]
+        assert_valid(ws.repo)
+        back_reg = rollback_task(ws.repo, "domain", run_dir=ws.run, server=url)
+        load.requests_after(20)
+    assert load.failures == []
+    # removed: not served, its folders archived (Triton would load any folder), the others untouched
+    assert "domain" not in reg["tasks"] and not {"domain_scores", "domain_label"} & set(gone)
+    assert_same(before, gone, [o for o in before if not o.startswith("domain_")])
+    archived = reg["history"][-1]["archived"]
+    assert {"domain", "full_domain", "single_domain"} <= set(archived)
+    assert present == []  # archived: Triton would load any folder of the repository
+    # rolled back: the same outputs, bit for bit, and the same registry entry
+    after = infer(url)
+    assert set(after) == set(before)
+    assert_same(before, after, before)
+    assert back_reg["tasks"]["domain"] == reg0["tasks"]["domain"]
+    assert {("domain", "1"), ("full_domain", "1"), ("single_domain", "1")} <= ready(url)
+    files1 = hash_tree(ws.repo)
+    assert all(files1[p] == h for p, h in files0.items()
+               if p.startswith(("domain/", "full_domain/", "single_domain/")) and not p.endswith("config.pbtxt"))
+    assert not (registry.archive_dir(ws.repo) / archived["domain"]).exists()  # taken back out of the archive
+    assert_valid(ws.repo)
+    # a second rollback has nothing left to undo for this task: clear error, nothing changes
+    with pytest.raises(UserError, match="no change to roll back"):
+        rollback_task(ws.repo, "domain", server=url)
+    assert hash_tree(ws.repo) == files1
+
+
+@pytest.mark.triton
+def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
+    from serving.cli import main
+    from training.tasks_cli import remove_task
+
+    url, f = served.grpc_url, ws.files
+    arch = registry.archive_dir(ws.repo)
+    files0, arch0, ready0, out0 = hash_tree(ws.repo), hash_tree(arch), ready(url), infer(url)
+    common = ["--repo", str(ws.repo), "--run-dir", str(ws.run), "--server", url, "--cache-dir", ""]
+    cases = [
+        (["sentiment", "--train", str(f.mood_train), "--dev", str(f.mood_dev)], "already exists"),
+        (["solo", "--train", str(f.one_label), "--dev", str(f.one_label)], "at least 2 labels"),
+        (["blank", "--train", str(f.empty_label), "--dev", str(f.mood_dev)], "empty label"),
+        (["ghost", "--train", str(ws.dir / "nope.tsv"), "--dev", str(f.mood_dev)], "missing data file"),
+        (["Bad-Name", "--train", str(f.mood_train), "--dev", str(f.mood_dev)], "must match"),
+        (["fine", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--k", "9"], "outside 1..4"),
+    ]
+    for args, message in cases:
+        assert main(["task", "add", *args, *common]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("mtserve task: error:") and message in err and "\n" not in err, err
+        assert hash_tree(ws.repo) == files0 and hash_tree(arch) == arch0, f"{args[0]}: the repository changed"
+        assert ready(url) == ready0, f"{args[0]}: the server changed"
+    assert main(["task", "add", "x", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--repo", str(ws.repo),
+                 "--run-dir", str(ws.run), "--server", "127.0.0.1:1"]) == 2
+    assert "cannot reach Triton" in capsys.readouterr().err
+
+    # a failure after the live swap (here: writing the registry) undoes the files and the server too
+    def disk_full(reg):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(registry, "dumps", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        remove_task(ws.repo, "urgency", server=url)
+    monkeypatch.undo()
+    assert hash_tree(ws.repo) == files0 and hash_tree(arch) == arch0
+    assert ready(url) == ready0
+    out1 = infer(url)
+    assert set(out1) == set(out0)
+    assert_same(out0, out1, out0)
