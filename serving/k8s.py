@@ -600,11 +600,34 @@ _LIST_T = re.compile(r"^(?:list|List)\[(.+)\]$")
 _DICT_T = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
 
 
+def _kserve_models():
+    """`kserve.models` without running `kserve/__init__.py`.
+
+    The package's __init__ imports its gRPC server, whose protos register the same `inference.*` symbols as
+    `tritonclient.grpc`'s: a process that has both (the test suite, a client that validates manifests) fails
+    with "duplicate symbol 'inference.ServerLiveRequest'". The OpenAPI models need none of that, so an empty
+    package module stands in for `kserve` and only its `models` subpackage is imported.
+    """
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "kserve" not in sys.modules:
+        spec = importlib.util.find_spec("kserve")
+        if spec is None or not spec.submodule_search_locations:
+            raise UserError("the kserve package is not installed (pip install kserve)")
+        shell = types.ModuleType("kserve")
+        shell.__path__ = list(spec.submodule_search_locations)
+        shell.__spec__ = spec
+        sys.modules["kserve"] = shell
+    return importlib.import_module("kserve.models")
+
+
 def _modules():
-    import kserve.models as km
     import kubernetes.client.models as cm
 
-    return km, cm
+    return _kserve_models(), cm
 
 
 def resolve_type(name: str):
@@ -1349,7 +1372,8 @@ def repository_files(repo: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES and not d.startswith("."))
         for f in sorted(filenames):
-            if f in SKIP_NAMES or f.endswith(".pyc") or f.startswith("."):
+            # `.keep` holds an ensemble's otherwise empty version folder in object stores
+            if f in SKIP_NAMES or f.endswith(".pyc") or (f.startswith(".") and f != ".keep"):
                 continue
             files.append(Path(dirpath) / f)
     return files

@@ -266,6 +266,8 @@ class RepositoryChecker:
         for _, vdir in sorted(m.versions.items()):
             if m.kind == "ensemble":
                 for entry in sorted(vdir.iterdir()):
+                    if entry.name == ".keep" and entry.is_file():
+                        continue  # the placeholder that keeps the folder alive in object stores
                     self.report(self.rel(entry), "dangling: an ensemble's version folder is empty")
             elif m.kind == "onnxruntime":
                 self._check_onnx_version(m, vdir)

@@ -360,8 +360,15 @@ def single_config(name: str, spec: TaskSpec) -> mc.ModelConfig:
     return _ensemble(f"single_{name}", TEXT_INPUTS, task_outputs(name, spec), steps)
 
 
+ENSEMBLE_PLACEHOLDER = ".keep"
+
+
 def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
-    (repo / cfg.name / str(version)).mkdir(parents=True, exist_ok=True)  # an ensemble's version folder is empty
+    # An ensemble's version folder holds nothing, but Triton needs it to exist; object stores (S3, GCS) keep
+    # no empty folders, so a zero-byte placeholder makes it survive `mtserve k8s upload` / `aws s3 sync`.
+    vdir = repo / cfg.name / str(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    (vdir / ENSEMBLE_PLACEHOLDER).touch()
     write_config(cfg, repo / cfg.name)
 
 

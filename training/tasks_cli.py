@@ -401,6 +401,7 @@ def _multitask_step(change: Change, repo: Path, reg: dict, tasks_after: dict) ->
     mv = registry.next_version(old, registry.version_dirs(repo / "multitask"))
     d = change.staging / "multitask_version"
     d.mkdir()
+    (d / ".keep").touch()  # see export.write_ensemble
     change.dirs.append((d, repo / "multitask" / str(mv)))
     change.files.append((repo / "multitask" / "config.pbtxt", multitask_bytes(tasks_after, mv)))
     change.loads.append(("multitask", mv))
@@ -621,6 +622,7 @@ def _baseline_steps(change: Change, repo: Path, live: Live | None, new_task: boo
     else:
         d = change.staging / "repo" / single
         (d / "1").mkdir(parents=True, exist_ok=True)
+        (d / "1" / ".keep").touch()  # see export.write_ensemble
         (d / "config.pbtxt").write_bytes(data)
         change.dirs.append((d, repo / single))
     if _baselines_served(live) if new_task else bool(live and f"full_{name}" in live.before):

@@ -1,0 +1,711 @@
+"""`mtserve loadtest`: how many utterances per second the multitask deployment serves within a p99 SLO,
+against one deployment per task, measured in the same run on a real Triton over gRPC.
+
+    mtserve loadtest --repo model_repository/multitask --slo-ms 200          # starts and stops a local Triton
+    mtserve loadtest --url triton.example:9000 --registry registry.json       # a running endpoint (KServe)
+
+1. pre-flight: the address answers, `multitask` and every `single_<task>` exist (a clear error if not);
+2. a Locust worker process (loadtest/worker.py) sends a few utterances one at a time per workload: the
+   unloaded latency. A workload whose unloaded p50 is already over the SLO has no rate that meets it;
+3. the search (loadtest/search.py): per workload, step then bisect on the offered utterance rate,
+   both workloads alternating step by step; each step runs Locust headless with constant-throughput
+   users; bounded in steps, time and utterances;
+4. reports (loadtest/report.py): capacity.json, capacity.md, latency_vs_rate.png.
+
+`short_capacity` is the < 3 minute version `make demo` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from loadtest import protocol
+from loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from loadtest.workload import Utterance, build_pool
+from serving.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
+WORKLOAD_KEYS = {protocol.MULTITASK: "multitask", protocol.PER_TASK: "per_task"}
+
+
+@dataclass
+class SearchConfig:
+    """Everything that bounds and shapes one capacity search (saved beside its results)."""
+
+    slo_p99_ms: float = 200.0
+    min_rps: float = 0.25  # below this a workload "meets no rate"
+    max_rps: float = 2000.0
+    start_rps: float = 0.0  # 0: half the unloaded rate, 0.5 / p50
+    growth: float = 2.0
+    rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
+    max_steps: int = 10  # per workload
+    min_duration_s: float = 5.0  # measurement window per step ...
+    max_duration_s: float = 30.0
+    min_samples: int = 200  # ... long enough for this many utterances, within the bounds above
+    warmup_s: float = 2.0
+    max_users: int = 256
+    max_time_s: float = 900.0  # the whole search
+    max_requests: int = 500_000  # utterances, the whole search
+    request_timeout_s: float = 0.0  # 0: 10 x SLO, within 2 .. 30 s
+    probe_n: int = 8
+    slo_auto_factor: float = 0.0  # > 0: raise the SLO to this x the slower workload's unloaded p50 (sweeps)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.slo_p99_ms > 0, "--slo-ms must be > 0"),
+            (0 < self.min_rps <= self.max_rps, "need 0 < --min-rps <= --max-rps"),
+            (self.growth > 1, "--growth must be > 1"),
+            (self.rel_tol > 0, "--rel-tol must be > 0"),
+            (self.max_steps >= 1, "--max-steps must be >= 1"),
+            (0 < self.min_duration_s <= self.max_duration_s, "need 0 < --duration <= --max-duration"),
+            (self.warmup_s >= 0, "--warmup must be >= 0"),
+            (self.max_users >= 1, "--max-users must be >= 1"),
+            (self.max_time_s > 0, "--max-time must be > 0"),
+            (self.max_requests > 0, "--max-requests must be > 0"),
+            (self.start_rps >= 0, "--start-rps must be >= 0"),
+            (self.probe_n >= 1, "probe_n must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    @property
+    def timeout_s(self) -> float:
+        if self.request_timeout_s > 0:
+            return self.request_timeout_s
+        return min(30.0, max(2.0, 10 * self.slo_p99_ms / 1000.0))
+
+    def users(self, rate: float) -> int:
+        """Enough users that each paces at most one utterance per max(2 x SLO, 0.25 s): a user only falls
+        behind its schedule when its latency is over twice the SLO, i.e. when the step fails anyway."""
+        pace = max(2 * self.slo_p99_ms / 1000.0, 0.25)
+        return int(min(self.max_users, max(1, math.ceil(rate * pace))))
+
+    def duration(self, rate: float) -> float:
+        return float(min(self.max_duration_s, max(self.min_duration_s, self.min_samples / rate)))
+
+    def warmup(self, rate: float) -> float:
+        """At least one pacing interval (every user has started) plus half a second, at most warmup + 5 s."""
+        interval = self.users(rate) / rate
+        return float(min(self.warmup_s + 5.0, max(self.warmup_s, interval + 0.5)))
+
+
+SHORT = {
+    "min_duration_s": 2.5,
+    "max_duration_s": 6.0,
+    "min_samples": 120,
+    "warmup_s": 1.0,
+    "rel_tol": 0.25,
+    "max_steps": 6,
+    "max_time_s": 150.0,
+    "probe_n": 5,
+}
+
+
+# ---------------------------------------------------------------- the Locust worker process
+class LocustWorker:
+    """A `python -m loadtest.worker` child; `call` sends one JSON request and waits (bounded) for its reply."""
+
+    def __init__(self):
+        fd, name = tempfile.mkstemp(prefix="mtserve-locust-", suffix=".log")
+        self.log_path = Path(name)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with os.fdopen(fd, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "loadtest.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=str(PROJECT_ROOT),
+                env=env,
+            )
+        self._buf = b""
+        self.keep_log = False
+
+    def log_tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def _readline(self, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise EOFError
+                self._buf += chunk
+            elif self.proc.poll() is not None:
+                raise EOFError
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+    def call(self, msg: dict, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+            while True:
+                line = self._readline(deadline).decode("utf-8", errors="replace")
+                if line.startswith(_PREFIX):
+                    reply = json.loads(line[len(_PREFIX) :])
+                    break
+        except TimeoutError:
+            self.close(kill=True)
+            self.keep_log = True  # the error names it
+            raise UserError(
+                f"the Locust worker gave no answer to {msg.get('op')!r} within {timeout:.0f} s "
+                f"(log: {self.log_path})"
+            ) from None
+        except (EOFError, BrokenPipeError):
+            code = self.proc.poll()
+            raise UserError(
+                f"the Locust worker exited (code {code}) during {msg.get('op')!r}:\n{self.log_tail()}"
+            ) from None
+        if not reply.get("ok"):
+            raise UserError(f"Locust worker, {msg.get('op')}: {reply.get('error')}")
+        return reply
+
+    def close(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            if not kill:
+                with contextlib.suppress(Exception):
+                    self.proc.stdin.write(b'{"op": "quit"}\n')
+                    self.proc.stdin.flush()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=10)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(Exception):
+                f.close()
+
+    def __enter__(self) -> LocustWorker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+        if not self.keep_log:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()
+
+
+_PREFIX = "@@mtserve "  # loadtest.worker.PREFIX (not imported: that module imports Locust)
+
+
+# ---------------------------------------------------------------- pre-flight
+def check_reachable(url: str, timeout: float = 3.0) -> None:
+    """A TCP connection to host:port, so an unreachable address fails in seconds with a clear message."""
+    host, _, port = url.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise UserError(f"gRPC address must be HOST:PORT, got {url!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot reach Triton at {url}: {e.strerror or e}") from None
+
+
+def preflight(
+    url: str, per_task_url: str | None = None, tasks: list[str] | None = None, timeout: float = 10.0
+) -> protocol.Plan:
+    url = protocol.normalize_url(url)
+    pt_url = protocol.normalize_url(per_task_url) if per_task_url else url
+    for u in dict.fromkeys([url, pt_url]):
+        check_reachable(u)
+    return protocol.make_plan(url, tasks, pt_url, timeout=timeout)
+
+
+def ideal_cost_reduction(
+    registry: dict | None, tasks: list[str]
+) -> tuple[float | None, int | None, int | None]:
+    """1 - layers_served / layers_baseline: (trunk layers + each task's own layers) against a full BERT per task."""
+    if not registry:
+        return None, None, None
+    try:
+        served = int(registry["trunk"]["layers"]) + sum(
+            int(registry["tasks"][t]["task_layers"]) for t in tasks
+        )
+        baseline = len(tasks) * int(registry["num_layers"])
+    except (KeyError, TypeError, ValueError):
+        return None, None, None
+    return 1.0 - served / baseline, served, baseline
+
+
+def load_registry(path: str | Path | None) -> dict | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read {p}: {e}") from None
+
+
+# ---------------------------------------------------------------- the search
+def _step_from(reply: dict) -> Step:
+    nan = float("nan")
+    num = lambda k: nan if reply.get(k) is None else float(reply[k])  # noqa: E731
+    extra = {
+        k: reply.get(k) for k in ("p90_ms", "max_ms", "warmup_s", "undrained", "client_cpu_warning", "models")
+    }
+    return Step(
+        reply["workload"],
+        float(reply["offered_rps"]),
+        float(reply["achieved_rps"]),
+        int(reply["count"]),
+        int(reply["errors"]),
+        num("p50_ms"),
+        num("p99_ms"),
+        int(reply["users"]),
+        float(reply["duration_s"]),
+        error_examples=list(reply.get("error_examples") or []),
+        extra=extra,
+    )
+
+
+def measure_capacity(
+    url: str,
+    cfg: SearchConfig,
+    *,
+    per_task_url: str | None = None,
+    tasks: list[str] | None = None,
+    utterances: list[Utterance] | None = None,
+    registry: dict | None = None,
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """Run the whole search against a running server. Returns {"capacity": <capacity.json>, "details": {...}}."""
+    t_start = time.monotonic()
+    url = protocol.normalize_url(url)
+    pt_url = protocol.normalize_url(per_task_url) if per_task_url else url
+    plan = preflight(url, pt_url, tasks)
+    pool = utterances or build_pool(size=2000, seed=seed)
+    log(
+        f"loadtest: {len(plan.tasks)} task(s) {plan.tasks}; SLO p99 <= {cfg.slo_p99_ms:g} ms; {len(pool)} utterances"
+    )
+    notes: list[str] = []
+    budget = Budget(cfg.max_time_s, cfg.max_requests)
+    with LocustWorker() as worker:
+        worker.call(
+            {
+                "op": "setup",
+                "url": url,
+                "per_task_url": pt_url,
+                "plan": plan.to_dict(),
+                "utterances": [u.to_list() for u in pool],
+                "timeout": cfg.timeout_s,
+                "seed": seed,
+            },
+            timeout=60,
+        )
+
+        # 1. unloaded latency, one utterance at a time (a couple first to warm every model up)
+        probe = {}
+        for w in protocol.WORKLOADS:
+            worker.call({"op": "probe", "workload": w, "n": 2}, timeout=cfg.timeout_s * 4 + 60)
+            p = worker.call(
+                {"op": "probe", "workload": w, "n": cfg.probe_n},
+                timeout=cfg.timeout_s * 2 * (cfg.probe_n + 1) + 60,
+            )
+            if p["errors"]:
+                raise UserError(
+                    f"{w}: {p['errors']} of {p['count']} probe utterances failed: "
+                    f"{'; '.join(p['error_examples'])}"
+                )
+            probe[w] = {k: p[k] for k in ("count", "p50_ms", "p99_ms", "max_ms")}
+            log(f"loadtest: {w:<9} unloaded p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms")
+
+        if cfg.slo_auto_factor > 0:
+            slowest = max(p["p50_ms"] for p in probe.values())
+            slo = max(cfg.slo_p99_ms, 10.0 * math.ceil(cfg.slo_auto_factor * slowest / 10.0))
+            if slo != cfg.slo_p99_ms:
+                notes.append(
+                    f"SLO raised from {cfg.slo_p99_ms:g} to {slo:g} ms: {cfg.slo_auto_factor:g} x the "
+                    f"slower workload's unloaded p50 ({slowest:.1f} ms)"
+                )
+                log(f"loadtest: {notes[-1]}")
+                cfg = dataclasses.replace(cfg, slo_p99_ms=slo)
+
+        # 2. the searches, alternating
+        searches = {}
+        for w in protocol.WORKLOADS:
+            p50 = probe[w]["p50_ms"]
+            start = cfg.start_rps or 0.5 * 1000.0 / max(p50, 1e-3)
+            s = RateSearch(start, cfg.min_rps, cfg.max_rps, cfg.growth, cfg.rel_tol, cfg.max_steps)
+            if p50 > cfg.slo_p99_ms:
+                s.stop(f"{NO_RATE_MEETS_SLO} (unloaded p50 {p50:.1f} ms > SLO {cfg.slo_p99_ms:g} ms)")
+            searches[w] = s
+
+        def cost(w: str, rate: float) -> tuple[float, int]:
+            seconds = cfg.warmup(rate) + cfg.duration(rate) + 2.0
+            return seconds, int(math.ceil(rate * seconds))
+
+        def measure(w: str, rate: float) -> Step:
+            duration, warmup = cfg.duration(rate), cfg.warmup(rate)
+            reply = worker.call(
+                {
+                    "op": "measure",
+                    "workload": w,
+                    "rate": rate,
+                    "users": cfg.users(rate),
+                    "duration": duration,
+                    "warmup": warmup,
+                    "spawn": min(1.0, warmup),
+                    "settle_ms": 2 * probe[w]["p50_ms"] + 5.0,
+                    "settle_s": SETTLE_S,
+                    "timeout": cfg.timeout_s,
+                },
+                timeout=SETTLE_S + warmup + duration + 3 * cfg.timeout_s + 60,
+            )
+            step = judge(_step_from(reply), cfg.slo_p99_ms)
+            if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
+                for u in dict.fromkeys([url, pt_url]):
+                    try:
+                        check_reachable(u)
+                    except UserError as e:
+                        raise UserError(f"Triton stopped answering during the search ({e})") from None
+            return step
+
+        measured: list[Step] = []
+
+        def on_step(st: Step) -> None:
+            measured.append(st)
+            log(
+                f"loadtest: {st.workload:<9} offered {st.offered_rps:8.2f}/s  served {st.achieved_rps:8.2f}/s  "
+                f"p50 {st.p50_ms:7.1f} ms  p99 {st.p99_ms:7.1f} ms  n={st.count:<5} "
+                f"{'PASS' if st.passed else 'fail: ' + st.reason}"
+            )
+            if st.extra.get("client_cpu_warning"):
+                notes.append(f"{st.workload} at {st.offered_rps:.3g}/s: the Locust process hit 90% CPU")
+
+        alternate(searches, measure, cost, budget, on_step)
+
+    results = {w: s.result() for w, s in searches.items()}
+    for w, r in results.items():
+        if r["max_rps"] == 0.0:
+            if not math.isfinite(r["p99_ms"]):
+                r["p99_ms"] = probe[w]["p99_ms"]
+            notes.append(f"{w}: {NO_RATE_MEETS_SLO} (p99 <= {cfg.slo_p99_ms:g} ms); {r['outcome']}")
+    mt, pt = results[protocol.MULTITASK], results[protocol.PER_TASK]
+    if mt["max_rps"] > 0:
+        cost_reduction = 1.0 - pt["max_rps"] / mt["max_rps"]
+    else:
+        cost_reduction = None
+        notes.append("cost_reduction is undefined: the multitask deployment met the SLO at no rate")
+    ideal, served, baseline = ideal_cost_reduction(registry, plan.tasks)
+    if ideal is None:
+        notes.append("ideal_cost_reduction unknown: no registry.json (give --registry)")
+    capacity = {
+        "tasks": len(plan.tasks),
+        "slo_p99_ms": float(cfg.slo_p99_ms),
+        "multitask": {"max_rps": float(mt["max_rps"]), "p99_ms": _finite(mt["p99_ms"])},
+        "per_task": {"max_rps": float(pt["max_rps"]), "p99_ms": _finite(pt["p99_ms"])},
+        "cost_reduction": cost_reduction,
+        "ideal_cost_reduction": ideal,
+    }
+    details = {
+        "url": url,
+        "per_task_url": pt_url,
+        "task_names": plan.tasks,
+        "backbone": (registry or {}).get("backbone"),
+        "num_layers": (registry or {}).get("num_layers"),
+        "layers_served": served,
+        "layers_baseline": baseline,
+        "settings": asdict(cfg),
+        "request_timeout_s": cfg.timeout_s,
+        "probe": probe,
+        "results": {WORKLOAD_KEYS[w]: r for w, r in results.items()},
+        "steps": [st.to_dict() for st in measured],  # in the order they ran (the workloads alternate)
+        "notes": notes,
+        "wall_s": time.monotonic() - t_start,
+        "utterances": len(pool),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return {"capacity": capacity, "details": details}
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+@contextlib.contextmanager
+def serving(repo: str | Path | None, url: str | None, ready_timeout: float = 300.0, log=print):
+    """Yields the gRPC address: `url` as given, or a local Triton started on `repo` (stopped afterwards)."""
+    if (repo is None) == (url is None):
+        raise UserError("give exactly one of --repo (start a local Triton) and --url (a running endpoint)")
+    if url is not None:
+        yield protocol.normalize_url(url)
+        return
+    from loadtest.memory import check_fits, estimate_repository
+    from serving.triton import TritonServer
+
+    repo = Path(repo).expanduser()
+    if not repo.is_dir():
+        raise UserError(f"model repository not found: {repo}")
+    check_fits(estimate_repository(repo), f"serving {repo}")
+    server = TritonServer(repo)
+    log(f"loadtest: starting Triton on {repo} ...")
+    try:
+        server.start(timeout=ready_timeout)
+    except RuntimeError as e:
+        raise UserError(f"Triton did not start on {repo}: {e}") from None
+    log(f"loadtest: Triton ready at {server.grpc_url} ({server.startup_seconds:.0f} s)")
+    try:
+        yield server.grpc_url
+    finally:
+        server.stop()
+
+
+def run_capacity(
+    *,
+    repo: str | Path | None = None,
+    url: str | None = None,
+    out_dir: str | Path | None = "reports",
+    cfg: SearchConfig | None = None,
+    per_task_url: str | None = None,
+    tasks: list[str] | None = None,
+    utterances: list[Utterance] | None = None,
+    registry_path: str | Path | None = None,
+    target_rps: float = 1000.0,
+    seed: int = 0,
+    ready_timeout: float = 300.0,
+    log=print,
+) -> dict:
+    """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing)."""
+    cfg = cfg or SearchConfig()
+    if repo is not None and not Path(repo).expanduser().is_dir():
+        raise UserError(f"model repository not found: {repo}")
+    if registry_path is None and repo is not None:
+        registry_path = Path(repo) / "registry.json"
+    registry = load_registry(registry_path)
+    if registry_path is not None and registry is None:
+        log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
+    with serving(repo, url, ready_timeout, log) as grpc_url:
+        result = measure_capacity(
+            grpc_url,
+            cfg,
+            per_task_url=per_task_url,
+            tasks=tasks,
+            utterances=utterances,
+            registry=registry,
+            seed=seed,
+            log=log,
+        )
+    if repo is not None:
+        result["details"]["repo"] = str(repo)
+    if out_dir is not None:
+        from loadtest.report import write_capacity_reports
+
+        paths = write_capacity_reports(result, out_dir, target_rps=target_rps)
+        result["paths"] = {k: str(v) for k, v in paths.items()}
+        log(f"loadtest: wrote {', '.join(str(p) for p in paths.values())}")
+    return result
+
+
+def short_capacity(
+    repo_or_url: str | Path,
+    out_dir: str | Path | None = "reports",
+    slo_p99_ms: float = 200.0,
+    *,
+    registry_path: str | Path | None = None,
+    tasks: list[str] | None = None,
+    max_time_s: float = 150.0,
+    target_rps: float = 1000.0,
+    utterances: list[Utterance] | None = None,
+    log=print,
+    **overrides,
+) -> dict:
+    """The short search `make demo` runs: at most `max_time_s` of searching (150 s: under 3 minutes with the
+    worker's start and the probes), on top of the server's start when `repo_or_url` is a repository folder
+    (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
+    Extra keyword arguments override SearchConfig fields. Returns run_capacity's result:
+    result["capacity"] is what capacity.json holds; reports are written to `out_dir` (None: not written)."""
+    cfg = SearchConfig(**{**SHORT, "slo_p99_ms": slo_p99_ms, "max_time_s": max_time_s, **overrides})
+    is_repo = Path(str(repo_or_url)).expanduser().is_dir()
+    return run_capacity(
+        repo=repo_or_url if is_repo else None,
+        url=None if is_repo else str(repo_or_url),
+        out_dir=out_dir,
+        cfg=cfg,
+        tasks=tasks,
+        utterances=utterances,
+        registry_path=registry_path,
+        target_rps=target_rps,
+        log=log,
+    )
+
+
+# ---------------------------------------------------------------- CLI
+def add_search_arguments(p: argparse.ArgumentParser, defaults: SearchConfig | None = None) -> None:
+    d = defaults or SearchConfig()
+    g = p.add_argument_group("search bounds")
+    g.add_argument(
+        "--slo-ms",
+        type=float,
+        default=d.slo_p99_ms,
+        help=f"p99 latency SLO per utterance (default {d.slo_p99_ms:g})",
+    )
+    g.add_argument("--short", action="store_true", help="the short search make demo runs (< 3 minutes)")
+    g.add_argument(
+        "--min-rps",
+        type=float,
+        help=f"lowest rate tried; failing there = no rate meets the SLO (default {d.min_rps:g})",
+    )
+    g.add_argument("--max-rps", type=float, help=f"highest rate tried (default {d.max_rps:g})")
+    g.add_argument("--start-rps", type=float, help="first rate tried (default: half the unloaded rate)")
+    g.add_argument(
+        "--growth", type=float, help=f"step factor before a bracket is found (default {d.growth:g})"
+    )
+    g.add_argument(
+        "--rel-tol", type=float, help=f"bisect until fail/pass <= 1 + this (default {d.rel_tol:g})"
+    )
+    g.add_argument("--max-steps", type=int, help=f"steps per workload (default {d.max_steps})")
+    g.add_argument(
+        "--duration",
+        type=float,
+        dest="min_duration",
+        help=f"shortest measurement window, s (default {d.min_duration_s:g})",
+    )
+    g.add_argument(
+        "--max-duration", type=float, help=f"longest measurement window, s (default {d.max_duration_s:g})"
+    )
+    g.add_argument("--min-samples", type=int, help=f"utterances a window aims for (default {d.min_samples})")
+    g.add_argument("--warmup", type=float, help=f"seconds before each window (default {d.warmup_s:g})")
+    g.add_argument("--max-users", type=int, help=f"Locust users per step at most (default {d.max_users})")
+    g.add_argument("--max-time", type=float, help=f"seconds for the whole search (default {d.max_time_s:g})")
+    g.add_argument(
+        "--max-requests", type=int, help=f"utterances for the whole search (default {d.max_requests})"
+    )
+    g.add_argument("--request-timeout", type=float, help="seconds per Triton call (default 10 x SLO, 2..30)")
+
+
+def search_config(args) -> SearchConfig:
+    base = dict(SHORT) if getattr(args, "short", False) else {}
+    mapping = {
+        "min_rps": "min_rps",
+        "max_rps": "max_rps",
+        "start_rps": "start_rps",
+        "growth": "growth",
+        "rel_tol": "rel_tol",
+        "max_steps": "max_steps",
+        "min_duration": "min_duration_s",
+        "max_duration": "max_duration_s",
+        "min_samples": "min_samples",
+        "warmup": "warmup_s",
+        "max_users": "max_users",
+        "max_time": "max_time_s",
+        "max_requests": "max_requests",
+        "request_timeout": "request_timeout_s",
+    }
+    for arg, field_name in mapping.items():
+        v = getattr(args, arg, None)
+        if v is not None:
+            base[field_name] = v
+    base["slo_p99_ms"] = args.slo_ms
+    known = {f.name for f in fields(SearchConfig)}
+    return SearchConfig(**{k: v for k, v in base.items() if k in known})
+
+
+def add_workload_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("utterances")
+    g.add_argument(
+        "--utterances",
+        action="append",
+        metavar="SRC",
+        help="corpus (default), a GLUE task name (with --glue-dir) or a file of lines (text<TAB>pair); repeatable",
+    )
+    g.add_argument("--mix", help="weights of the --utterances sources, e.g. 3,1")
+    g.add_argument(
+        "--words", default="natural", help="utterance length in words: natural (default), N or MIN:MAX"
+    )
+    g.add_argument("--glue-dir", help="folder holding GLUE's task folders")
+    g.add_argument("--pool-size", type=int, default=2000, help="utterances drawn for the run (default 2000)")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    where = p.add_argument_group("server")
+    where.add_argument("--repo", help="model repository: start a local Triton on it (and stop it afterwards)")
+    where.add_argument("--url", help="gRPC address HOST:PORT of a running Triton / KServe endpoint")
+    where.add_argument(
+        "--per-task-url", help="gRPC address of the per-task deployment, when it is another endpoint"
+    )
+    where.add_argument(
+        "--registry", help="registry.json of the served repository (default: <repo>/registry.json)"
+    )
+    where.add_argument(
+        "--tasks", help="comma-separated tasks every utterance needs (default: all the ensemble serves)"
+    )
+    where.add_argument(
+        "--ready-timeout", type=float, default=300.0, help="seconds to wait for a local Triton (default 300)"
+    )
+    p.add_argument(
+        "--out", default="reports", help="folder for capacity.json / capacity.md / latency_vs_rate.png"
+    )
+    p.add_argument(
+        "--target-rps",
+        type=float,
+        default=1000.0,
+        help="utterances per second to size the fleet for in capacity.md (default 1000)",
+    )
+    add_search_arguments(p)
+    add_workload_arguments(p)
+
+
+def utterances_from(args) -> list[Utterance]:
+    return build_pool(
+        args.utterances or ["corpus"], args.mix, args.words, args.pool_size, args.seed, args.glue_dir
+    )
+
+
+def run(args) -> int:
+    if not args.repo and not args.url:
+        raise UserError("give --repo DIR (start a local Triton) or --url HOST:PORT (a running endpoint)")
+    if args.repo and args.url:
+        raise UserError("give --repo or --url, not both")
+    if args.target_rps <= 0:
+        raise UserError("--target-rps must be > 0")
+    cfg = search_config(args)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    result = run_capacity(
+        repo=args.repo,
+        url=args.url,
+        out_dir=args.out,
+        cfg=cfg,
+        per_task_url=args.per_task_url,
+        tasks=tasks,
+        utterances=utterances_from(args),
+        registry_path=args.registry,
+        target_rps=args.target_rps,
+        seed=args.seed,
+        ready_timeout=args.ready_timeout,
+    )
+    c = result["capacity"]
+    print(json.dumps(c, indent=2))
+    return 0

@@ -1,0 +1,263 @@
+"""Reports of the capacity search and the cost-vs-tasks sweep.
+
+capacity.json          the DESIGN.md schema, nothing else
+capacity_steps.json    how it was measured: settings, unloaded latency, every step in the order it ran
+capacity.md            the fleet for a target rate, both ways, and the saving
+latency_vs_rate.png    p50 / p99 against offered rate, both workloads, with the SLO
+cost_vs_tasks.json     [{"tasks", "cost_reduction", "ideal_cost_reduction", "backbone"}], one per sweep point
+cost_vs_tasks.png      measured and ideal cost reduction against the number of tasks
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def _fmt(x, spec: str = ".1f", none: str = "n/a") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return none
+    return format(x, spec)
+
+
+def replicas(target_rps: float, max_rps: float) -> int | None:
+    return None if max_rps <= 0 else int(math.ceil(target_rps / max_rps - 1e-9))
+
+
+def capacity_markdown(result: dict, target_rps: float) -> str:
+    c, d = result["capacity"], result["details"]
+    mt, pt = c["multitask"], c["per_task"]
+    r_mt, r_pt = replicas(target_rps, mt["max_rps"]), replicas(target_rps, pt["max_rps"])
+    lines = [
+        "# Capacity: one multitask deployment against one deployment per task",
+        "",
+        f"Measured {d.get('finished_at', '')} against `{d['url']}`"
+        + (f" (per-task: `{d['per_task_url']}`)" if d.get("per_task_url") not in (None, d["url"]) else "")
+        + (f", repository `{d['repo']}`" if d.get("repo") else "")
+        + ".",
+        f"Backbone `{d.get('backbone')}` ({d.get('num_layers')} layers), {c['tasks']} task(s): "
+        + ", ".join(f"`{t}`" for t in d["task_names"])
+        + ".",
+        f"Every utterance needs every task's prediction. SLO: p99 <= {c['slo_p99_ms']:g} ms per utterance, no errors.",
+        "",
+        "| workload | max utterances/s within the SLO | p99 at that rate (ms) | unloaded p50 (ms) | search |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for key, w in (("multitask", "multitask"), ("per_task", "per-task")):
+        r = d["results"][key]
+        lines.append(
+            f"| {LABELS[w]} | {_fmt(c[key]['max_rps'], '.2f')} | {_fmt(c[key]['p99_ms'])} | "
+            f"{_fmt(d['probe'][w]['p50_ms'])} | {r['steps']} steps, {r['outcome']} |"
+        )
+    lines += [
+        "",
+        f"**Cost reduction (measured)**: {_fmt(c['cost_reduction'], '.1%')} "
+        "= 1 - per_task.max_rps / multitask.max_rps.",
+        f"**Ideal (layer count)**: {_fmt(c['ideal_cost_reduction'], '.1%')} = 1 - layers_served / layers_baseline"
+        + (f" = 1 - {d['layers_served']} / {d['layers_baseline']}" if d.get("layers_served") else "")
+        + ".",
+        "",
+    ]
+    lines += [
+        f"## Replicas for {target_rps:g} utterances/s",
+        "",
+        "A replica is one copy of the deployment measured here (this machine, or one GPU): the multitask "
+        "ensemble, or the set of per-task deployments together, placed on the same hardware.",
+        "",
+        "| target utterances/s | multitask replicas | per-task replicas | saving |",
+        "|---:|---:|---:|---:|",
+    ]
+    targets = sorted({target_rps, *(t for t in (10.0, 100.0, 1000.0, 10000.0) if t != target_rps)})
+    for t in targets:
+        a, b = replicas(t, mt["max_rps"]), replicas(t, pt["max_rps"])
+        saving = None if a is None or b is None else 1 - a / b
+        lines.append(
+            f"| {t:g} | {a if a is not None else 'none meets the SLO'} | "
+            f"{b if b is not None else 'none meets the SLO'} | {_fmt(saving, '.0%')} |"
+        )
+    if r_mt is not None and r_pt is not None:
+        lines += [
+            "",
+            f"At {target_rps:g} utterances/s: **{r_mt}** multitask replica(s) instead of **{r_pt}**, "
+            f"{r_pt - r_mt} fewer ({_fmt(1 - r_mt / r_pt, '.0%')}).",
+        ]
+    lines += [
+        "",
+        "## How it was measured",
+        "",
+        "Locust (loadtest/locustfile.py) over gRPC, constant-throughput users so the offered rate is controlled; "
+        "per workload a step-then-bisect search on the offered rate, the two workloads alternating step by step. "
+        "A step passes when p99 <= SLO, no call failed and the offered rate was reached. Details: "
+        "`capacity_steps.json`; plot: `latency_vs_rate.png`.",
+        "",
+        "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | result |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for i, s in enumerate(d["steps"], 1):
+        lines.append(
+            f"| {i} | {s['workload']} | {s['offered_rps']:.3g} | {s['achieved_rps']:.3g} | {s['users']} | "
+            f"{_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {s['count']} | "
+            f"{'pass' if s['passed'] else s['reason']} |"
+        )
+    if d.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in d["notes"]]
+    st = d["settings"]
+    lines += [
+        "",
+        f"Bounds: {st['max_steps']} steps per workload, {st['max_time_s']:g} s and {st['max_requests']} "
+        f"utterances in all, rates {st['min_rps']:g}..{st['max_rps']:g}/s, windows {st['min_duration_s']:g}.."
+        f"{st['max_duration_s']:g} s; search took {d['wall_s']:.0f} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_latency_vs_rate(steps: list[dict], slo_ms: float, path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = {"multitask": "tab:blue", "per-task": "tab:orange"}
+    for w, color in colors.items():
+        rows = sorted(
+            (
+                s
+                for s in steps
+                if s["workload"] == w and s["p99_ms"] is not None and math.isfinite(s["p99_ms"])
+            ),
+            key=lambda s: s["offered_rps"],
+        )
+        if not rows:
+            continue
+        x = [s["offered_rps"] for s in rows]
+        ax.plot(x, [s["p99_ms"] for s in rows], "o-", color=color, label=f"{w} p99")
+        ax.plot(x, [s["p50_ms"] for s in rows], "s--", color=color, alpha=0.6, label=f"{w} p50")
+        bad = [s for s in rows if not s["passed"]]
+        ax.scatter(
+            [s["offered_rps"] for s in bad],
+            [s["p99_ms"] for s in bad],
+            marker="x",
+            color="red",
+            zorder=5,
+            label=None,
+        )
+    ax.axhline(slo_ms, color="gray", linestyle=":", label=f"SLO p99 {slo_ms:g} ms")
+    ax.set_xlabel("offered rate (utterances/s, every task per utterance)")
+    ax.set_ylabel("latency per utterance (ms)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Latency against offered rate (x: step failed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float = 1000.0) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "capacity.json": out / "capacity.json",
+        "capacity_steps.json": out / "capacity_steps.json",
+        "capacity.md": out / "capacity.md",
+        "latency_vs_rate.png": out / "latency_vs_rate.png",
+    }
+    _write_json(paths["capacity.json"], result["capacity"])
+    _write_json(paths["capacity_steps.json"], _json_safe(result["details"]))
+    paths["capacity.md"].write_text(capacity_markdown(_json_safe(result), target_rps))
+    d = result["details"]
+    plot_latency_vs_rate(
+        _json_safe(d["steps"]),
+        result["capacity"]["slo_p99_ms"],
+        paths["latency_vs_rate.png"],
+        f"{result['capacity']['tasks']} tasks, {d.get('backbone')}: latency against offered rate",
+    )
+    return paths
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------- the sweep
+def merge_points(old: list[dict], new: list[dict]) -> list[dict]:
+    """Points keyed by (backbone, tasks); a new measurement replaces an old one."""
+    by_key = {(p["backbone"], p["tasks"]): p for p in old}
+    by_key.update({(p["backbone"], p["tasks"]): p for p in new})
+    return sorted(by_key.values(), key=lambda p: (p["backbone"], p["tasks"]))
+
+
+def plot_cost_vs_tasks(points: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = ["o", "s", "^", "D"]
+    for i, backbone in enumerate(sorted({p["backbone"] for p in points})):
+        rows = sorted((p for p in points if p["backbone"] == backbone), key=lambda p: p["tasks"])
+        m = markers[i % len(markers)]
+        xs = [p["tasks"] for p in rows]
+        measured = [p["cost_reduction"] if p["cost_reduction"] is not None else float("nan") for p in rows]
+        ideal = [
+            p["ideal_cost_reduction"] if p["ideal_cost_reduction"] is not None else float("nan") for p in rows
+        ]
+        line = ax.plot(
+            xs, [100 * v for v in measured], marker=m, linestyle="-", label=f"{backbone}: measured"
+        )[0]
+        ax.plot(
+            xs,
+            [100 * v for v in ideal],
+            marker=m,
+            linestyle="--",
+            color=line.get_color(),
+            alpha=0.6,
+            label=f"{backbone}: ideal (layer count)",
+        )
+    ax.set_xlabel("number of tasks N")
+    ax.set_ylabel("cost reduction, multitask vs per-task (%)")
+    ax.set_xscale("log", base=2)
+    xt = sorted({p["tasks"] for p in points})
+    ax.set_xticks(xt)
+    ax.set_xticklabels([str(x) for x in xt])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Serving cost saved by one shared trunk, against the number of tasks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_sweep_reports(points: list[dict], out_dir: str | Path, merge: bool = True) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath, ppath = out / "cost_vs_tasks.json", out / "cost_vs_tasks.png"
+    keep = ("tasks", "cost_reduction", "ideal_cost_reduction", "backbone")
+    new = [{k: p[k] for k in keep} for p in points]
+    if merge and jpath.is_file():
+        try:
+            new = merge_points(json.loads(jpath.read_text()), new)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+    _write_json(jpath, new)
+    plot_cost_vs_tasks(new, ppath)
+    return {"cost_vs_tasks.json": jpath, "cost_vs_tasks.png": ppath}

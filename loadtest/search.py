@@ -1,0 +1,207 @@
+"""The capacity search, free of Locust and Triton: a measurement is any function (workload, rate) -> Step.
+
+Per workload, `RateSearch` finds the highest offered rate that passes (p99 <= SLO, no errors, the
+offered rate actually reached):
+
+    1. bracket: start at `start`; after a pass multiply by `growth`, after a fail divide by it,
+       until a pass and a fail bracket the answer (or a fail at `min_rate`: no rate meets the SLO;
+       or a pass at `max_rate`: capped);
+    2. bisect: try the geometric mean of the bracket until fail / pass <= 1 + `rel_tol`.
+
+Every rate tried lies strictly inside the current bracket, so results stay consistent on a noisy
+machine (a pass is never above a fail). `alternate` runs several searches round-robin, one step
+each, so every workload sees the same machine conditions, and stops all of them at the step,
+time or request budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+NO_RATE_MEETS_SLO = "no rate meets the SLO"
+
+
+@dataclass
+class Step:
+    """One measurement at one offered rate."""
+
+    workload: str
+    offered_rps: float
+    achieved_rps: float
+    count: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    users: int = 1
+    duration_s: float = 0.0
+    passed: bool = False
+    reason: str = ""
+    error_examples: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def judge(
+    step: Step, slo_p99_ms: float, min_count: int = 1, reach: float = 0.8, reach_min_expected: float = 50
+) -> Step:
+    """Set step.passed and step.reason. `reach`: the achieved rate must be at least this fraction of the
+    offered one (checked once enough utterances were expected for the count to mean something)."""
+    expected = step.offered_rps * step.duration_s
+    if step.count < min_count:
+        step.passed, step.reason = False, f"only {step.count} utterance(s) measured"
+    elif step.errors:
+        step.passed, step.reason = False, f"{step.errors} error(s)"
+    elif not math.isfinite(step.p99_ms) or step.p99_ms > slo_p99_ms:
+        step.passed, step.reason = False, f"p99 {step.p99_ms:.1f} ms > SLO {slo_p99_ms:g} ms"
+    elif expected >= reach_min_expected and step.achieved_rps < reach * step.offered_rps:
+        step.passed, step.reason = (
+            False,
+            (
+                f"offered {step.offered_rps:.3g}/s but only {step.achieved_rps:.3g}/s "
+                "were started (the load generator fell behind)"
+            ),
+        )
+    else:
+        step.passed, step.reason = True, "ok"
+    return step
+
+
+class RateSearch:
+    """Step-then-bisect search for one workload (see the module docstring). Feed it with `record`."""
+
+    def __init__(
+        self,
+        start: float,
+        min_rate: float,
+        max_rate: float,
+        growth: float = 2.0,
+        rel_tol: float = 0.1,
+        max_steps: int = 10,
+    ):
+        if not 0 < min_rate <= max_rate:
+            raise ValueError(f"need 0 < min_rate <= max_rate, got {min_rate}, {max_rate}")
+        if growth <= 1 or rel_tol <= 0 or max_steps < 1:
+            raise ValueError("need growth > 1, rel_tol > 0, max_steps >= 1")
+        self.start = min(max(start, min_rate), max_rate)
+        self.min_rate, self.max_rate = min_rate, max_rate
+        self.growth, self.rel_tol, self.max_steps = growth, rel_tol, max_steps
+        self.lo: Step | None = None  # highest pass
+        self.hi: Step | None = None  # lowest fail
+        self.steps: list[Step] = []
+        self.outcome = ""  # why it stopped
+
+    @property
+    def done(self) -> bool:
+        return self.next_rate() is None
+
+    def next_rate(self) -> float | None:
+        if self.outcome:
+            return None
+        if not self.steps:
+            return self.start
+        lo, hi = self.lo, self.hi
+        if lo is not None and hi is not None and hi.offered_rps / lo.offered_rps <= 1 + self.rel_tol:
+            self.outcome = "converged"
+            return None
+        if len(self.steps) >= self.max_steps:
+            self.outcome = f"step limit ({self.max_steps}) reached"
+            return None
+        if lo is None:  # only fails so far: step down
+            if hi.offered_rps <= self.min_rate * (1 + 1e-9):
+                self.outcome = NO_RATE_MEETS_SLO
+                return None
+            return max(hi.offered_rps / self.growth, self.min_rate)
+        if hi is None:  # only passes so far: step up
+            if lo.offered_rps >= self.max_rate * (1 - 1e-9):
+                self.outcome = f"capped at max rate {self.max_rate:g}/s"
+                return None
+            return min(lo.offered_rps * self.growth, self.max_rate)
+        return math.sqrt(lo.offered_rps * hi.offered_rps)
+
+    def record(self, step: Step) -> None:
+        self.steps.append(step)
+        if step.passed:
+            if self.lo is None or step.offered_rps > self.lo.offered_rps:
+                self.lo = step
+        elif self.hi is None or step.offered_rps < self.hi.offered_rps:
+            self.hi = step
+
+    def stop(self, why: str) -> None:
+        if not self.outcome:
+            self.outcome = why
+
+    def result(self) -> dict:
+        """max_rps: the utterance rate actually served at the highest passing step (0 when none passed);
+        p99_ms: that step's p99 (when none passed: the p99 at the lowest rate tried)."""
+        if self.lo is not None:
+            best = self.lo
+            return {
+                "max_rps": best.achieved_rps,
+                "p99_ms": best.p99_ms,
+                "offered_rps": best.offered_rps,
+                "outcome": self.outcome,
+                "steps": len(self.steps),
+            }
+        lowest = min(self.steps, key=lambda s: s.offered_rps) if self.steps else None
+        return {
+            "max_rps": 0.0,
+            "p99_ms": lowest.p99_ms if lowest else float("nan"),
+            "offered_rps": 0.0,
+            "outcome": self.outcome or NO_RATE_MEETS_SLO,
+            "steps": len(self.steps),
+        }
+
+
+@dataclass
+class Budget:
+    """Bounds on a whole search: wall time (seconds) and utterances sent (all steps together)."""
+
+    max_seconds: float = 900.0
+    max_requests: int = 500_000
+    started: float = field(default_factory=time.monotonic)
+    requests: int = 0
+
+    def refuse(self, seconds: float, requests: int) -> str:
+        """Why a step of this length and size may not run ('' when it may)."""
+        if time.monotonic() - self.started + seconds > self.max_seconds:
+            return f"time budget ({self.max_seconds:g} s) reached"
+        if self.requests + requests > self.max_requests:
+            return f"request budget ({self.max_requests} utterances) reached"
+        return ""
+
+
+def alternate(
+    searches: dict[str, RateSearch],
+    measure: Callable[[str, float], Step],
+    cost: Callable[[str, float], tuple[float, int]],
+    budget: Budget,
+    on_step: Callable[[Step], None] | None = None,
+) -> None:
+    """Round-robin: one step of each unfinished search per round, until all are done or a budget stops them.
+
+    `cost(workload, rate)` -> (seconds, utterances) the step would take, checked against `budget` first."""
+    while True:
+        progressed = False
+        for name, s in searches.items():
+            rate = s.next_rate()
+            if rate is None:
+                continue
+            seconds, requests = cost(name, rate)
+            why = budget.refuse(seconds, requests)
+            if why:
+                for other in searches.values():
+                    other.stop(why)
+                return
+            step = measure(name, rate)
+            budget.requests += requests
+            s.record(step)
+            progressed = True
+            if on_step is not None:
+                on_step(step)
+        if not progressed:
+            return
