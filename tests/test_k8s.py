@@ -798,6 +798,11 @@ def test_upload_to_a_pvc_copies_the_repository(tmp_path, capsys):
     assert (dest / "registry.json").is_file() and (dest / "single_intent/config.pbtxt").is_file()
     assert not list(dest.rglob("*.pyc")) and not list(dest.rglob("__pycache__"))
     assert "storageUri: pvc://models/repository/v1" in capsys.readouterr().out
+    with pytest.raises(UserError, match="not empty"):
+        k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount)
+    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount, overwrite=True) == 0
+    with pytest.raises(UserError, match="--pvc-mount"):
+        k8s.upload(repo, "pvc://models/repository/v2")
 
 
 def test_upload_keeps_empty_ensemble_version_folders(tiny_repo, tmp_path):
@@ -813,11 +818,6 @@ def test_upload_keeps_empty_ensemble_version_folders(tiny_repo, tmp_path):
     files = {f.relative_to(repo).as_posix() for f in k8s.repository_files(repo)}
     assert "multitask/1/.keep" in files
     assert all(f"single_{t}/1/.keep" in files for t in reg["tasks"])
-    with pytest.raises(UserError, match="not empty"):
-        k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount)
-    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount, overwrite=True) == 0
-    with pytest.raises(UserError, match="--pvc-mount"):
-        k8s.upload(repo, "pvc://models/repository/v2")
 
 
 @pytest.mark.parametrize(

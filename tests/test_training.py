@@ -35,7 +35,7 @@ def test_trunk_plus_branch_equals_the_backbone():
         ref = bert(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
         trunk = make_trunk(bert, 4, [0, 2, 4])
         outs = trunk(ids, tt, mask)
-    for got, d in zip(outs, [0, 2, 4]):
+    for got, d in zip(outs, [0, 2, 4], strict=True):
         torch.testing.assert_close(got[mask.bool()], ref[d][mask.bool()], atol=1e-6, rtol=0)
 
 
@@ -44,7 +44,8 @@ def test_student_is_initialised_from_the_teachers_lowest_layers():
     teacher = make_branch(bert, depth=1, num_layers=3, num_labels=3, regression=False)
     student = student_from_teacher(teacher, 2)
     for i in range(2):
-        for (n1, p1), (n2, p2) in zip(teacher.layers[i].named_parameters(), student.layers[i].named_parameters()):
+        pairs = zip(teacher.layers[i].named_parameters(), student.layers[i].named_parameters(), strict=True)
+        for (n1, p1), (n2, p2) in pairs:
             assert n1 == n2 and torch.equal(p1, p2)
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
     assert student.config.depth == teacher.config.depth == 1
@@ -82,7 +83,7 @@ def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, ti
     assert trunk_fingerprint(trunk) == before, "a training step changed the frozen trunk"
     assert trunk_fingerprint(shallow) == trunk_fingerprint(make_trunk(bert, 3, [3]))
     # fp16 cache vs fp32 on-the-fly features: same training up to rounding
-    for p1, p2 in zip(b1.parameters(), b2.parameters()):
+    for p1, p2 in zip(b1.parameters(), b2.parameters(), strict=True):
         torch.testing.assert_close(p1, p2, atol=5e-3, rtol=0)
     # a second request for the same split and depth is a hit
     cache.get(trunk, before, enc_tr, [3])

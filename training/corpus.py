@@ -146,7 +146,7 @@ def generate(n_train: int = 3000, n_dev: int = 600, seed: int = 13) -> dict[str,
     train_rows, dev_rows = rows[:n_train], rows[n_train:]
     out = {}
     for name, spec in TASKS.items():
-        def split(rs: list[tuple[str, dict]]) -> Split:
+        def split(rs: list[tuple[str, dict]], name: str = name, spec: TaskSpec = spec) -> Split:
             labels = [r[1][name] if spec.is_regression else spec.labels.index(r[1][name]) for r in rs]
             return Split([r[0] for r in rs], None, labels)
 

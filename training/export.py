@@ -101,7 +101,10 @@ def _check_against_torch(path: Path, module: nn.Module, feeds: dict[str, torch.T
     with torch.no_grad():
         ref = module.eval()(*feeds.values())
     ref = ref if isinstance(ref, tuple) else (ref,)
-    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+    # the ONNX graph may carry extra outputs PyTorch does not compute (a head's `label`): compare the shared ones
+    numeric = [sess.get_outputs()[i].name for i in range(len(ref))]
+    got = dict(zip([o.name for o in sess.get_outputs()], got, strict=True))
+    diff = max(float(np.abs(got[name] - r.numpy()).max()) for name, r in zip(numeric, ref, strict=True))
     if diff > tol:
         raise RuntimeError(f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {tol})")
     return diff

@@ -87,7 +87,7 @@ def compute_hidden(trunk: Trunk, enc: Encoded, depths: list[int], batch_size: in
         idx = order[start : start + batch_size]
         ids, tt, mask = enc.batch(idx)
         hidden = full(ids, tt, mask)
-        for d, hs in zip(full.out_depths, hidden):
+        for d, hs in zip(full.out_depths, hidden, strict=True):
             out[d][idx, : hs.shape[1]] = hs.to(torch.float16)
     return {d: Features(out[d], enc.attention_mask) for d in depths}
 

@@ -23,8 +23,18 @@ from safetensors.torch import load_file, save_file
 from transformers import BertConfig
 
 from serving.errors import UserError
-from training.backbone import (DEFAULT_BACKBONE, Branch, TaskModel, Trunk, full_model, load_backbone, load_branch,
-                               make_trunk, resolve_backbone, save_branch)
+from training.backbone import (
+    DEFAULT_BACKBONE,
+    Branch,
+    TaskModel,
+    Trunk,
+    full_model,
+    load_backbone,
+    load_branch,
+    make_trunk,
+    resolve_backbone,
+    save_branch,
+)
 from training.features import FeatureCache, encode, trunk_fingerprint
 from training.finetune import Timer, TrainConfig, distil, train_full, train_partial
 from training.tasks import TaskData, TaskSpec
@@ -63,12 +73,12 @@ def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: Tr
         candidates.append({"kind": "partial", "k": k, "l": k, "branch_depth": depth, "task_layers": k, "score": s,
                            "seconds": round(t.seconds, 2)})
         branches[("partial", k, k)] = teacher
-        for l in range(1, min(search.max_student_layers, k - 1) + 1):
+        for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
             with Timer() as t:
-                student, s = distil(teacher, spec, l, ftr, gold_train, fdev, gold_dev, cfg)
-            candidates.append({"kind": "distilled", "k": k, "l": l, "branch_depth": depth, "task_layers": l, "score": s,
-                               "seconds": round(t.seconds, 2)})
-            branches[("distilled", k, l)] = student
+                student, s = distil(teacher, spec, n_student, ftr, gold_train, fdev, gold_dev, cfg)
+            candidates.append({"kind": "distilled", "k": k, "l": n_student, "branch_depth": depth,
+                               "task_layers": n_student, "score": s, "seconds": round(t.seconds, 2)})
+            branches[("distilled", k, n_student)] = student
     chosen, met = choose(candidates, full_score, search.retention_target)
     chosen = {**chosen, "meets_target": met}
     return branches[(chosen["kind"], chosen["k"], chosen["l"])], chosen, candidates
@@ -190,8 +200,8 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
         with Timer() as t_nc:
             train_partial(bert, spec, k, None, data.train.labels, f_dev[d], data.dev.labels, cfg,
                           uncached=(shallow, enc_train))
-        result["seconds"]["partial_k%d_cached" % k] = cached["seconds"]
-        result["seconds"]["partial_k%d_uncached" % k] = round(t_nc.seconds, 2)
+        result["seconds"][f"partial_k{k}_cached"] = cached["seconds"]
+        result["seconds"][f"partial_k{k}_uncached"] = round(t_nc.seconds, 2)
     save_branch(branch, task_dir / "branch.safetensors", {"task": spec.to_dict(), "chosen": chosen,
                                                           "config": cfg.to_dict()})
     (task_dir / "search.json").write_text(json.dumps(result, indent=2))

@@ -50,9 +50,9 @@ class TritonPythonModel:
                 sizes = [f[self.inputs[0]].shape[0] for _, f in members]
                 feeds = {name: np.concatenate([f[name] for _, f in members]) for name in self.inputs}
                 requested = self.outputs
-                results = dict(zip(requested, self.session.run(requested, feeds)))
+                results = dict(zip(requested, self.session.run(requested, feeds), strict=True))
                 start = 0
-                for (n, _), size in zip(members, sizes):
+                for (n, _), size in zip(members, sizes, strict=True):
                     tensors = []
                     for name in requested:
                         value = results[name][start : start + size]
