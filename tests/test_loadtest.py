@@ -22,6 +22,18 @@ from loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alterna
 from loadtest.workload import build_pool, parse_mix, parse_words
 from serving.errors import UserError
 
+
+@pytest.fixture(scope="module")
+def triton(tiny_repo):
+    """The load tests' own Triton: they push it to overload on purpose, and a backlog left in its queues must
+    not slow the session-wide server other modules use."""
+    from serving.triton import TritonServer
+
+    server = TritonServer(tiny_repo)
+    server.start()
+    yield server
+    server.stop()
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}
 

@@ -70,6 +70,23 @@ def test_single_task_baselines_match_the_full_models(client, tiny_run, tiny_back
         assert diff <= 1e-4, f"single_{task}: differs from the full fine-tuned model by {diff}"
 
 
+def test_text_pair_goes_through_the_ensemble(client, tiny_run, tiny_backbone):
+    """The optional text_pair input: encoded as a pair by the tokenizer model, same scores as PyTorch."""
+    run, (_, tokenizer) = Run(tiny_run), tiny_backbone
+    texts, pairs = ["play some jazz", "lock the door", ""], ["in the kitchen please", "", "the front door"]
+    answer = client.infer(texts, pairs)
+    enc = tokenizer(texts, pairs, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
+                    return_tensors="pt")
+    solo = client.infer(texts)
+    for task in run.tasks():
+        branch, _ = run.branch(task)
+        model = TaskModel(run.trunk([branch.config.depth]), branch).eval()
+        with torch.no_grad():
+            ref = model.scores(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).numpy()
+        assert float(np.abs(answer[task]["scores"] - ref).max()) <= 1e-4, task
+        assert not np.allclose(answer[task]["scores"][:2], solo[task]["scores"][:2]), "text_pair was ignored"
+
+
 def _exec_counts(triton_client) -> dict[str, int]:
     stats = triton_client.get_inference_statistics(as_json=True)
     return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
@@ -104,7 +121,7 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client):
     with pytest.raises(InferenceServerException, match="UTF-8"):
         _raw_infer(tc, "text", np.array([[b"\xff\xfe bad"]], dtype=np.object_), "BYTES")
     # wrong dtype: text as INT32
-    with pytest.raises(InferenceServerException, match="(?i)data.?type|dtype|expected"):
+    with pytest.raises(InferenceServerException, match="(?i)data-?type.*INT32.*BYTES|expects 'BYTES'"):
         _raw_infer(tc, "text", np.array([[1]], dtype=np.int32), "INT32")
     # a batch larger than max_batch_size
     with pytest.raises(InferenceServerException, match="(?i)batch.?size"):

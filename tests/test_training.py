@@ -27,6 +27,15 @@ def _ids(vocab=99, b=3, s=9):
     return ids, torch.zeros_like(ids), mask
 
 
+def _fingerprint(module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode() + t.detach().numpy().tobytes())
+    return h.hexdigest()
+
+
 def test_trunk_plus_branch_equals_the_backbone():
     """Splitting a BERT into trunk + branch computes exactly what the unsplit encoder computes."""
     bert = tiny_bert(num_layers=4)
@@ -37,6 +46,15 @@ def test_trunk_plus_branch_equals_the_backbone():
         outs = trunk(ids, tt, mask)
     for got, d in zip(outs, [0, 2, 4], strict=True):
         torch.testing.assert_close(got[mask.bool()], ref[d][mask.bool()], atol=1e-6, rtol=0)
+    # and a branch's layers, run on the trunk's depth-2 output, reproduce depth 4
+    from training.backbone import _layer, extended_mask
+
+    branch = make_branch(bert, depth=2, num_layers=2, num_labels=2, regression=False).eval()
+    with torch.no_grad():
+        hidden = outs[1]
+        for layer in branch.layers:
+            hidden = _layer(layer, hidden, extended_mask(mask, hidden.dtype))
+    torch.testing.assert_close(hidden[mask.bool()], ref[4][mask.bool()], atol=1e-5, rtol=0)
 
 
 def test_student_is_initialised_from_the_teachers_lowest_layers():
@@ -61,6 +79,15 @@ def test_distillation_loss_is_zero_when_student_and_teacher_agree():
     assert float(distil_loss(cls, logits, logits, gold, 2.0)) < 1e-6
     # disagreeing student: strictly positive soft term
     assert float(distil_loss(cls, logits.flip(0), logits, gold, 2.0)) > 1.0
+    # a hand-computed case: teacher [2, 0], student [0, 0], T = 2, gold 0
+    import math
+
+    p_t = [math.exp(1) / (math.exp(1) + 1), 1 / (math.exp(1) + 1)]
+    kl = sum(p * math.log(p / 0.5) for p in p_t)  # KL(teacher_T || student_T); the reverse direction differs
+    expected = 4 * kl + math.log(2)
+    two = TaskSpec("y", ("a", "b"), "accuracy")
+    got = float(distil_loss(two, torch.tensor([[0.0, 0.0]]), torch.tensor([[2.0, 0.0]]), torch.tensor([0]), 2.0))
+    assert got == pytest.approx(expected, rel=1e-5)
     reg = TaskSpec("r", None, "pearson")
     v = torch.tensor([[0.3], [0.7]])
     assert float(distil_loss(reg, v, v.clone(), v.squeeze(-1), 2.0)) == 0.0
@@ -68,6 +95,7 @@ def test_distillation_loss_is_zero_when_student_and_teacher_agree():
 
 def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, tiny_data):
     bert, tok = tiny_backbone
+    backbone_fingerprint = _fingerprint(bert)
     data = tiny_data["sentiment"]
     trunk = make_trunk(bert, 4, list(range(5)))
     before = trunk_fingerprint(trunk)
@@ -81,6 +109,8 @@ def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, ti
     b2, s2 = train_partial(bert, data.spec, 1, None, data.train.labels, f_dev, data.dev.labels, cfg,
                            uncached=(shallow, enc_tr))
     assert trunk_fingerprint(trunk) == before, "a training step changed the frozen trunk"
+    # the pre-trained backbone itself is never trained in place: branches and trunks are copies
+    assert backbone_fingerprint == _fingerprint(bert), "training changed the pre-trained backbone's weights"
     assert trunk_fingerprint(shallow) == trunk_fingerprint(make_trunk(bert, 3, [3]))
     # fp16 cache vs fp32 on-the-fly features: same training up to rounding
     for p1, p2 in zip(b1.parameters(), b2.parameters(), strict=True):
@@ -131,7 +161,7 @@ def test_regression_task_distils(tiny_backbone, tiny_data):
 def test_choice_prefers_fewest_task_layers_then_deepest_trunk():
     cands = [
         {"kind": "partial", "k": 3, "l": 3, "branch_depth": 3, "task_layers": 3, "score": 0.90},
-        {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.895},
+        {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.897},
         {"kind": "partial", "k": 1, "l": 1, "branch_depth": 5, "task_layers": 1, "score": 0.896},
         {"kind": "partial", "k": 2, "l": 2, "branch_depth": 4, "task_layers": 2, "score": 0.91},
     ]
@@ -183,7 +213,18 @@ def test_metrics():
 @pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="../shared/glue is not beside this checkout")
 @pytest.mark.parametrize("name", ["cola", "sst2", "mrpc", "stsb", "rte", "wnli", "qnli"])
 def test_glue_loaders_read_the_real_files(name):
+    first_dev = {  # (text starts with, pair starts with, label) of each dev file's first row
+        "cola": ("The sailors rode the breeze", None, 1), "sst2": ("it 's a charming", None, 1),
+        "mrpc": ("He said the foodservice pie", '" The foodservice pie', 1),
+        "stsb": ("A man with a hard hat is dancing.", "A man wearing a hard hat", 5.0),
+        "rte": ("Dana Reeve, the widow", "Christopher Reeve had an accident.", 1),
+        "wnli": ("The drain is clogged with hair.", "The hair has to be cleaned.", 0),
+    }
     data = load_glue(name, GLUE_DIR, max_train=50)
+    if name in first_dev:
+        text, pair, label = first_dev[name]
+        assert data.dev.texts[0].startswith(text) and data.dev.labels[0] == label
+        assert pair is None or data.dev.pairs[0].startswith(pair)
     assert len(data.train) == 50 and len(data.dev) > 50
     assert (data.train.pairs is not None) == GLUE[name].spec.is_pair
     if name == "qnli":

@@ -101,6 +101,9 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
 
+    def clear_memory(self) -> None:
+        self._mem.clear()
+
     def _path(self, fp: str, key: str, depth: int) -> Path:
         assert self.root is not None
         return self.root / f"{fp}-{key}-d{depth}.safetensors"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,21 @@ def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: Tr
     chosen, met = choose(candidates, full_score, search.retention_target)
     chosen = {**chosen, "meets_target": met}
     return branches[(chosen["kind"], chosen["k"], chosen["l"])], chosen, candidates
+
+
+@torch.no_grad()
+def served_dev_score(trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: TaskSpec, batch_size: int = 64) -> float:
+    """The dev score of what the ensemble serves: the fp32 trunk up to the branch's depth, then the branch.
+
+    The search scores candidates on the fp16 feature cache; a prediction near a decision boundary can flip
+    between fp16 and fp32, so the reported `served` score is recomputed here the way Triton computes it."""
+    from training.features import batches
+    from training.tasks import score
+
+    d = branch.config.depth
+    model = TaskModel(Trunk(trunk.embeddings, list(trunk.layers)[:d], [d]).eval(), branch.eval())
+    outs = torch.cat([model.scores(*enc_dev.batch(idx)) for idx in batches(len(enc_dev), batch_size, False)])
+    return score(spec, outs.numpy(), gold_dev)
 
 
 def save_full(model: TaskModel, path: Path, extra: dict) -> None:
@@ -185,6 +201,7 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
     with Timer() as t_search:
         branch, chosen, candidates = search_task(bert, spec, feats, data.train.labels, data.dev.labels, cfg, search,
                                                  full_score)
+        chosen["served"] = served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec)
     result = {
         "task": spec.to_dict(), "metric": spec.metric, "full": full_score, "chosen": chosen, "candidates": candidates,
         "train_examples": len(data.train), "dev_examples": len(data.dev), "notes": data.notes,
@@ -220,9 +237,9 @@ def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DE
     if bert is None:
         bert, tokenizer = load_backbone(backbone)
     num_layers = bert.config.num_hidden_layers
-    bad = [k for k in search.k_values if not 1 <= k <= num_layers]
-    if bad:
-        raise UserError(f"--k values {bad} outside 1..{num_layers} for this {num_layers}-layer backbone")
+    bad = [k for k in search.k_values if not 1 <= k < num_layers]
+    if bad:  # k = num_layers would leave no shared layer: that is full fine-tuning, the baseline itself
+        raise UserError(f"--k values {bad} outside 1..{num_layers - 1} for this {num_layers}-layer backbone")
     save_backbone(bert, tokenizer, run_dir)
     trunk = make_trunk(bert, num_layers, list(range(num_layers + 1)))
     fingerprint = trunk_fingerprint(trunk)
@@ -231,6 +248,8 @@ def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DE
     for name, data in datasets.items():
         results[name] = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fingerprint, run_dir,
                                    measure_uncached)
+        if cache.root is not None:
+            cache.clear_memory()  # the next task reloads from disk what it shares with this one
     meta = {"backbone": backbone, "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
             "num_layers": num_layers, "hidden_size": bert.config.hidden_size, "config": cfg.to_dict(),
             "search": search.to_dict(), "tasks": list(results), "trunk_fingerprint": fingerprint,
@@ -305,10 +324,21 @@ def run(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     datasets = load_datasets(tasks, args.glue_dir, args.max_train_examples, args.seed)
     run_dir = Path(args.run_dir)
-    if run_dir.exists() and (run_dir / "run.json").exists():
+    if run_dir.exists() and not (run_dir / "run.json").exists() and any(run_dir.iterdir()):
+        raise UserError(f"{run_dir} exists and is not a training run: refusing to replace it")
+    # Train into a temporary folder and swap it in at the end: a failed or interrupted run keeps the last good one.
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir.parent / f".{run_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        meta = train(datasets, tmp, args.backbone, cfg, search, args.cache_dir or None,
+                     measure_uncached=args.measure_uncached)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if run_dir.exists():
         shutil.rmtree(run_dir)
-    meta = train(datasets, run_dir, args.backbone, cfg, search, args.cache_dir or None,
-                 measure_uncached=args.measure_uncached)
+    tmp.rename(run_dir)
     acc = report.write_accuracy(Run(run_dir), args.reports)
     print(report.accuracy_table(acc))
     print(f"run: {run_dir}   reports: {args.reports}/accuracy.{{json,md,png}}   tasks: {', '.join(meta['tasks'])}")

@@ -19,17 +19,21 @@ def accuracy(run) -> dict:
         best_p = max(partial, key=lambda x: x["score"]) if partial else None
         best_d = max(distilled, key=lambda x: x["score"]) if distilled else None
         full = r["full"]
-        tasks[name] = {
-            "metric": r["metric"], "full": full, "served": c["score"],
+        served = c.get("served", c["score"])  # fp32 through the served trunk + branch (older runs: search score)
+        notes = list(r["notes"])
+        if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
-            # meaningless: retention is then 0 and the notes say why, rather than a flattering number
-            "retention": c["score"] / full if full > 0 else 0.0,
+            # meaningless: retention is then 0, rather than a flattering number
+            notes.append(f"full fine-tuning scored {full:.4f} <= 0: retention reported as 0")
+        tasks[name] = {
+            "metric": r["metric"], "full": full, "served": served,
+            "retention": served / full if full > 0 else 0.0,
             "branch_depth": c["branch_depth"], "task_layers": c["task_layers"],
             "chosen": {k: c[k] for k in ("kind", "k", "l", "meets_target")},
             "best_partial": best_p and {"k": best_p["k"], "score": best_p["score"]},
             "best_distilled": best_d and {"k": best_d["k"], "l": best_d["l"], "score": best_d["score"]},
             "train_examples": r["train_examples"], "dev_examples": r["dev_examples"], "seconds": r["seconds"],
-            "notes": r["notes"],
+            "search_score": c["score"], "notes": notes,
         }
     trunk_layers = max(t["branch_depth"] for t in tasks.values())
     layers_served = trunk_layers + sum(t["task_layers"] for t in tasks.values())
@@ -39,7 +43,9 @@ def accuracy(run) -> dict:
         "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
         "layers_served": layers_served, "layers_baseline": layers_baseline,
         "layers_ratio": layers_served / layers_baseline, "trunk_layers": trunk_layers,
-        "retention_target": meta["search"]["retention_target"], "notes": meta.get("notes", []),
+        "retention_target": meta["search"]["retention_target"],
+        "notes": meta.get("notes", []) + [f"{name}: {n}" for name, t in tasks.items() for n in t["notes"]
+                                          if n.startswith("full fine-tuning scored")],
     }
 
 

@@ -38,6 +38,10 @@ class TaskSpec:
                 raise UserError(f"task {self.name}: a classification task needs at least 2 labels, got {list(self.labels)}")
             if len(set(self.labels)) != len(self.labels):
                 raise UserError(f"task {self.name}: duplicate labels in {list(self.labels)}")
+            if self.metric in ("f1", "mcc") and len(self.labels) != 2:
+                raise UserError(f"task {self.name}: metric {self.metric} is for two labels, got {len(self.labels)}")
+        elif self.metric not in ("pearson", "spearman"):
+            raise UserError(f"task {self.name}: a regression task is scored by pearson or spearman, not {self.metric}")
 
     @property
     def is_regression(self) -> bool:
