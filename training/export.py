@@ -44,7 +44,6 @@ from training.tasks import TaskSpec
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 MAX_BATCH = 64
 QUEUE_DELAY_US = 500
-QUEUE_TIMEOUT_US = 10_000_000  # 10 s: far beyond any SLO here, short enough to bound a backlog
 # --fp16: onnxruntime (fp16 inside, fp32 at the graph's edges) against PyTorch fp32. A tolerance, not a
 # measurement: on CPU onnxruntime the tiny test BERT's trunk differs by ~4e-3, all-MiniLM-L6's by ~8e-3 (hidden
 # states up to ~10 in magnitude), the heads' probabilities by ~1e-5.
@@ -219,13 +218,10 @@ def _model_config(name: str, inputs: list[dict], outputs: list[dict], profile: s
     gpu = profile == "gpu" and not python_model
     cfg.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU)
     cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_US
-    # Shed load instead of queueing without bound: a request that waited QUEUE_TIMEOUT_US is rejected with an
-    # error (the client's own deadline does not remove it from Triton's queue), so an overload burst cannot leave
-    # a backlog that slows every later request for minutes.
-    policy = cfg.dynamic_batching.default_queue_policy
-    policy.timeout_action = mc.ModelQueuePolicy.REJECT
-    policy.default_timeout_microseconds = QUEUE_TIMEOUT_US
-    policy.allow_timeout_override = True
+    # No default_queue_policy (REJECT after a timeout), although it would bound the backlog an overload leaves:
+    # with ensembles of python-backend models, Triton 2.51 segfaulted under overload with it (in
+    # TRITONBACKEND_ResponseSend), and queue timeouts in ensembles are reported unreliable upstream
+    # (triton-inference-server/server#5783, #7512). Load shedding belongs in front of Triton (KServe/ingress).
     return cfg
 
 
