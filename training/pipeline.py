@@ -100,6 +100,25 @@ def served_dev_score(trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: Task
     return score(spec, outs.numpy(), gold_dev)
 
 
+def rescore_served(run_dir: str | Path, datasets: dict[str, TaskData]) -> dict[str, float]:
+    """Add the fp32 `served` score to an existing run's choices (runs trained before train_task computed it)."""
+    run = Run(run_dir)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(run.root / "tokenizer"), local_files_only=True)
+    out = {}
+    for task in run.tasks():
+        path = run.root / "tasks" / task / "search.json"
+        result = json.loads(path.read_text())
+        branch, _ = run.branch(task)
+        enc_dev = encode(tokenizer, datasets[task].dev, run.meta["config"]["max_length"])
+        trunk = run.trunk([branch.config.depth])
+        result["chosen"]["served"] = out[task] = served_dev_score(trunk, branch, enc_dev, datasets[task].dev.labels,
+                                                                  run.spec(task))
+        path.write_text(json.dumps(result, indent=2))
+    return out
+
+
 def save_full(model: TaskModel, path: Path, extra: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
