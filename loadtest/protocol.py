@@ -7,6 +7,7 @@ initialised, and the capacity search imports it (without gevent) for its pre-fli
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 
@@ -120,3 +121,14 @@ def make_plan(
                 raise UserError(f"model {single_model(t)!r} at {pt_url} has no {t}_scores output")
             plan.outputs[single_model(t)] = [o for o in outs if o in wanted]
     return plan
+
+
+def json_safe(obj):
+    """JSON has no NaN/inf: they become null (in the worker's messages and in the reports alike)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj

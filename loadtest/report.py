@@ -14,6 +14,8 @@ import json
 import math
 from pathlib import Path
 
+from loadtest import protocol
+
 LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
 
 
@@ -175,11 +177,11 @@ def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float 
         "latency_vs_rate.png": out / "latency_vs_rate.png",
     }
     _write_json(paths["capacity.json"], result["capacity"])
-    _write_json(paths["capacity_steps.json"], _json_safe(result["details"]))
-    paths["capacity.md"].write_text(capacity_markdown(_json_safe(result), target_rps))
+    _write_json(paths["capacity_steps.json"], protocol.json_safe(result["details"]))
+    paths["capacity.md"].write_text(capacity_markdown(protocol.json_safe(result), target_rps))
     d = result["details"]
     plot_latency_vs_rate(
-        _json_safe(d["steps"]),
+        protocol.json_safe(d["steps"]),
         result["capacity"]["slo_p99_ms"],
         paths["latency_vs_rate.png"],
         f"{result['capacity']['tasks']} tasks, {d.get('backbone')}: latency against offered rate",
@@ -187,14 +189,6 @@ def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float 
     return paths
 
 
-def _json_safe(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 # ---------------------------------------------------------------- the sweep

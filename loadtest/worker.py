@@ -189,14 +189,6 @@ class Worker:
         return out
 
 
-def _json_safe(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def main() -> int:
@@ -204,7 +196,7 @@ def main() -> int:
     sys.stdout = sys.stderr  # anything else that prints must not corrupt the reply channel
 
     def reply(obj: dict) -> None:
-        channel.write(PREFIX + json.dumps(_json_safe(obj)) + "\n")
+        channel.write(PREFIX + json.dumps(protocol.json_safe(obj)) + "\n")
         channel.flush()
 
     worker = Worker()
