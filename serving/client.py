@@ -98,7 +98,7 @@ def format_predictions(texts: list[str], answer: dict[str, dict]) -> str:
             scores = entry["scores"][i]
             if "label" in entry:
                 lines.append(f"  {task:<16} {entry['label'][i]:<20} p={float(scores.max()):.3f}  "
-                             f"scores={np.round(scores, 3).tolist()}")
+                             "scores=[" + ", ".join(f"{float(x):.3f}" for x in scores) + "]")
             else:
                 lines.append(f"  {task:<16} {float(scores[0]):.4f}")
     return "\n".join(lines)

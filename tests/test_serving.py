@@ -144,6 +144,9 @@ def test_predict_command_prints_every_task(triton, tiny_run):
     assert out.returncode == 0, out.stderr
     for task in Run(tiny_run).tasks():
         assert task in out.stdout
+    # scores print as 3-decimal numbers, not the float64 expansion of a float32 (0.0020000000949949026)
+    scores = [line.split("scores=[", 1)[1].rstrip("]") for line in out.stdout.splitlines() if "scores=[" in line]
+    assert scores and all(len(x.strip().split(".")[1]) == 3 for line in scores for x in line.split(","))
     bad = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--url", "127.0.0.1:1", "hi"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr

@@ -13,7 +13,7 @@ from training import corpus
 from training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
 from training.features import FeatureCache, encode, trunk_fingerprint
 from training.finetune import TrainConfig, distil, distil_loss, train_partial
-from training.pipeline import Run, choose
+from training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served
 from training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
 
 from .conftest import GLUE_DIR
@@ -171,6 +171,84 @@ def test_choice_prefers_fewest_task_layers_then_deepest_trunk():
     assert not met and chosen["score"] == 0.91
 
 
+def _cand(kind, k, n_layers, depth, score):
+    return {"kind": kind, "k": k, "l": n_layers, "branch_depth": depth, "task_layers": n_layers, "score": score}
+
+
+def test_joint_choice_serves_fewer_layers_than_each_task_alone():
+    # a: alone it would take the 1-layer branch at depth 5 (deepest trunk), which makes the trunk 5 deep for
+    # everybody; b and c can only reach their target at depth 3. Across tasks, a branches at 3 too: 3 + 3 layers.
+    searches = {
+        "a": ([_cand("partial", 1, 1, 5, 0.90), _cand("distilled", 3, 1, 3, 0.91), _cand("partial", 3, 3, 3, 0.92)],
+              0.90),
+        "b": ([_cand("partial", 1, 1, 5, 0.70), _cand("distilled", 3, 1, 3, 0.80)], 0.80),
+        "c": ([_cand("partial", 2, 2, 4, 0.60), _cand("distilled", 3, 1, 3, 0.79)], 0.79),
+    }
+    alone = {t: choose(c, f, 0.995)[0] for t, (c, f) in searches.items()}
+    assert alone["a"]["branch_depth"] == 5 and layers_served(alone) == 5 + 3
+    joint = choose_jointly(searches, 0.995)
+    picks = {t: c for t, (c, _) in joint.items()}
+    assert all(met for _, met in joint.values())
+    assert {t: (c["kind"], c["k"], c["l"]) for t, c in picks.items()} == {
+        "a": ("distilled", 3, 1), "b": ("distilled", 3, 1), "c": ("distilled", 3, 1)}
+    assert layers_served(picks) == 3 + 3
+
+
+def test_joint_choice_keeps_a_task_below_target_at_its_best_and_never_costs_more():
+    searches = {
+        # d reaches no target: its best branch (depth 4, 2 layers) is kept and sets the trunk's floor at 4
+        "d": ([_cand("partial", 1, 1, 5, 0.50), _cand("partial", 2, 2, 4, 0.60)], 0.70),
+        # e: a 1-layer branch at depth 5 (would deepen the trunk) or at depth 4 with a lower score
+        "e": ([_cand("partial", 1, 1, 5, 0.99), _cand("distilled", 2, 1, 4, 0.985)], 0.98),
+    }
+    joint = choose_jointly(searches, 0.995)
+    assert joint["d"][0]["score"] == 0.60 and joint["d"][1] is False
+    assert joint["e"][0]["branch_depth"] == 4 and joint["e"][1] is True
+    alone = {t: choose(c, f, 0.995)[0] for t, (c, f) in searches.items()}
+    assert layers_served({t: c for t, (c, _) in joint.items()}) == 4 + 3 < layers_served(alone) == 5 + 3
+    assert choose_jointly({}, 0.995) == {}
+
+
+def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data, tmp_path):
+    """revise_jointly on real branches: the served file becomes the joint pick, with its fp32 served score."""
+    from training.backbone import load_branch, save_branch
+    from training.pipeline import candidate_path, revise_jointly, served_dev_score
+
+    bert, tok = tiny_backbone  # 4 layers
+    data = {t: tiny_data[t] for t in ("domain", "sentiment")}
+    full = {"domain": 0.90, "sentiment": 0.80}
+    cands = {  # domain alone takes the deeper of its two 1-layer branches; sentiment only reaches it at depth 1
+        "domain": [{"kind": "partial", "k": 1, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.90},
+                   {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.91}],
+        "sentiment": [{"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.80}],
+    }
+    results = {}
+    for task, d in data.items():
+        task_dir = tmp_path / "tasks" / task
+        for i, c in enumerate(cands[task]):
+            b = make_branch(bert, c["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression, seed=i)
+            save_branch(b, candidate_path(task_dir, c), {"chosen": c})
+        alone = choose(cands[task], full[task], 0.995)[0]
+        save_branch(make_branch(bert, alone["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression),
+                    task_dir / "branch.safetensors", {"chosen": alone})
+        results[task] = {"candidates": cands[task], "full": full[task], "chosen": {**alone, "meets_target": True}}
+    assert results["domain"]["chosen"]["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
+
+    trunk = make_trunk(bert, 4, list(range(5)))
+    revise_jointly(tmp_path, data, results, bert.config, tok, trunk, TrainConfig(max_length=32),
+                   SearchConfig([1, 3], 1, 0.995))
+    domain = tmp_path / "tasks" / "domain"
+    got = json.loads((domain / "search.json").read_text())
+    assert got["chosen"]["branch_depth"] == 1 and got["chosen_alone"]["branch_depth"] == 3
+    branch, meta = load_branch(bert.config, domain / "branch.safetensors")
+    assert branch.config.depth == 1 and meta["chosen"] == got["chosen"]
+    served = served_dev_score(trunk, branch, encode(tok, data["domain"].dev, 32), data["domain"].dev.labels,
+                              data["domain"].spec)
+    assert got["chosen"]["served"] == pytest.approx(served, abs=1e-9)
+    assert "chosen_alone" not in json.loads((tmp_path / "tasks" / "sentiment" / "search.json").read_text())
+    assert not (domain / "candidates").exists()  # kept only until the choice is made
+
+
 def test_pipeline_writes_a_traceable_run(tiny_run):
     run = Run(tiny_run)
     meta = run.meta
@@ -182,6 +260,12 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
         branch, bmeta = run.branch(task)
         assert bmeta["config"]["seed"] == 0  # the resolved config travels with the checkpoint
         assert branch.config.depth + branch.config.num_layers <= meta["num_layers"]
+        assert bmeta["chosen"] == result["chosen"]  # the branch on disk is the recorded choice
+        assert branch.config.depth == result["chosen"]["branch_depth"]
+        assert not (tiny_run / "tasks" / task / "candidates").exists()  # kept only until the choice across tasks
+    results = {t: run.task_result(t) for t in meta["tasks"]}
+    assert layers_served({t: r["chosen"] for t, r in results.items()}) <= layers_served(
+        {t: r.get("chosen_alone", r["chosen"]) for t, r in results.items()})
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):

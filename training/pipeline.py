@@ -6,6 +6,9 @@ Per task, independently (a task team never touches another task):
   3. distillation of each k-layer teacher into l < k layers (l <= 3), same trunk depth
   4. choice: the cheapest branch (fewest task layers, then the deepest trunk) whose dev score
      is >= retention_target x full; if none reaches it, the best-scoring branch (the report says so)
+Then, across tasks (choose_jointly): the shared trunk is as deep as the deepest branch point, so one task
+branching deeper than the others costs every utterance more trunk layers. The per-task choices are revised
+to serve the fewest layers in all (trunk + every task's layers), each task still reaching its target.
 Then reports/accuracy.{json,md,png}. A run directory holds everything export needs:
   run.json, trunk.safetensors (frozen embeddings + layers), tokenizer/, tasks/<task>/{spec,full,branch,search}.
 """
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,18 +56,63 @@ class SearchConfig:
                 "retention_target": self.retention_target}
 
 
+def _threshold(full_score: float, target: float) -> float:
+    return target * full_score if full_score > 0 else full_score - abs(full_score) * (1 - target)
+
+
 def choose(candidates: list[dict], full_score: float, target: float) -> tuple[dict, bool]:
     """Fewest task layers, then the deepest trunk, among those reaching target x full; else the best score."""
-    threshold = target * full_score if full_score > 0 else full_score - abs(full_score) * (1 - target)
+    threshold = _threshold(full_score, target)
     ok = [c for c in candidates if c["score"] >= threshold]
     if ok:
         return min(ok, key=lambda c: (c["task_layers"], -c["branch_depth"], -c["score"])), True
     return max(candidates, key=lambda c: (c["score"], -c["task_layers"])), False
 
 
+def layers_served(choices: dict[str, dict]) -> int:
+    """The trunk (as deep as the deepest branch point) plus every task's own layers."""
+    return max(c["branch_depth"] for c in choices.values()) + sum(c["task_layers"] for c in choices.values())
+
+
+def choose_jointly(searches: dict[str, tuple[list[dict], float]], target: float) -> dict[str, tuple[dict, bool]]:
+    """The choice for every task at once: the fewest layers served in all, each task reaching target x full.
+
+    `searches` maps a task to (its candidates, its full fine-tuning score). A task none of whose candidates reaches
+    its target keeps its best-scoring branch (as `choose` does), and its depth is a floor for the trunk. For each
+    possible trunk depth D, every other task takes its fewest-layer candidate branching at <= D (the best score
+    among equals): branching below D costs nothing more, since the trunk computes depth D anyway. The cheapest D
+    wins; among equal costs, the highest summed retention."""
+    if not searches:
+        return {}
+    fixed, ok = {}, {}
+    for task, (cands, full) in searches.items():
+        good = [c for c in cands if c["score"] >= _threshold(full, target)]
+        if good:
+            ok[task] = good
+        else:
+            fixed[task] = choose(cands, full, target)[0]
+    floor = max((c["branch_depth"] for c in fixed.values()), default=0)
+    depths = sorted({c["branch_depth"] for good in ok.values() for c in good} | {floor})
+    best, best_key = None, None
+    for depth in (d for d in depths if d >= floor):
+        picks = dict(fixed)
+        for task, good in ok.items():
+            fit = [c for c in good if c["branch_depth"] <= depth]
+            if not fit:
+                break
+            picks[task] = min(fit, key=lambda c: (c["task_layers"], -c["score"]))
+        else:
+            retention = sum(c["score"] / searches[t][1] if searches[t][1] > 0 else 0.0 for t, c in picks.items())
+            key = (layers_served(picks), -retention)
+            if best_key is None or key < best_key:
+                best, best_key = picks, key
+    return {task: (best[task], task in ok) for task in searches}
+
+
 def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: TrainConfig, search: SearchConfig,
-                full_score: float) -> tuple[Branch, dict, list[dict]]:
-    """Steps 2-4 for one task, on cached features. Returns the chosen branch, the choice, every candidate."""
+                full_score: float) -> tuple[dict[tuple, Branch], dict, list[dict]]:
+    """Steps 2-4 for one task, on cached features. Returns every candidate branch by (kind, k, l), this task's
+    own choice, and every candidate's record."""
     num_layers = bert.config.num_hidden_layers
     candidates, branches = [], {}
     for k in search.k_values:
@@ -82,7 +131,11 @@ def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: Tr
             branches[("distilled", k, n_student)] = student
     chosen, met = choose(candidates, full_score, search.retention_target)
     chosen = {**chosen, "meets_target": met}
-    return branches[(chosen["kind"], chosen["k"], chosen["l"])], chosen, candidates
+    return branches, chosen, candidates
+
+
+def candidate_path(task_dir: Path, c: dict) -> Path:
+    return task_dir / "candidates" / f"{c['kind']}-k{c['k']}-l{c['l']}.safetensors"
 
 
 @torch.no_grad()
@@ -195,8 +248,19 @@ def save_backbone(bert, tokenizer, run_dir: Path) -> None:
     tokenizer.save_pretrained(str(run_dir / "tokenizer"))
 
 
+def _progress(line: str) -> None:
+    # The tqdm bars stay off when stderr is not a terminal (CI logs); a logged run still shows each stage.
+    print(line, file=sys.stderr, flush=True)
+
+
+def _describe(c: dict) -> str:
+    name = f"k{c['k']}" if c["kind"] == "partial" else f"k{c['k']}->l{c['l']}"
+    return f"{name}={c['score']:.4f}"
+
+
 def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: SearchConfig, cache: FeatureCache,
-               trunk: Trunk, fingerprint: str, run_dir: Path, measure_uncached: bool = False) -> dict:
+               trunk: Trunk, fingerprint: str, run_dir: Path, measure_uncached: bool = False,
+               keep_candidates: bool = False) -> dict:
     """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record."""
     spec = data.spec
     task_dir = run_dir / "tasks" / spec.name
@@ -211,6 +275,7 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
     save_full(full, task_dir / "full.safetensors", {"task": spec.to_dict(), "dev_score": full_score,
                                                       "config": cfg.to_dict()})
     del full
+    _progress(f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} ({t_full.seconds:.0f} s)")
 
     depths = sorted({num_layers - k for k in search.k_values})
     with Timer() as t_feat:
@@ -218,9 +283,12 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
         f_dev = cache.get(trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)")
     feats = {("train", d): f_train[d] for d in depths} | {("dev", d): f_dev[d] for d in depths}
     with Timer() as t_search:
-        branch, chosen, candidates = search_task(bert, spec, feats, data.train.labels, data.dev.labels, cfg, search,
-                                                 full_score)
+        branches, chosen, candidates = search_task(bert, spec, feats, data.train.labels, data.dev.labels, cfg,
+                                                   search, full_score)
+        branch = branches[(chosen["kind"], chosen["k"], chosen["l"])]
         chosen["served"] = served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec)
+    _progress(f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
+              f"{'' if chosen['meets_target'] else ' (below target)'} ({t_search.seconds:.0f} s)")
     result = {
         "task": spec.to_dict(), "metric": spec.metric, "full": full_score, "chosen": chosen, "candidates": candidates,
         "train_examples": len(data.train), "dev_examples": len(data.dev), "notes": data.notes,
@@ -240,8 +308,35 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
         result["seconds"][f"partial_k{k}_uncached"] = round(t_nc.seconds, 2)
     save_branch(branch, task_dir / "branch.safetensors", {"task": spec.to_dict(), "chosen": chosen,
                                                           "config": cfg.to_dict()})
+    if keep_candidates:  # for the choice across tasks (train); removed once it is made
+        for c in candidates:
+            save_branch(branches[(c["kind"], c["k"], c["l"])], candidate_path(task_dir, c),
+                        {"task": spec.to_dict(), "chosen": c, "config": cfg.to_dict()})
     (task_dir / "search.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def revise_jointly(run_dir: Path, datasets: dict[str, TaskData], results: dict[str, dict], bert_config: BertConfig,
+                   tokenizer, trunk: Trunk, cfg: TrainConfig, search: SearchConfig) -> None:
+    """Replace each task's own choice by the choice across tasks (choose_jointly) where they differ: its branch,
+    its served score, its search.json (the task's own choice stays there as `chosen_alone`)."""
+    joint = choose_jointly({t: (r["candidates"], r["full"]) for t, r in results.items()}, search.retention_target)
+    for task, (pick, met) in joint.items():
+        result, task_dir = results[task], run_dir / "tasks" / task
+        alone = result["chosen"]
+        if (pick["kind"], pick["k"], pick["l"]) != (alone["kind"], alone["k"], alone["l"]):
+            data = datasets[task]
+            branch, _ = load_branch(bert_config, candidate_path(task_dir, pick))
+            chosen = {**pick, "meets_target": met}
+            chosen["served"] = served_dev_score(trunk, branch, encode(tokenizer, data.dev, cfg.max_length),
+                                                data.dev.labels, data.spec)
+            save_branch(branch, task_dir / "branch.safetensors", {"task": data.spec.to_dict(), "chosen": chosen,
+                                                                  "config": cfg.to_dict()})
+            result["chosen"], result["chosen_alone"] = chosen, alone
+            _progress(f"{task}: across tasks, {_describe(chosen)} at depth {chosen['branch_depth']} instead of "
+                      f"{_describe(alone)} at depth {alone['branch_depth']}")
+        (task_dir / "search.json").write_text(json.dumps(result, indent=2))
+        shutil.rmtree(task_dir / "candidates", ignore_errors=True)
 
 
 def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DEFAULT_BACKBONE,
@@ -266,9 +361,10 @@ def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DE
     results = {}
     for name, data in datasets.items():
         results[name] = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fingerprint, run_dir,
-                                   measure_uncached)
+                                   measure_uncached, keep_candidates=True)
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
+    revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
     meta = {"backbone": backbone, "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
             "num_layers": num_layers, "hidden_size": bert.config.hidden_size, "config": cfg.to_dict(),
             "search": search.to_dict(), "tasks": list(results), "trunk_fingerprint": fingerprint,

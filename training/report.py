@@ -10,10 +10,11 @@ def accuracy(run) -> dict:
     """The accuracy.json record of DESIGN.md (plus detail fields) from a training run."""
     meta = run.meta
     num_layers = meta["num_layers"]
-    tasks = {}
+    tasks, alone = {}, {}
     for name in meta["tasks"]:
         r = run.task_result(name)
         c = r["chosen"]
+        alone[name] = r.get("chosen_alone", c)  # the task's own choice, before the choice across tasks
         partial = [x for x in r["candidates"] if x["kind"] == "partial"]
         distilled = [x for x in r["candidates"] if x["kind"] == "distilled"]
         best_p = max(partial, key=lambda x: x["score"]) if partial else None
@@ -35,6 +36,9 @@ def accuracy(run) -> dict:
             "train_examples": r["train_examples"], "dev_examples": r["dev_examples"], "seconds": r["seconds"],
             "search_score": c["score"], "notes": notes,
         }
+        if "chosen_alone" in r:
+            a = r["chosen_alone"]
+            tasks[name]["chosen_alone"] = {k: a[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")}
     trunk_layers = max(t["branch_depth"] for t in tasks.values())
     layers_served = trunk_layers + sum(t["task_layers"] for t in tasks.values())
     layers_baseline = len(tasks) * num_layers
@@ -43,6 +47,8 @@ def accuracy(run) -> dict:
         "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
         "layers_served": layers_served, "layers_baseline": layers_baseline,
         "layers_ratio": layers_served / layers_baseline, "trunk_layers": trunk_layers,
+        "layers_served_alone": max(a["branch_depth"] for a in alone.values()) + sum(
+            a["task_layers"] for a in alone.values()),
         "retention_target": meta["search"]["retention_target"],
         "notes": meta.get("notes", []) + [f"{name}: {n}" for name, t in tasks.items() for n in t["notes"]
                                           if n.startswith("full fine-tuning scored")],
@@ -65,6 +71,10 @@ def accuracy_table(acc: dict) -> str:
     return "\n".join(rows)
 
 
+def _branch(c: dict) -> str:
+    return f"partial k={c['k']}" if c["kind"] == "partial" else f"distilled k={c['k']}->l={c['l']}"
+
+
 def write_accuracy(run, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +86,15 @@ def write_accuracy(run, out_dir: str | Path) -> dict:
           f"{acc['layers_baseline']} for one model per task: **{acc['layers_ratio']:.1%}**.",
           f"Average retention (served / full fine-tuning): **{acc['average_retention']:.4f}** "
           f"(per-task target {acc['retention_target']}).", ""]
+    revised = {n: t["chosen_alone"] for n, t in acc["tasks"].items() if "chosen_alone" in t}
+    if revised:
+        md += [f"Chosen across tasks (the trunk is as deep as the deepest branch point): "
+               f"{acc['layers_served']} layers served instead of {acc['layers_served_alone']} had each task "
+               "taken its own cheapest branch:", ""]
+        md += [f"- {n}: {_branch(acc['tasks'][n]['chosen'])} at depth {acc['tasks'][n]['branch_depth']} "
+               f"({acc['tasks'][n]['search_score']:.4f}) instead of {_branch(a)} at depth {a['branch_depth']} "
+               f"({a['score']:.4f})" for n, a in revised.items()]
+        md += [""]
     if acc["notes"]:
         md += ["Notes:", ""] + [f"- {n}" for n in acc["notes"]] + [""]
     (out / "accuracy.md").write_text("\n".join(md))
