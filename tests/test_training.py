@@ -232,6 +232,7 @@ def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data,
         save_branch(make_branch(bert, alone["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression),
                     task_dir / "branch.safetensors", {"chosen": alone})
         results[task] = {"candidates": cands[task], "full": full[task], "chosen": {**alone, "meets_target": True}}
+        (task_dir / "search.json").write_text(json.dumps(results[task]))  # as train_task leaves it
     assert results["domain"]["chosen"]["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
 
     trunk = make_trunk(bert, 4, list(range(5)))

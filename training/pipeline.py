@@ -335,7 +335,7 @@ def revise_jointly(run_dir: Path, datasets: dict[str, TaskData], results: dict[s
             result["chosen"], result["chosen_alone"] = chosen, alone
             _progress(f"{task}: across tasks, {_describe(chosen)} at depth {chosen['branch_depth']} instead of "
                       f"{_describe(alone)} at depth {alone['branch_depth']}")
-        (task_dir / "search.json").write_text(json.dumps(result, indent=2))
+            (task_dir / "search.json").write_text(json.dumps(result, indent=2))  # train_task wrote the rest
         shutil.rmtree(task_dir / "candidates", ignore_errors=True)
 
 

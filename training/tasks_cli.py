@@ -654,20 +654,12 @@ def add_task(repo: str | Path, run_dir: str | Path, name: str, train: str | Path
                               max_train=(overrides or {}).get("max_train_examples"))
         ctx = RunContext(run_dir, reg)
         ctx.config(overrides)  # bad --k etc. before anything runs
+        version = registry.next_version(registry.versions_used(reg, name))
+        baseline = any(e.get("baseline") for e in reg["tasks"].values())
         live = connect(server, reg)
         change = Change("add", name, None, None, _stage(repo))
-        try:
-            version = registry.next_version(registry.versions_used(reg, name))
-            baseline = any(e.get("baseline") for e in reg["tasks"].values())
-            trained = _train_and_stage(repo, reg, ctx, data, version, baseline, change, overrides, cache_dir,
-                                       (Path(train), Path(dev)), log)
-            _baseline_steps(change, repo, live, new_task=True)
-            _order_loads(change)
-            new_reg = _apply(repo, reg, change, live, log)
-            _sync_run(ctx.root, new_reg, name, change.after, trained, log)
-        finally:
-            _cleanup(change, live)
-        return new_reg
+        return _train_and_swap(repo, reg, ctx, data, version, baseline, change, live, overrides, cache_dir,
+                               (Path(train), Path(dev)), log)
 
 
 def retrain_task(repo: str | Path, run_dir: str | Path, name: str, train: str | Path | None = None,
@@ -693,20 +685,28 @@ def retrain_task(repo: str | Path, run_dir: str | Path, name: str, train: str | 
         data = load_task_data(name, train, dev, is_pair=spec.is_pair, regression=spec.is_regression,
                               metric=spec.metric, keep_spec=spec, max_train=(overrides or {}).get("max_train_examples"))
         ctx.config(overrides)
+        version = registry.next_version(registry.versions_used(reg, name), registry.version_dirs(repo / name),
+                                        registry.version_dirs(repo / f"full_{name}"))
         live = connect(server, reg)
         change = Change("retrain", name, before, None, _stage(repo))
-        try:
-            version = registry.next_version(registry.versions_used(reg, name), registry.version_dirs(repo / name),
-                                            registry.version_dirs(repo / f"full_{name}"))
-            trained = _train_and_stage(repo, reg, ctx, data, version, bool(before.get("baseline")), change,
-                                       overrides, cache_dir, (Path(train), Path(dev)), log)
-            _baseline_steps(change, repo, live, new_task=False)
-            _order_loads(change)
-            new_reg = _apply(repo, reg, change, live, log)
-            _sync_run(ctx.root, new_reg, name, change.after, trained, log)
-        finally:
-            _cleanup(change, live)
-        return new_reg
+        return _train_and_swap(repo, reg, ctx, data, version, bool(before.get("baseline")), change, live,
+                               overrides, cache_dir, (Path(train), Path(dev)), log)
+
+
+def _train_and_swap(repo: Path, reg: dict, ctx: RunContext, data, version: int, baseline: bool, change: Change,
+                    live: Live | None, overrides: dict | None, cache_dir: str | None, files: tuple[Path, Path],
+                    log) -> dict:
+    """add and retrain alike: train and stage the task, swap it in, record it in the run; the stage and the
+    server connection are released whatever happens. Returns the new registry."""
+    try:
+        trained = _train_and_stage(repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, files, log)
+        _baseline_steps(change, repo, live, new_task=change.action == "add")
+        _order_loads(change)
+        new_reg = _apply(repo, reg, change, live, log)
+        _sync_run(ctx.root, new_reg, change.task, change.after, trained, log)
+    finally:
+        _cleanup(change, live)
+    return new_reg
 
 
 def _removal(change: Change, repo: Path, live: Live | None) -> None:
