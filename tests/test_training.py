@@ -11,9 +11,10 @@ import torch
 from serving.errors import UserError
 from training import corpus
 from training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
-from training.features import FeatureCache, encode, trunk_fingerprint
+from training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from training.finetune import TrainConfig, distil, distil_loss, train_partial
-from training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served
+from training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served, train
+from training.report import write_accuracy
 from training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
 
 from .conftest import GLUE_DIR
@@ -106,8 +107,8 @@ def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, ti
     cfg = TrainConfig(epochs_partial=1, lr_partial=1e-3)
     b1, s1 = train_partial(bert, data.spec, 1, f_tr, data.train.labels, f_dev, data.dev.labels, cfg)
     shallow = make_trunk(bert, 3, [3])
-    b2, s2 = train_partial(bert, data.spec, 1, None, data.train.labels, f_dev, data.dev.labels, cfg,
-                           uncached=(shallow, enc_tr))
+    b2, s2 = train_partial(bert, data.spec, 1, LiveFeatures(shallow, enc_tr), data.train.labels,
+                           LiveFeatures(shallow, enc_dev), data.dev.labels, cfg)
     assert trunk_fingerprint(trunk) == before, "a training step changed the frozen trunk"
     # the pre-trained backbone itself is never trained in place: branches and trunks are copies
     assert backbone_fingerprint == _fingerprint(bert), "training changed the pre-trained backbone's weights"
@@ -267,6 +268,25 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
     results = {t: run.task_result(t) for t in meta["tasks"]}
     assert layers_served({t: r["chosen"] for t, r in results.items()}) <= layers_served(
         {t: r.get("chosen_alone", r["chosen"]) for t, r in results.items()})
+
+
+def test_search_without_the_cache_is_the_same_search(tiny_backbone, tiny_data, tmp_path):
+    """--measure-uncached reruns every candidate with the trunk computed per batch: same candidates, same
+    scores up to the fp16 rounding of the cache, and its time recorded beside the cached search's."""
+    bert, tok = tiny_backbone
+    cfg = TrainConfig(max_length=32, epochs_full=1, epochs_partial=1, epochs_distil=1, lr_partial=1e-3,
+                      lr_distil=1e-3)
+    train({"sentiment": tiny_data["sentiment"]}, tmp_path, backbone="tiny-test-bert", cfg=cfg,
+          search=SearchConfig([1, 2], 1, 0.9), cache_dir=None, bert=bert, tokenizer=tok, measure_uncached=True)
+    result = Run(tmp_path).task_result("sentiment")
+    assert result["seconds"]["search_uncached"] > 0
+    cached, live = result["candidates"], result["uncached"]["candidates"]
+    assert [(c["kind"], c["k"], c["l"]) for c in live] == [(c["kind"], c["k"], c["l"]) for c in cached]
+    for c, u in zip(cached, live, strict=True):
+        assert u["score"] == pytest.approx(c["score"], abs=0.03)
+    write_accuracy(Run(tmp_path), tmp_path / "reports")
+    md = (tmp_path / "reports" / "accuracy.md").read_text()
+    assert "search without the cache" in md and "| sentiment |" in md
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tiny_run, tmp_path):

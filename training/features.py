@@ -73,6 +73,23 @@ class Features:
         return self.hidden[idx, :width].float(), mask[:, :width]
 
 
+@dataclass
+class LiveFeatures:
+    """Features computed on demand: the frozen trunk runs over every batch asked for. The search without the
+    cache (`mtserve train --measure-uncached`), timed against the cached one: same batches, same training."""
+
+    trunk: Trunk  # as deep as the branch point, its last output at that depth
+    enc: Encoded
+
+    def __len__(self) -> int:
+        return len(self.enc)
+
+    @torch.no_grad()
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, tt, mask = self.enc.batch(idx)
+        return self.trunk(ids, tt, mask)[-1], mask
+
+
 @torch.no_grad()
 def compute_hidden(trunk: Trunk, enc: Encoded, depths: list[int], batch_size: int = 64, desc: str = "trunk features"
                    ) -> dict[int, Features]:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from training.backbone import Branch, TaskModel, Trunk, full_model, make_branch, student_from_teacher
-from training.features import Encoded, Features, batches
+from training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
+from training.features import Encoded, Features, LiveFeatures, batches
 from training.tasks import TaskSpec, score
 
 
@@ -128,25 +128,17 @@ def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64) -> np.nda
 
 
 # ---------------------------------------------------------------- partial fine-tuning on cached features
-def _train_branch(branch: Branch, spec: TaskSpec, feats: Features, gold, cfg: TrainConfig, epochs: float, lr: float,
-                  desc: str, teacher_logits: torch.Tensor | None = None,
-                  trunk: Trunk | None = None, enc: Encoded | None = None) -> Branch:
-    """Train a branch. With `trunk`+`enc` instead of cached features, the frozen trunk runs every step
-    (the uncached baseline the cache is measured against)."""
+def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures, gold, cfg: TrainConfig,
+                  epochs: float, lr: float, desc: str, teacher_logits: torch.Tensor | None = None) -> Branch:
+    """Train a branch on the trunk's hidden states: cached (Features) or computed every step (LiveFeatures)."""
     torch.manual_seed(cfg.seed)
     branch.train()
     gold_t = torch.tensor(gold)
-    n = len(enc) if enc is not None else len(feats)
-    total = _steps(n, cfg, epochs)
+    total = _steps(len(feats), cfg, epochs)
     opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
     rng = np.random.default_rng(cfg.seed)
-    for idx in tqdm(_epochs_iter(n, cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None):
-        if trunk is not None and enc is not None:
-            ids, tt, mask = enc.batch(idx)
-            with torch.no_grad():
-                hidden = trunk(ids, tt, mask)[-1]
-        else:
-            hidden, mask = feats.batch(idx)
+    for idx in tqdm(_epochs_iter(len(feats), cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None):
+        hidden, mask = feats.batch(idx)
         logits = branch(hidden, mask)
         if teacher_logits is not None:
             loss = distil_loss(spec, logits, teacher_logits[idx], gold_t[idx], cfg.temperature)
@@ -161,26 +153,25 @@ def _train_branch(branch: Branch, spec: TaskSpec, feats: Features, gold, cfg: Tr
 
 
 @torch.no_grad()
-def branch_outputs(branch: Branch, feats: Features, batch_size: int = 128, scores: bool = True) -> torch.Tensor:
+def branch_outputs(branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True) -> torch.Tensor:
     """Scores (probabilities / value) or raw logits of a branch over cached features."""
     branch.eval()
     fn = branch.scores if scores else branch.forward
     return torch.cat([fn(*feats.batch(idx)) for idx in batches(len(feats), batch_size, False)])
 
 
-def train_partial(bert, spec: TaskSpec, k: int, feats_train: Features, gold_train, feats_dev: Features, gold_dev,
-                  cfg: TrainConfig, uncached: tuple[Trunk, Encoded] | None = None) -> tuple[Branch, float]:
+def train_partial(bert, spec: TaskSpec, k: int, feats_train: Features | LiveFeatures, gold_train,
+                  feats_dev: Features | LiveFeatures, gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
     """Fine-tune the top k layers (initialised from the backbone's) plus a new classifier."""
     depth = bert.config.num_hidden_layers - k
     branch = make_branch(bert, depth, k, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
-    trunk, enc = uncached if uncached else (None, None)
     _train_branch(branch, spec, feats_train, gold_train, cfg, cfg.epochs_partial, cfg.lr_partial,
-                  f"{spec.name}: partial k={k}" + (" (no cache)" if uncached else ""), trunk=trunk, enc=enc)
+                  f"{spec.name}: partial k={k}")
     return branch, score(spec, branch_outputs(branch, feats_dev).numpy(), gold_dev)
 
 
-def distil(teacher: Branch, spec: TaskSpec, num_layers: int, feats_train: Features, gold_train, feats_dev: Features,
-           gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
+def distil(teacher: Branch, spec: TaskSpec, num_layers: int, feats_train: Features | LiveFeatures, gold_train,
+           feats_dev: Features | LiveFeatures, gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
     """Compress a teacher branch into `num_layers` layers on the same trunk depth."""
     student = student_from_teacher(teacher, num_layers)
     # the teacher is frozen: its logits over the training set are computed once, not every epoch

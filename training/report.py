@@ -71,6 +71,22 @@ def accuracy_table(acc: dict) -> str:
     return "\n".join(rows)
 
 
+def timing_table(acc: dict) -> str:
+    """Seconds per task and stage; the search without the feature cache where the run measured it."""
+    uncached = any("search_uncached" in t["seconds"] for t in acc["tasks"].values())
+    head = "| task | full fine-tuning | trunk features | search (cached features) |" + (
+        " search without the cache |" if uncached else "")
+    rows = ["Time per task, seconds:", "", head, "|---" * (head.count("|") - 1) + "|"]
+    for name, t in acc["tasks"].items():
+        sec = t["seconds"]
+        row = f"| {name} | {sec['full']:.0f} | {sec['features']:.0f} | {sec['search']:.0f} |"
+        if uncached:
+            nc = sec.get("search_uncached")
+            row += f" {nc:.0f} ({nc / sec['search']:.1f}x) |" if nc else " - |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
 def _branch(c: dict) -> str:
     return f"partial k={c['k']}" if c["kind"] == "partial" else f"distilled k={c['k']}->l={c['l']}"
 
@@ -95,6 +111,7 @@ def write_accuracy(run, out_dir: str | Path) -> dict:
                f"({acc['tasks'][n]['search_score']:.4f}) instead of {_branch(a)} at depth {a['branch_depth']} "
                f"({a['score']:.4f})" for n, a in revised.items()]
         md += [""]
+    md += [timing_table(acc), ""]
     if acc["notes"]:
         md += ["Notes:", ""] + [f"- {n}" for n in acc["notes"]] + [""]
     (out / "accuracy.md").write_text("\n".join(md))
