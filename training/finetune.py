@@ -127,7 +127,7 @@ def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64) -> np.nda
     return torch.cat([model.scores(*enc.batch(idx)) for idx in batches(len(enc), batch_size, False)]).numpy()
 
 
-# ---------------------------------------------------------------- partial fine-tuning on cached features
+# ---------------------------------------------------------------- branches: partial fine-tuning, distillation
 def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures, gold, cfg: TrainConfig,
                   epochs: float, lr: float, desc: str, teacher_logits: torch.Tensor | None = None) -> Branch:
     """Train a branch on the trunk's hidden states: cached (Features) or computed every step (LiveFeatures)."""
@@ -153,8 +153,9 @@ def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures
 
 
 @torch.no_grad()
-def branch_outputs(branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True) -> torch.Tensor:
-    """Scores (probabilities / value) or raw logits of a branch over cached features."""
+def branch_outputs(branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True
+                   ) -> torch.Tensor:
+    """Scores (probabilities / value) or raw logits of a branch over the trunk's hidden states."""
     branch.eval()
     fn = branch.scores if scores else branch.forward
     return torch.cat([fn(*feats.batch(idx)) for idx in batches(len(feats), batch_size, False)])

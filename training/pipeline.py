@@ -111,8 +111,8 @@ def choose_jointly(searches: dict[str, tuple[list[dict], float]], target: float)
 
 def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: TrainConfig, search: SearchConfig,
                 full_score: float) -> tuple[dict[tuple, Branch], dict, list[dict]]:
-    """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). Returns every candidate branch by (kind, k, l), this task's
-    own choice, and every candidate's record."""
+    """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). Returns
+    every candidate branch by (kind, k, l), this task's own choice, and every candidate's record."""
     num_layers = bert.config.num_hidden_layers
     candidates, branches = [], {}
     for k in search.k_values:

@@ -75,14 +75,14 @@ def timing_table(acc: dict) -> str:
     """Seconds per task and stage; the search without the feature cache where the run measured it."""
     uncached = any("search_uncached" in t["seconds"] for t in acc["tasks"].values())
     head = "| task | full fine-tuning | trunk features | search (cached features) |" + (
-        " search without the cache |" if uncached else "")
+        " search without the cache (x cached search + features) |" if uncached else "")
     rows = ["Time per task, seconds:", "", head, "|---" * (head.count("|") - 1) + "|"]
     for name, t in acc["tasks"].items():
         sec = t["seconds"]
         row = f"| {name} | {sec['full']:.0f} | {sec['features']:.0f} | {sec['search']:.0f} |"
         if uncached:
             nc = sec.get("search_uncached")
-            row += f" {nc:.0f} ({nc / sec['search']:.1f}x) |" if nc else " - |"
+            row += f" {nc:.0f} ({nc / (sec['search'] + sec['features']):.2f}x) |" if nc else " - |"
         rows.append(row)
     return "\n".join(rows)
 
