@@ -1,0 +1,115 @@
+"""Where the CPU goes: CPU milliseconds per utterance, model by model, multitask against one deployment per task.
+
+    python docs/results/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS]
+
+Starts a local Triton on REPO (local profile), then runs each workload closed-loop (CONCURRENCY utterances in
+flight, every utterance needing every task) for SECONDS, alternating, ROUNDS times. Every python-backend model
+is its own process, so reading each process's CPU time from /proc (Linux) before and after a window attributes
+the machine's CPU to models: the per-model figures the layer count's ideal assumes, plus Triton's own process
+and this client. A throughput probe, not the SLO-bound capacity search of `mtserve loadtest`.
+"""
+
+import glob
+import json
+import os
+import sys
+import threading
+import time
+
+import grpc
+from tritonclient.grpc import service_pb2_grpc
+
+from loadtest.protocol import infer_request, make_plan
+from loadtest.workload import build_pool
+from serving.triton import TritonServer
+
+repo, out = sys.argv[1], sys.argv[2]
+concurrency, seconds, rounds = (
+    int(sys.argv[3]) if len(sys.argv) > 3 else 16,
+    float(sys.argv[4]) if len(sys.argv) > 4 else 20.0,
+    int(sys.argv[5]) if len(sys.argv) > 5 else 2,
+)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of each Triton model's stub processes (by model name), tritonserver and this client."""
+    found: dict[str, float] = {}
+    for proc in glob.glob("/proc/[0-9]*"):
+        try:
+            cmd = open(f"{proc}/cmdline").read().split("\0")
+            fields = open(f"{proc}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if "triton_python_backend_stub" in cmd[0]:
+            name = cmd[1].split("/")[-3]  # <repo>/<model>/<version>/model.py
+        elif cmd[0].endswith("tritonserver"):
+            name = "tritonserver"
+        elif int(proc.rsplit("/", 1)[1]) == os.getpid():
+            name = "client"
+        else:
+            continue
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return found
+
+
+def window(url: str, workload: str, pool, plan) -> dict:
+    stop = time.monotonic() + seconds
+    done = [0]
+    lock = threading.Lock()
+
+    def user(first: int) -> None:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
+        n = first
+        while time.monotonic() < stop:
+            u = pool[n % len(pool)]
+            n += concurrency
+            # one call per model, concurrently (per-task: one per task); the utterance is done when all are
+            calls = [
+                stub.ModelInfer.future(infer_request(m, u, plan.outputs[m])) for m in plan.models(workload)
+            ]
+            for call in calls:
+                call.result()
+            with lock:
+                done[0] += 1
+
+    before, t0 = cpu_seconds(), time.monotonic()
+    users = [threading.Thread(target=user, args=(i,)) for i in range(concurrency)]
+    for t in users:
+        t.start()
+    for t in users:
+        t.join()
+    elapsed, after = time.monotonic() - t0, cpu_seconds()
+    used = {m: after[m] - before.get(m, 0.0) for m in after}
+    ms = {m: round(1000 * s / done[0], 3) for m, s in sorted(used.items()) if s > 0.01 * elapsed}
+    return {
+        "workload": workload,
+        "utterances_per_s": round(done[0] / elapsed, 2),
+        "cpu_cores_busy": round(sum(used.values()) / elapsed, 3),
+        "cpu_ms_per_utterance": ms,
+        "server_cpu_ms_per_utterance": round(sum(v for m, v in ms.items() if m != "client"), 3),
+    }
+
+
+pool = build_pool(size=2000)
+with TritonServer(repo) as server:
+    url = server.grpc_url
+    plan = make_plan(url)  # every task the ensemble serves, and each model's outputs
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
+    for m in plan.outputs:  # warm every model once
+        stub.ModelInfer(infer_request(m, pool[0], plan.outputs[m]))
+    results = []
+    for _ in range(rounds):
+        for workload in ("multitask", "per-task"):
+            results.append(window(url, workload, pool, plan))
+            r = results[-1]
+            print(
+                f"{workload:<9} {r['utterances_per_s']:7.1f} utt/s  {r['cpu_cores_busy']:.2f} cores busy  "
+                f"server {r['server_cpu_ms_per_utterance']:.2f} CPU ms/utt  "
+                + "  ".join(f"{m} {v:.2f}" for m, v in r["cpu_ms_per_utterance"].items())
+            )
+json.dump(
+    {"repo": repo, "concurrency": concurrency, "seconds": seconds, "windows": results},
+    open(out, "w"),
+    indent=2,
+)
