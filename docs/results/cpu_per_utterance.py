@@ -32,8 +32,11 @@ concurrency, seconds, rounds = (
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of each Triton model's stub processes (by model name), tritonserver and this client."""
+def cpu_seconds(server: TritonServer) -> dict[str, float]:
+    """CPU seconds so far of this server's model stub processes (by model name), the server and this client.
+
+    Only this server's processes count: its own pid, and stubs whose model.py lies in its repository."""
+    models = f"{server.repo}/"
     found: dict[str, float] = {}
     for proc in glob.glob("/proc/[0-9]*"):
         try:
@@ -41,11 +44,12 @@ def cpu_seconds() -> dict[str, float]:
             fields = open(f"{proc}/stat").read().rsplit(")", 1)[1].split()
         except OSError:  # the process ended while we looked
             continue
-        if "triton_python_backend_stub" in cmd[0]:
+        pid = int(proc.rsplit("/", 1)[1])
+        if "triton_python_backend_stub" in cmd[0] and len(cmd) > 1 and cmd[1].startswith(models):
             name = cmd[1].split("/")[-3]  # <repo>/<model>/<version>/model.py
-        elif cmd[0].endswith("tritonserver"):
+        elif pid == server.pid:
             name = "tritonserver"
-        elif int(proc.rsplit("/", 1)[1]) == os.getpid():
+        elif pid == os.getpid():
             name = "client"
         else:
             continue
@@ -53,7 +57,8 @@ def cpu_seconds() -> dict[str, float]:
     return found
 
 
-def window(url: str, workload: str, pool, plan) -> dict:
+def window(server: TritonServer, workload: str, pool, plan) -> dict:
+    url = server.grpc_url
     stop = time.monotonic() + seconds
     done = [0]
     lock = threading.Lock()
@@ -73,13 +78,13 @@ def window(url: str, workload: str, pool, plan) -> dict:
             with lock:
                 done[0] += 1
 
-    before, t0 = cpu_seconds(), time.monotonic()
+    before, t0 = cpu_seconds(server), time.monotonic()
     users = [threading.Thread(target=user, args=(i,)) for i in range(concurrency)]
     for t in users:
         t.start()
     for t in users:
         t.join()
-    elapsed, after = time.monotonic() - t0, cpu_seconds()
+    elapsed, after = time.monotonic() - t0, cpu_seconds(server)
     used = {m: after[m] - before.get(m, 0.0) for m in after}
     ms = {m: round(1000 * s / done[0], 3) for m, s in sorted(used.items()) if s > 0.01 * elapsed}
     return {
@@ -101,7 +106,7 @@ with TritonServer(repo) as server:
     results = []
     for _ in range(rounds):
         for workload in ("multitask", "per-task"):
-            results.append(window(url, workload, pool, plan))
+            results.append(window(server, workload, pool, plan))
             r = results[-1]
             print(
                 f"{workload:<9} {r['utterances_per_s']:7.1f} utt/s  {r['cpu_cores_busy']:.2f} cores busy  "
