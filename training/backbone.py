@@ -80,6 +80,10 @@ class Trunk(nn.Module):
     def depth(self) -> int:
         return len(self.layers)
 
+    def truncated(self, out_depths: list[int]) -> Trunk:
+        """The bottom max(out_depths) layers of this trunk, sharing its modules (no copy), in eval mode."""
+        return Trunk(self.embeddings, list(self.layers)[: max(out_depths)], out_depths).eval()
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
                 ) -> tuple[torch.Tensor, ...]:
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)

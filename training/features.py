@@ -94,7 +94,7 @@ class LiveFeatures:
 def compute_hidden(trunk: Trunk, enc: Encoded, depths: list[int], batch_size: int = 64, desc: str = "trunk features"
                    ) -> dict[int, Features]:
     """Run the frozen trunk once over a split; hidden states at each depth (a trunk deep enough for max(depths))."""
-    full = Trunk(trunk.embeddings, list(trunk.layers)[: max(depths)], depths).eval()
+    full = trunk.truncated(depths)
     n, s = enc.input_ids.shape
     h = trunk.embeddings.word_embeddings.embedding_dim
     out = {d: torch.zeros((n, s, h), dtype=torch.float16) for d in depths}

@@ -148,7 +148,7 @@ def served_dev_score(trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: Task
     from training.tasks import score
 
     d = branch.config.depth
-    model = TaskModel(Trunk(trunk.embeddings, list(trunk.layers)[:d], [d]).eval(), branch.eval())
+    model = TaskModel(trunk.truncated([d]), branch.eval())
     outs = torch.cat([model.scores(*enc_dev.batch(idx)) for idx in batches(len(enc_dev), batch_size, False)])
     return score(spec, outs.numpy(), gold_dev)
 
@@ -300,7 +300,7 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
         # read from the cache: what the cache saves, measured rather than estimated.
         live = {}
         for d in depths:
-            shallow = Trunk(trunk.embeddings, list(trunk.layers)[:d], [d]).eval()
+            shallow = trunk.truncated([d])
             live |= {("train", d): LiveFeatures(shallow, enc_train), ("dev", d): LiveFeatures(shallow, enc_dev)}
         with Timer() as t_nc:
             _, chosen_nc, candidates_nc = search_task(bert, spec, live, data.train.labels, data.dev.labels, cfg,
