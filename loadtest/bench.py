@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from loadtest.capacity import (
+from mtserve.loadtest.capacity import (
     SHORT,
     SearchConfig,
     add_search_arguments,
@@ -29,10 +29,10 @@ from loadtest.capacity import (
     search_config,
     utterances_from,
 )
-from loadtest.memory import HEADROOM, available_bytes
-from loadtest.report import write_sweep_reports
-from loadtest.synthetic import MAX_TASKS, SHAPES, estimate, get_shape, synthetic_repo
-from serving.errors import UserError
+from mtserve.loadtest.memory import HEADROOM, available_bytes
+from mtserve.loadtest.report import write_sweep_reports
+from mtserve.loadtest.synthetic import MAX_TASKS, SHAPES, estimate, get_shape, synthetic_repo
+from mtserve.serving.errors import UserError
 
 SWEEP_DEFAULTS = {
     "min_duration_s": 4.0,

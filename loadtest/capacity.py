@@ -32,10 +32,10 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from loadtest import protocol
-from loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
-from loadtest.workload import Utterance, build_pool
-from serving.errors import UserError
+from mtserve.loadtest import protocol
+from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.workload import Utterance, build_pool
+from mtserve.serving.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
@@ -118,17 +118,16 @@ SHORT = {
 
 # ---------------------------------------------------------------- the Locust worker process
 class LocustWorker:
-    """A `python -m loadtest.worker` child; `call` sends one JSON request and waits (bounded) for its reply."""
+    """A `python -m mtserve.loadtest.worker` child; `call` sends one JSON request and waits (bounded) for its reply."""
 
     def __init__(self):
         fd, name = tempfile.mkstemp(prefix="mtserve-locust-", suffix=".log")
         self.log_path = Path(name)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
         env.setdefault("PYTHONUNBUFFERED", "1")
         with os.fdopen(fd, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "loadtest.worker"],
+                [sys.executable, "-m", "mtserve.loadtest.worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -462,8 +461,8 @@ def serving(repo: str | Path | None, url: str | None, ready_timeout: float = 300
     if url is not None:
         yield protocol.normalize_url(url)
         return
-    from loadtest.memory import check_fits, estimate_repository
-    from serving.triton import TritonServer
+    from mtserve.loadtest.memory import check_fits, estimate_repository
+    from mtserve.serving.triton import TritonServer
 
     repo = Path(repo).expanduser()
     if not repo.is_dir():
@@ -520,7 +519,7 @@ def run_capacity(
     if repo is not None:
         result["details"]["repo"] = str(repo)
     if out_dir is not None:
-        from loadtest.report import write_capacity_reports
+        from mtserve.loadtest.report import write_capacity_reports
 
         paths = write_capacity_reports(result, out_dir, target_rps=target_rps)
         result["paths"] = {k: str(v) for k, v in paths.items()}

@@ -28,23 +28,14 @@ import grpc.experimental.gevent as grpc_gevent
 grpc_gevent.init_gevent()
 
 import random  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
+from mtserve.loadtest import protocol  # noqa: E402  (mtserve installed: pip install '.[loadtest]')
+from mtserve.loadtest.workload import Utterance, build_pool  # noqa: E402
+from mtserve.serving.errors import UserError  # noqa: E402
 from tritonclient.grpc import service_pb2_grpc  # noqa: E402
-
-try:
-    from loadtest import protocol
-    from loadtest.workload import Utterance, build_pool
-    from serving.errors import UserError
-except ImportError:  # run as `locust -f path/to/locustfile.py` from a checkout that is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from loadtest import protocol
-    from loadtest.workload import Utterance, build_pool
-    from serving.errors import UserError
 
 GRPC = "grpc"
 UTTERANCE = "utterance"

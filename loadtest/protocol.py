@@ -12,10 +12,9 @@ import struct
 from dataclasses import dataclass, field
 
 import grpc
+from mtserve.loadtest.workload import Utterance
+from mtserve.serving.errors import UserError
 from tritonclient.grpc import service_pb2, service_pb2_grpc
-
-from loadtest.workload import Utterance
-from serving.errors import UserError
 
 MULTITASK = "multitask"
 PER_TASK = "per-task"

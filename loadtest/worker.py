@@ -2,7 +2,7 @@
 
 The capacity search (loadtest/capacity.py) never imports Locust itself: Locust monkey-patches the
 whole process for gevent, which the process that starts Triton and exports models should not be.
-It starts this module as a child (`python -m loadtest.worker`) and talks JSON lines over its
+It starts this module as a child (`python -m mtserve.loadtest.worker`) and talks JSON lines over its
 stdin/stdout; replies are the stdout lines that start with `@@mtserve `.
 
     {"op": "setup", "url", "per_task_url", "plan", "utterances", "timeout", "seed"}
@@ -21,7 +21,7 @@ the users stop.
 """
 
 # first: the locustfile imports locust (gevent patching), then initialises grpc's gevent integration
-from loadtest import locustfile as lf  # noqa: I001
+from mtserve.loadtest import locustfile as lf  # noqa: I001
 
 import dataclasses  # noqa: E402
 import json  # noqa: E402
@@ -33,8 +33,8 @@ import gevent  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.event import Events  # noqa: E402
 
-from loadtest import protocol  # noqa: E402
-from loadtest.workload import Utterance  # noqa: E402
+from mtserve.loadtest import protocol  # noqa: E402
+from mtserve.loadtest.workload import Utterance  # noqa: E402
 
 PREFIX = "@@mtserve "
 

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,14 @@ def _read_file(path: Path) -> list[Utterance]:
 def load_source(name: str, glue_dir: str | Path | None = None) -> list[Utterance]:
     """Every utterance of one source (see the module docstring)."""
     if name == "corpus":
-        from training import corpus
+        from mtserve.training import corpus
 
         data = next(iter(corpus.generate().values()))
         return [Utterance(t) for t in data.train.texts + data.dev.texts]
     path = Path(name).expanduser()
     if path.is_file():
         return _read_file(path)
-    from training.tasks import GLUE, load_glue
+    from mtserve.training.tasks import GLUE, load_glue
 
     if name in GLUE:
         if not glue_dir:

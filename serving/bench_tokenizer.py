@@ -1,4 +1,4 @@
-"""Throughput of the serving tokenizer: `python -m serving.bench_tokenizer` prints JSON on stdout.
+"""Throughput of the serving tokenizer: `python -m mtserve.serving.bench_tokenizer` prints JSON on stdout.
 
 encode_batch over a fixed set of 2,000 utterance-like strings (seeded), MiniLM vocabulary,
 max_length 128, bucketed padding as the Triton model uses it; texts/second is the median of 5
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from serving.wordpiece import VOCAB_FILE, WordPieceTokenizer, _read_vocab
+from mtserve.serving.wordpiece import VOCAB_FILE, WordPieceTokenizer, _read_vocab
 
 _CITIES = [
     "Paris",

@@ -11,8 +11,7 @@ import json
 import sys
 
 import numpy as np
-
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
 
 class MultitaskClient:

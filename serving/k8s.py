@@ -33,8 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
-
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = ROOT / "k8s"

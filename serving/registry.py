@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
 FILENAME = "registry.json"
 SCHEMA_VERSION = 1

@@ -11,8 +11,9 @@ The environment matters more than the command line (all of it is in `server_env`
   `nvidia_pytriton.libs`. The python-backend stub is linked against `libpython3.X.so`; without
   `LIBDIR` first it may load another build of that library (the system's) than the one this
   Python's extension modules were built for, and e.g. `import ssl` fails with an undefined symbol.
-* `PYTHONPATH` holds the project root and this interpreter's site-packages: the stub is an
-  embedded interpreter that knows nothing about the virtual environment.
+* `PYTHONPATH` holds this interpreter's site-packages: the stub is an embedded interpreter that
+  knows nothing about the virtual environment. The project itself is not on it: the repository's
+  models import nothing from mtserve, as in NVIDIA's stock image.
 * `OMP_NUM_THREADS=1` and friends: every python-backend model instance is its own process, so
   each one gets one math thread unless the caller's environment says otherwise.
 """
@@ -45,9 +46,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_CONTROL_MODES = ("none", "poll", "explicit")
 
 # Python-backend shared memory, per model instance. Each instance gets its own region of the default
@@ -243,7 +243,7 @@ def server_env(extra: dict | None = None, base: dict | None = None) -> dict[str,
         str(triton_libs_dir()),
         env.get("LD_LIBRARY_PATH"),
     )
-    env["PYTHONPATH"] = _join(str(PROJECT_ROOT), *_site_packages(), env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = _join(*_site_packages(), env.get("PYTHONPATH"))
     env["PATH"] = _join(str(Path(sys.executable).parent), env.get("PATH") or os.defpath)
     for k, v in SINGLE_THREAD_ENV.items():
         env.setdefault(k, v)

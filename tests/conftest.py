@@ -26,10 +26,9 @@ def build_vocab(texts: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
+    from mtserve.training import corpus
+    from mtserve.training.backbone import tiny_bert
     from transformers import BertTokenizerFast
-
-    from training import corpus
-    from training.backbone import tiny_bert
 
     data = corpus.generate(n_train=400, n_dev=100)
     vocab = build_vocab(next(iter(data.values())).train.texts)
@@ -41,7 +40,7 @@ def tiny_backbone():
 
 @pytest.fixture(scope="session")
 def tiny_data():
-    from training import corpus
+    from mtserve.training import corpus
 
     return corpus.generate(n_train=400, n_dev=100)
 
@@ -49,8 +48,8 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
     """A trained run on the demo corpus's four tasks with the tiny BERT: seconds, not minutes."""
-    from training.finetune import TrainConfig
-    from training.pipeline import SearchConfig, train
+    from mtserve.training.finetune import TrainConfig
+    from mtserve.training.pipeline import SearchConfig, train
 
     bert, tokenizer = tiny_backbone
     run_dir = tmp_path_factory.mktemp("run")
@@ -63,7 +62,7 @@ def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_repo(tiny_run, tmp_path_factory):
-    from training.export import export_run
+    from mtserve.training.export import export_run
 
     repo = tmp_path_factory.mktemp("repo") / "model_repository"
     export_run(tiny_run, repo, profile="local", progress=False)
@@ -73,7 +72,7 @@ def tiny_repo(tiny_run, tmp_path_factory):
 @pytest.fixture(scope="session")
 def triton(tiny_repo):
     """One real Triton on the tiny repository for the whole session (explicit mode: tests may load/unload)."""
-    from serving.triton import TritonServer
+    from mtserve.serving.triton import TritonServer
 
     server = TritonServer(tiny_repo, model_control="explicit", load_models=["*"])
     server.start()

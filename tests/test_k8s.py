@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mtserve.serving import k8s
+from mtserve.serving.errors import UserError
 
-from serving import k8s
-from serving.cli import main
-from serving.errors import UserError
+from mtserve.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -374,7 +374,7 @@ def test_multitask_overlays_have_exactly_one_inference_service(variants):
 
 
 def test_committed_per_task_overlay_matches_the_demo_tasks():
-    from training.corpus import TASKS as DEMO_TASKS
+    from mtserve.training.corpus import TASKS as DEMO_TASKS
 
     services = isvcs(k8s.build(K8S / "overlays/per-task"))
     assert sorted(loaded_model(s) for s in services) == sorted(f"single_{t}" for t in DEMO_TASKS)
@@ -885,9 +885,8 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
     refuses callers without the admin header."""
     import numpy as np
     import tritonclient.grpc as grpcclient
+    from mtserve.serving.triton import TritonServer
     from tritonclient.utils import InferenceServerException
-
-    from serving.triton import TritonServer
 
     rt = next(d for d in k8s.build(K8S / "base") if d["kind"] == "ServingRuntime")
     args = rt["spec"]["containers"][0]["args"]

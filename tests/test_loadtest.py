@@ -15,19 +15,25 @@ import time
 from pathlib import Path
 
 import pytest
-
-from loadtest import protocol
-from loadtest.capacity import SHORT, LocustWorker, SearchConfig, preflight, run_capacity, short_capacity
-from loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
-from loadtest.workload import build_pool, parse_mix, parse_words
-from serving.errors import UserError
+from mtserve.loadtest import protocol
+from mtserve.loadtest.capacity import (
+    SHORT,
+    LocustWorker,
+    SearchConfig,
+    preflight,
+    run_capacity,
+    short_capacity,
+)
+from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.workload import build_pool, parse_mix, parse_words
+from mtserve.serving.errors import UserError
 
 
 @pytest.fixture(scope="module")
 def triton(tiny_repo):
     """The load tests' own Triton: they push it to overload on purpose, and a backlog left in its queues must
     not slow the session-wide server other modules use."""
-    from serving.triton import TritonServer
+    from mtserve.serving.triton import TritonServer
 
     server = TritonServer(tiny_repo)
     server.start()
@@ -220,7 +226,7 @@ def _fake_result(mt: float, pt: float) -> dict:
 
 
 def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
-    from loadtest.report import write_capacity_reports, write_sweep_reports
+    from mtserve.loadtest.report import write_capacity_reports, write_sweep_reports
 
     paths = write_capacity_reports(_fake_result(400.0, 100.0), tmp_path, target_rps=1000)
     cap = json.loads(paths["capacity.json"].read_text())
@@ -247,8 +253,8 @@ def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
 # ---------------------------------------------------------------- synthetic repositories
 @pytest.mark.slow
 def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
-    from loadtest import memory, synthetic
-    from training.export import read_config
+    from mtserve.loadtest import memory, synthetic
+    from mtserve.training.export import read_config
 
     monkeypatch.setattr(synthetic, "LABEL_COUNTS", (2, 0))  # two head shapes: fewer exports, one clone
     tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
@@ -269,7 +275,7 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
     with pytest.raises(UserError, match="GiB"):
         synthetic.build_synthetic_repo(tmp_path / "big", 21, "bert-base")
-    from loadtest import bench
+    from mtserve.loadtest import bench
 
     with pytest.raises(UserError, match="not enough memory"):
         bench.check_sweep_memory([(2, "demo"), (21, "bert-base")], skip_unfit=False)
@@ -280,8 +286,9 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- bad configuration, no server needed
 def test_unreachable_url_fails_fast_with_a_clear_error():
-    from serving.cli import main
-    from serving.triton import free_port
+    from mtserve.serving.triton import free_port
+
+    from mtserve.cli import main
 
     url = f"127.0.0.1:{free_port()}"
     t0 = time.monotonic()

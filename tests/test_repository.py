@@ -14,11 +14,10 @@ import numpy as np
 import onnx
 import pytest
 from google.protobuf import text_format
+from mtserve.serving.errors import UserError
+from mtserve.serving.repository_check import check_repository
+from mtserve.training.export import FP16_TOL, QUEUE_DELAY_US, TRT_WORKSPACE_BYTES, export_run
 from tritonclient.grpc import model_config_pb2 as mc
-
-from serving.errors import UserError
-from serving.repository_check import check_repository
-from training.export import FP16_TOL, QUEUE_DELAY_US, TRT_WORKSPACE_BYTES, export_run
 
 from .conftest import ROOT
 
@@ -137,14 +136,14 @@ def test_check_names_the_file_and_field_of_each_problem(breakage, profile, tiny_
 
 
 def test_check_command_exits_1_with_the_messages_and_0_on_a_good_repository(tiny_repo, tmp_path, capsys):
-    from serving.cli import main
+    from mtserve.cli import main
 
-    assert main(["export", "--check", str(tiny_repo)]) == 0  # what `python -m serving.cli` runs, in-process
+    assert main(["export", "--check", str(tiny_repo)]) == 0  # what `python -m mtserve` runs, in-process
     assert capsys.readouterr().out.strip() == f"{tiny_repo}: ok"
     repo = tmp_path / "repo"
     shutil.copytree(tiny_repo, repo)
     expected = _renamed_tensor(repo) + _dangling_file(repo)
-    bad = subprocess.run([sys.executable, "-m", "serving.cli", "export", "--check", str(repo)], cwd=ROOT,
+    bad = subprocess.run([sys.executable, "-m", "mtserve.cli", "export", "--check", str(repo)], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     lines = bad.stdout.splitlines()

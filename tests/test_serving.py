@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from serving.client import MultitaskClient
-from serving.errors import UserError
-from training.backbone import TaskModel
-from training.pipeline import Run
+from mtserve.serving.client import MultitaskClient
+from mtserve.serving.errors import UserError
+from mtserve.training.backbone import TaskModel
+from mtserve.training.pipeline import Run
 
 pytestmark = pytest.mark.triton
 
@@ -139,7 +138,7 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client):
 
 
 def test_predict_command_prints_every_task(triton, tiny_run):
-    out = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--url", triton.grpc_url,
+    out = subprocess.run([sys.executable, "-m", "mtserve.cli", "predict", "--url", triton.grpc_url,
                           "lock the front door"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     for task in Run(tiny_run).tasks():
@@ -147,6 +146,6 @@ def test_predict_command_prints_every_task(triton, tiny_run):
     # scores print as 3-decimal numbers, not the float64 expansion of a float32 (0.0020000000949949026)
     scores = [line.split("scores=[", 1)[1].rstrip("]") for line in out.stdout.splitlines() if "scores=[" in line]
     assert scores and all(len(x.strip().split(".")[1]) == 3 for line in scores for x in line.split(","))
-    bad = subprocess.run([sys.executable, "-m", "serving.cli", "predict", "--url", "127.0.0.1:1", "hi"],
+    bad = subprocess.run([sys.executable, "-m", "mtserve.cli", "predict", "--url", "127.0.0.1:1", "hi"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr

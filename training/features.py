@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mtserve.training.backbone import Trunk
+from mtserve.training.tasks import Split
 from tqdm.auto import tqdm
-
-from training.backbone import Trunk
-from training.tasks import Split
 
 
 @dataclass

@@ -17,11 +17,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
+from mtserve.training.features import Encoded, Features, LiveFeatures, batches
+from mtserve.training.tasks import TaskSpec, score
 from tqdm.auto import tqdm
-
-from training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
-from training.features import Encoded, Features, LiveFeatures, batches
-from training.tasks import TaskSpec, score
 
 
 @dataclass

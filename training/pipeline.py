@@ -24,11 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import BertConfig
-
-from serving.errors import UserError
-from training.backbone import (
+from mtserve.serving.errors import UserError
+from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
     Branch,
     TaskModel,
@@ -40,9 +37,11 @@ from training.backbone import (
     resolve_backbone,
     save_branch,
 )
-from training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from training.finetune import Timer, TrainConfig, distil, train_full, train_partial
-from training.tasks import TaskData, TaskSpec
+from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
+from mtserve.training.finetune import Timer, TrainConfig, distil, train_full, train_partial
+from mtserve.training.tasks import TaskData, TaskSpec
+from safetensors.torch import load_file, save_file
+from transformers import BertConfig
 
 
 @dataclass
@@ -144,8 +143,8 @@ def served_dev_score(trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: Task
 
     The search scores candidates on the fp16 feature cache; a prediction near a decision boundary can flip
     between fp16 and fp32, so the reported `served` score is recomputed here the way Triton computes it."""
-    from training.features import batches
-    from training.tasks import score
+    from mtserve.training.features import batches
+    from mtserve.training.tasks import score
 
     d = branch.config.depth
     model = TaskModel(trunk.truncated([d]), branch.eval())
@@ -380,11 +379,11 @@ def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DE
 def load_datasets(tasks: list[str] | None, glue_dir: str | None, max_train: int | None, seed: int = 0
                   ) -> dict[str, TaskData]:
     if glue_dir:
-        from training.tasks import load_glue
+        from mtserve.training.tasks import load_glue
 
         names = tasks or ["cola", "sst2", "mrpc", "stsb", "rte", "qnli"]
         return {n: load_glue(n, glue_dir, max_train, seed) for n in names}
-    from training import corpus
+    from mtserve.training import corpus
 
     data = corpus.generate()
     unknown = [t for t in tasks or [] if t not in data]
@@ -436,7 +435,7 @@ def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
 
 
 def run(args) -> int:
-    from training import report
+    from mtserve.training import report
 
     cfg, search = config_from_args(args)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None

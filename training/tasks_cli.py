@@ -48,8 +48,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving import registry
-from serving.errors import UserError
+from mtserve.serving import registry
+from mtserve.serving.errors import UserError
 
 PROG = "mtserve task"
 
@@ -64,7 +64,7 @@ def load_task_data(name: str, train: str | Path, dev: str | Path, *, is_pair: bo
     """TaskData from a task owner's TSV files (header: text, [text_pair], label). The label set comes from the
     training file; `keep_spec` (a retrained task's current spec) is kept when the label set is unchanged, so
     the label order (and the served `<task>_scores` layout) does not move."""
-    from training.tasks import TaskData, load_tsv
+    from mtserve.training.tasks import TaskData, load_tsv
 
     paths = [Path(train), Path(dev)]
     for p in paths:
@@ -97,7 +97,7 @@ class RunContext:
     """The training run a repository was exported from: its frozen trunk, tokenizer and settings."""
 
     def __init__(self, run_dir: str | Path, reg: dict):
-        from training.pipeline import Run
+        from mtserve.training.pipeline import Run
 
         self.root = Path(run_dir)
         self.run = Run(self.root)
@@ -111,8 +111,8 @@ class RunContext:
                             f"(trunk fingerprint {want}): give the matching --run-dir")
 
     def config(self, overrides: dict | None = None):
-        from training.finetune import TrainConfig
-        from training.pipeline import SearchConfig
+        from mtserve.training.finetune import TrainConfig
+        from mtserve.training.pipeline import SearchConfig
 
         o = {k: v for k, v in (overrides or {}).items() if v is not None}
         cfg = TrainConfig(**{**self.meta["config"], **{k: o[k] for k in ("epochs_full", "epochs_partial",
@@ -127,11 +127,10 @@ class RunContext:
 
     def backbone(self):
         """(BertModel without pooler holding the run's frozen weights, tokenizer, full trunk, fingerprint)."""
+        from mtserve.training.backbone import make_trunk
+        from mtserve.training.features import trunk_fingerprint
         from safetensors.torch import load_file
         from transformers import AutoTokenizer, BertModel
-
-        from training.backbone import make_trunk
-        from training.features import trunk_fingerprint
 
         cfg = self.run.bert_config()
         cfg._attn_implementation = "eager"  # the trunk/branch pass BertLayer an additive mask
@@ -339,7 +338,7 @@ def _versioned(cfg, version: int):
 
 
 def _with_outputs(cfg, name: str, spec):
-    from training.export import task_outputs
+    from mtserve.training.export import task_outputs
 
     del cfg.output[:]
     for t in task_outputs(name, spec, prefix=False):
@@ -348,19 +347,19 @@ def _with_outputs(cfg, name: str, spec):
 
 
 def _spec(entry: dict):
-    from training.tasks import TaskSpec
+    from mtserve.training.tasks import TaskSpec
 
     return TaskSpec.from_dict(entry)
 
 
 def multitask_bytes(tasks: dict, version: int) -> bytes:
-    from training.export import multitask_config
+    from mtserve.training.export import multitask_config
 
     return _text(_versioned(multitask_config({n: (_spec(e), e["branch_depth"]) for n, e in tasks.items()}), version))
 
 
 def single_bytes(name: str, entry: dict) -> bytes:
-    from training.export import single_config
+    from mtserve.training.export import single_config
 
     return _text(single_config(name, _spec(entry)))
 
@@ -528,11 +527,10 @@ def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int,
     """Train the task on the run's frozen trunk and export its new head (and baseline, and trunk if needed)
     into the staging folder. Returns the trained task folder (for the run directory)."""
     import torch
-
-    from training.backbone import load_branch
-    from training.export import read_config, write_full, write_head, write_trunk
-    from training.features import FeatureCache
-    from training.pipeline import load_full, train_task
+    from mtserve.training.backbone import load_branch
+    from mtserve.training.export import read_config, write_full, write_head, write_trunk
+    from mtserve.training.features import FeatureCache
+    from mtserve.training.pipeline import load_full, train_task
 
     name, spec = change.task, data.spec
     cfg, search = ctx.config(overrides)
@@ -742,7 +740,7 @@ def remove_task(repo: str | Path, name: str, *, run_dir: str | Path | None = Non
 def _restore(change: Change, repo: Path, reg: dict, live: Live | None) -> None:
     """Plan bringing `change.after` (an earlier entry of the task) back: its version folders from the archive,
     configs selecting them, the current version retired."""
-    from training.export import read_config
+    from mtserve.training.export import read_config
 
     name, want, current = change.task, change.after, change.before
     if want["branch_depth"] not in reg["trunk"]["depths"]:
@@ -940,6 +938,6 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
-    from serving.cli import main
+    from mtserve.cli import main
 
     sys.exit(main(["task", *sys.argv[1:]]))

@@ -10,7 +10,7 @@ loads inside Triton's python backend (standard library + numpy only).
 Python's `unicodedata`: the Rust normalizer uses its own (older) category tables and a newer
 lower-casing table, and Triton's Python may ship yet another Unicode version. Regenerate with
 
-    python -m training.tokenizer_export --print-tables
+    python -m mtserve.training.tokenizer_export --print-tables
 
 and paste the output over `_TABLES_BLOB`; tests/test_wordpiece.py checks that the embedded
 tables equal freshly derived ones.
@@ -26,7 +26,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from serving.wordpiece import WordPieceTokenizer
+from mtserve.serving.wordpiece import WordPieceTokenizer
 
 _HANGUL_S, _HANGUL_L, _HANGUL_V, _HANGUL_T = 0xAC00, 0x1100, 0x1161, 0x11A7
 _HANGUL_COUNT = 19 * 21 * 28
@@ -340,7 +340,7 @@ def export_tokenizer(hf_tokenizer, out_dir: str | Path, max_length: int) -> Word
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["--print-tables"]:
-        print("usage: python -m training.tokenizer_export --print-tables", file=sys.stderr)
+        print("usage: python -m mtserve.training.tokenizer_export --print-tables", file=sys.stderr)
         return 2
     sys.stdout.write(encode_unicode_tables(derive_unicode_tables()))
     return 0

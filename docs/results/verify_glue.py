@@ -7,9 +7,9 @@ import json
 import sys
 import time
 
-from serving.triton import TritonServer
-from training.evaluate import compare, served_scores
-from training.pipeline import Run, load_datasets
+from mtserve.serving.triton import TritonServer
+from mtserve.training.evaluate import compare, served_scores
+from mtserve.training.pipeline import Run, load_datasets
 
 run_dir, repo, acc_path, glue_dir, max_train, out = sys.argv[1:7]
 tasks = Run(run_dir).tasks()

@@ -1,0 +1,7 @@
+"""`python -m mtserve` is `mtserve`."""
+
+import sys
+
+from mtserve.cli import main
+
+sys.exit(main())
