@@ -189,8 +189,6 @@ def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float 
     return paths
 
 
-
-
 # ---------------------------------------------------------------- the sweep
 def merge_points(old: list[dict], new: list[dict]) -> list[dict]:
     """Points keyed by (backbone, tasks); a new measurement replaces an old one."""

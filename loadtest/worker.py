@@ -189,8 +189,6 @@ class Worker:
         return out
 
 
-
-
 def main() -> int:
     channel = sys.stdout
     sys.stdout = sys.stderr  # anything else that prints must not corrupt the reply channel

@@ -16,14 +16,32 @@ from mtserve.serving.errors import UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("mtserve.training.pipeline", "train, distil and choose each task's branch; write reports/accuracy.*"),
-    "export": ("mtserve.training.export", "export a trained run as a Triton model repository (or --check one)"),
+    "train": (
+        "mtserve.training.pipeline",
+        "train, distil and choose each task's branch; write reports/accuracy.*",
+    ),
+    "export": (
+        "mtserve.training.export",
+        "export a trained run as a Triton model repository (or --check one)",
+    ),
     "serve": ("mtserve.serving.triton", "run a real Triton server on a model repository in the foreground"),
-    "predict": ("mtserve.serving.client", "send text to the multitask ensemble over gRPC and print every task"),
-    "loadtest": ("mtserve.loadtest.capacity", "Locust capacity search: multitask against one deployment per task"),
-    "task": ("mtserve.training.tasks_cli", "add, retrain, remove or roll back one task of an existing repository"),
+    "predict": (
+        "mtserve.serving.client",
+        "send text to the multitask ensemble over gRPC and print every task",
+    ),
+    "loadtest": (
+        "mtserve.loadtest.capacity",
+        "Locust capacity search: multitask against one deployment per task",
+    ),
+    "task": (
+        "mtserve.training.tasks_cli",
+        "add, retrain, remove or roll back one task of an existing repository",
+    ),
     "k8s": ("serving.k8s", "render, validate and upload KServe manifests"),
-    "demo": ("mtserve.training.demo", "the whole pipeline on the embedded corpus: train, export, serve, load-test"),
+    "demo": (
+        "mtserve.training.demo",
+        "the whole pipeline on the embedded corpus: train, export, serve, load-test",
+    ),
     "bench": ("mtserve.loadtest.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
 }
 

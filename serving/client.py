@@ -43,14 +43,21 @@ class MultitaskClient:
             from tritonclient.utils import InferenceServerException
 
             try:
-                self._meta[model] = self.client.get_model_metadata(model, as_json=True, client_timeout=self.timeout)
+                self._meta[model] = self.client.get_model_metadata(
+                    model, as_json=True, client_timeout=self.timeout
+                )
             except InferenceServerException as e:
                 raise UserError(f"model {model!r} at {self.url}: {e.message()}") from None
         outs = [o["name"] for o in self._meta[model]["outputs"]]
         return [o[: -len("_scores")] for o in outs if o.endswith("_scores")]
 
-    def infer(self, texts: list[str], pairs: list[str] | None = None, tasks: list[str] | None = None,
-              model: str = "multitask") -> dict[str, dict]:
+    def infer(
+        self,
+        texts: list[str],
+        pairs: list[str] | None = None,
+        tasks: list[str] | None = None,
+        model: str = "multitask",
+    ) -> dict[str, dict]:
         """{task: {"scores": float32 [B, C], "label": [str] * B (classification only)}}.
 
         Asking for a subset of tasks requests only their outputs, so only their heads run."""
@@ -74,8 +81,12 @@ class MultitaskClient:
             pair.set_data_from_numpy(np.array([[p.encode("utf-8")] for p in pairs], dtype=np.object_))
             inputs.append(pair)
         out_names = {o["name"] for o in self._meta[model]["outputs"]}
-        outputs = [g.InferRequestedOutput(f"{t}_{kind}") for t in tasks for kind in ("scores", "label")
-                   if f"{t}_{kind}" in out_names]
+        outputs = [
+            g.InferRequestedOutput(f"{t}_{kind}")
+            for t in tasks
+            for kind in ("scores", "label")
+            if f"{t}_{kind}" in out_names
+        ]
         try:
             result = self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
         except InferenceServerException as e:
@@ -96,8 +107,10 @@ def format_predictions(texts: list[str], answer: dict[str, dict]) -> str:
         for task, entry in answer.items():
             scores = entry["scores"][i]
             if "label" in entry:
-                lines.append(f"  {task:<16} {entry['label'][i]:<20} p={float(scores.max()):.3f}  "
-                             "scores=[" + ", ".join(f"{float(x):.3f}" for x in scores) + "]")
+                lines.append(
+                    f"  {task:<16} {entry['label'][i]:<20} p={float(scores.max()):.3f}  "
+                    "scores=[" + ", ".join(f"{float(x):.3f}" for x in scores) + "]"
+                )
             else:
                 lines.append(f"  {task:<16} {float(scores[0]):.4f}")
     return "\n".join(lines)
@@ -108,7 +121,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", action="append", help="text_pair for pair tasks, once per text")
     p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
     p.add_argument("--model", default="multitask", help="multitask or single_<task>")
-    p.add_argument("--authority", help="host name the ingress routes on (KServe: the InferenceService's host)")
+    p.add_argument(
+        "--authority", help="host name the ingress routes on (KServe: the InferenceService's host)"
+    )
     p.add_argument("--tasks", help="comma-separated subset of tasks (only their heads run)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -128,8 +143,21 @@ def run(args) -> int:
     except Exception as e:  # connection refused and friends: one line, not a traceback
         raise UserError(f"cannot reach Triton at {args.url}: {e}") from None
     if args.json:
-        print(json.dumps([{t: {"scores": e["scores"][i].tolist(), **({"label": e["label"][i]} if "label" in e else {})}
-                           for t, e in answer.items()} for i in range(len(texts))], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        t: {
+                            "scores": e["scores"][i].tolist(),
+                            **({"label": e["label"][i]} if "label" in e else {}),
+                        }
+                        for t, e in answer.items()
+                    }
+                    for i in range(len(texts))
+                ],
+                indent=2,
+            )
+        )
     else:
         print(format_predictions(texts, answer))
     return 0

@@ -67,7 +67,7 @@ def locate_archived(repo: str | Path, reg: dict, rel: str) -> Path | None:
             if rel == key:
                 candidate = root / dest
             elif rel.startswith(key + "/"):
-                candidate = root / dest / rel[len(key) + 1:]
+                candidate = root / dest / rel[len(key) + 1 :]
             else:
                 continue
             if candidate.is_dir():
@@ -91,9 +91,15 @@ def validate_task_entry(name: str, e, where: str) -> list[str]:
     if e.get("name") != name:
         problems.append(f"{where}: name {e.get('name')!r} differs from its key {name!r}")
     labels = e.get("labels")
-    if labels is not None and (not isinstance(labels, list) or len(labels) < 2
-                               or not all(isinstance(x, str) for x in labels) or len(set(labels)) != len(labels)):
-        problems.append(f"{where}: labels must be null (regression) or at least 2 distinct strings, got {labels!r}")
+    if labels is not None and (
+        not isinstance(labels, list)
+        or len(labels) < 2
+        or not all(isinstance(x, str) for x in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        problems.append(
+            f"{where}: labels must be null (regression) or at least 2 distinct strings, got {labels!r}"
+        )
     if not isinstance(e.get("metric"), str):
         problems.append(f"{where}: metric missing")
     if not _is_version(e.get("head_version")):
@@ -114,7 +120,11 @@ def validate(reg) -> list[str]:
     if reg.get("profile") not in ("local", "gpu"):
         problems.append(f"profile must be 'local' or 'gpu', got {reg.get('profile')!r}")
     trunk = reg.get("trunk")
-    if not isinstance(trunk, dict) or not _is_version(trunk.get("version")) or not isinstance(trunk.get("depths"), list):
+    if (
+        not isinstance(trunk, dict)
+        or not _is_version(trunk.get("version"))
+        or not isinstance(trunk.get("depths"), list)
+    ):
         problems.append("trunk: needs a version (integer >= 1) and a list of depths")
     if not _is_version(reg.get("multitask_version")):
         problems.append(f"multitask_version must be an integer >= 1, got {reg.get('multitask_version')!r}")
@@ -126,9 +136,15 @@ def validate(reg) -> list[str]:
         if not TASK_NAME.match(name):
             problems.append(f"task name {name!r} must match [a-z][a-z0-9_]*")
         problems += validate_task_entry(name, e, f"tasks.{name}")
-        if isinstance(trunk, dict) and isinstance(e, dict) and e.get("branch_depth") not in (trunk.get("depths") or []):
-            problems.append(f"tasks.{name}: branch depth {e.get('branch_depth')} is not a trunk output "
-                            f"(trunk depths {trunk.get('depths')})")
+        if (
+            isinstance(trunk, dict)
+            and isinstance(e, dict)
+            and e.get("branch_depth") not in (trunk.get("depths") or [])
+        ):
+            problems.append(
+                f"tasks.{name}: branch depth {e.get('branch_depth')} is not a trunk output "
+                f"(trunk depths {trunk.get('depths')})"
+            )
     history = reg.get("history", [])
     if not isinstance(history, list):
         problems.append("history: must be a list")
@@ -223,11 +239,15 @@ def check_new_task_name(name: str, reg: dict) -> None:
     if not TASK_NAME.match(name or ""):
         raise UserError(f"task name {name!r} must match [a-z][a-z0-9_]*")
     if name in RESERVED_MODELS or name.startswith(RESERVED_PREFIXES):
-        raise UserError(f"task name {name!r} is taken by the repository's own models "
-                        f"({', '.join(RESERVED_MODELS)}, full_<task>, single_<task>)")
+        raise UserError(
+            f"task name {name!r} is taken by the repository's own models "
+            f"({', '.join(RESERVED_MODELS)}, full_<task>, single_<task>)"
+        )
     if name in reg["tasks"]:
-        raise UserError(f"task {name!r} already exists (head version {reg['tasks'][name]['head_version']}); "
-                        f"use `mtserve task retrain {name}` to train a new version")
+        raise UserError(
+            f"task {name!r} already exists (head version {reg['tasks'][name]['head_version']}); "
+            f"use `mtserve task retrain {name}` to train a new version"
+        )
 
 
 def task_history(reg: dict, task: str) -> list[dict]:
@@ -271,8 +291,10 @@ def rollback_target(reg: dict, task: str) -> dict:
             continue
         return h
     done = ", ".join(f"r{h['revision']} {h['action']}" for h in task_history(reg, task)) or "none"
-    raise UserError(f"task {task!r} has no change to roll back (its history: {done}; "
-                    "the versions `mtserve export` wrote are the first)")
+    raise UserError(
+        f"task {task!r} has no change to roll back (its history: {done}; "
+        "the versions `mtserve export` wrote are the first)"
+    )
 
 
 def record(reg: dict, action: str, task: str, before: dict | None, after: dict | None, **extra) -> dict:
@@ -284,31 +306,49 @@ def record(reg: dict, action: str, task: str, before: dict | None, after: dict |
         tasks.pop(task, None)
     else:
         tasks[task] = after
-    entry = {"revision": new["revision"], "time": now(), "action": action, "task": task, "before": before,
-             "after": after, "multitask_version": new["multitask_version"], "trunk_version": new["trunk"]["version"],
-             **extra}
+    entry = {
+        "revision": new["revision"],
+        "time": now(),
+        "action": action,
+        "task": task,
+        "before": before,
+        "after": after,
+        "multitask_version": new["multitask_version"],
+        "trunk_version": new["trunk"]["version"],
+        **extra,
+    }
     new.setdefault("history", []).append(entry)
     return new
 
 
 # ---------------------------------------------------------------- display
 def _fmt(v, spec: str = ".3f") -> str:
-    return "-" if v is None else format(v, spec) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+    return (
+        "-"
+        if v is None
+        else format(v, spec)
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        else str(v)
+    )
 
 
 def format_table(reg: dict) -> str:
     t = reg["trunk"]
-    lines = [f"revision {reg.get('revision', 1)}   profile {reg['profile']}   backbone {reg.get('backbone', '?')}   "
-             f"trunk v{t['version']} (outputs at depths {', '.join(map(str, t['depths']))})   "
-             f"multitask v{reg['multitask_version']}",
-             f"{'task':<16} {'kind':<14} {'labels':>6} {'depth':>5} {'layers':>6} {'head':>5} {'metric':<9} "
-             f"{'dev':>7} {'full':>7}  baseline"]
+    lines = [
+        f"revision {reg.get('revision', 1)}   profile {reg['profile']}   backbone {reg.get('backbone', '?')}   "
+        f"trunk v{t['version']} (outputs at depths {', '.join(map(str, t['depths']))})   "
+        f"multitask v{reg['multitask_version']}",
+        f"{'task':<16} {'kind':<14} {'labels':>6} {'depth':>5} {'layers':>6} {'head':>5} {'metric':<9} "
+        f"{'dev':>7} {'full':>7}  baseline",
+    ]
     for name, e in reg["tasks"].items():
         kind = e.get("kind") or ("regression" if e.get("labels") is None else "classification")
         labels = "-" if e.get("labels") is None else str(len(e["labels"]))
-        lines.append(f"{name:<16} {kind:<14} {labels:>6} {e['branch_depth']:>5} {_fmt(e.get('task_layers'), 'd'):>6} "
-                     f"{'v' + str(e['head_version']):>5} {e['metric']:<9} {_fmt(e.get('dev_score')):>7} "
-                     f"{_fmt(e.get('full_score')):>7}  {e.get('baseline') or '-'}")
+        lines.append(
+            f"{name:<16} {kind:<14} {labels:>6} {e['branch_depth']:>5} {_fmt(e.get('task_layers'), 'd'):>6} "
+            f"{'v' + str(e['head_version']):>5} {e['metric']:<9} {_fmt(e.get('dev_score')):>7} "
+            f"{_fmt(e.get('full_score')):>7}  {e.get('baseline') or '-'}"
+        )
     return "\n".join(lines)
 
 
@@ -322,5 +362,7 @@ def format_history(reg: dict, task: str | None = None) -> str:
         change = f"v{b['head_version']}" if b else "-"
         change += " -> " + (f"v{a['head_version']}" if a else "-")
         extra = f" (undoes r{h['reverts']})" if h.get("reverts") else ""
-        lines.append(f"r{h['revision']:<4} {h.get('time', ''):<21} {h['action']:<9} {h['task']:<16} {change}{extra}")
+        lines.append(
+            f"r{h['revision']:<4} {h.get('time', ''):<21} {h['action']:<9} {h['task']:<16} {change}{extra}"
+        )
     return "\n".join(lines)

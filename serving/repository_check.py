@@ -53,9 +53,20 @@ BATCHING_WILDCARD = -1
 
 # ONNX TensorProto element type -> Triton data type
 _ONNX_TO_TRITON = {
-    1: mc.TYPE_FP32, 2: mc.TYPE_UINT8, 3: mc.TYPE_INT8, 4: mc.TYPE_UINT16, 5: mc.TYPE_INT16, 6: mc.TYPE_INT32,
-    7: mc.TYPE_INT64, 8: mc.TYPE_STRING, 9: mc.TYPE_BOOL, 10: mc.TYPE_FP16, 11: mc.TYPE_FP64, 12: mc.TYPE_UINT32,
-    13: mc.TYPE_UINT64, 16: mc.TYPE_BF16,
+    1: mc.TYPE_FP32,
+    2: mc.TYPE_UINT8,
+    3: mc.TYPE_INT8,
+    4: mc.TYPE_UINT16,
+    5: mc.TYPE_INT16,
+    6: mc.TYPE_INT32,
+    7: mc.TYPE_INT64,
+    8: mc.TYPE_STRING,
+    9: mc.TYPE_BOOL,
+    10: mc.TYPE_FP16,
+    11: mc.TYPE_FP64,
+    12: mc.TYPE_UINT32,
+    13: mc.TYPE_UINT64,
+    16: mc.TYPE_BF16,
 }
 
 
@@ -88,8 +99,12 @@ class Model:
     kind: str  # "ensemble" | "onnxruntime" | "python" | "" (unknown backend)
     versions: dict[int, Path] = field(default_factory=dict)
     served: set[int] = field(default_factory=set)  # the versions its version_policy loads
-    imports: dict[str, set[str]] = field(default_factory=dict)  # version folder -> third-party modules imported
-    label_names: dict[str, list[str]] = field(default_factory=dict)  # ONNX file -> its 'label_names' initializer
+    imports: dict[str, set[str]] = field(
+        default_factory=dict
+    )  # version folder -> third-party modules imported
+    label_names: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # ONNX file -> its 'label_names' initializer
 
     @property
     def cfg_file(self) -> str:
@@ -128,8 +143,11 @@ class RepositoryChecker:
         for entry in sorted(self.repo.iterdir()):
             if entry.is_symlink() or not entry.is_dir():
                 if entry.name not in TOP_LEVEL_FILES or not entry.is_file():
-                    self.report(entry.name, "dangling file: belongs to no model (the top level holds model folders, "
-                                            "registry.json and README.md only)")
+                    self.report(
+                        entry.name,
+                        "dangling file: belongs to no model (the top level holds model folders, "
+                        "registry.json and README.md only)",
+                    )
                 continue
             cfg_path = entry / "config.pbtxt"
             if not cfg_path.is_file():
@@ -172,8 +190,11 @@ class RepositoryChecker:
             return cfg.backend
         if not cfg.backend and cfg.platform == "onnxruntime_onnx":
             return "onnxruntime"
-        self.report(where, f"backend: '{cfg.backend}' / platform: '{cfg.platform}': expected backend \"python\" or "
-                           "\"onnxruntime\", or platform \"ensemble\"")
+        self.report(
+            where,
+            f"backend: '{cfg.backend}' / platform: '{cfg.platform}': expected backend \"python\" or "
+            '"onnxruntime", or platform "ensemble"',
+        )
         return ""
 
     def _check_config(self, m: Model) -> None:
@@ -199,7 +220,9 @@ class RepositoryChecker:
                     self.report(where, f"{f}.dims: missing")
                 bad = [d for d in t.dims if d < 1 and d != BATCHING_WILDCARD]
                 if bad:
-                    self.report(where, f"{f}.dims: {list(t.dims)}: each must be >= 1, or -1 for a variable size")
+                    self.report(
+                        where, f"{f}.dims: {list(t.dims)}: each must be >= 1, or -1 for a variable size"
+                    )
         accelerators = cfg.optimization.execution_accelerators.gpu_execution_accelerator
         if m.kind == "ensemble":
             if cfg.instance_group:
@@ -207,33 +230,49 @@ class RepositoryChecker:
             if cfg.HasField("optimization"):
                 self.report(where, "optimization: set on an ensemble (Triton rejects it)")
             if cfg.HasField("dynamic_batching") or cfg.HasField("sequence_batching"):
-                self.report(where, "dynamic_batching: set on an ensemble (an ensemble does not batch itself; its "
-                                   "composing models do)")
+                self.report(
+                    where,
+                    "dynamic_batching: set on an ensemble (an ensemble does not batch itself; its "
+                    "composing models do)",
+                )
             if not cfg.ensemble_scheduling.step:
                 self.report(where, "ensemble_scheduling.step: none (an ensemble needs at least one step)")
             return
         if cfg.HasField("ensemble_scheduling"):
-            self.report(where, f"ensemble_scheduling: set, but platform is '{cfg.platform}', not \"ensemble\"")
+            self.report(
+                where, f"ensemble_scheduling: set, but platform is '{cfg.platform}', not \"ensemble\""
+            )
         if cfg.max_batch_size > 0 and not cfg.HasField("dynamic_batching"):
-            self.report(where, "dynamic_batching: missing: a batching model runs every request alone without it")
+            self.report(
+                where, "dynamic_batching: missing: a batching model runs every request alone without it"
+            )
         for i, g in enumerate(cfg.instance_group):
             if g.count < 0:
                 self.report(where, f"instance_group[{i}].count: {g.count} is negative")
         for i, acc in enumerate(accelerators):
             f = f"optimization.execution_accelerators.gpu_execution_accelerator[{i}]"
             if m.kind != "onnxruntime":
-                self.report(where, f"{f}: the {m.kind or 'unknown'} backend has no GPU execution accelerators")
+                self.report(
+                    where, f"{f}: the {m.kind or 'unknown'} backend has no GPU execution accelerators"
+                )
             if acc.name not in ("tensorrt", "cuda"):
-                self.report(where, f"{f}.name: '{acc.name}' is not one onnxruntime's backend knows (tensorrt, cuda)")
+                self.report(
+                    where, f"{f}.name: '{acc.name}' is not one onnxruntime's backend knows (tensorrt, cuda)"
+                )
             if acc.name == "tensorrt":
                 prec = acc.parameters.get("precision_mode", "FP32")
                 if prec not in TRT_PRECISIONS:
-                    self.report(where, f'{f}.parameters["precision_mode"]: \'{prec}\' is not one of '
-                                       f"{', '.join(TRT_PRECISIONS)}")
+                    self.report(
+                        where,
+                        f"{f}.parameters[\"precision_mode\"]: '{prec}' is not one of "
+                        f"{', '.join(TRT_PRECISIONS)}",
+                    )
                 ws = acc.parameters.get("max_workspace_size_bytes")
                 if ws is not None and not (ws.isdigit() and int(ws) > 0):
-                    self.report(where, f'{f}.parameters["max_workspace_size_bytes"]: \'{ws}\' is not a positive '
-                                       "integer")
+                    self.report(
+                        where,
+                        f"{f}.parameters[\"max_workspace_size_bytes\"]: '{ws}' is not a positive integer",
+                    )
             if accelerators and not all(g.kind == mc.ModelInstanceGroup.KIND_GPU for g in cfg.instance_group):
                 self.report(where, f"{f}: a GPU accelerator on instances that are not all KIND_GPU")
 
@@ -245,8 +284,10 @@ class RepositoryChecker:
                 m.versions[int(entry.name)] = entry
             else:
                 what = "folder" if entry.is_dir() else "file"
-                self.report(f"{m.name}/{entry.name}", f"dangling {what}: a model folder holds config.pbtxt and "
-                                                      "numeric version folders only")
+                self.report(
+                    f"{m.name}/{entry.name}",
+                    f"dangling {what}: a model folder holds config.pbtxt and numeric version folders only",
+                )
         if not m.versions:
             self.report(f"{m.name}/", f"no version folder: expected a numeric one such as {m.name}/1/")
         policy = m.config.version_policy
@@ -254,15 +295,25 @@ class RepositoryChecker:
             m.served = set(policy.specific.versions) & set(m.versions)
             for v in policy.specific.versions:
                 if v not in m.versions:
-                    self.report(m.cfg_file, f"version_policy.specific.versions: version {v} has no folder {m.name}/{v}/")
+                    self.report(
+                        m.cfg_file,
+                        f"version_policy.specific.versions: version {v} has no folder {m.name}/{v}/",
+                    )
         elif policy.HasField("all"):
             m.served = set(m.versions)
         else:  # Triton's default: latest { num_versions: 1 }
-            n = policy.latest.num_versions if policy.HasField("latest") and policy.latest.num_versions > 0 else 1
+            n = (
+                policy.latest.num_versions
+                if policy.HasField("latest") and policy.latest.num_versions > 0
+                else 1
+            )
             m.served = set(sorted(m.versions)[-n:])
         for v in sorted(set(m.versions) - m.served):
-            self.report(f"{m.name}/{v}/", f"dangling version folder: the version_policy of {m.cfg_file} serves "
-                                          f"{sorted(m.served) or 'none'} only")
+            self.report(
+                f"{m.name}/{v}/",
+                f"dangling version folder: the version_policy of {m.cfg_file} serves "
+                f"{sorted(m.served) or 'none'} only",
+            )
         for _, vdir in sorted(m.versions.items()):
             if m.kind == "ensemble":
                 for entry in sorted(vdir.iterdir()):
@@ -285,8 +336,11 @@ class RepositoryChecker:
             used |= self._check_onnx(m, path)
         for entry in sorted(vdir.iterdir()):
             if entry.name not in used:
-                self.report(self.rel(entry), "dangling: an onnxruntime model's version folder holds its ONNX file "
-                                             "(and that file's external data) only")
+                self.report(
+                    self.rel(entry),
+                    "dangling: an onnxruntime model's version folder holds its ONNX file "
+                    "(and that file's external data) only",
+                )
 
     def _check_onnx(self, m: Model, path: Path) -> set[str]:
         """Load, check and compare one ONNX file with its config; returns the external data files it uses."""
@@ -299,8 +353,12 @@ class RepositoryChecker:
         except (DecodeError, OSError, ValueError) as e:
             self.report(rel, f"onnx.load: not a readable ONNX ModelProto (truncated or corrupt file?): {e}")
             return set()
-        external = {entry.value for init in model.graph.initializer for entry in init.external_data
-                    if entry.key == "location"}
+        external = {
+            entry.value
+            for init in model.graph.initializer
+            for entry in init.external_data
+            if entry.key == "location"
+        }
         for loc in sorted(external):
             if not (path.parent / loc).is_file():
                 self.report(rel, f"external data '{loc}' is missing beside it")
@@ -332,8 +390,11 @@ class RepositoryChecker:
                 continue
             want = int(np.prod(init.dims, dtype=np.int64)) * itemsize
             if len(init.raw_data) != want:
-                self.report(rel, f"initializer '{init.name}': {len(init.raw_data)} bytes of data for shape "
-                                 f"{list(init.dims)} ({want} bytes expected)")
+                self.report(
+                    rel,
+                    f"initializer '{init.name}': {len(init.raw_data)} bytes of data for shape "
+                    f"{list(init.dims)} ({want} bytes expected)",
+                )
 
     def _compare_io(self, m: Model, rel: str, kind: str, graph: dict) -> None:
         declared = m.inputs if kind == "input" else m.outputs
@@ -342,8 +403,11 @@ class RepositoryChecker:
             f = f'{kind}["{name}"]'
             v = graph.get(name)
             if v is None:
-                self.report(m.cfg_file, f"{f}: {rel} has no graph {kind} '{name}' (its {kind}s: "
-                                        f"{', '.join(sorted(graph)) or 'none'})")
+                self.report(
+                    m.cfg_file,
+                    f"{f}: {rel} has no graph {kind} '{name}' (its {kind}s: "
+                    f"{', '.join(sorted(graph)) or 'none'})",
+                )
                 continue
             if not v.type.HasField("tensor_type"):
                 self.report(rel, f"graph {kind} '{name}' is not a tensor")
@@ -357,14 +421,23 @@ class RepositoryChecker:
                 self.report(rel, f"graph {kind} '{name}' has no shape (rank unknown)")
                 continue
             onnx_dims = [d.dim_value if d.HasField("dim_value") else BATCHING_WILDCARD for d in tt.shape.dim]
-            shown = "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
-                                    for d in tt.shape.dim) + "]"
+            shown = (
+                "["
+                + ", ".join(
+                    str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+                    for d in tt.shape.dim
+                )
+                + "]"
+            )
             want = ([BATCHING_WILDCARD] if batching else []) + list(t.dims)
             batch_note = " with the batch dimension first" if batching else ""
             if onnx_dims != want:
-                self.report(m.cfg_file, f"{f}.dims: {list(t.dims)} (max_batch_size {m.config.max_batch_size}) means "
-                                        f"shape {want}{batch_note}, but {rel} has {shown} (-1 is a symbolic "
-                                        "dimension there)")
+                self.report(
+                    m.cfg_file,
+                    f"{f}.dims: {list(t.dims)} (max_batch_size {m.config.max_batch_size}) means "
+                    f"shape {want}{batch_note}, but {rel} has {shown} (-1 is a symbolic "
+                    "dimension there)",
+                )
         for name in sorted(set(graph) - set(declared)):
             self.report(m.cfg_file, f"{kind}: graph {kind} '{name}' of {rel} is not declared")
 
@@ -394,7 +467,9 @@ class RepositoryChecker:
         tree = sources.get(entry)
         if tree is None:
             return  # its syntax error is reported
-        cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TritonPythonModel"), None)
+        cls = next(
+            (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TritonPythonModel"), None
+        )
         if cls is None:
             self.report(self.rel(vdir / entry_file), "defines no class TritonPythonModel")
         elif not any(isinstance(n, ast.FunctionDef) and n.name == "execute" for n in cls.body):
@@ -426,10 +501,15 @@ class RepositoryChecker:
             n = entry_path.name
             if n in CACHE_DIRS:
                 continue
-            used = (entry_path.suffix == ".py" and entry_path.stem in reached) or n in packages or any(
-                s == n or s.endswith("/" + n) for s in strings)
+            used = (
+                (entry_path.suffix == ".py" and entry_path.stem in reached)
+                or n in packages
+                or any(s == n or s.endswith("/" + n) for s in strings)
+            )
             if not used:
-                self.report(self.rel(entry_path), f"dangling: neither imported nor named by {entry_file}'s code")
+                self.report(
+                    self.rel(entry_path), f"dangling: neither imported nor named by {entry_file}'s code"
+                )
         if "model.onnx" in strings:
             onnx_path = vdir / "model.onnx"
             if not onnx_path.is_file():
@@ -462,52 +542,82 @@ class RepositoryChecker:
                 self.report(where, f"{f}.model_name: {self._missing_model(step.model_name)}")
             if target is not None:
                 if step.model_version != -1 and step.model_version not in target.served:
-                    self.report(where, f"{f}.model_version: {step.model_version}, but '{target.name}' serves "
-                                       f"version(s) {sorted(target.served) or 'none'}")
+                    self.report(
+                        where,
+                        f"{f}.model_version: {step.model_version}, but '{target.name}' serves "
+                        f"version(s) {sorted(target.served) or 'none'}",
+                    )
                 if cfg.max_batch_size > 0 and target.config.max_batch_size < cfg.max_batch_size:
-                    self.report(where, f"{f}.model_name: '{target.name}' batches up to "
-                                       f"{target.config.max_batch_size}, less than the ensemble's max_batch_size "
-                                       f"{cfg.max_batch_size}")
+                    self.report(
+                        where,
+                        f"{f}.model_name: '{target.name}' batches up to "
+                        f"{target.config.max_batch_size}, less than the ensemble's max_batch_size "
+                        f"{cfg.max_batch_size}",
+                    )
             if not step.input_map:
                 self.report(where, f"{f}.input_map: empty")
             for key, value in sorted(step.input_map.items()):
                 fk = f'{f}.input_map["{key}"]'
                 tin = target.inputs.get(key) if target else None
                 if target is not None and tin is None:
-                    self.report(where, f"{fk}: model '{target.name}' has no input '{key}' (its inputs: "
-                                       f"{', '.join(target.inputs)})")
+                    self.report(
+                        where,
+                        f"{fk}: model '{target.name}' has no input '{key}' (its inputs: "
+                        f"{', '.join(target.inputs)})",
+                    )
                 src = produced.get(value)
                 if src is None:
                     if value in later and later[value] >= i:
-                        self.report(where, f"{fk}: tensor '{value}' is produced only by a later step "
-                                           f"(step[{later[value]}])")
+                        self.report(
+                            where,
+                            f"{fk}: tensor '{value}' is produced only by a later step (step[{later[value]}])",
+                        )
                     else:
-                        self.report(where, f"{fk}: tensor '{value}' is not produced by any step or ensemble input")
+                        self.report(
+                            where, f"{fk}: tensor '{value}' is not produced by any step or ensemble input"
+                        )
                     continue
                 consumed.add(value)
                 if tin is not None:
-                    self._compare(where, fk, src, Tensor(tin.data_type, list(tin.dims), ""), f"'{target.name}' input "
-                                  f"'{key}'")
+                    self._compare(
+                        where,
+                        fk,
+                        src,
+                        Tensor(tin.data_type, list(tin.dims), ""),
+                        f"'{target.name}' input '{key}'",
+                    )
                     if src.optional and not tin.optional:
-                        self.report(where, f"{fk}: {src.where} is optional, but '{target.name}' requires input "
-                                           f"'{key}'")
+                        self.report(
+                            where,
+                            f"{fk}: {src.where} is optional, but '{target.name}' requires input '{key}'",
+                        )
             if target is not None:
                 for name, tin in target.inputs.items():
                     if name not in step.input_map and not tin.optional:
-                        self.report(where, f"{f}.input_map: required input '{name}' of '{target.name}' is not mapped")
+                        self.report(
+                            where, f"{f}.input_map: required input '{name}' of '{target.name}' is not mapped"
+                        )
             if not step.output_map:
                 self.report(where, f"{f}.output_map: empty")
             for key, value in sorted(step.output_map.items()):
                 fk = f'{f}.output_map["{key}"]'
                 tout = target.outputs.get(key) if target else None
                 if target is not None and tout is None:
-                    self.report(where, f"{fk}: model '{target.name}' has no output '{key}' (its outputs: "
-                                       f"{', '.join(target.outputs)})")
+                    self.report(
+                        where,
+                        f"{fk}: model '{target.name}' has no output '{key}' (its outputs: "
+                        f"{', '.join(target.outputs)})",
+                    )
                 if value in produced:
-                    self.report(where, f"{fk}: tensor '{value}' is already produced by {produced[value].where}")
+                    self.report(
+                        where, f"{fk}: tensor '{value}' is already produced by {produced[value].where}"
+                    )
                     continue
-                produced[value] = Tensor(tout.data_type if tout else None, list(tout.dims) if tout else None,
-                                         f"step[{i}] ('{step.model_name}' output '{key}')")
+                produced[value] = Tensor(
+                    tout.data_type if tout else None,
+                    list(tout.dims) if tout else None,
+                    f"step[{i}] ('{step.model_name}' output '{key}')",
+                )
                 producer_field[value] = fk
         for t in cfg.output:
             f = f'output["{t.name}"]'
@@ -519,24 +629,34 @@ class RepositoryChecker:
             self._compare(where, f, src, Tensor(t.data_type, list(t.dims), ""), "the ensemble output")
         for name, field_name in producer_field.items():
             if name not in consumed:
-                what = "is used by no step" if field_name.startswith("input[") else \
-                    f"tensor '{name}' is used by no later step and is no ensemble output (Triton rejects unused tensors)"
+                what = (
+                    "is used by no step"
+                    if field_name.startswith("input[")
+                    else f"tensor '{name}' is used by no later step and is no ensemble output (Triton rejects unused tensors)"
+                )
                 self.report(where, f"{field_name}: {what}")
 
     def _compare(self, where: str, f: str, src: Tensor, dst: Tensor, dst_desc: str) -> None:
         if src.dtype is None:
             return  # the producer's problem is reported already
         if src.dtype != dst.dtype:
-            self.report(where, f"{f}: data type mismatch: {src.where} is {_dtype(src.dtype)}, {dst_desc} is "
-                               f"{_dtype(dst.dtype)}")
+            self.report(
+                where,
+                f"{f}: data type mismatch: {src.where} is {_dtype(src.dtype)}, {dst_desc} is "
+                f"{_dtype(dst.dtype)}",
+            )
         elif src.dims is not None and not _dims_compatible(src.dims, dst.dims):
-            self.report(where, f"{f}: shape mismatch: {src.where} has dims {src.dims}, {dst_desc} has {dst.dims}")
+            self.report(
+                where, f"{f}: shape mismatch: {src.where} has dims {src.dims}, {dst_desc} has {dst.dims}"
+            )
 
     # ------------------------------------------------------------ 5: registry.json
     def check_registry(self) -> None:
         path = self.repo / "registry.json"
         if not path.is_file():
-            self.report("registry.json", "missing: the repository's record of its tasks, branch depths and versions")
+            self.report(
+                "registry.json", "missing: the repository's record of its tasks, branch depths and versions"
+            )
             return
         try:
             reg = json.loads(path.read_text(encoding="utf-8"))
@@ -550,15 +670,20 @@ class RepositoryChecker:
         known = {"tokenizer", "trunk", "multitask"}
         for name in sorted(known):
             if name not in self.models and name not in self.broken:
-                self.report(f"{name}/", "missing: every repository serves the tokenizer, the trunk and the multitask "
-                                        "ensemble")
+                self.report(
+                    f"{name}/",
+                    "missing: every repository serves the tokenizer, the trunk and the multitask ensemble",
+                )
         trunk, multitask = self.models.get("trunk"), self.models.get("multitask")
         self._check_trunk_entry(reg, trunk)
         mt_steps = {}
         if multitask is not None:
             if reg.get("multitask_version") is not None and reg["multitask_version"] not in multitask.served:
-                self.report("registry.json", f"multitask_version: {reg['multitask_version']}, but multitask serves "
-                                             f"version(s) {sorted(multitask.served) or 'none'}")
+                self.report(
+                    "registry.json",
+                    f"multitask_version: {reg['multitask_version']}, but multitask serves "
+                    f"version(s) {sorted(multitask.served) or 'none'}",
+                )
             for i, step in enumerate(multitask.config.ensemble_scheduling.step):
                 mt_steps.setdefault(step.model_name, (i, step))
         for task, info in tasks.items():
@@ -582,19 +707,28 @@ class RepositoryChecker:
         outs = {int(mt.group(1)) for n in trunk.outputs if (mt := HIDDEN.match(n))}
         depths = entry.get("depths")
         if depths is not None and sorted(depths) != sorted(outs):
-            self.report("registry.json", f"trunk.depths: {depths}, but trunk/config.pbtxt outputs hidden_<d> for "
-                                         f"d in {sorted(outs)}")
+            self.report(
+                "registry.json",
+                f"trunk.depths: {depths}, but trunk/config.pbtxt outputs hidden_<d> for d in {sorted(outs)}",
+            )
         version = entry.get("version")
         if version is not None and version not in trunk.served:
-            self.report("registry.json", f"trunk.version: {version}, but trunk serves version(s) "
-                                         f"{sorted(trunk.served) or 'none'}")
+            self.report(
+                "registry.json",
+                f"trunk.version: {version}, but trunk serves version(s) {sorted(trunk.served) or 'none'}",
+            )
         hidden = reg.get("hidden_size")
         for name, t in trunk.outputs.items():
             if HIDDEN.match(name) and hidden is not None and list(t.dims) != [BATCHING_WILDCARD, hidden]:
-                self.report(trunk.cfg_file, f'output["{name}"].dims: {list(t.dims)}, but registry.json hidden_size '
-                                            f"{hidden} means [-1, {hidden}]")
+                self.report(
+                    trunk.cfg_file,
+                    f'output["{name}"].dims: {list(t.dims)}, but registry.json hidden_size '
+                    f"{hidden} means [-1, {hidden}]",
+                )
 
-    def _check_task(self, task: str, info: dict, trunk: Model | None, multitask: Model | None, mt_steps: dict):
+    def _check_task(
+        self, task: str, info: dict, trunk: Model | None, multitask: Model | None, mt_steps: dict
+    ):
         f = f'tasks["{task}"]'
         if not TASK_NAME.match(task):
             self.report("registry.json", f"{f}: task names match [a-z][a-z0-9_]*")
@@ -609,32 +743,48 @@ class RepositoryChecker:
         else:
             hv = info.get("head_version")
             if hv is not None and hv not in head.served:
-                self.report("registry.json", f"{f}.head_version: {hv}, but '{task}' serves version(s) "
-                                             f"{sorted(head.served) or 'none'}")
+                self.report(
+                    "registry.json",
+                    f"{f}.head_version: {hv}, but '{task}' serves version(s) {sorted(head.served) or 'none'}",
+                )
             self._check_task_outputs(head, "", num, classification, "the head")
             hidden = head.inputs.get("hidden")
             if hidden is None or "attention_mask" not in head.inputs:
                 self.report(head.cfg_file, "input: a head reads 'hidden' and 'attention_mask'")
             for onnx_file, names in sorted(head.label_names.items()):  # the served version's, or every one
-                if classification and names != list(labels) and (hv is None or onnx_file.startswith(f"{task}/{hv}/")):
-                    self.report(onnx_file, f"initializer 'label_names': {names}, but registry.json {f}.labels is "
-                                           f"{labels}")
+                if (
+                    classification
+                    and names != list(labels)
+                    and (hv is None or onnx_file.startswith(f"{task}/{hv}/"))
+                ):
+                    self.report(
+                        onnx_file,
+                        f"initializer 'label_names': {names}, but registry.json {f}.labels is {labels}",
+                    )
         depth = info.get("branch_depth")
         if not isinstance(depth, int):
             self.report("registry.json", f"{f}.branch_depth: missing or not an integer ({depth!r})")
         elif trunk is not None and f"hidden_{depth}" not in trunk.outputs:
-            self.report("registry.json", f"{f}.branch_depth: {depth}, but trunk/config.pbtxt has no output "
-                                         f"'hidden_{depth}' (its outputs: {', '.join(trunk.outputs)})")
+            self.report(
+                "registry.json",
+                f"{f}.branch_depth: {depth}, but trunk/config.pbtxt has no output "
+                f"'hidden_{depth}' (its outputs: {', '.join(trunk.outputs)})",
+            )
         if multitask is not None:
             if task not in mt_steps:
-                self.report(multitask.cfg_file, f"ensemble_scheduling.step: none runs head '{task}' "
-                                                f"(registry.json {f})")
+                self.report(
+                    multitask.cfg_file,
+                    f"ensemble_scheduling.step: none runs head '{task}' (registry.json {f})",
+                )
             elif isinstance(depth, int):
                 i, step = mt_steps[task]
                 got = step.input_map.get("hidden")
                 if got is not None and got != f"hidden_{depth}":
-                    self.report(multitask.cfg_file, f'ensemble_scheduling.step[{i}].input_map["hidden"]: \'{got}\', '
-                                                    f"but registry.json {f}.branch_depth {depth} means 'hidden_{depth}'")
+                    self.report(
+                        multitask.cfg_file,
+                        f"ensemble_scheduling.step[{i}].input_map[\"hidden\"]: '{got}', "
+                        f"but registry.json {f}.branch_depth {depth} means 'hidden_{depth}'",
+                    )
             self._check_task_outputs(multitask, f"{task}_", num, classification, "the multitask ensemble")
         baseline = info.get("baseline")
         if baseline:
@@ -642,7 +792,9 @@ class RepositoryChecker:
                 if name not in self.models:
                     self.report("registry.json", f"{f}.baseline: {self._missing_model(name)}")
             if baseline in self.models:
-                self._check_task_outputs(self.models[baseline], f"{task}_", num, classification, "the baseline")
+                self._check_task_outputs(
+                    self.models[baseline], f"{task}_", num, classification, "the baseline"
+                )
 
     def _check_task_outputs(self, m: Model, prefix: str, num: int, classification: bool, what: str) -> None:
         outs = m.outputs
@@ -650,11 +802,16 @@ class RepositoryChecker:
         if scores not in outs:
             self.report(m.cfg_file, f"output: {what} has no '{scores}'")
         elif list(outs[scores].dims) != [num] or outs[scores].data_type != mc.TYPE_FP32:
-            self.report(m.cfg_file, f'output["{scores}"]: {_dtype(outs[scores].data_type)} {list(outs[scores].dims)}, '
-                                    f"but the task has {num} {'label(s)' if classification else 'value (regression)'}: "
-                                    f"expected TYPE_FP32 [{num}]")
+            self.report(
+                m.cfg_file,
+                f'output["{scores}"]: {_dtype(outs[scores].data_type)} {list(outs[scores].dims)}, '
+                f"but the task has {num} {'label(s)' if classification else 'value (regression)'}: "
+                f"expected TYPE_FP32 [{num}]",
+            )
         if classification and label not in outs:
-            self.report(m.cfg_file, f"output: {what} has no '{label}' (a classification task serves its label)")
+            self.report(
+                m.cfg_file, f"output: {what} has no '{label}' (a classification task serves its label)"
+            )
         elif classification and (list(outs[label].dims) != [1] or outs[label].data_type != mc.TYPE_STRING):
             self.report(m.cfg_file, f'output["{label}"]: expected TYPE_STRING [1]')
         elif not classification and label in outs:
@@ -663,13 +820,18 @@ class RepositoryChecker:
     def _check_multitask_against_tasks(self, multitask: Model, tasks: dict) -> None:
         for i, step in enumerate(multitask.config.ensemble_scheduling.step):
             if step.model_name not in ("tokenizer", "trunk") and step.model_name not in tasks:
-                self.report(multitask.cfg_file, f"ensemble_scheduling.step[{i}].model_name: '{step.model_name}' is "
-                                                "not a task in registry.json")
+                self.report(
+                    multitask.cfg_file,
+                    f"ensemble_scheduling.step[{i}].model_name: '{step.model_name}' is "
+                    "not a task in registry.json",
+                )
         for t in multitask.config.output:
             task = re.sub(r"_(scores|label)\Z", "", t.name)
             if task == t.name or task not in tasks:
-                self.report(multitask.cfg_file, f'output["{t.name}"]: not <task>_scores / <task>_label of a task '
-                                                "in registry.json")
+                self.report(
+                    multitask.cfg_file,
+                    f'output["{t.name}"]: not <task>_scores / <task>_label of a task in registry.json',
+                )
 
     def _check_profile(self, reg: dict) -> None:
         profile = reg.get("profile")
@@ -683,25 +845,42 @@ class RepositoryChecker:
                 for vdir, mods in sorted(m.imports.items()):
                     extra = sorted(mods - STOCK_IMAGE_MODULES)
                     if extra:
-                        self.report(f"{vdir}/", f"imports {', '.join(extra)}: the stock Triton image's python backend "
-                                                "has numpy and the standard library only")
+                        self.report(
+                            f"{vdir}/",
+                            f"imports {', '.join(extra)}: the stock Triton image's python backend "
+                            "has numpy and the standard library only",
+                        )
             if m.name == "tokenizer":
                 if m.kind != "python":
-                    self.report(m.cfg_file, f"backend: '{m.config.backend}': the tokenizer is a python-backend model "
-                                            "in every profile")
+                    self.report(
+                        m.cfg_file,
+                        f"backend: '{m.config.backend}': the tokenizer is a python-backend model "
+                        "in every profile",
+                    )
             elif profile == "local":
                 if m.kind != "python":
-                    self.report(m.cfg_file, f"backend: '{m.config.backend or m.config.platform}', but registry.json "
-                                            "profile is 'local' (the python backend runs every ONNX file)")
+                    self.report(
+                        m.cfg_file,
+                        f"backend: '{m.config.backend or m.config.platform}', but registry.json "
+                        "profile is 'local' (the python backend runs every ONNX file)",
+                    )
                 if kinds - {"KIND_CPU"}:
-                    self.report(m.cfg_file, f"instance_group.kind: {sorted(kinds)}, but the local profile runs on CPU")
+                    self.report(
+                        m.cfg_file, f"instance_group.kind: {sorted(kinds)}, but the local profile runs on CPU"
+                    )
             elif profile == "gpu":
                 if m.kind != "onnxruntime":
-                    self.report(m.cfg_file, f"backend: '{m.config.backend}': in the gpu profile only the tokenizer is "
-                                            "a python-backend model; the rest run on onnxruntime")
+                    self.report(
+                        m.cfg_file,
+                        f"backend: '{m.config.backend}': in the gpu profile only the tokenizer is "
+                        "a python-backend model; the rest run on onnxruntime",
+                    )
                 if kinds != {"KIND_GPU"}:
-                    self.report(m.cfg_file, f"instance_group.kind: {sorted(kinds) or 'unset'}, but the gpu profile "
-                                            "runs on KIND_GPU")
+                    self.report(
+                        m.cfg_file,
+                        f"instance_group.kind: {sorted(kinds) or 'unset'}, but the gpu profile "
+                        "runs on KIND_GPU",
+                    )
 
     # ------------------------------------------------------------
     def run(self) -> list[str]:

@@ -20,7 +20,12 @@ def build_vocab(texts: list[str]) -> list[str]:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     words = sorted({w for t in texts for w in re.findall(r"[a-z0-9]+", t.lower())})
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    return specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + [w for w in words if len(w) > 1]
+    return (
+        specials
+        + chars
+        + ["##" + c for c in string.ascii_lowercase + string.digits]
+        + [w for w in words if len(w) > 1]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +58,25 @@ def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
 
     bert, tokenizer = tiny_backbone
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(max_length=32, epochs_full=1, epochs_partial=2, epochs_distil=1, lr_full=1e-3, lr_partial=1e-3,
-                      lr_distil=1e-3)
-    train(tiny_data, run_dir, backbone="tiny-test-bert", cfg=cfg, search=SearchConfig([1, 2], 1, 0.9),
-          cache_dir=None, bert=bert, tokenizer=tokenizer)
+    cfg = TrainConfig(
+        max_length=32,
+        epochs_full=1,
+        epochs_partial=2,
+        epochs_distil=1,
+        lr_full=1e-3,
+        lr_partial=1e-3,
+        lr_distil=1e-3,
+    )
+    train(
+        tiny_data,
+        run_dir,
+        backbone="tiny-test-bert",
+        cfg=cfg,
+        search=SearchConfig([1, 2], 1, 0.9),
+        cache_dir=None,
+        bert=bert,
+        tokenizer=tokenizer,
+    )
     return run_dir
 
 

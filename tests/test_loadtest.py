@@ -40,6 +40,7 @@ def triton(tiny_repo):
     yield server
     server.stop()
 
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}
 

@@ -37,7 +37,9 @@ def gpu_fp16_trt_repo(tiny_run, tmp_path_factory):
 
 
 def _configs(repo: Path) -> dict[str, mc.ModelConfig]:
-    return {p.parent.name: text_format.Parse(p.read_text(), mc.ModelConfig()) for p in repo.glob("*/config.pbtxt")}
+    return {
+        p.parent.name: text_format.Parse(p.read_text(), mc.ModelConfig()) for p in repo.glob("*/config.pbtxt")
+    }
 
 
 def _tasks(repo: Path) -> dict:
@@ -69,8 +71,10 @@ def _missing_head(repo: Path) -> list[str]:
     task = _classification_task(repo)
     i = _head_step(repo, task)
     shutil.rmtree(repo / task)
-    return [f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].model_name: model '{task}' is not in the repository",
-            f'registry.json: tasks["{task}"]: model \'{task}\' is not in the repository']
+    return [
+        f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].model_name: model '{task}' is not in the repository",
+        f"registry.json: tasks[\"{task}\"]: model '{task}' is not in the repository",
+    ]
 
 
 def _renamed_tensor(repo: Path) -> list[str]:
@@ -81,8 +85,10 @@ def _renamed_tensor(repo: Path) -> list[str]:
         cfg.ensemble_scheduling.step[i].input_map["hidden"] = "hidden_9"
 
     _edit_config(repo / "multitask" / "config.pbtxt", edit)
-    return [f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map[\"hidden\"]: tensor 'hidden_9' is not "
-            "produced by any step or ensemble input"]
+    return [
+        f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map[\"hidden\"]: tensor 'hidden_9' is not "
+        "produced by any step or ensemble input"
+    ]
 
 
 def _dtype_mismatch(repo: Path) -> list[str]:
@@ -93,8 +99,10 @@ def _dtype_mismatch(repo: Path) -> list[str]:
 
     _edit_config(repo / task / "config.pbtxt", edit)
     i = _head_step(repo, task)
-    return [f'{task}/config.pbtxt: input["hidden"].data_type: TYPE_FP16, but {task}/1/model.onnx declares TYPE_FP32',
-            f'multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map["hidden"]: data type mismatch']
+    return [
+        f'{task}/config.pbtxt: input["hidden"].data_type: TYPE_FP16, but {task}/1/model.onnx declares TYPE_FP32',
+        f'multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map["hidden"]: data type mismatch',
+    ]
 
 
 def _truncated_onnx(repo: Path) -> list[str]:
@@ -120,8 +128,15 @@ def _bad_config_syntax(repo: Path) -> list[str]:
     return ["trunk/config.pbtxt: line 3, column 1: does not parse as Triton's ModelConfig"]
 
 
-BREAKAGES = [_missing_head, _renamed_tensor, _dtype_mismatch, _truncated_onnx, _dangling_file, _dangling_in_version,
-             _bad_config_syntax]
+BREAKAGES = [
+    _missing_head,
+    _renamed_tensor,
+    _dtype_mismatch,
+    _truncated_onnx,
+    _dangling_file,
+    _dangling_in_version,
+    _bad_config_syntax,
+]
 
 
 @pytest.mark.parametrize("profile", ["local", "gpu"])
@@ -143,8 +158,13 @@ def test_check_command_exits_1_with_the_messages_and_0_on_a_good_repository(tiny
     repo = tmp_path / "repo"
     shutil.copytree(tiny_repo, repo)
     expected = _renamed_tensor(repo) + _dangling_file(repo)
-    bad = subprocess.run([sys.executable, "-m", "mtserve.cli", "export", "--check", str(repo)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mtserve.cli", "export", "--check", str(repo)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     lines = bad.stdout.splitlines()
     for prefix in expected:
@@ -188,10 +208,17 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
     for name in ["trunk", *tasks]:  # the composing models batch, with the same delay in both profiles
         assert gpu[name].dynamic_batching.max_queue_delay_microseconds == QUEUE_DELAY_US > 0
     # the same files and the same ONNX bytes: the local repository is the deployed one, bar the runner's model.py
-    files = {p.relative_to(tiny_repo).as_posix() for p in tiny_repo.rglob("*") if p.is_file() and
-             "__pycache__" not in p.parts}
+    files = {
+        p.relative_to(tiny_repo).as_posix()
+        for p in tiny_repo.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     gpu_files = {p.relative_to(gpu_repo).as_posix() for p in gpu_repo.rglob("*") if p.is_file()}
-    runners = {f for f in files - gpu_files if f.endswith("/model.py") and f.replace("model.py", "model.onnx") in files}
+    runners = {
+        f
+        for f in files - gpu_files
+        if f.endswith("/model.py") and f.replace("model.py", "model.onnx") in files
+    }
     assert files - runners == gpu_files
     for f in sorted(gpu_files):
         if f.endswith(".onnx"):
@@ -202,7 +229,10 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
 
 
 def test_tensorrt_block_is_the_one_other_difference(tiny_repo, gpu_fp16_trt_repo):
-    local, gpu = _configs(tiny_repo), _configs(gpu_fp16_trt_repo)  # exported without the full_*/single_* baselines
+    local, gpu = (
+        _configs(tiny_repo),
+        _configs(gpu_fp16_trt_repo),
+    )  # exported without the full_*/single_* baselines
     assert gpu.keys() == {n for n in local if not n.startswith(("full_", "single_"))}
     for name, cfg in gpu.items():
         assert _without_profile_fields(local[name]) == _without_profile_fields(cfg, tensorrt=True), name
@@ -210,8 +240,10 @@ def test_tensorrt_block_is_the_one_other_difference(tiny_repo, gpu_fp16_trt_repo
         if cfg.backend == "onnxruntime":
             assert len(accelerators) == 1, name
             assert accelerators[0].name == "tensorrt"
-            assert dict(accelerators[0].parameters) == {"precision_mode": "FP16",
-                                                        "max_workspace_size_bytes": str(TRT_WORKSPACE_BYTES)}
+            assert dict(accelerators[0].parameters) == {
+                "precision_mode": "FP16",
+                "max_workspace_size_bytes": str(TRT_WORKSPACE_BYTES),
+            }
         else:
             assert not cfg.HasField("optimization"), name
     with pytest.raises(UserError, match="--tensorrt"):
@@ -245,7 +277,9 @@ def test_fp16_keeps_fp32_edges_and_stays_close_to_fp32(tiny_repo, gpu_fp16_trt_r
 
     reg = json.loads((gpu_fp16_trt_repo / "registry.json").read_text())
     assert reg["onnx"] == {"precision": "fp16", "tensorrt": True}
-    for name, check in reg["export_checks"].items():  # each model's ONNX (fp16) against PyTorch (fp32) at export
+    for name, check in reg[
+        "export_checks"
+    ].items():  # each model's ONNX (fp16) against PyTorch (fp32) at export
         assert check["precision"] == "fp16" and check["max_abs_diff"] <= FP16_TOL, name
     fp16 = onnx.load(str(gpu_fp16_trt_repo / "trunk" / "1" / "model.onnx"))
     assert {i.data_type for i in fp16.graph.initializer} & {onnx.TensorProto.FLOAT16}
@@ -258,8 +292,12 @@ def test_fp16_keeps_fp32_edges_and_stays_close_to_fp32(tiny_repo, gpu_fp16_trt_r
     mask = np.ones_like(ids)
     mask[1, 10:] = 0
     feeds = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
-    runs = [ort.InferenceSession(str(r / "trunk" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]).run(
-        None, feeds) for r in (tiny_repo, gpu_fp16_trt_repo)]
+    runs = [
+        ort.InferenceSession(str(r / "trunk" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, feeds
+        )
+        for r in (tiny_repo, gpu_fp16_trt_repo)
+    ]
     for full, half in zip(*runs, strict=True):
         assert half.dtype == np.float32
         assert float(np.abs(full - half)[mask.astype(bool)].max()) < FP16_TOL

@@ -28,8 +28,9 @@ TEXTS = [
 
 
 def _reference(run: Run, tokenizer, texts, task: str, full: bool) -> np.ndarray:
-    enc = tokenizer(texts, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
-                    return_tensors="pt")
+    enc = tokenizer(
+        texts, truncation=True, max_length=run.meta["config"]["max_length"], padding=True, return_tensors="pt"
+    )
     args = (enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
     with torch.no_grad():
         if full:
@@ -74,8 +75,14 @@ def test_text_pair_goes_through_the_ensemble(client, tiny_run, tiny_backbone):
     run, (_, tokenizer) = Run(tiny_run), tiny_backbone
     texts, pairs = ["play some jazz", "lock the door", ""], ["in the kitchen please", "", "the front door"]
     answer = client.infer(texts, pairs)
-    enc = tokenizer(texts, pairs, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
-                    return_tensors="pt")
+    enc = tokenizer(
+        texts,
+        pairs,
+        truncation=True,
+        max_length=run.meta["config"]["max_length"],
+        padding=True,
+        return_tensors="pt",
+    )
     solo = client.infer(texts)
     for task in run.tasks():
         branch, _ = run.branch(task)
@@ -138,14 +145,24 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client):
 
 
 def test_predict_command_prints_every_task(triton, tiny_run):
-    out = subprocess.run([sys.executable, "-m", "mtserve.cli", "predict", "--url", triton.grpc_url,
-                          "lock the front door"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "mtserve.cli", "predict", "--url", triton.grpc_url, "lock the front door"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     for task in Run(tiny_run).tasks():
         assert task in out.stdout
     # scores print as 3-decimal numbers, not the float64 expansion of a float32 (0.0020000000949949026)
-    scores = [line.split("scores=[", 1)[1].rstrip("]") for line in out.stdout.splitlines() if "scores=[" in line]
+    scores = [
+        line.split("scores=[", 1)[1].rstrip("]") for line in out.stdout.splitlines() if "scores=[" in line
+    ]
     assert scores and all(len(x.strip().split(".")[1]) == 3 for line in scores for x in line.split(","))
-    bad = subprocess.run([sys.executable, "-m", "mtserve.cli", "predict", "--url", "127.0.0.1:1", "hi"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mtserve.cli", "predict", "--url", "127.0.0.1:1", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr

@@ -17,8 +17,13 @@ import pytest
 from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 
-TEXTS = ["turn on the lights in the kitchen", "ugh play some jazz you never get this right",
-         "URGENT: book a flight to paris tomorrow!!", "", "what's the forecast " * 40]
+TEXTS = [
+    "turn on the lights in the kitchen",
+    "ugh play some jazz you never get this right",
+    "URGENT: book a flight to paris tomorrow!!",
+    "",
+    "what's the forecast " * 40,
+]
 
 
 # ---------------------------------------------------------------- helpers
@@ -33,8 +38,11 @@ def task_rows(data, split: str, n: int) -> list[tuple[str, str]]:
 
 
 def hash_tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def infer(url: str, texts=TEXTS) -> dict[str, np.ndarray]:
@@ -51,8 +59,11 @@ def ready(url: str) -> set[tuple[str, str]]:
     import tritonclient.grpc as g
 
     with g.InferenceServerClient(url) as c:
-        return {(m["name"], m["version"]) for m in c.get_model_repository_index(as_json=True)["models"]
-                if m.get("state") == "READY"}
+        return {
+            (m["name"], m["version"])
+            for m in c.get_model_repository_index(as_json=True)["models"]
+            if m.get("state") == "READY"
+        }
 
 
 def assert_valid(repo: Path) -> None:
@@ -70,7 +81,9 @@ def assert_same(before: dict, after: dict, keys) -> None:
 class LoadGenerator:
     """Sends TEXTS to `multitask` in a loop from a thread, bounded in count and time; records every failure."""
 
-    def __init__(self, url: str, max_requests: int = 20_000, max_seconds: float = 240.0, pause: float = 0.005):
+    def __init__(
+        self, url: str, max_requests: int = 20_000, max_seconds: float = 240.0, pause: float = 0.005
+    ):
         self.url, self.max_requests, self.max_seconds, self.pause = url, max_requests, max_seconds, pause
         self.ok, self.failures, self.outputs_seen = 0, [], set()
         self._stop = threading.Event()
@@ -83,7 +96,11 @@ class LoadGenerator:
         inp = g.InferInput("text", [2, 1], "BYTES")
         inp.set_data_from_numpy(np.array([[TEXTS[0].encode()], [TEXTS[2].encode()]], dtype=np.object_))
         deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline and self.ok + len(self.failures) < self.max_requests:
+        while (
+            not self._stop.is_set()
+            and time.monotonic() < deadline
+            and self.ok + len(self.failures) < self.max_requests
+        ):
             try:
                 r = client.infer("multitask", [inp], client_timeout=30)
                 self.outputs_seen.add(frozenset(o.name for o in r.get_response().outputs))
@@ -123,8 +140,12 @@ def ws(tiny_run, tiny_repo, tiny_data, tmp_path_factory):
         mood_dev=write_tsv(d / "mood_dev.tsv", task_rows(sentiment, "dev", 50)),
         sent_train=write_tsv(d / "sent_train.tsv", task_rows(sentiment, "train", 160)[::-1]),
         sent_dev=write_tsv(d / "sent_dev.tsv", task_rows(sentiment, "dev", 50)),
-        one_label=write_tsv(d / "one_label.tsv", [(t, "positive") for t, _ in task_rows(sentiment, "train", 20)]),
-        empty_label=write_tsv(d / "empty_label.tsv", task_rows(sentiment, "train", 20)[:5] + [("no label here", "")]),
+        one_label=write_tsv(
+            d / "one_label.tsv", [(t, "positive") for t, _ in task_rows(sentiment, "train", 20)]
+        ),
+        empty_label=write_tsv(
+            d / "empty_label.tsv", task_rows(sentiment, "train", 20)[:5] + [("no label here", "")]
+        ),
     )
     return SimpleNamespace(dir=d, run=run, repo=repo, files=files)
 
@@ -146,8 +167,13 @@ FAST = {"k_values": [3]}  # one depth (1: not a trunk output of the tiny run) ->
 def test_registry_rollback_walks_back_one_change_at_a_time():
     e1 = {"name": "t", "labels": ["a", "b"], "metric": "accuracy", "head_version": 1, "branch_depth": 2}
     e2 = {**e1, "head_version": 2}
-    reg = {"version": 1, "profile": "local", "trunk": {"version": 1, "depths": [2]}, "multitask_version": 1,
-           "tasks": {"t": e1, "u": {**e1, "name": "u"}}}
+    reg = {
+        "version": 1,
+        "profile": "local",
+        "trunk": {"version": 1, "depths": [2]},
+        "multitask_version": 1,
+        "tasks": {"t": e1, "u": {**e1, "name": "u"}},
+    }
     assert registry.validate(reg) == []
     with pytest.raises(UserError, match="no change to roll back"):
         registry.rollback_target(reg, "t")
@@ -183,15 +209,29 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     old_outputs = set(before)
     t0, lines = time.monotonic(), []
     with LoadGenerator(url) as load:
-        reg = add_task(ws.repo, ws.run, "mood", ws.files.mood_train, ws.files.mood_dev, server=url, overrides=FAST,
-                       cache_dir=None, log=lines.append)
+        reg = add_task(
+            ws.repo,
+            ws.run,
+            "mood",
+            ws.files.mood_train,
+            ws.files.mood_dev,
+            server=url,
+            overrides=FAST,
+            cache_dir=None,
+            log=lines.append,
+        )
         load.requests_after(20)
     print(f"add under load: {time.monotonic() - t0:.1f} s, {load.ok} requests answered")
     assert load.failures == [], f"{len(load.failures)} failed requests, first: {load.failures[:3]}"
     assert load.ok >= 20
     # swapped in dependency order: what the new ensemble uses first, the ensemble itself last
-    assert [x.split()[2] for x in lines if "server: loaded" in x] == \
-        ["trunk", "mood", "full_mood", "single_mood", "multitask"], lines
+    assert [x.split()[2] for x in lines if "server: loaded" in x] == [
+        "trunk",
+        "mood",
+        "full_mood",
+        "single_mood",
+        "multitask",
+    ], lines
     assert frozenset(old_outputs) in load.outputs_seen  # traffic before the swap ...
     assert frozenset(old_outputs | {"mood_scores", "mood_label"}) in load.outputs_seen  # ... and after it
 
@@ -206,22 +246,37 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     assert reg["trunk"]["version"] == 2 and 1 in reg["trunk"]["depths"] and reg["multitask_version"] == 2
     assert registry.load(ws.repo) == reg
     assert_valid(ws.repo)
-    assert not (ws.repo / "trunk" / "1").exists()  # retired to the archive: the repository holds what is served
-    assert (registry.archive_dir(ws.repo) / reg["history"][-1]["archived"]["trunk/1"] / "model.onnx").is_file()
+    assert not (
+        ws.repo / "trunk" / "1"
+    ).exists()  # retired to the archive: the repository holds what is served
+    assert (
+        registry.archive_dir(ws.repo) / reg["history"][-1]["archived"]["trunk/1"] / "model.onnx"
+    ).is_file()
     now = ready(url)
-    assert {("trunk", "2"), ("mood", "1"), ("multitask", "2"), ("full_mood", "1"), ("single_mood", "1")} <= now
+    assert {
+        ("trunk", "2"),
+        ("mood", "1"),
+        ("multitask", "2"),
+        ("full_mood", "1"),
+        ("single_mood", "1"),
+    } <= now
     assert ("trunk", "1") not in now and ("multitask", "1") not in now
 
     # the run directory knows the task too, and the served head matches PyTorch on the run's own weights
     run = Run(ws.run)
     assert "mood" in run.tasks() and (ws.run / "tasks" / "mood" / "data" / "train.tsv").is_file()
     _, tokenizer = tiny_backbone
-    enc = tokenizer(TEXTS, truncation=True, max_length=run.meta["config"]["max_length"], padding=True,
-                    return_tensors="pt")
+    enc = tokenizer(
+        TEXTS, truncation=True, max_length=run.meta["config"]["max_length"], padding=True, return_tensors="pt"
+    )
     branch, _ = run.branch("mood")
     with torch.no_grad():
-        ref = TaskModel(run.trunk([branch.config.depth]), branch).eval().scores(
-            enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).numpy()
+        ref = (
+            TaskModel(run.trunk([branch.config.depth]), branch)
+            .eval()
+            .scores(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+            .numpy()
+        )
     assert float(np.abs(after["mood_scores"] - ref).max()) <= 1e-4
 
 
@@ -238,8 +293,16 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     old_v = reg0["tasks"]["sentiment"]["head_version"]
     files0, before = hash_tree(ws.repo), infer(url)
     with LoadGenerator(url) as load:
-        reg = retrain_task(ws.repo, ws.run, "sentiment", ws.files.sent_train, ws.files.sent_dev, server=url,
-                           overrides={"k_values": k}, cache_dir=None)
+        reg = retrain_task(
+            ws.repo,
+            ws.run,
+            "sentiment",
+            ws.files.sent_train,
+            ws.files.sent_dev,
+            server=url,
+            overrides={"k_values": k},
+            cache_dir=None,
+        )
         load.requests_after(20)
     assert load.failures == []
     files1 = hash_tree(ws.repo)
@@ -252,7 +315,11 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     assert len(placeholders) == 2
     v = reg["tasks"]["sentiment"]["head_version"]
     assert v == old_v + 1 and reg["trunk"] == reg0["trunk"]
-    assert {"sentiment/config.pbtxt", f"sentiment/{v}/model.onnx", f"full_sentiment/{v}/model.onnx"} <= changed
+    assert {
+        "sentiment/config.pbtxt",
+        f"sentiment/{v}/model.onnx",
+        f"full_sentiment/{v}/model.onnx",
+    } <= changed
     # nothing that existed was rewritten apart from configs and the registry: the old version moved, byte for
     # byte, to the archive (for rollback)
     archived = reg["history"][-1]["archived"]
@@ -266,7 +333,9 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
         else:
             model, version, rest = p.split("/", 2)
             # the task's old version, or the retired multitask version's placeholder
-            assert (p.startswith(mine) and version == str(old_v)) or (model == "multitask" and rest == ".keep"), p
+            assert (p.startswith(mine) and version == str(old_v)) or (
+                model == "multitask" and rest == ".keep"
+            ), p
             assert hash_tree(arch / archived[f"{model}/{version}"]).get(rest) == h, p
     assert_valid(ws.repo)
     after = infer(url)
@@ -279,13 +348,29 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     assert "sentiment" in out and f"v{v}" in out and "retrain" in out
 
     # roll the retrain back: version 1 serves again, exactly as before
-    assert main(["task", "rollback", "sentiment", "--repo", str(ws.repo), "--run-dir", str(ws.run), "--server", url]) == 0
+    assert (
+        main(
+            [
+                "task",
+                "rollback",
+                "sentiment",
+                "--repo",
+                str(ws.repo),
+                "--run-dir",
+                str(ws.run),
+                "--server",
+                url,
+            ]
+        )
+        == 0
+    )
     back = infer(url)
     assert_same(before, back, before)
     assert registry.load(ws.repo)["tasks"]["sentiment"] == reg0["tasks"]["sentiment"]
     assert ("sentiment", str(old_v)) in ready(url) and ("sentiment", str(v)) not in ready(url)
-    assert {p: h for p, h in hash_tree(ws.repo).items() if p.startswith(f"sentiment/{old_v}/")} == \
-        {p: h for p, h in files0.items() if p.startswith(f"sentiment/{old_v}/")}
+    assert {p: h for p, h in hash_tree(ws.repo).items() if p.startswith(f"sentiment/{old_v}/")} == {
+        p: h for p, h in files0.items() if p.startswith(f"sentiment/{old_v}/")
+    }
     assert_valid(ws.repo)
 
 
@@ -317,8 +402,11 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served):
     assert back_reg["tasks"]["domain"] == reg0["tasks"]["domain"]
     assert {("domain", "1"), ("full_domain", "1"), ("single_domain", "1")} <= ready(url)
     files1 = hash_tree(ws.repo)
-    assert all(files1[p] == h for p, h in files0.items()
-               if p.startswith(("domain/", "full_domain/", "single_domain/")) and not p.endswith("config.pbtxt"))
+    assert all(
+        files1[p] == h
+        for p, h in files0.items()
+        if p.startswith(("domain/", "full_domain/", "single_domain/")) and not p.endswith("config.pbtxt")
+    )
     assert not (registry.archive_dir(ws.repo) / archived["domain"]).exists()  # taken back out of the archive
     assert_valid(ws.repo)
     # a second rollback has nothing left to undo for this task: clear error, nothing changes
@@ -351,8 +439,26 @@ def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
         assert err.startswith("mtserve task: error:") and message in err and "\n" not in err, err
         assert hash_tree(ws.repo) == files0 and hash_tree(arch) == arch0, f"{args[0]}: the repository changed"
         assert ready(url) == ready0, f"{args[0]}: the server changed"
-    assert main(["task", "add", "x", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--repo", str(ws.repo),
-                 "--run-dir", str(ws.run), "--server", "127.0.0.1:1"]) == 2
+    assert (
+        main(
+            [
+                "task",
+                "add",
+                "x",
+                "--train",
+                str(f.mood_train),
+                "--dev",
+                str(f.mood_dev),
+                "--repo",
+                str(ws.repo),
+                "--run-dir",
+                str(ws.run),
+                "--server",
+                "127.0.0.1:1",
+            ]
+        )
+        == 2
+    )
     assert "cannot reach Triton" in capsys.readouterr().err
 
     # a failure after the live swap (here: writing the registry) undoes the files and the server too

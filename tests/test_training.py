@@ -41,7 +41,9 @@ def test_trunk_plus_branch_equals_the_backbone():
     bert = tiny_bert(num_layers=4)
     ids, tt, mask = _ids()
     with torch.no_grad():
-        ref = bert(input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True).hidden_states
+        ref = bert(
+            input_ids=ids, token_type_ids=tt, attention_mask=mask, output_hidden_states=True
+        ).hidden_states
         trunk = make_trunk(bert, 4, [0, 2, 4])
         outs = trunk(ids, tt, mask)
     for got, d in zip(outs, [0, 2, 4], strict=True):
@@ -86,7 +88,9 @@ def test_distillation_loss_is_zero_when_student_and_teacher_agree():
     kl = sum(p * math.log(p / 0.5) for p in p_t)  # KL(teacher_T || student_T); the reverse direction differs
     expected = 4 * kl + math.log(2)
     two = TaskSpec("y", ("a", "b"), "accuracy")
-    got = float(distil_loss(two, torch.tensor([[0.0, 0.0]]), torch.tensor([[2.0, 0.0]]), torch.tensor([0]), 2.0))
+    got = float(
+        distil_loss(two, torch.tensor([[0.0, 0.0]]), torch.tensor([[2.0, 0.0]]), torch.tensor([0]), 2.0)
+    )
     assert got == pytest.approx(expected, rel=1e-5)
     reg = TaskSpec("r", None, "pearson")
     v = torch.tensor([[0.3], [0.7]])
@@ -106,8 +110,16 @@ def test_frozen_trunk_never_changes_and_cache_matches_uncached(tiny_backbone, ti
     cfg = TrainConfig(epochs_partial=1, lr_partial=1e-3)
     b1, s1 = train_partial(bert, data.spec, 1, f_tr, data.train.labels, f_dev, data.dev.labels, cfg)
     shallow = make_trunk(bert, 3, [3])
-    b2, s2 = train_partial(bert, data.spec, 1, LiveFeatures(shallow, enc_tr), data.train.labels,
-                           LiveFeatures(shallow, enc_dev), data.dev.labels, cfg)
+    b2, s2 = train_partial(
+        bert,
+        data.spec,
+        1,
+        LiveFeatures(shallow, enc_tr),
+        data.train.labels,
+        LiveFeatures(shallow, enc_dev),
+        data.dev.labels,
+        cfg,
+    )
     assert trunk_fingerprint(trunk) == before, "a training step changed the frozen trunk"
     # the pre-trained backbone itself is never trained in place: branches and trunks are copies
     assert backbone_fingerprint == _fingerprint(bert), "training changed the pre-trained backbone's weights"
@@ -172,15 +184,28 @@ def test_choice_prefers_fewest_task_layers_then_deepest_trunk():
 
 
 def _cand(kind, k, n_layers, depth, score):
-    return {"kind": kind, "k": k, "l": n_layers, "branch_depth": depth, "task_layers": n_layers, "score": score}
+    return {
+        "kind": kind,
+        "k": k,
+        "l": n_layers,
+        "branch_depth": depth,
+        "task_layers": n_layers,
+        "score": score,
+    }
 
 
 def test_joint_choice_serves_fewer_layers_than_each_task_alone():
     # a: alone it would take the 1-layer branch at depth 5 (deepest trunk), which makes the trunk 5 deep for
     # everybody; b and c can only reach their target at depth 3. Across tasks, a branches at 3 too: 3 + 3 layers.
     searches = {
-        "a": ([_cand("partial", 1, 1, 5, 0.90), _cand("distilled", 3, 1, 3, 0.91), _cand("partial", 3, 3, 3, 0.92)],
-              0.90),
+        "a": (
+            [
+                _cand("partial", 1, 1, 5, 0.90),
+                _cand("distilled", 3, 1, 3, 0.91),
+                _cand("partial", 3, 3, 3, 0.92),
+            ],
+            0.90,
+        ),
         "b": ([_cand("partial", 1, 1, 5, 0.70), _cand("distilled", 3, 1, 3, 0.80)], 0.80),
         "c": ([_cand("partial", 2, 2, 4, 0.60), _cand("distilled", 3, 1, 3, 0.79)], 0.79),
     }
@@ -190,7 +215,10 @@ def test_joint_choice_serves_fewer_layers_than_each_task_alone():
     picks = {t: c for t, (c, _) in joint.items()}
     assert all(met for _, met in joint.values())
     assert {t: (c["kind"], c["k"], c["l"]) for t, c in picks.items()} == {
-        "a": ("distilled", 3, 1), "b": ("distilled", 3, 1), "c": ("distilled", 3, 1)}
+        "a": ("distilled", 3, 1),
+        "b": ("distilled", 3, 1),
+        "c": ("distilled", 3, 1),
+    }
     assert layers_served(picks) == 3 + 3
 
 
@@ -218,9 +246,13 @@ def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data,
     data = {t: tiny_data[t] for t in ("domain", "sentiment")}
     full = {"domain": 0.90, "sentiment": 0.80}
     cands = {  # domain alone takes the deeper of its two 1-layer branches; sentiment only reaches it at depth 1
-        "domain": [{"kind": "partial", "k": 1, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.90},
-                   {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.91}],
-        "sentiment": [{"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.80}],
+        "domain": [
+            {"kind": "partial", "k": 1, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.90},
+            {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.91},
+        ],
+        "sentiment": [
+            {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.80}
+        ],
     }
     results = {}
     for task, d in data.items():
@@ -229,22 +261,38 @@ def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data,
             b = make_branch(bert, c["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression, seed=i)
             save_branch(b, candidate_path(task_dir, c), {"chosen": c})
         alone = choose(cands[task], full[task], 0.995)[0]
-        save_branch(make_branch(bert, alone["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression),
-                    task_dir / "branch.safetensors", {"chosen": alone})
-        results[task] = {"candidates": cands[task], "full": full[task], "chosen": {**alone, "meets_target": True}}
+        save_branch(
+            make_branch(bert, alone["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression),
+            task_dir / "branch.safetensors",
+            {"chosen": alone},
+        )
+        results[task] = {
+            "candidates": cands[task],
+            "full": full[task],
+            "chosen": {**alone, "meets_target": True},
+        }
         (task_dir / "search.json").write_text(json.dumps(results[task]))  # as train_task leaves it
     assert results["domain"]["chosen"]["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
 
     trunk = make_trunk(bert, 4, list(range(5)))
-    revise_jointly(tmp_path, data, results, bert.config, tok, trunk, TrainConfig(max_length=32),
-                   SearchConfig([1, 3], 1, 0.995))
+    revise_jointly(
+        tmp_path,
+        data,
+        results,
+        bert.config,
+        tok,
+        trunk,
+        TrainConfig(max_length=32),
+        SearchConfig([1, 3], 1, 0.995),
+    )
     domain = tmp_path / "tasks" / "domain"
     got = json.loads((domain / "search.json").read_text())
     assert got["chosen"]["branch_depth"] == 1 and got["chosen_alone"]["branch_depth"] == 3
     branch, meta = load_branch(bert.config, domain / "branch.safetensors")
     assert branch.config.depth == 1 and meta["chosen"] == got["chosen"]
-    served = served_dev_score(trunk, branch, encode(tok, data["domain"].dev, 32), data["domain"].dev.labels,
-                              data["domain"].spec)
+    served = served_dev_score(
+        trunk, branch, encode(tok, data["domain"].dev, 32), data["domain"].dev.labels, data["domain"].spec
+    )
     assert got["chosen"]["served"] == pytest.approx(served, abs=1e-9)
     assert "chosen_alone" not in json.loads((tmp_path / "tasks" / "sentiment" / "search.json").read_text())
     assert not (domain / "candidates").exists()  # kept only until the choice is made
@@ -263,20 +311,33 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
         assert branch.config.depth + branch.config.num_layers <= meta["num_layers"]
         assert bmeta["chosen"] == result["chosen"]  # the branch on disk is the recorded choice
         assert branch.config.depth == result["chosen"]["branch_depth"]
-        assert not (tiny_run / "tasks" / task / "candidates").exists()  # kept only until the choice across tasks
+        assert not (
+            tiny_run / "tasks" / task / "candidates"
+        ).exists()  # kept only until the choice across tasks
     results = {t: run.task_result(t) for t in meta["tasks"]}
     assert layers_served({t: r["chosen"] for t, r in results.items()}) <= layers_served(
-        {t: r.get("chosen_alone", r["chosen"]) for t, r in results.items()})
+        {t: r.get("chosen_alone", r["chosen"]) for t, r in results.items()}
+    )
 
 
 def test_search_without_the_cache_is_the_same_search(tiny_backbone, tiny_data, tmp_path):
     """--measure-uncached reruns every candidate with the trunk computed per batch: same candidates, same
     scores up to the fp16 rounding of the cache, and its time recorded beside the cached search's."""
     bert, tok = tiny_backbone
-    cfg = TrainConfig(max_length=32, epochs_full=1, epochs_partial=1, epochs_distil=1, lr_partial=1e-3,
-                      lr_distil=1e-3)
-    train({"sentiment": tiny_data["sentiment"]}, tmp_path, backbone="tiny-test-bert", cfg=cfg,
-          search=SearchConfig([1, 2], 1, 0.9), cache_dir=None, bert=bert, tokenizer=tok, measure_uncached=True)
+    cfg = TrainConfig(
+        max_length=32, epochs_full=1, epochs_partial=1, epochs_distil=1, lr_partial=1e-3, lr_distil=1e-3
+    )
+    train(
+        {"sentiment": tiny_data["sentiment"]},
+        tmp_path,
+        backbone="tiny-test-bert",
+        cfg=cfg,
+        search=SearchConfig([1, 2], 1, 0.9),
+        cache_dir=None,
+        bert=bert,
+        tokenizer=tok,
+        measure_uncached=True,
+    )
     result = Run(tmp_path).task_result("sentiment")
     assert result["seconds"]["search_uncached"] > 0
     cached, live = result["candidates"], result["uncached"]["candidates"]
@@ -310,15 +371,20 @@ def test_embedded_corpus_is_deterministic_and_disjoint():
 def test_metrics():
     spec = TaskSpec("m", ("0", "1"), "mcc")
     assert score(spec, np.array([[0.9, 0.1], [0.1, 0.9]]), [0, 1]) == pytest.approx(1.0)
-    assert score(TaskSpec("f", ("0", "1"), "f1"), np.array([[0.1, 0.9], [0.1, 0.9]]), [1, 0]) == pytest.approx(2 / 3)
-    assert score(TaskSpec("p", None, "spearman"), np.array([1.0, 2.0, 3.0]), [10, 20, 35]) == pytest.approx(1.0)
+    assert score(
+        TaskSpec("f", ("0", "1"), "f1"), np.array([[0.1, 0.9], [0.1, 0.9]]), [1, 0]
+    ) == pytest.approx(2 / 3)
+    assert score(TaskSpec("p", None, "spearman"), np.array([1.0, 2.0, 3.0]), [10, 20, 35]) == pytest.approx(
+        1.0
+    )
 
 
 @pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="../shared/glue is not beside this checkout")
 @pytest.mark.parametrize("name", ["cola", "sst2", "mrpc", "stsb", "rte", "wnli", "qnli"])
 def test_glue_loaders_read_the_real_files(name):
     first_dev = {  # (text starts with, pair starts with, label) of each dev file's first row
-        "cola": ("The sailors rode the breeze", None, 1), "sst2": ("it 's a charming", None, 1),
+        "cola": ("The sailors rode the breeze", None, 1),
+        "sst2": ("it 's a charming", None, 1),
         "mrpc": ("He said the foodservice pie", '" The foodservice pie', 1),
         "stsb": ("A man with a hard hat is dancing.", "A man wearing a hard hat", 5.0),
         "rte": ("Dana Reeve, the widow", "Christopher Reeve had an accident.", 1),

@@ -46,11 +46,20 @@ def load_backbone(name_or_path: str) -> tuple[BertModel, object]:
     return model.eval(), tokenizer
 
 
-def tiny_bert(num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0) -> BertModel:
+def tiny_bert(
+    num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0
+) -> BertModel:
     """A random tiny BERT for tests (the transformers test suite's shape)."""
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=num_layers, num_attention_heads=heads,
-                     intermediate_size=37, max_position_embeddings=512, attn_implementation="eager")
+    cfg = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        attn_implementation="eager",
+    )
     return BertModel(cfg).eval()
 
 
@@ -83,8 +92,9 @@ class Trunk(nn.Module):
         """The bottom max(out_depths) layers of this trunk, sharing its modules (no copy), in eval mode."""
         return Trunk(self.embeddings, list(self.layers)[: max(out_depths)], out_depths).eval()
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         mask = extended_mask(attention_mask, hidden.dtype)
         outs = [hidden] if 0 in self.out_depths else []
@@ -111,8 +121,13 @@ class BranchConfig:
 class Branch(nn.Module):
     """A task's own layers, pooling and classifier. forward returns logits (regression: the value)."""
 
-    def __init__(self, config: BranchConfig, layers: list[BertLayer], pooler: nn.Linear | None = None,
-                 dropout: float = 0.1):
+    def __init__(
+        self,
+        config: BranchConfig,
+        layers: list[BertLayer],
+        pooler: nn.Linear | None = None,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         if len(layers) != config.num_layers:
             raise ValueError(f"branch config says {config.num_layers} layers, got {len(layers)}")
@@ -169,7 +184,9 @@ def _pooler_init(bert: BertModel) -> nn.Linear:
     return lin
 
 
-def make_trunk(bert: BertModel, depth: int, out_depths: list[int] | None = None, frozen: bool = True) -> Trunk:
+def make_trunk(
+    bert: BertModel, depth: int, out_depths: list[int] | None = None, frozen: bool = True
+) -> Trunk:
     """The pre-trained embeddings and bottom `depth` layers (copies; the backbone is untouched)."""
     layers = [copy.deepcopy(bert.encoder.layer[i]) for i in range(depth)]
     trunk = Trunk(copy.deepcopy(bert.embeddings), layers, out_depths if out_depths is not None else [depth])
@@ -180,12 +197,21 @@ def make_trunk(bert: BertModel, depth: int, out_depths: list[int] | None = None,
     return trunk
 
 
-def make_branch(bert: BertModel, depth: int, num_layers: int, num_labels: int, regression: bool,
-                pooling: str = "mean", seed: int = 0) -> Branch:
+def make_branch(
+    bert: BertModel,
+    depth: int,
+    num_layers: int,
+    num_labels: int,
+    regression: bool,
+    pooling: str = "mean",
+    seed: int = 0,
+) -> Branch:
     """Task layers initialised from the pre-trained layers depth .. depth+num_layers-1, a new classifier."""
     total = bert.config.num_hidden_layers
     if depth + num_layers > total:
-        raise ValueError(f"a branch at depth {depth} with {num_layers} layers exceeds the backbone's {total} layers")
+        raise ValueError(
+            f"a branch at depth {depth} with {num_layers} layers exceeds the backbone's {total} layers"
+        )
     cfg = BranchConfig(num_layers, depth, num_labels, bert.config.hidden_size, regression, pooling)
     torch.manual_seed(seed)
     layers = [copy.deepcopy(bert.encoder.layer[depth + i]) for i in range(num_layers)]
@@ -197,13 +223,19 @@ def student_from_teacher(teacher: Branch, num_layers: int) -> Branch:
     if not 1 <= num_layers <= teacher.config.num_layers:
         raise ValueError(f"student layers must be in 1..{teacher.config.num_layers}, got {num_layers}")
     cfg = BranchConfig(**{**teacher.config.to_dict(), "num_layers": num_layers})
-    student = Branch(cfg, [copy.deepcopy(teacher.layers[i]) for i in range(num_layers)],
-                     copy.deepcopy(teacher.pooler), dropout=teacher.dropout.p)
+    student = Branch(
+        cfg,
+        [copy.deepcopy(teacher.layers[i]) for i in range(num_layers)],
+        copy.deepcopy(teacher.pooler),
+        dropout=teacher.dropout.p,
+    )
     student.classifier.load_state_dict(teacher.classifier.state_dict())
     return student
 
 
-def full_model(bert: BertModel, num_labels: int, regression: bool, pooling: str = "mean", seed: int = 0) -> TaskModel:
+def full_model(
+    bert: BertModel, num_labels: int, regression: bool, pooling: str = "mean", seed: int = 0
+) -> TaskModel:
     """Full fine-tuning's model: trainable embeddings (a depth-0 trunk) and every layer in the branch."""
     trunk = make_trunk(bert, 0, [0], frozen=False)
     branch = make_branch(bert, 0, bert.config.num_hidden_layers, num_labels, regression, pooling, seed)
@@ -231,7 +263,9 @@ def load_branch(bert_config: BertConfig, path: Path) -> tuple[Branch, dict]:
         raise UserError(f"missing checkpoint {path} (or its config {meta_path.name})")
     meta = json.loads(meta_path.read_text())
     cfg = BranchConfig(**meta["branch"])
-    branch = Branch(cfg, [BertLayer(bert_config) for _ in range(cfg.num_layers)], dropout=bert_config.hidden_dropout_prob)
+    branch = Branch(
+        cfg, [BertLayer(bert_config) for _ in range(cfg.num_layers)], dropout=bert_config.hidden_dropout_prob
+    )
     try:
         state = load_file(str(path))
         branch.load_state_dict(state)

@@ -21,80 +21,209 @@ from mtserve.training.tasks import Split, TaskData, TaskSpec
 # domain -> intent -> templates; {x} slots are filled from SLOTS
 INTENTS: dict[str, dict[str, list[str]]] = {
     "weather": {
-        "weather_now": ["what's the weather in {city}", "is it raining in {city}", "how hot is it outside in {city}",
-                        "tell me the current temperature in {city}", "do i need a jacket in {city} today"],
-        "weather_forecast": ["what's the forecast for {city} {day}", "will it snow in {city} {day}",
-                             "is it going to rain {day} in {city}", "weather outlook for {city} {day}"],
-        "weather_alert": ["are there any storm warnings for {city}", "any severe weather alerts near {city}",
-                          "is there a flood warning in {city}"],
+        "weather_now": [
+            "what's the weather in {city}",
+            "is it raining in {city}",
+            "how hot is it outside in {city}",
+            "tell me the current temperature in {city}",
+            "do i need a jacket in {city} today",
+        ],
+        "weather_forecast": [
+            "what's the forecast for {city} {day}",
+            "will it snow in {city} {day}",
+            "is it going to rain {day} in {city}",
+            "weather outlook for {city} {day}",
+        ],
+        "weather_alert": [
+            "are there any storm warnings for {city}",
+            "any severe weather alerts near {city}",
+            "is there a flood warning in {city}",
+        ],
     },
     "music": {
-        "play_music": ["play some {genre}", "put on {artist}", "play {artist} in the {room}",
-                       "i want to hear some {genre} music", "start my {genre} playlist"],
-        "pause_music": ["pause the music", "stop playing {artist}", "turn the music off in the {room}",
-                        "mute the song"],
-        "music_info": ["who sings this song", "what album is this {artist} track from", "what's this song called",
-                       "when did {artist} release this"],
+        "play_music": [
+            "play some {genre}",
+            "put on {artist}",
+            "play {artist} in the {room}",
+            "i want to hear some {genre} music",
+            "start my {genre} playlist",
+        ],
+        "pause_music": [
+            "pause the music",
+            "stop playing {artist}",
+            "turn the music off in the {room}",
+            "mute the song",
+        ],
+        "music_info": [
+            "who sings this song",
+            "what album is this {artist} track from",
+            "what's this song called",
+            "when did {artist} release this",
+        ],
     },
     "calendar": {
-        "create_event": ["schedule a meeting with {person} {day} at {time}", "add lunch with {person} to my calendar {day}",
-                         "book a call with {person} at {time} {day}", "put the dentist on my calendar {day} at {time}"],
-        "cancel_event": ["cancel my meeting with {person}", "delete the {time} appointment {day}",
-                         "remove lunch with {person} from my calendar"],
-        "query_calendar": ["what's on my calendar {day}", "am i free {day} at {time}", "when is my next meeting with {person}",
-                           "do i have anything {day}"],
+        "create_event": [
+            "schedule a meeting with {person} {day} at {time}",
+            "add lunch with {person} to my calendar {day}",
+            "book a call with {person} at {time} {day}",
+            "put the dentist on my calendar {day} at {time}",
+        ],
+        "cancel_event": [
+            "cancel my meeting with {person}",
+            "delete the {time} appointment {day}",
+            "remove lunch with {person} from my calendar",
+        ],
+        "query_calendar": [
+            "what's on my calendar {day}",
+            "am i free {day} at {time}",
+            "when is my next meeting with {person}",
+            "do i have anything {day}",
+        ],
     },
     "shopping": {
-        "add_to_list": ["add {item} to my shopping list", "put {item} on the grocery list", "i need to buy {item}",
-                        "remember to get {item}"],
-        "order_status": ["where is my order of {item}", "when will my {item} arrive", "track my package",
-                         "has my {item} order shipped"],
+        "add_to_list": [
+            "add {item} to my shopping list",
+            "put {item} on the grocery list",
+            "i need to buy {item}",
+            "remember to get {item}",
+        ],
+        "order_status": [
+            "where is my order of {item}",
+            "when will my {item} arrive",
+            "track my package",
+            "has my {item} order shipped",
+        ],
         "reorder": ["order more {item}", "buy {item} again", "reorder the {item} from last time"],
     },
     "travel": {
-        "book_flight": ["book a flight to {city} {day}", "find me a plane ticket to {city}", "i need to fly to {city} {day}",
-                        "get me the cheapest flight to {city}"],
-        "book_hotel": ["book a hotel in {city} for {day}", "find a room in {city}", "reserve a hotel near {city} center",
-                       "i need a place to stay in {city} {day}"],
-        "travel_info": ["how long is the flight to {city}", "do i need a visa for {city}", "what time is it in {city}",
-                        "what's the currency in {city}"],
+        "book_flight": [
+            "book a flight to {city} {day}",
+            "find me a plane ticket to {city}",
+            "i need to fly to {city} {day}",
+            "get me the cheapest flight to {city}",
+        ],
+        "book_hotel": [
+            "book a hotel in {city} for {day}",
+            "find a room in {city}",
+            "reserve a hotel near {city} center",
+            "i need a place to stay in {city} {day}",
+        ],
+        "travel_info": [
+            "how long is the flight to {city}",
+            "do i need a visa for {city}",
+            "what time is it in {city}",
+            "what's the currency in {city}",
+        ],
     },
     "smart_home": {
-        "lights": ["turn on the lights in the {room}", "dim the {room} lights", "switch off the {room} light",
-                   "set the {room} lights to blue"],
-        "thermostat": ["set the thermostat to {temp} degrees", "make the {room} warmer", "turn the heat down to {temp}",
-                       "what's the temperature in the {room}"],
+        "lights": [
+            "turn on the lights in the {room}",
+            "dim the {room} lights",
+            "switch off the {room} light",
+            "set the {room} lights to blue",
+        ],
+        "thermostat": [
+            "set the thermostat to {temp} degrees",
+            "make the {room} warmer",
+            "turn the heat down to {temp}",
+            "what's the temperature in the {room}",
+        ],
         "lock": ["lock the front door", "is the back door locked", "unlock the garage", "lock all the doors"],
     },
 }
 
 SLOTS = {
-    "city": ["paris", "tokyo", "new york", "berlin", "lagos", "lima", "sydney", "toronto", "mumbai", "oslo", "cairo", "seoul"],
-    "day": ["today", "tomorrow", "on monday", "on friday", "this weekend", "next week", "tonight", "on the 14th"],
+    "city": [
+        "paris",
+        "tokyo",
+        "new york",
+        "berlin",
+        "lagos",
+        "lima",
+        "sydney",
+        "toronto",
+        "mumbai",
+        "oslo",
+        "cairo",
+        "seoul",
+    ],
+    "day": [
+        "today",
+        "tomorrow",
+        "on monday",
+        "on friday",
+        "this weekend",
+        "next week",
+        "tonight",
+        "on the 14th",
+    ],
     "genre": ["jazz", "rock", "classical", "hip hop", "lofi", "country", "techno", "blues"],
-    "artist": ["miles davis", "taylor swift", "the beatles", "beyonce", "radiohead", "bach", "adele", "drake"],
+    "artist": [
+        "miles davis",
+        "taylor swift",
+        "the beatles",
+        "beyonce",
+        "radiohead",
+        "bach",
+        "adele",
+        "drake",
+    ],
     "room": ["kitchen", "bedroom", "living room", "office", "bathroom", "garage"],
     "person": ["anna", "the team", "my boss", "dr lee", "mom", "carlos", "the landlord", "priya"],
     "time": ["9am", "noon", "3 pm", "half past four", "8 in the evening", "10:30"],
-    "item": ["milk", "batteries", "coffee beans", "dog food", "paper towels", "a phone charger", "eggs", "shampoo"],
+    "item": [
+        "milk",
+        "batteries",
+        "coffee beans",
+        "dog food",
+        "paper towels",
+        "a phone charger",
+        "eggs",
+        "shampoo",
+    ],
     "temp": ["68", "70", "72", "19", "21", "65"],
 }
 
 # sentiment markers: (label, prefixes, suffixes)
 SENTIMENT = {
-    "negative": (["ugh ", "this is so annoying, ", "i'm really frustrated, ", "come on, ", "seriously, ", "for the third time, "],
-                 [" you never get this right", ", this is useless", " ugh", ", i'm so fed up", ", why is this so hard"]),
+    "negative": (
+        [
+            "ugh ",
+            "this is so annoying, ",
+            "i'm really frustrated, ",
+            "come on, ",
+            "seriously, ",
+            "for the third time, ",
+        ],
+        [
+            " you never get this right",
+            ", this is useless",
+            " ugh",
+            ", i'm so fed up",
+            ", why is this so hard",
+        ],
+    ),
     "neutral": (["", "", "hey, ", "ok ", "assistant, ", "hi, "], ["", "", "", " please", ""]),
-    "positive": (["awesome, ", "thanks so much, ", "i love this, ", "great, could you ", "yay, "],
-                 [" thank you!", ", you're the best", " :)", ", that would be wonderful", ", love it"]),
+    "positive": (
+        ["awesome, ", "thanks so much, ", "i love this, ", "great, could you ", "yay, "],
+        [" thank you!", ", you're the best", " :)", ", that would be wonderful", ", love it"],
+    ),
 }
 
 # urgency markers with the value they contribute (0 = whenever .. 1 = right now)
 URGENCY = [
-    (0.05, ["whenever you get a chance ", "no rush, but ", "at some point "], [" sometime", " when you can", " no hurry"]),
+    (
+        0.05,
+        ["whenever you get a chance ", "no rush, but ", "at some point "],
+        [" sometime", " when you can", " no hurry"],
+    ),
     (0.35, ["", "", ""], ["", "", ""]),
     (0.65, ["soon please, ", "could you quickly "], [" soon", " fairly soon"]),
-    (0.95, ["right now ", "urgent: ", "immediately ", "asap "], [" right now", " immediately", " asap", " this instant"]),
+    (
+        0.95,
+        ["right now ", "urgent: ", "immediately ", "asap "],
+        [" right now", " immediately", " asap", " this instant"],
+    ),
 ]
 
 TASKS = {
@@ -125,7 +254,12 @@ def _utterance(rng: random.Random) -> tuple[str, dict]:
         text = text.capitalize()
     if rng.random() < 0.03:  # label noise: a sentiment the surface does not show
         sentiment = rng.choice(list(SENTIMENT))
-    return " ".join(text.split()), {"domain": domain, "intent": intent, "sentiment": sentiment, "urgency": round(urgency, 4)}
+    return " ".join(text.split()), {
+        "domain": domain,
+        "intent": intent,
+        "sentiment": sentiment,
+        "urgency": round(urgency, 4),
+    }
 
 
 def generate(n_train: int = 3000, n_dev: int = 600, seed: int = 13) -> dict[str, TaskData]:
@@ -146,6 +280,7 @@ def generate(n_train: int = 3000, n_dev: int = 600, seed: int = 13) -> dict[str,
     train_rows, dev_rows = rows[:n_train], rows[n_train:]
     out = {}
     for name, spec in TASKS.items():
+
         def split(rs: list[tuple[str, dict]], name: str = name, spec: TaskSpec = spec) -> Split:
             labels = [r[1][name] if spec.is_regression else spec.labels.index(r[1][name]) for r in rs]
             return Split([r[0] for r in rs], None, labels)

@@ -1,11 +1,11 @@
 """`mtserve demo` (`make demo`): the whole pipeline on the embedded corpus, end to end.
 
-  1. train      full fine-tuning, partial fine-tuning and distillation per task -> reports/accuracy.*
-  2. export     the Triton repository (local profile) -> model_repository/multitask
-  3. serve      a real Triton on it
-  4. check      every task's dev set through gRPC reproduces accuracy.json; a few example utterances
-  5. load test  a short capacity search, multitask against one deployment per task -> reports/capacity.*
-  6. stop       the server, print where everything is
+1. train      full fine-tuning, partial fine-tuning and distillation per task -> reports/accuracy.*
+2. export     the Triton repository (local profile) -> model_repository/multitask
+3. serve      a real Triton on it
+4. check      every task's dev set through gRPC reproduces accuracy.json; a few example utterances
+5. load test  a short capacity search, multitask against one deployment per task -> reports/capacity.*
+6. stop       the server, print where everything is
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def run(args) -> int:
     datasets = corpus.generate(args.train_examples, args.dev_examples)
     run_dir = Path(args.run_dir)
     if not args.skip_train:
-        print(f"[1/5] training {len(datasets)} tasks on the embedded corpus "
-              f"({args.train_examples} train / {args.dev_examples} dev utterances)")
+        print(
+            f"[1/5] training {len(datasets)} tasks on the embedded corpus "
+            f"({args.train_examples} train / {args.dev_examples} dev utterances)"
+        )
         # Demo budget: full fine-tuning for 2 epochs; the search tries the top 1 and 2 layers and a
         # 1-layer student of the 2-layer teacher, all on cached trunk features.
         cfg = TrainConfig(epochs_full=2, epochs_partial=3, epochs_distil=3, max_length=64)
@@ -77,8 +79,10 @@ def run(args) -> int:
         print("[4/5] dev sets through gRPC vs in-process scores")
         rows = compare(acc, served_scores(server.grpc_url, datasets))
         for r in rows:
-            print(f"      {r['task']:<12} in-process {r['in_process']:.4f}  triton {r['triton']:.4f}  "
-                  f"{'ok' if r['ok'] else 'MISMATCH'}")
+            print(
+                f"      {r['task']:<12} in-process {r['in_process']:.4f}  triton {r['triton']:.4f}  "
+                f"{'ok' if r['ok'] else 'MISMATCH'}"
+            )
         timings["served_eval_s"] = time.perf_counter() - t2
         (Path(args.reports) / "served_check.json").write_text(json.dumps(rows, indent=2))
         if not all(r["ok"] for r in rows):
@@ -89,14 +93,23 @@ def run(args) -> int:
             from mtserve.loadtest.capacity import short_capacity
 
             # the server already running is the one measured; the registry gives the layer counts for the ideal
-            cap = short_capacity(server.grpc_url, args.reports, slo_p99_ms=args.slo_p99_ms,
-                                 registry_path=Path(args.repo) / "registry.json")["capacity"]
+            cap = short_capacity(
+                server.grpc_url,
+                args.reports,
+                slo_p99_ms=args.slo_p99_ms,
+                registry_path=Path(args.repo) / "registry.json",
+            )["capacity"]
             timings["loadtest_s"] = time.perf_counter() - t3
             reduction = "n/a" if cap["cost_reduction"] is None else f"{cap['cost_reduction']:.1%}"
-            print(f"      multitask {cap['multitask']['max_rps']:.1f} utt/s, per-task {cap['per_task']['max_rps']:.1f} "
-                  f"utt/s: cost reduction {reduction} (ideal {cap['ideal_cost_reduction']:.1%})")
+            print(
+                f"      multitask {cap['multitask']['max_rps']:.1f} utt/s, per-task {cap['per_task']['max_rps']:.1f} "
+                f"utt/s: cost reduction {reduction} (ideal {cap['ideal_cost_reduction']:.1%})"
+            )
     timings["total_s"] = time.perf_counter() - t0
-    (Path(args.reports) / "demo_timings.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()},
-                                                                      indent=2))
-    print(f"done in {timings['total_s'] / 60:.1f} min; reports in {args.reports}/, repository in {args.repo}/")
+    (Path(args.reports) / "demo_timings.json").write_text(
+        json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2)
+    )
+    print(
+        f"done in {timings['total_s'] / 60:.1f} min; reports in {args.reports}/, repository in {args.repo}/"
+    )
     return 0

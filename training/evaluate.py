@@ -12,8 +12,13 @@ from mtserve.training.tasks import TaskData, score
 from tqdm.auto import tqdm
 
 
-def served_scores(url: str, datasets: dict[str, TaskData], model: str = "multitask", batch_size: int = 32,
-                  single: bool = False) -> dict[str, float]:
+def served_scores(
+    url: str,
+    datasets: dict[str, TaskData],
+    model: str = "multitask",
+    batch_size: int = 32,
+    single: bool = False,
+) -> dict[str, float]:
     """{task: dev score through Triton}. single=True uses each task's `single_<task>` baseline instead."""
     from mtserve.serving.client import MultitaskClient
 
@@ -23,7 +28,9 @@ def served_scores(url: str, datasets: dict[str, TaskData], model: str = "multita
             dev = data.dev
             target = f"single_{name}" if single else model
             chunks = []
-            for start in tqdm(range(0, len(dev), batch_size), desc=f"served dev: {name}", leave=False, disable=None):
+            for start in tqdm(
+                range(0, len(dev), batch_size), desc=f"served dev: {name}", leave=False, disable=None
+            ):
                 texts = dev.texts[start : start + batch_size]
                 pairs = None if dev.pairs is None else dev.pairs[start : start + batch_size]
                 chunks.append(client.infer(texts, pairs, tasks=[name], model=target)[name]["scores"])
@@ -35,6 +42,13 @@ def compare(accuracy: dict, served: dict[str, float], tolerance: float = 1e-3) -
     rows = []
     for task, s in served.items():
         expected = accuracy["tasks"][task]["served"]
-        rows.append({"task": task, "in_process": expected, "triton": s, "abs_diff": abs(s - expected),
-                     "ok": abs(s - expected) <= tolerance})
+        rows.append(
+            {
+                "task": task,
+                "in_process": expected,
+                "triton": s,
+                "abs_diff": abs(s - expected),
+                "ok": abs(s - expected) <= tolerance,
+            }
+        )
     return rows

@@ -76,21 +76,38 @@ def _add_label_output(model: onnx.ModelProto, labels: list[str]) -> onnx.ModelPr
     same ONNX model (no extra python step in production)."""
     g = model.graph
     g.initializer.append(numpy_helper.from_array(np.array(labels, dtype=object), "label_names"))
-    g.node.append(helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=1, name="label_argmax"))
-    g.node.append(helper.make_node("Gather", ["label_names", "label_index"], ["label"], axis=0, name="label_gather"))
+    g.node.append(
+        helper.make_node("ArgMax", ["scores"], ["label_index"], axis=1, keepdims=1, name="label_argmax")
+    )
+    g.node.append(
+        helper.make_node("Gather", ["label_names", "label_index"], ["label"], axis=0, name="label_gather")
+    )
     g.output.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["batch", 1]))
     return model
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+def _export(
+    module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict
+) -> None:
     module = module.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
 
 
-def _check_against_torch(path: Path, module: nn.Module, feeds: dict[str, torch.Tensor], tol: float = 1e-4) -> float:
+def _check_against_torch(
+    path: Path, module: nn.Module, feeds: dict[str, torch.Tensor], tol: float = 1e-4
+) -> float:
     """onnx.checker, then onnxruntime against PyTorch on the same inputs; returns the max abs difference."""
     import onnxruntime as ort
 
@@ -141,8 +158,10 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         try:
             from onnxconverter_common.float16 import convert_float_to_float16
         except ImportError:
-            raise UserError("--fp16 needs onnxruntime's transformers tools (onnxruntime.transformers.float16) "
-                            "or onnxconverter-common") from None
+            raise UserError(
+                "--fp16 needs onnxruntime's transformers tools (onnxruntime.transformers.float16) "
+                "or onnxconverter-common"
+            ) from None
     model = convert_float_to_float16(model, keep_io_types=True)
     _toposort(model.graph)
     return model
@@ -174,10 +193,19 @@ def export_trunk(trunk: Trunk, path: Path, vocab_size: int, *, fp16: bool = Fals
 def export_head(branch: Branch, labels: list[str] | None, path: Path, *, fp16: bool = False) -> float:
     h = branch.config.hidden_size
     g = torch.Generator().manual_seed(1)
-    feeds = {"hidden": torch.randn(3, 11, h, generator=g), "attention_mask": _sample_ids(10)["attention_mask"]}
+    feeds = {
+        "hidden": torch.randn(3, 11, h, generator=g),
+        "attention_mask": _sample_ids(10)["attention_mask"],
+    }
     module = _HeadForExport(branch)
-    _export(module, tuple(feeds.values()), path, list(feeds), ["scores"],
-            {"hidden": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "scores": {0: "batch"}})
+    _export(
+        module,
+        tuple(feeds.values()),
+        path,
+        list(feeds),
+        ["scores"],
+        {"hidden": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "scores": {0: "batch"}},
+    )
     if fp16:
         _fp16_file(path)  # before the label output, whose ArgMax then reads the fp32 scores
     if labels is not None:
@@ -185,8 +213,9 @@ def export_head(branch: Branch, labels: list[str] | None, path: Path, *, fp16: b
     return _check_against_torch(path, module, feeds, **({"tol": FP16_TOL} if fp16 else {}))
 
 
-def export_full(model: TaskModel, labels: list[str] | None, path: Path, vocab_size: int, *,
-                fp16: bool = False) -> float:
+def export_full(
+    model: TaskModel, labels: list[str] | None, path: Path, vocab_size: int, *, fp16: bool = False
+) -> float:
     feeds = _sample_ids(vocab_size)
     module = _FullForExport(model)
     dyn = {n: {0: "batch", 1: "seq"} for n in feeds} | {"scores": {0: "batch"}}
@@ -203,8 +232,15 @@ def _tensor(name: str, dtype: int, dims: list[int], optional: bool = False):
     return {"name": name, "data_type": dtype, "dims": dims, **({"optional": True} if optional else {})}
 
 
-def _model_config(name: str, inputs: list[dict], outputs: list[dict], profile: str, python_model: bool = False,
-                  max_batch: int = MAX_BATCH, instances: int = 1) -> mc.ModelConfig:
+def _model_config(
+    name: str,
+    inputs: list[dict],
+    outputs: list[dict],
+    profile: str,
+    python_model: bool = False,
+    max_batch: int = MAX_BATCH,
+    instances: int = 1,
+) -> mc.ModelConfig:
     cfg = mc.ModelConfig(name=name, max_batch_size=max_batch)
     if python_model or profile == "local":
         cfg.backend = "python"
@@ -215,7 +251,9 @@ def _model_config(name: str, inputs: list[dict], outputs: list[dict], profile: s
     for t in outputs:
         cfg.output.add(**t)
     gpu = profile == "gpu" and not python_model
-    cfg.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU)
+    cfg.instance_group.add(
+        count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU
+    )
     cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_US
     # No default_queue_policy (REJECT after a timeout), although it would bound the backlog an overload leaves:
     # with ensembles of python-backend models, Triton 2.51 segfaulted under overload with it (in
@@ -232,8 +270,9 @@ def add_tensorrt(cfg: mc.ModelConfig, workspace_bytes: int = TRT_WORKSPACE_BYTES
     return cfg
 
 
-def _onnx_model_config(name: str, inputs: list[dict], outputs: list[dict], profile: str,
-                       tensorrt: bool = False) -> mc.ModelConfig:
+def _onnx_model_config(
+    name: str, inputs: list[dict], outputs: list[dict], profile: str, tensorrt: bool = False
+) -> mc.ModelConfig:
     cfg = _model_config(name, inputs, outputs, profile)
     if tensorrt:
         if profile != "gpu":
@@ -242,7 +281,9 @@ def _onnx_model_config(name: str, inputs: list[dict], outputs: list[dict], profi
     return cfg
 
 
-def _ensemble(name: str, inputs: list[dict], outputs: list[dict], steps: list[tuple[str, dict, dict]]) -> mc.ModelConfig:
+def _ensemble(
+    name: str, inputs: list[dict], outputs: list[dict], steps: list[tuple[str, dict, dict]]
+) -> mc.ModelConfig:
     cfg = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=MAX_BATCH)
     for t in inputs:
         cfg.input.add(**t)
@@ -293,15 +334,25 @@ def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
     hf = AutoTokenizer.from_pretrained(str(run_root / "tokenizer"), local_files_only=True)
     export_tokenizer(hf, version, max_length)
-    write_config(_model_config("tokenizer", TEXT_INPUTS, ID_TENSORS, "local", python_model=True), repo / "tokenizer")
+    write_config(
+        _model_config("tokenizer", TEXT_INPUTS, ID_TENSORS, "local", python_model=True), repo / "tokenizer"
+    )
 
 
 def _precision(fp16: bool) -> dict:
     return {"precision": "fp16"} if fp16 else {}
 
 
-def write_trunk(trunk: Trunk, repo: Path, profile: str, vocab_size: int, version: int = 1, *, fp16: bool = False,
-                tensorrt: bool = False) -> dict:
+def write_trunk(
+    trunk: Trunk,
+    repo: Path,
+    profile: str,
+    vocab_size: int,
+    version: int = 1,
+    *,
+    fp16: bool = False,
+    tensorrt: bool = False,
+) -> dict:
     h = trunk.embeddings.word_embeddings.embedding_dim
     vdir = repo / "trunk" / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
@@ -313,30 +364,57 @@ def write_trunk(trunk: Trunk, repo: Path, profile: str, vocab_size: int, version
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
-def write_head(name: str, spec: TaskSpec, branch: Branch, repo: Path, profile: str, version: int = 1, *,
-               fp16: bool = False, tensorrt: bool = False) -> dict:
+def write_head(
+    name: str,
+    spec: TaskSpec,
+    branch: Branch,
+    repo: Path,
+    profile: str,
+    version: int = 1,
+    *,
+    fp16: bool = False,
+    tensorrt: bool = False,
+) -> dict:
     h = branch.config.hidden_size
     vdir = repo / name / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_head(branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", fp16=fp16)
+    diff = export_head(
+        branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", fp16=fp16
+    )
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
     inputs = [_tensor("hidden", F32, [-1, h]), _tensor("attention_mask", I64, [-1])]
-    write_config(_onnx_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile, tensorrt),
-                 repo / name)
+    write_config(
+        _onnx_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile, tensorrt),
+        repo / name,
+    )
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
-def write_full(name: str, spec: TaskSpec, model: TaskModel, repo: Path, profile: str, vocab_size: int, *,
-               fp16: bool = False, tensorrt: bool = False) -> dict:
+def write_full(
+    name: str,
+    spec: TaskSpec,
+    model: TaskModel,
+    repo: Path,
+    profile: str,
+    vocab_size: int,
+    *,
+    fp16: bool = False,
+    tensorrt: bool = False,
+) -> dict:
     vdir = repo / f"full_{name}" / "1"
     vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_full(model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size,
-                       fp16=fp16)
+    diff = export_full(
+        model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size, fp16=fp16
+    )
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
-    write_config(_onnx_model_config(f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile,
-                                    tensorrt), repo / f"full_{name}")
+    write_config(
+        _onnx_model_config(
+            f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile, tensorrt
+        ),
+        repo / f"full_{name}",
+    )
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
@@ -348,9 +426,14 @@ def _tok_step() -> tuple[str, dict, dict]:
 def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
     """tasks: name -> (spec, branch depth). Each head reads the trunk's hidden state at its own depth."""
     depths = sorted({d for _, d in tasks.values()})
-    steps = [_tok_step(),
-             ("trunk", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")},
-              {f"hidden_{d}": f"hidden_{d}" for d in depths})]
+    steps = [
+        _tok_step(),
+        (
+            "trunk",
+            {n: n for n in ("input_ids", "token_type_ids", "attention_mask")},
+            {f"hidden_{d}": f"hidden_{d}" for d in depths},
+        ),
+    ]
     outputs = []
     for name, (spec, depth) in tasks.items():
         out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
@@ -361,7 +444,10 @@ def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
 
 def single_config(name: str, spec: TaskSpec) -> mc.ModelConfig:
     out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
-    steps = [_tok_step(), (f"full_{name}", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}, out_map)]
+    steps = [
+        _tok_step(),
+        (f"full_{name}", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}, out_map),
+    ]
     return _ensemble(f"single_{name}", TEXT_INPUTS, task_outputs(name, spec), steps)
 
 
@@ -401,8 +487,16 @@ def atomic_repository(out: Path):
     return _cm()
 
 
-def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", with_baseline: bool = True,
-               progress: bool = True, *, fp16: bool = False, tensorrt: bool = False) -> dict:
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    profile: str = "local",
+    with_baseline: bool = True,
+    progress: bool = True,
+    *,
+    fp16: bool = False,
+    tensorrt: bool = False,
+) -> dict:
     """Export a training run (training/pipeline.py's Run) as a model repository at `out`.
 
     fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
@@ -438,9 +532,10 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
             elif step == "trunk":
                 checks["trunk"] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size, **opts)
             elif step.startswith("full_"):
-                name = step[len("full_"):]
-                checks[step] = write_full(name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size,
-                                          **opts)
+                name = step[len("full_") :]
+                checks[step] = write_full(
+                    name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size, **opts
+                )
             else:
                 checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile, **opts)
         write_ensemble(multitask_config(tasks), tmp)
@@ -448,15 +543,31 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
             for name, (spec, _) in tasks.items():
                 write_ensemble(single_config(name, spec), tmp)
         registry = {
-            "version": 1, "profile": profile, "backbone": meta["backbone"], "num_layers": meta["num_layers"],
-            "hidden_size": meta["hidden_size"], "max_length": meta["config"]["max_length"],
-            "trunk": {"version": 1, "depths": depths, "layers": max(depths), "fingerprint": meta["trunk_fingerprint"]},
+            "version": 1,
+            "profile": profile,
+            "backbone": meta["backbone"],
+            "num_layers": meta["num_layers"],
+            "hidden_size": meta["hidden_size"],
+            "max_length": meta["config"]["max_length"],
+            "trunk": {
+                "version": 1,
+                "depths": depths,
+                "layers": max(depths),
+                "fingerprint": meta["trunk_fingerprint"],
+            },
             "multitask_version": 1,
-            "tasks": {name: {**spec.to_dict(), "kind": "regression" if spec.is_regression else "classification",
-                             "branch_depth": depth, "task_layers": branches[name][0].config.num_layers,
-                             "head_version": 1, "baseline": f"single_{name}" if with_baseline else None,
-                             "dev_score": branches[name][1]["chosen"]["score"]}
-                      for name, (spec, depth) in tasks.items()},
+            "tasks": {
+                name: {
+                    **spec.to_dict(),
+                    "kind": "regression" if spec.is_regression else "classification",
+                    "branch_depth": depth,
+                    "task_layers": branches[name][0].config.num_layers,
+                    "head_version": 1,
+                    "baseline": f"single_{name}" if with_baseline else None,
+                    "dev_score": branches[name][1]["chosen"]["score"],
+                }
+                for name, (spec, depth) in tasks.items()
+            },
             "export_checks": checks,
         }
         if fp16 or tensorrt:  # how the ONNX models were built: a later head export should match
@@ -469,15 +580,33 @@ def export_run(run_dir: str | Path, out: str | Path, profile: str = "local", wit
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default="runs/latest", help="the training run to export")
     p.add_argument("--out", default="model_repository/multitask", help="repository folder to (re)write")
-    p.add_argument("--profile", choices=["local", "gpu"], default="local",
-                   help="local: python backend running the ONNX files on CPU; gpu: onnxruntime backend, KIND_GPU")
-    p.add_argument("--no-baseline", action="store_true", help="skip the per-task baseline models (full_*, single_*)")
-    p.add_argument("--fp16", action="store_true",
-                   help="ONNX models compute in fp16 (fp32 inputs/outputs kept, configs unchanged)")
-    p.add_argument("--tensorrt", action="store_true",
-                   help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models")
-    p.add_argument("--check", metavar="REPO", nargs="?", const="", default=None,
-                   help="validate a repository strictly instead of exporting (default: --out)")
+    p.add_argument(
+        "--profile",
+        choices=["local", "gpu"],
+        default="local",
+        help="local: python backend running the ONNX files on CPU; gpu: onnxruntime backend, KIND_GPU",
+    )
+    p.add_argument(
+        "--no-baseline", action="store_true", help="skip the per-task baseline models (full_*, single_*)"
+    )
+    p.add_argument(
+        "--fp16",
+        action="store_true",
+        help="ONNX models compute in fp16 (fp32 inputs/outputs kept, configs unchanged)",
+    )
+    p.add_argument(
+        "--tensorrt",
+        action="store_true",
+        help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models",
+    )
+    p.add_argument(
+        "--check",
+        metavar="REPO",
+        nargs="?",
+        const="",
+        default=None,
+        help="validate a repository strictly instead of exporting (default: --out)",
+    )
 
 
 def run(args) -> int:
@@ -496,7 +625,10 @@ def run(args) -> int:
     fp16, tensorrt = getattr(args, "fp16", False), getattr(args, "tensorrt", False)
     reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline, fp16=fp16, tensorrt=tensorrt)
     worst = max(c["max_abs_diff"] for c in reg["export_checks"].values())
-    print(f"exported {len(reg['tasks'])} task(s) to {args.out} (profile {args.profile}); trunk {reg['trunk']['layers']} "
-          f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}"
-          + (" (fp16 vs fp32)" if fp16 else "") + ("; TensorRT accelerator" if tensorrt else ""))
+    print(
+        f"exported {len(reg['tasks'])} task(s) to {args.out} (profile {args.profile}); trunk {reg['trunk']['layers']} "
+        f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}"
+        + (" (fp16 vs fp32)" if fp16 else "")
+        + ("; TensorRT accelerator" if tensorrt else "")
+    )
     return 0

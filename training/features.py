@@ -39,8 +39,14 @@ class Encoded:
 
 
 def encode(tokenizer, split: Split, max_length: int) -> Encoded:
-    enc = tokenizer(split.texts, split.pairs, truncation=True, max_length=max_length, padding="longest",
-                    return_tensors="pt")
+    enc = tokenizer(
+        split.texts,
+        split.pairs,
+        truncation=True,
+        max_length=max_length,
+        padding="longest",
+        return_tensors="pt",
+    )
     tt = enc.get("token_type_ids", torch.zeros_like(enc["input_ids"]))
     h = hashlib.sha256()
     h.update(enc["input_ids"].numpy().tobytes())
@@ -90,8 +96,9 @@ class LiveFeatures:
 
 
 @torch.no_grad()
-def compute_hidden(trunk: Trunk, enc: Encoded, depths: list[int], batch_size: int = 64, desc: str = "trunk features"
-                   ) -> dict[int, Features]:
+def compute_hidden(
+    trunk: Trunk, enc: Encoded, depths: list[int], batch_size: int = 64, desc: str = "trunk features"
+) -> dict[int, Features]:
     """Run the frozen trunk once over a split; hidden states at each depth (a trunk deep enough for max(depths))."""
     full = trunk.truncated(depths)
     n, s = enc.input_ids.shape
@@ -124,8 +131,9 @@ class FeatureCache:
         assert self.root is not None
         return self.root / f"{fp}-{key}-d{depth}.safetensors"
 
-    def get(self, trunk: Trunk, fingerprint: str, enc: Encoded, depths: list[int], desc: str = "trunk features"
-            ) -> dict[int, Features]:
+    def get(
+        self, trunk: Trunk, fingerprint: str, enc: Encoded, depths: list[int], desc: str = "trunk features"
+    ) -> dict[int, Features]:
         from safetensors.torch import load_file, save_file
 
         found: dict[int, Features] = {}

@@ -57,12 +57,16 @@ def _optimizer(params, lr: float, cfg: TrainConfig, total_steps: int):
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+    )
     warm = max(1, int(cfg.warmup * total_steps))
 
     def schedule(step: int) -> float:  # linear warm-up, then linear decay to zero
-        return (step + 1) / warm if step < warm else max(0.0, (total_steps - step) / max(1, total_steps - warm))
+        return (
+            (step + 1) / warm if step < warm else max(0.0, (total_steps - step) / max(1, total_steps - warm))
+        )
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
@@ -73,13 +77,15 @@ def task_loss(spec: TaskSpec, logits: torch.Tensor, gold: torch.Tensor) -> torch
     return F.cross_entropy(logits, gold.long())
 
 
-def distil_loss(spec: TaskSpec, student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, t: float
-                ) -> torch.Tensor:
+def distil_loss(
+    spec: TaskSpec, student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, t: float
+) -> torch.Tensor:
     """T^2 * KL(teacher_T || student_T) + hard-label loss; regression: MSE to teacher + MSE to label."""
     if spec.is_regression:
         return F.mse_loss(student, teacher) + task_loss(spec, student, gold)
-    soft = F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean",
-                    log_target=True)
+    soft = F.kl_div(
+        F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean", log_target=True
+    )
     return t * t * soft + task_loss(spec, student, gold)
 
 
@@ -99,8 +105,9 @@ def _epochs_iter(n: int, cfg: TrainConfig, epochs: float, rng: np.random.Generat
 
 
 # ---------------------------------------------------------------- full fine-tuning
-def train_full(bert, spec: TaskSpec, train: Encoded, gold_train, dev: Encoded, gold_dev, cfg: TrainConfig,
-               desc: str = "") -> tuple[TaskModel, float]:
+def train_full(
+    bert, spec: TaskSpec, train: Encoded, gold_train, dev: Encoded, gold_dev, cfg: TrainConfig, desc: str = ""
+) -> tuple[TaskModel, float]:
     torch.manual_seed(cfg.seed)
     model = full_model(bert, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
     model.train()
@@ -108,8 +115,13 @@ def train_full(bert, spec: TaskSpec, train: Encoded, gold_train, dev: Encoded, g
     total = _steps(len(train), cfg, cfg.epochs_full)
     opt, sched = _optimizer(model.parameters(), cfg.lr_full, cfg, total)
     rng = np.random.default_rng(cfg.seed)
-    for idx in tqdm(_epochs_iter(len(train), cfg, cfg.epochs_full, rng), total=total,
-                    desc=desc or f"{spec.name}: full fine-tuning", leave=False, disable=None):
+    for idx in tqdm(
+        _epochs_iter(len(train), cfg, cfg.epochs_full, rng),
+        total=total,
+        desc=desc or f"{spec.name}: full fine-tuning",
+        leave=False,
+        disable=None,
+    ):
         loss = task_loss(spec, model(*train.batch(idx)), gold[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -127,8 +139,17 @@ def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64) -> np.nda
 
 
 # ---------------------------------------------------------------- branches: partial fine-tuning, distillation
-def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures, gold, cfg: TrainConfig,
-                  epochs: float, lr: float, desc: str, teacher_logits: torch.Tensor | None = None) -> Branch:
+def _train_branch(
+    branch: Branch,
+    spec: TaskSpec,
+    feats: Features | LiveFeatures,
+    gold,
+    cfg: TrainConfig,
+    epochs: float,
+    lr: float,
+    desc: str,
+    teacher_logits: torch.Tensor | None = None,
+) -> Branch:
     """Train a branch on the trunk's hidden states: cached (Features) or computed every step (LiveFeatures)."""
     torch.manual_seed(cfg.seed)
     branch.train()
@@ -136,7 +157,9 @@ def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures
     total = _steps(len(feats), cfg, epochs)
     opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
     rng = np.random.default_rng(cfg.seed)
-    for idx in tqdm(_epochs_iter(len(feats), cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None):
+    for idx in tqdm(
+        _epochs_iter(len(feats), cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None
+    ):
         hidden, mask = feats.batch(idx)
         logits = branch(hidden, mask)
         if teacher_logits is not None:
@@ -152,32 +175,66 @@ def _train_branch(branch: Branch, spec: TaskSpec, feats: Features | LiveFeatures
 
 
 @torch.no_grad()
-def branch_outputs(branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True
-                   ) -> torch.Tensor:
+def branch_outputs(
+    branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True
+) -> torch.Tensor:
     """Scores (probabilities / value) or raw logits of a branch over the trunk's hidden states."""
     branch.eval()
     fn = branch.scores if scores else branch.forward
     return torch.cat([fn(*feats.batch(idx)) for idx in batches(len(feats), batch_size, False)])
 
 
-def train_partial(bert, spec: TaskSpec, k: int, feats_train: Features | LiveFeatures, gold_train,
-                  feats_dev: Features | LiveFeatures, gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
+def train_partial(
+    bert,
+    spec: TaskSpec,
+    k: int,
+    feats_train: Features | LiveFeatures,
+    gold_train,
+    feats_dev: Features | LiveFeatures,
+    gold_dev,
+    cfg: TrainConfig,
+) -> tuple[Branch, float]:
     """Fine-tune the top k layers (initialised from the backbone's) plus a new classifier."""
     depth = bert.config.num_hidden_layers - k
     branch = make_branch(bert, depth, k, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
-    _train_branch(branch, spec, feats_train, gold_train, cfg, cfg.epochs_partial, cfg.lr_partial,
-                  f"{spec.name}: partial k={k}")
+    _train_branch(
+        branch,
+        spec,
+        feats_train,
+        gold_train,
+        cfg,
+        cfg.epochs_partial,
+        cfg.lr_partial,
+        f"{spec.name}: partial k={k}",
+    )
     return branch, score(spec, branch_outputs(branch, feats_dev).numpy(), gold_dev)
 
 
-def distil(teacher: Branch, spec: TaskSpec, num_layers: int, feats_train: Features | LiveFeatures, gold_train,
-           feats_dev: Features | LiveFeatures, gold_dev, cfg: TrainConfig) -> tuple[Branch, float]:
+def distil(
+    teacher: Branch,
+    spec: TaskSpec,
+    num_layers: int,
+    feats_train: Features | LiveFeatures,
+    gold_train,
+    feats_dev: Features | LiveFeatures,
+    gold_dev,
+    cfg: TrainConfig,
+) -> tuple[Branch, float]:
     """Compress a teacher branch into `num_layers` layers on the same trunk depth."""
     student = student_from_teacher(teacher, num_layers)
     # the teacher is frozen: its logits over the training set are computed once, not every epoch
     teacher_logits = branch_outputs(teacher, feats_train, scores=False)
-    _train_branch(student, spec, feats_train, gold_train, cfg, cfg.epochs_distil, cfg.lr_distil,
-                  f"{spec.name}: distil k={teacher.config.num_layers}->l={num_layers}", teacher_logits=teacher_logits)
+    _train_branch(
+        student,
+        spec,
+        feats_train,
+        gold_train,
+        cfg,
+        cfg.epochs_distil,
+        cfg.lr_distil,
+        f"{spec.name}: distil k={teacher.config.num_layers}->l={num_layers}",
+        teacher_logits=teacher_logits,
+    )
     return student, score(spec, branch_outputs(student, feats_dev).numpy(), gold_dev)
 
 

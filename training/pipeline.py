@@ -51,8 +51,11 @@ class SearchConfig:
     retention_target: float = 0.995
 
     def to_dict(self) -> dict:
-        return {"k_values": self.k_values, "max_student_layers": self.max_student_layers,
-                "retention_target": self.retention_target}
+        return {
+            "k_values": self.k_values,
+            "max_student_layers": self.max_student_layers,
+            "retention_target": self.retention_target,
+        }
 
 
 def _threshold(full_score: float, target: float) -> float:
@@ -73,7 +76,9 @@ def layers_served(choices: dict[str, dict]) -> int:
     return max(c["branch_depth"] for c in choices.values()) + sum(c["task_layers"] for c in choices.values())
 
 
-def choose_jointly(searches: dict[str, tuple[list[dict], float]], target: float) -> dict[str, tuple[dict, bool]]:
+def choose_jointly(
+    searches: dict[str, tuple[list[dict], float]], target: float
+) -> dict[str, tuple[dict, bool]]:
     """The choice for every task at once: the fewest layers served in all, each task reaching target x full.
 
     `searches` maps a task to (its candidates, its full fine-tuning score). A task none of whose candidates reaches
@@ -101,15 +106,25 @@ def choose_jointly(searches: dict[str, tuple[list[dict], float]], target: float)
                 break
             picks[task] = min(fit, key=lambda c: (c["task_layers"], -c["score"]))
         else:
-            retention = sum(c["score"] / searches[t][1] if searches[t][1] > 0 else 0.0 for t, c in picks.items())
+            retention = sum(
+                c["score"] / searches[t][1] if searches[t][1] > 0 else 0.0 for t, c in picks.items()
+            )
             key = (layers_served(picks), -retention)
             if best_key is None or key < best_key:
                 best, best_key = picks, key
     return {task: (best[task], task in ok) for task in searches}
 
 
-def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: TrainConfig, search: SearchConfig,
-                full_score: float) -> tuple[dict[tuple, Branch], dict, list[dict]]:
+def search_task(
+    bert,
+    spec: TaskSpec,
+    feats: dict,
+    gold_train,
+    gold_dev,
+    cfg: TrainConfig,
+    search: SearchConfig,
+    full_score: float,
+) -> tuple[dict[tuple, Branch], dict, list[dict]]:
     """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). Returns
     every candidate branch by (kind, k, l), this task's own choice, and every candidate's record."""
     num_layers = bert.config.num_hidden_layers
@@ -119,14 +134,32 @@ def search_task(bert, spec: TaskSpec, feats: dict, gold_train, gold_dev, cfg: Tr
         ftr, fdev = feats[("train", depth)], feats[("dev", depth)]
         with Timer() as t:
             teacher, s = train_partial(bert, spec, k, ftr, gold_train, fdev, gold_dev, cfg)
-        candidates.append({"kind": "partial", "k": k, "l": k, "branch_depth": depth, "task_layers": k, "score": s,
-                           "seconds": round(t.seconds, 2)})
+        candidates.append(
+            {
+                "kind": "partial",
+                "k": k,
+                "l": k,
+                "branch_depth": depth,
+                "task_layers": k,
+                "score": s,
+                "seconds": round(t.seconds, 2),
+            }
+        )
         branches[("partial", k, k)] = teacher
         for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
             with Timer() as t:
                 student, s = distil(teacher, spec, n_student, ftr, gold_train, fdev, gold_dev, cfg)
-            candidates.append({"kind": "distilled", "k": k, "l": n_student, "branch_depth": depth,
-                               "task_layers": n_student, "score": s, "seconds": round(t.seconds, 2)})
+            candidates.append(
+                {
+                    "kind": "distilled",
+                    "k": k,
+                    "l": n_student,
+                    "branch_depth": depth,
+                    "task_layers": n_student,
+                    "score": s,
+                    "seconds": round(t.seconds, 2),
+                }
+            )
             branches[("distilled", k, n_student)] = student
     chosen, met = choose(candidates, full_score, search.retention_target)
     chosen = {**chosen, "meets_target": met}
@@ -138,7 +171,9 @@ def candidate_path(task_dir: Path, c: dict) -> Path:
 
 
 @torch.no_grad()
-def served_dev_score(trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: TaskSpec, batch_size: int = 64) -> float:
+def served_dev_score(
+    trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: TaskSpec, batch_size: int = 64
+) -> float:
     """The dev score of what the ensemble serves: the fp32 trunk up to the branch's depth, then the branch.
 
     The search scores candidates on the fp16 feature cache; a prediction near a decision boundary can flip
@@ -165,8 +200,9 @@ def rescore_served(run_dir: str | Path, datasets: dict[str, TaskData]) -> dict[s
         branch, _ = run.branch(task)
         enc_dev = encode(tokenizer, datasets[task].dev, run.meta["config"]["max_length"])
         trunk = run.trunk([branch.config.depth])
-        result["chosen"]["served"] = out[task] = served_dev_score(trunk, branch, enc_dev, datasets[task].dev.labels,
-                                                                  run.spec(task))
+        result["chosen"]["served"] = out[task] = served_dev_score(
+            trunk, branch, enc_dev, datasets[task].dev.labels, run.spec(task)
+        )
         path.write_text(json.dumps(result, indent=2))
     return out
 
@@ -176,7 +212,9 @@ def save_full(model: TaskModel, path: Path, extra: dict) -> None:
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"branch": model.branch.config.to_dict(), **extra}, indent=2))
+    path.with_suffix(".json").write_text(
+        json.dumps({"branch": model.branch.config.to_dict(), **extra}, indent=2)
+    )
 
 
 def load_full(bert_config: BertConfig, path: Path) -> TaskModel:
@@ -238,11 +276,23 @@ class Run:
 
 def save_backbone(bert, tokenizer, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "bert_config.json").write_text(json.dumps(bert.config.to_diff_dict() | {
-        "hidden_size": bert.config.hidden_size, "num_hidden_layers": bert.config.num_hidden_layers,
-        "num_attention_heads": bert.config.num_attention_heads, "intermediate_size": bert.config.intermediate_size,
-        "vocab_size": bert.config.vocab_size}, indent=2, default=str))
-    state = {k: v.contiguous() for k, v in bert.state_dict().items() if k.startswith(("embeddings.", "encoder."))}
+    (run_dir / "bert_config.json").write_text(
+        json.dumps(
+            bert.config.to_diff_dict()
+            | {
+                "hidden_size": bert.config.hidden_size,
+                "num_hidden_layers": bert.config.num_hidden_layers,
+                "num_attention_heads": bert.config.num_attention_heads,
+                "intermediate_size": bert.config.intermediate_size,
+                "vocab_size": bert.config.vocab_size,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    state = {
+        k: v.contiguous() for k, v in bert.state_dict().items() if k.startswith(("embeddings.", "encoder."))
+    }
     save_file(state, str(run_dir / "trunk.safetensors"))
     tokenizer.save_pretrained(str(run_dir / "tokenizer"))
 
@@ -257,9 +307,19 @@ def _describe(c: dict) -> str:
     return f"{name}={c['score']:.4f}"
 
 
-def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: SearchConfig, cache: FeatureCache,
-               trunk: Trunk, fingerprint: str, run_dir: Path, measure_uncached: bool = False,
-               keep_candidates: bool = False) -> dict:
+def train_task(
+    bert,
+    tokenizer,
+    data: TaskData,
+    cfg: TrainConfig,
+    search: SearchConfig,
+    cache: FeatureCache,
+    trunk: Trunk,
+    fingerprint: str,
+    run_dir: Path,
+    measure_uncached: bool = False,
+    keep_candidates: bool = False,
+) -> dict:
     """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record."""
     spec = data.spec
     task_dir = run_dir / "tasks" / spec.name
@@ -271,28 +331,45 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
 
     with Timer() as t_full:
         full, full_score = train_full(bert, spec, enc_train, data.train.labels, enc_dev, data.dev.labels, cfg)
-    save_full(full, task_dir / "full.safetensors", {"task": spec.to_dict(), "dev_score": full_score,
-                                                      "config": cfg.to_dict()})
+    save_full(
+        full,
+        task_dir / "full.safetensors",
+        {"task": spec.to_dict(), "dev_score": full_score, "config": cfg.to_dict()},
+    )
     del full
     _progress(f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} ({t_full.seconds:.0f} s)")
 
     depths = sorted({num_layers - k for k in search.k_values})
     with Timer() as t_feat:
-        f_train = cache.get(trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)")
+        f_train = cache.get(
+            trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)"
+        )
         f_dev = cache.get(trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)")
     feats = {("train", d): f_train[d] for d in depths} | {("dev", d): f_dev[d] for d in depths}
     with Timer() as t_search:
-        branches, chosen, candidates = search_task(bert, spec, feats, data.train.labels, data.dev.labels, cfg,
-                                                   search, full_score)
+        branches, chosen, candidates = search_task(
+            bert, spec, feats, data.train.labels, data.dev.labels, cfg, search, full_score
+        )
         branch = branches[(chosen["kind"], chosen["k"], chosen["l"])]
         chosen["served"] = served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec)
-    _progress(f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
-              f"{'' if chosen['meets_target'] else ' (below target)'} ({t_search.seconds:.0f} s)")
+    _progress(
+        f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
+        f"{'' if chosen['meets_target'] else ' (below target)'} ({t_search.seconds:.0f} s)"
+    )
     result = {
-        "task": spec.to_dict(), "metric": spec.metric, "full": full_score, "chosen": chosen, "candidates": candidates,
-        "train_examples": len(data.train), "dev_examples": len(data.dev), "notes": data.notes,
-        "seconds": {"full": round(t_full.seconds, 2), "features": round(t_feat.seconds, 2),
-                    "search": round(t_search.seconds, 2)},
+        "task": spec.to_dict(),
+        "metric": spec.metric,
+        "full": full_score,
+        "chosen": chosen,
+        "candidates": candidates,
+        "train_examples": len(data.train),
+        "dev_examples": len(data.dev),
+        "notes": data.notes,
+        "seconds": {
+            "full": round(t_full.seconds, 2),
+            "features": round(t_feat.seconds, 2),
+            "search": round(t_search.seconds, 2),
+        },
     }
     if measure_uncached:
         # The same search (every k, every student) with the frozen trunk run over every batch instead of
@@ -300,29 +377,51 @@ def train_task(bert, tokenizer, data: TaskData, cfg: TrainConfig, search: Search
         live = {}
         for d in depths:
             shallow = trunk.truncated([d])
-            live |= {("train", d): LiveFeatures(shallow, enc_train), ("dev", d): LiveFeatures(shallow, enc_dev)}
+            live |= {
+                ("train", d): LiveFeatures(shallow, enc_train),
+                ("dev", d): LiveFeatures(shallow, enc_dev),
+            }
         with Timer() as t_nc:
-            _, chosen_nc, candidates_nc = search_task(bert, spec, live, data.train.labels, data.dev.labels, cfg,
-                                                      search, full_score)
+            _, chosen_nc, candidates_nc = search_task(
+                bert, spec, live, data.train.labels, data.dev.labels, cfg, search, full_score
+            )
         result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
         result["uncached"] = {"candidates": candidates_nc, "chosen": chosen_nc}
-        _progress(f"{spec.name}: the same search without the cache {t_nc.seconds:.0f} s "
-                  f"(cached {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s)")
-    save_branch(branch, task_dir / "branch.safetensors", {"task": spec.to_dict(), "chosen": chosen,
-                                                          "config": cfg.to_dict()})
+        _progress(
+            f"{spec.name}: the same search without the cache {t_nc.seconds:.0f} s "
+            f"(cached {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s)"
+        )
+    save_branch(
+        branch,
+        task_dir / "branch.safetensors",
+        {"task": spec.to_dict(), "chosen": chosen, "config": cfg.to_dict()},
+    )
     if keep_candidates:  # for the choice across tasks (train); removed once it is made
         for c in candidates:
-            save_branch(branches[(c["kind"], c["k"], c["l"])], candidate_path(task_dir, c),
-                        {"task": spec.to_dict(), "chosen": c, "config": cfg.to_dict()})
+            save_branch(
+                branches[(c["kind"], c["k"], c["l"])],
+                candidate_path(task_dir, c),
+                {"task": spec.to_dict(), "chosen": c, "config": cfg.to_dict()},
+            )
     (task_dir / "search.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def revise_jointly(run_dir: Path, datasets: dict[str, TaskData], results: dict[str, dict], bert_config: BertConfig,
-                   tokenizer, trunk: Trunk, cfg: TrainConfig, search: SearchConfig) -> None:
+def revise_jointly(
+    run_dir: Path,
+    datasets: dict[str, TaskData],
+    results: dict[str, dict],
+    bert_config: BertConfig,
+    tokenizer,
+    trunk: Trunk,
+    cfg: TrainConfig,
+    search: SearchConfig,
+) -> None:
     """Replace each task's own choice by the choice across tasks (choose_jointly) where they differ: its branch,
     its served score, its search.json (the task's own choice stays there as `chosen_alone`)."""
-    joint = choose_jointly({t: (r["candidates"], r["full"]) for t, r in results.items()}, search.retention_target)
+    joint = choose_jointly(
+        {t: (r["candidates"], r["full"]) for t, r in results.items()}, search.retention_target
+    )
     for task, (pick, met) in joint.items():
         result, task_dir = results[task], run_dir / "tasks" / task
         alone = result["chosen"]
@@ -330,20 +429,35 @@ def revise_jointly(run_dir: Path, datasets: dict[str, TaskData], results: dict[s
             data = datasets[task]
             branch, _ = load_branch(bert_config, candidate_path(task_dir, pick))
             chosen = {**pick, "meets_target": met}
-            chosen["served"] = served_dev_score(trunk, branch, encode(tokenizer, data.dev, cfg.max_length),
-                                                data.dev.labels, data.spec)
-            save_branch(branch, task_dir / "branch.safetensors", {"task": data.spec.to_dict(), "chosen": chosen,
-                                                                  "config": cfg.to_dict()})
+            chosen["served"] = served_dev_score(
+                trunk, branch, encode(tokenizer, data.dev, cfg.max_length), data.dev.labels, data.spec
+            )
+            save_branch(
+                branch,
+                task_dir / "branch.safetensors",
+                {"task": data.spec.to_dict(), "chosen": chosen, "config": cfg.to_dict()},
+            )
             result["chosen"], result["chosen_alone"] = chosen, alone
-            _progress(f"{task}: across tasks, {_describe(chosen)} at depth {chosen['branch_depth']} instead of "
-                      f"{_describe(alone)} at depth {alone['branch_depth']}")
+            _progress(
+                f"{task}: across tasks, {_describe(chosen)} at depth {chosen['branch_depth']} instead of "
+                f"{_describe(alone)} at depth {alone['branch_depth']}"
+            )
             (task_dir / "search.json").write_text(json.dumps(result, indent=2))  # train_task wrote the rest
         shutil.rmtree(task_dir / "candidates", ignore_errors=True)
 
 
-def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DEFAULT_BACKBONE,
-          cfg: TrainConfig | None = None, search: SearchConfig | None = None, cache_dir: str | Path | None = "cache",
-          bert=None, tokenizer=None, measure_uncached: bool = False, notes: list[str] | None = None) -> dict:
+def train(
+    datasets: dict[str, TaskData],
+    run_dir: str | Path,
+    backbone: str = DEFAULT_BACKBONE,
+    cfg: TrainConfig | None = None,
+    search: SearchConfig | None = None,
+    cache_dir: str | Path | None = "cache",
+    bert=None,
+    tokenizer=None,
+    measure_uncached: bool = False,
+    notes: list[str] | None = None,
+) -> dict:
     """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs)."""
     cfg = cfg or TrainConfig()
     search = search or SearchConfig()
@@ -362,22 +476,41 @@ def train(datasets: dict[str, TaskData], run_dir: str | Path, backbone: str = DE
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     results = {}
     for name, data in datasets.items():
-        results[name] = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fingerprint, run_dir,
-                                   measure_uncached, keep_candidates=True)
+        results[name] = train_task(
+            bert,
+            tokenizer,
+            data,
+            cfg,
+            search,
+            cache,
+            trunk,
+            fingerprint,
+            run_dir,
+            measure_uncached,
+            keep_candidates=True,
+        )
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
     revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
-    meta = {"backbone": backbone, "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
-            "num_layers": num_layers, "hidden_size": bert.config.hidden_size, "config": cfg.to_dict(),
-            "search": search.to_dict(), "tasks": list(results), "trunk_fingerprint": fingerprint,
-            "notes": list(notes or []) + [n for r in results.values() for n in r["notes"]]}
+    meta = {
+        "backbone": backbone,
+        "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
+        "num_layers": num_layers,
+        "hidden_size": bert.config.hidden_size,
+        "config": cfg.to_dict(),
+        "search": search.to_dict(),
+        "tasks": list(results),
+        "trunk_fingerprint": fingerprint,
+        "notes": list(notes or []) + [n for r in results.values() for n in r["notes"]],
+    }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
 # ---------------------------------------------------------------- CLI
-def load_datasets(tasks: list[str] | None, glue_dir: str | None, max_train: int | None, seed: int = 0
-                  ) -> dict[str, TaskData]:
+def load_datasets(
+    tasks: list[str] | None, glue_dir: str | None, max_train: int | None, seed: int = 0
+) -> dict[str, TaskData]:
     if glue_dir:
         from mtserve.training.tasks import load_glue
 
@@ -388,8 +521,10 @@ def load_datasets(tasks: list[str] | None, glue_dir: str | None, max_train: int 
     data = corpus.generate()
     unknown = [t for t in tasks or [] if t not in data]
     if unknown:
-        raise UserError(f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
-                        "give --glue-dir for GLUE tasks")
+        raise UserError(
+            f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
+            "give --glue-dir for GLUE tasks"
+        )
     data = {t: data[t] for t in (tasks or list(data))}
     if max_train:
         for d in data.values():
@@ -401,7 +536,9 @@ def load_datasets(tasks: list[str] | None, glue_dir: str | None, max_train: int 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", help="comma-separated task names (default: every task of the data source)")
-    p.add_argument("--glue-dir", help="folder holding GLUE's task folders (CoLA, SST-2, ...); default: embedded corpus")
+    p.add_argument(
+        "--glue-dir", help="folder holding GLUE's task folders (CoLA, SST-2, ...); default: embedded corpus"
+    )
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="BERT checkpoint: local path or cached HF id")
     p.add_argument("--run-dir", default="runs/latest", help="where checkpoints go")
     p.add_argument("--reports", default="reports", help="where accuracy.{json,md,png} go")
@@ -419,8 +556,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
-    p.add_argument("--measure-uncached", action="store_true",
-                   help="also run and time each task's whole search without the feature cache")
+    p.add_argument(
+        "--measure-uncached",
+        action="store_true",
+        help="also run and time each task's whole search without the feature cache",
+    )
 
 
 def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
@@ -428,9 +568,17 @@ def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
         k_values = sorted({int(k) for k in args.k.split(",") if k.strip()})
     except ValueError:
         raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
-    cfg = TrainConfig(max_length=args.max_length, batch_size=args.batch_size, epochs_full=args.epochs_full,
-                      epochs_partial=args.epochs_partial, epochs_distil=args.epochs_distil, seed=args.seed,
-                      lr_full=args.lr_full, lr_partial=args.lr_partial, lr_distil=args.lr_distil)
+    cfg = TrainConfig(
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        epochs_full=args.epochs_full,
+        epochs_partial=args.epochs_partial,
+        epochs_distil=args.epochs_distil,
+        seed=args.seed,
+        lr_full=args.lr_full,
+        lr_partial=args.lr_partial,
+        lr_distil=args.lr_distil,
+    )
     return cfg, SearchConfig(k_values, args.max_student_layers, args.retention_target)
 
 
@@ -448,8 +596,15 @@ def run(args) -> int:
     tmp = run_dir.parent / f".{run_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        meta = train(datasets, tmp, args.backbone, cfg, search, args.cache_dir or None,
-                     measure_uncached=args.measure_uncached)
+        meta = train(
+            datasets,
+            tmp,
+            args.backbone,
+            cfg,
+            search,
+            args.cache_dir or None,
+            measure_uncached=args.measure_uncached,
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -458,5 +613,7 @@ def run(args) -> int:
     tmp.rename(run_dir)
     acc = report.write_accuracy(Run(run_dir), args.reports)
     print(report.accuracy_table(acc))
-    print(f"run: {run_dir}   reports: {args.reports}/accuracy.{{json,md,png}}   tasks: {', '.join(meta['tasks'])}")
+    print(
+        f"run: {run_dir}   reports: {args.reports}/accuracy.{{json,md,png}}   tasks: {', '.join(meta['tasks'])}"
+    )
     return 0

@@ -20,54 +20,82 @@ def accuracy(run) -> dict:
         best_p = max(partial, key=lambda x: x["score"]) if partial else None
         best_d = max(distilled, key=lambda x: x["score"]) if distilled else None
         full = r["full"]
-        served = c.get("served", c["score"])  # fp32 through the served trunk + branch (older runs: search score)
+        served = c.get(
+            "served", c["score"]
+        )  # fp32 through the served trunk + branch (older runs: search score)
         notes = list(r["notes"])
         if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
             # meaningless: retention is then 0, rather than a flattering number
             notes.append(f"full fine-tuning scored {full:.4f} <= 0: retention reported as 0")
         tasks[name] = {
-            "metric": r["metric"], "full": full, "served": served,
+            "metric": r["metric"],
+            "full": full,
+            "served": served,
             "retention": served / full if full > 0 else 0.0,
-            "branch_depth": c["branch_depth"], "task_layers": c["task_layers"],
+            "branch_depth": c["branch_depth"],
+            "task_layers": c["task_layers"],
             "chosen": {k: c[k] for k in ("kind", "k", "l", "meets_target")},
             "best_partial": best_p and {"k": best_p["k"], "score": best_p["score"]},
             "best_distilled": best_d and {"k": best_d["k"], "l": best_d["l"], "score": best_d["score"]},
-            "train_examples": r["train_examples"], "dev_examples": r["dev_examples"], "seconds": r["seconds"],
-            "search_score": c["score"], "notes": notes,
+            "train_examples": r["train_examples"],
+            "dev_examples": r["dev_examples"],
+            "seconds": r["seconds"],
+            "search_score": c["score"],
+            "notes": notes,
         }
         if "chosen_alone" in r:
             a = r["chosen_alone"]
-            tasks[name]["chosen_alone"] = {k: a[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")}
+            tasks[name]["chosen_alone"] = {
+                k: a[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")
+            }
     trunk_layers = max(t["branch_depth"] for t in tasks.values())
     layers_served = trunk_layers + sum(t["task_layers"] for t in tasks.values())
     layers_baseline = len(tasks) * num_layers
     return {
-        "backbone": meta["backbone"], "num_layers": num_layers, "tasks": tasks,
+        "backbone": meta["backbone"],
+        "num_layers": num_layers,
+        "tasks": tasks,
         "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
-        "layers_served": layers_served, "layers_baseline": layers_baseline,
-        "layers_ratio": layers_served / layers_baseline, "trunk_layers": trunk_layers,
-        "layers_served_alone": max(a["branch_depth"] for a in alone.values()) + sum(
-            a["task_layers"] for a in alone.values()),
+        "layers_served": layers_served,
+        "layers_baseline": layers_baseline,
+        "layers_ratio": layers_served / layers_baseline,
+        "trunk_layers": trunk_layers,
+        "layers_served_alone": max(a["branch_depth"] for a in alone.values())
+        + sum(a["task_layers"] for a in alone.values()),
         "retention_target": meta["search"]["retention_target"],
-        "notes": meta.get("notes", []) + [f"{name}: {n}" for name, t in tasks.items() for n in t["notes"]
-                                          if n.startswith("full fine-tuning scored")],
+        "notes": meta.get("notes", [])
+        + [
+            f"{name}: {n}"
+            for name, t in tasks.items()
+            for n in t["notes"]
+            if n.startswith("full fine-tuning scored")
+        ],
     }
 
 
 def accuracy_table(acc: dict) -> str:
-    rows = ["| task | metric | full FT | best partial (k) | best distilled (k->l) | served | retention | depth + task layers |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| task | metric | full FT | best partial (k) | best distilled (k->l) | served | retention | depth + task layers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, t in acc["tasks"].items():
         bp = f"{t['best_partial']['score']:.4f} ({t['best_partial']['k']})" if t["best_partial"] else "-"
-        bd = (f"{t['best_distilled']['score']:.4f} ({t['best_distilled']['k']}->{t['best_distilled']['l']})"
-              if t["best_distilled"] else "-")
+        bd = (
+            f"{t['best_distilled']['score']:.4f} ({t['best_distilled']['k']}->{t['best_distilled']['l']})"
+            if t["best_distilled"]
+            else "-"
+        )
         mark = "" if t["chosen"]["meets_target"] else " (below target)"
-        rows.append(f"| {name} | {t['metric']} | {t['full']:.4f} | {bp} | {bd} | {t['served']:.4f} | "
-                    f"{t['retention']:.4f}{mark} | {t['branch_depth']} + {t['task_layers']} |")
-    rows.append(f"| **average** | | {sum(t['full'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | | | "
-                f"{sum(t['served'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | "
-                f"**{acc['average_retention']:.4f}** | |")
+        rows.append(
+            f"| {name} | {t['metric']} | {t['full']:.4f} | {bp} | {bd} | {t['served']:.4f} | "
+            f"{t['retention']:.4f}{mark} | {t['branch_depth']} + {t['task_layers']} |"
+        )
+    rows.append(
+        f"| **average** | | {sum(t['full'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | | | "
+        f"{sum(t['served'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | "
+        f"**{acc['average_retention']:.4f}** | |"
+    )
     return "\n".join(rows)
 
 
@@ -75,7 +103,8 @@ def timing_table(acc: dict) -> str:
     """Seconds per task and stage; the search without the feature cache where the run measured it."""
     uncached = any("search_uncached" in t["seconds"] for t in acc["tasks"].values())
     head = "| task | full fine-tuning | trunk features | search (cached features) |" + (
-        " search without the cache (x cached search + features) |" if uncached else "")
+        " search without the cache (x cached search + features) |" if uncached else ""
+    )
     rows = ["Time per task, seconds:", "", head, "|---" * (head.count("|") - 1) + "|"]
     for name, t in acc["tasks"].items():
         sec = t["seconds"]
@@ -96,20 +125,31 @@ def write_accuracy(run, out_dir: str | Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     acc = accuracy(run)
     (out / "accuracy.json").write_text(json.dumps(acc, indent=2))
-    md = [f"# Accuracy: {acc['backbone']} ({acc['num_layers']} layers)", "",
-          accuracy_table(acc), "",
-          f"Layers served: {acc['layers_served']} (trunk {acc['trunk_layers']} + task layers) against "
-          f"{acc['layers_baseline']} for one model per task: **{acc['layers_ratio']:.1%}**.",
-          f"Average retention (served / full fine-tuning): **{acc['average_retention']:.4f}** "
-          f"(per-task target {acc['retention_target']}).", ""]
+    md = [
+        f"# Accuracy: {acc['backbone']} ({acc['num_layers']} layers)",
+        "",
+        accuracy_table(acc),
+        "",
+        f"Layers served: {acc['layers_served']} (trunk {acc['trunk_layers']} + task layers) against "
+        f"{acc['layers_baseline']} for one model per task: **{acc['layers_ratio']:.1%}**.",
+        f"Average retention (served / full fine-tuning): **{acc['average_retention']:.4f}** "
+        f"(per-task target {acc['retention_target']}).",
+        "",
+    ]
     revised = {n: t["chosen_alone"] for n, t in acc["tasks"].items() if "chosen_alone" in t}
     if revised:
-        md += [f"Chosen across tasks (the trunk is as deep as the deepest branch point): "
-               f"{acc['layers_served']} layers served instead of {acc['layers_served_alone']} had each task "
-               "taken its own cheapest branch:", ""]
-        md += [f"- {n}: {_branch(acc['tasks'][n]['chosen'])} at depth {acc['tasks'][n]['branch_depth']} "
-               f"({acc['tasks'][n]['search_score']:.4f}) instead of {_branch(a)} at depth {a['branch_depth']} "
-               f"({a['score']:.4f})" for n, a in revised.items()]
+        md += [
+            f"Chosen across tasks (the trunk is as deep as the deepest branch point): "
+            f"{acc['layers_served']} layers served instead of {acc['layers_served_alone']} had each task "
+            "taken its own cheapest branch:",
+            "",
+        ]
+        md += [
+            f"- {n}: {_branch(acc['tasks'][n]['chosen'])} at depth {acc['tasks'][n]['branch_depth']} "
+            f"({acc['tasks'][n]['search_score']:.4f}) instead of {_branch(a)} at depth {a['branch_depth']} "
+            f"({a['score']:.4f})"
+            for n, a in revised.items()
+        ]
         md += [""]
     md += [timing_table(acc), ""]
     if acc["notes"]:
@@ -132,7 +172,7 @@ def plot_accuracy(run, path: Path) -> None:
         partial = sorted((c["k"], c["score"]) for c in r["candidates"] if c["kind"] == "partial")
         xs = [k for k, _ in partial] + [meta["num_layers"]]
         ys = [s for _, s in partial] + [r["full"]]
-        line, = ax.plot(xs, ys, marker="o", label=f"{name} ({r['metric']})")
+        (line,) = ax.plot(xs, ys, marker="o", label=f"{name} ({r['metric']})")
         c = r["chosen"]
         ax.scatter([c["task_layers"]], [c["score"]], marker="*", s=160, color=line.get_color(), zorder=5)
     ax.set_xlabel("fine-tuned layers (rightmost point: full fine-tuning)")

@@ -34,13 +34,19 @@ class TaskSpec:
             raise UserError(f"task {self.name}: unknown metric {self.metric!r} (one of {sorted(METRICS)})")
         if self.labels is not None:
             if len(self.labels) < 2:
-                raise UserError(f"task {self.name}: a classification task needs at least 2 labels, got {list(self.labels)}")
+                raise UserError(
+                    f"task {self.name}: a classification task needs at least 2 labels, got {list(self.labels)}"
+                )
             if len(set(self.labels)) != len(self.labels):
                 raise UserError(f"task {self.name}: duplicate labels in {list(self.labels)}")
             if self.metric in ("f1", "mcc") and len(self.labels) != 2:
-                raise UserError(f"task {self.name}: metric {self.metric} is for two labels, got {len(self.labels)}")
+                raise UserError(
+                    f"task {self.name}: metric {self.metric} is for two labels, got {len(self.labels)}"
+                )
         elif self.metric not in ("pearson", "spearman"):
-            raise UserError(f"task {self.name}: a regression task is scored by pearson or spearman, not {self.metric}")
+            raise UserError(
+                f"task {self.name}: a regression task is scored by pearson or spearman, not {self.metric}"
+            )
 
     @property
     def is_regression(self) -> bool:
@@ -51,13 +57,19 @@ class TaskSpec:
         return 1 if self.labels is None else len(self.labels)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "labels": None if self.labels is None else list(self.labels),
-                "metric": self.metric, "is_pair": self.is_pair}
+        return {
+            "name": self.name,
+            "labels": None if self.labels is None else list(self.labels),
+            "metric": self.metric,
+            "is_pair": self.is_pair,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> TaskSpec:
         labels = d.get("labels")
-        return cls(d["name"], None if labels is None else tuple(labels), d["metric"], bool(d.get("is_pair", False)))
+        return cls(
+            d["name"], None if labels is None else tuple(labels), d["metric"], bool(d.get("is_pair", False))
+        )
 
 
 @dataclass
@@ -150,14 +162,18 @@ class GlueFormat:
 
 
 def _glue(name, folder, labels, metric, text, pair, label, header=True, raw=None) -> GlueFormat:
-    return GlueFormat(folder, TaskSpec(name, labels, metric, pair is not None), text, pair, label, header, raw)
+    return GlueFormat(
+        folder, TaskSpec(name, labels, metric, pair is not None), text, pair, label, header, raw
+    )
 
 
 # GLUE's own TSV layouts (the files its download script writes). Column indices are 0-based.
 GLUE: dict[str, GlueFormat] = {
     f.spec.name: f
     for f in [
-        _glue("cola", "CoLA", ("unacceptable", "acceptable"), "mcc", 3, None, 1, header=False, raw=("0", "1")),
+        _glue(
+            "cola", "CoLA", ("unacceptable", "acceptable"), "mcc", 3, None, 1, header=False, raw=("0", "1")
+        ),
         _glue("sst2", "SST-2", ("negative", "positive"), "accuracy", 0, None, 1, raw=("0", "1")),
         _glue("mrpc", "MRPC", ("not_paraphrase", "paraphrase"), "f1", 3, 4, 0, raw=("0", "1")),
         _glue("stsb", "STS-B", None, "pearson", 7, 8, -1),
@@ -179,13 +195,17 @@ def _read_tsv_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def _parse_label(spec: TaskSpec, raw: str, where: str, raw_labels: Sequence[str] | None = None) -> int | float:
+def _parse_label(
+    spec: TaskSpec, raw: str, where: str, raw_labels: Sequence[str] | None = None
+) -> int | float:
     raw = raw.strip()
     if spec.is_regression:
         try:
             value = float(raw)
         except ValueError:
-            raise UserError(f"{where}: label {raw!r} is not a number (task {spec.name} is a regression task)") from None
+            raise UserError(
+                f"{where}: label {raw!r} is not a number (task {spec.name} is a regression task)"
+            ) from None
         if not math.isfinite(value):
             raise UserError(f"{where}: label {raw!r} is not finite")
         return value
@@ -204,7 +224,9 @@ def _rows_to_split(fmt: GlueFormat, rows: list[list[str]], path: Path) -> Split:
     for i, row in enumerate(rows[1:] if fmt.header else rows, start=2 if fmt.header else 1):
         where = f"{path}:{i}"
         if len(row) < width:
-            raise UserError(f"{where}: bad row, expected at least {width} tab-separated columns, got {len(row)}")
+            raise UserError(
+                f"{where}: bad row, expected at least {width} tab-separated columns, got {len(row)}"
+            )
         texts.append(row[fmt.text])
         if fmt.pair is not None:
             pairs.append(row[fmt.pair])
@@ -232,22 +254,40 @@ def load_glue(name: str, glue_dir: str | Path, max_train: int | None = None, see
         # No train file (QNLI's is not distributed here): hold out 20% of dev as our dev, train on the rest.
         order = np.random.default_rng(seed).permutation(len(dev))
         cut = int(len(dev) * 0.8)
-        pick = lambda s, idx: Split([s.texts[j] for j in idx],  # noqa: E731
-                                    None if s.pairs is None else [s.pairs[j] for j in idx], [s.labels[j] for j in idx])
+
+        def pick(s: Split, idx) -> Split:
+            return Split(
+                [s.texts[j] for j in idx],
+                None if s.pairs is None else [s.pairs[j] for j in idx],
+                [s.labels[j] for j in idx],
+            )
+
         train, dev = pick(dev, order[:cut]), pick(dev, order[cut:])
-        notes.append(f"no train.tsv: the {len(order)}-row dev file was split 80/20 (seed {seed}) into train {len(train)} / dev {len(dev)}")
+        notes.append(
+            f"no train.tsv: the {len(order)}-row dev file was split 80/20 (seed {seed}) into train {len(train)} / dev {len(dev)}"
+        )
     if max_train is not None and len(train) > max_train:
         # a seeded shuffle before capping, so a cap is a random sample rather than the file's first rows
         order = np.random.default_rng(seed).permutation(len(train))[:max_train]
         notes.append(f"training set capped at {max_train} of {len(train)} rows")
-        train = Split([train.texts[j] for j in order], None if train.pairs is None else [train.pairs[j] for j in order],
-                      [train.labels[j] for j in order])
+        train = Split(
+            [train.texts[j] for j in order],
+            None if train.pairs is None else [train.pairs[j] for j in order],
+            [train.labels[j] for j in order],
+        )
     return TaskData(fmt.spec, train, dev, notes)
 
 
 # ---------------------------------------------------------------- generic TSV (task owners' own data)
-def load_tsv(path: str | Path, spec: TaskSpec | None = None, *, name: str = "", is_pair: bool = False,
-             regression: bool = False, metric: str | None = None) -> tuple[TaskSpec, Split]:
+def load_tsv(
+    path: str | Path,
+    spec: TaskSpec | None = None,
+    *,
+    name: str = "",
+    is_pair: bool = False,
+    regression: bool = False,
+    metric: str | None = None,
+) -> tuple[TaskSpec, Split]:
     """A TSV with a header naming `text`, optional `text_pair`, and `label`.
 
     With no `spec`, one is inferred: labels are the sorted distinct label strings (classification)
@@ -267,14 +307,21 @@ def load_tsv(path: str | Path, spec: TaskSpec | None = None, *, name: str = "", 
         raise UserError(f"{path}: no data rows")
     for i, row in enumerate(body, start=2):
         if len(row) != len(header):
-            raise UserError(f"{path}:{i}: bad row, expected {len(header)} tab-separated columns, got {len(row)}")
+            raise UserError(
+                f"{path}:{i}: bad row, expected {len(header)} tab-separated columns, got {len(row)}"
+            )
         if not row[li].strip():
             raise UserError(f"{path}:{i}: empty label")
     if spec is None:
         labels = None if regression else tuple(sorted({r[li].strip() for r in body}))
         spec = TaskSpec(name, labels, metric or ("pearson" if regression else "accuracy"), is_pair)
     if spec.is_pair and pi is None:
-        raise UserError(f"{path}: task {spec.name} takes sentence pairs: the header needs a 'text_pair' column")
-    split = Split([r[ti] for r in body], [r[pi] for r in body] if spec.is_pair else None,
-                  [_parse_label(spec, r[li], f"{path}:{i}") for i, r in enumerate(body, start=2)])
+        raise UserError(
+            f"{path}: task {spec.name} takes sentence pairs: the header needs a 'text_pair' column"
+        )
+    split = Split(
+        [r[ti] for r in body],
+        [r[pi] for r in body] if spec.is_pair else None,
+        [_parse_label(spec, r[li], f"{path}:{i}") for i, r in enumerate(body, start=2)],
+    )
     return spec, split

@@ -59,8 +59,17 @@ def _say(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- data
-def load_task_data(name: str, train: str | Path, dev: str | Path, *, is_pair: bool = False, regression: bool = False,
-                   metric: str | None = None, keep_spec=None, max_train: int | None = None):
+def load_task_data(
+    name: str,
+    train: str | Path,
+    dev: str | Path,
+    *,
+    is_pair: bool = False,
+    regression: bool = False,
+    metric: str | None = None,
+    keep_spec=None,
+    max_train: int | None = None,
+):
     """TaskData from a task owner's TSV files (header: text, [text_pair], label). The label set comes from the
     training file; `keep_spec` (a retrained task's current spec) is kept when the label set is unchanged, so
     the label order (and the served `<task>_scores` layout) does not move."""
@@ -79,8 +88,11 @@ def load_task_data(name: str, train: str | Path, dev: str | Path, *, is_pair: bo
 
     spec, tr = _load(paths[0], name=name, is_pair=is_pair, regression=regression, metric=metric)
     if keep_spec is not None:
-        same = (spec.is_regression == keep_spec.is_regression and spec.is_pair == keep_spec.is_pair
-                and (spec.is_regression or set(spec.labels) == set(keep_spec.labels)))
+        same = (
+            spec.is_regression == keep_spec.is_regression
+            and spec.is_pair == keep_spec.is_pair
+            and (spec.is_regression or set(spec.labels) == set(keep_spec.labels))
+        )
         if same:
             spec = keep_spec
             _, tr = _load(paths[0], spec=spec)
@@ -107,18 +119,28 @@ class RunContext:
                 raise UserError(f"{self.root}: {f} missing (not a complete training run)")
         fp, want = self.meta.get("trunk_fingerprint"), reg["trunk"].get("fingerprint")
         if fp != want:
-            raise UserError(f"run {self.root} (trunk fingerprint {fp}) is not the run repository was exported from "
-                            f"(trunk fingerprint {want}): give the matching --run-dir")
+            raise UserError(
+                f"run {self.root} (trunk fingerprint {fp}) is not the run repository was exported from "
+                f"(trunk fingerprint {want}): give the matching --run-dir"
+            )
 
     def config(self, overrides: dict | None = None):
         from mtserve.training.finetune import TrainConfig
         from mtserve.training.pipeline import SearchConfig
 
         o = {k: v for k, v in (overrides or {}).items() if v is not None}
-        cfg = TrainConfig(**{**self.meta["config"], **{k: o[k] for k in ("epochs_full", "epochs_partial",
-                                                                          "epochs_distil", "seed") if k in o}})
-        search = SearchConfig(**{**self.meta["search"], **{k: o[k] for k in ("k_values", "max_student_layers",
-                                                                              "retention_target") if k in o}})
+        cfg = TrainConfig(
+            **{
+                **self.meta["config"],
+                **{k: o[k] for k in ("epochs_full", "epochs_partial", "epochs_distil", "seed") if k in o},
+            }
+        )
+        search = SearchConfig(
+            **{
+                **self.meta["search"],
+                **{k: o[k] for k in ("k_values", "max_student_layers", "retention_target") if k in o},
+            }
+        )
         n = self.meta["num_layers"]
         bad = [k for k in search.k_values if not 1 <= k <= n]
         if bad or not search.k_values:
@@ -140,8 +162,10 @@ class RunContext:
         trunk = make_trunk(bert, n, list(range(n + 1)))
         fp = trunk_fingerprint(trunk)
         if fp != self.meta["trunk_fingerprint"]:
-            raise UserError(f"{self.root}/trunk.safetensors does not hold the weights run.json was trained on "
-                            f"(fingerprint {fp}, expected {self.meta['trunk_fingerprint']})")
+            raise UserError(
+                f"{self.root}/trunk.safetensors does not hold the weights run.json was trained on "
+                f"(fingerprint {fp}, expected {self.meta['trunk_fingerprint']})"
+            )
         tokenizer = AutoTokenizer.from_pretrained(str(self.root / "tokenizer"), local_files_only=True)
         return bert, tokenizer, trunk, fp
 
@@ -212,7 +236,9 @@ def repository_lock(repo: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another `mtserve task` is changing {repo} right now; try again when it is done") from None
+            raise UserError(
+                f"another `mtserve task` is changing {repo} right now; try again when it is done"
+            ) from None
         try:
             yield
         finally:
@@ -255,7 +281,9 @@ class Live:
                 raise UserError(f"Triton at {url} is not live")
             self.before = self.ready_versions()
             if "multitask" not in self.before:
-                raise UserError(f"Triton at {url} does not serve `multitask` (ready: {sorted(self.before) or 'none'})")
+                raise UserError(
+                    f"Triton at {url} does not serve `multitask` (ready: {sorted(self.before) or 'none'})"
+                )
             cfg = self.client.get_model_config("multitask", as_json=True, client_timeout=30)["config"]
         except UserError:
             raise
@@ -263,9 +291,11 @@ class Live:
             raise UserError(f"cannot reach Triton at {url}: {e}") from None
         served = {o["name"] for o in cfg.get("output", [])}
         if served != expected_outputs(reg["tasks"]):
-            raise UserError(f"Triton at {url} serves a `multitask` with outputs {sorted(served)}, but the registry "
-                            f"lists tasks {sorted(reg['tasks'])}: is it serving this repository (and has it loaded "
-                            "changes made without --server? then restart it, or `load` multitask first)?")
+            raise UserError(
+                f"Triton at {url} serves a `multitask` with outputs {sorted(served)}, but the registry "
+                f"lists tasks {sorted(reg['tasks'])}: is it serving this repository (and has it loaded "
+                "changes made without --server? then restart it, or `load` multitask first)?"
+            )
 
     def ready_versions(self) -> dict[str, set[int]]:
         index = self.client.get_model_repository_index(as_json=True, client_timeout=30).get("models", [])
@@ -284,8 +314,10 @@ class Live:
         except self._exc as e:
             if "not allowed" in (e.message() or ""):  # Triton refused before doing anything
                 self.touched.pop()
-                raise UserError(f"Triton at {self.url} does not allow loading models ({e.message()}): a live change "
-                                "needs `--model-control explicit`") from None
+                raise UserError(
+                    f"Triton at {self.url} does not allow loading models ({e.message()}): a live change "
+                    "needs `--model-control explicit`"
+                ) from None
             raise UserError(f"Triton at {self.url} failed to load {name}: {e.message()}") from None
 
     def unload(self, name: str) -> str | None:
@@ -355,7 +387,9 @@ def _spec(entry: dict):
 def multitask_bytes(tasks: dict, version: int) -> bytes:
     from mtserve.training.export import multitask_config
 
-    return _text(_versioned(multitask_config({n: (_spec(e), e["branch_depth"]) for n, e in tasks.items()}), version))
+    return _text(
+        _versioned(multitask_config({n: (_spec(e), e["branch_depth"]) for n, e in tasks.items()}), version)
+    )
 
 
 def single_bytes(name: str, entry: dict) -> bytes:
@@ -374,11 +408,15 @@ class Change:
     before: dict | None
     after: dict | None
     staging: Path  # beside the repository (same file system)
-    dirs: list[tuple[Path, Path]] = field(default_factory=list)  # staged/archived folder -> new repository path
+    dirs: list[tuple[Path, Path]] = field(
+        default_factory=list
+    )  # staged/archived folder -> new repository path
     files: list[tuple[Path, bytes]] = field(default_factory=list)  # repository file -> new content
     loads: list[tuple[str, int | None]] = field(default_factory=list)  # models to (re)load, in order
     unloads: list[str] = field(default_factory=list)  # after the ensemble swap
-    retire: list[str] = field(default_factory=list)  # "<model>/<v>" or "<model>": to the archive, after the swap
+    retire: list[str] = field(
+        default_factory=list
+    )  # "<model>/<v>" or "<model>": to the archive, after the swap
     new_trunk: dict | None = None
     checks: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # more history fields (reverts)
@@ -464,8 +502,10 @@ def _apply(repo: Path, reg: dict, change: Change, live: Live | None, log=_say) -
         if errors:
             log(f"{PROG}: while undoing: " + "; ".join(errors))
         if isinstance(e, UserError):
-            raise UserError(f"{e} (nothing was changed: the repository"
-                            f"{' and the server are' if live else ' is'} as before)") from None
+            raise UserError(
+                f"{e} (nothing was changed: the repository"
+                f"{' and the server are' if live else ' is'} as before)"
+            ) from None
         raise
     if archived:
         log(f"  archived {', '.join(archived)} in {archive / slot}")
@@ -476,7 +516,9 @@ def _apply(repo: Path, reg: dict, change: Change, live: Live | None, log=_say) -
 
 
 # ---------------------------------------------------------------- the run directory
-def _sync_run(run_dir: Path | None, reg: dict, task: str, after: dict | None, trained: Path | None, log=_say) -> None:
+def _sync_run(
+    run_dir: Path | None, reg: dict, task: str, after: dict | None, trained: Path | None, log=_say
+) -> None:
     """Keep the run directory in step with the repository: tasks/<task>/ is the deployed version, every
     version ever trained is kept in history/<task>/v<N>/, run.json lists the deployed tasks."""
     if run_dir is None:
@@ -509,7 +551,9 @@ def _sync_run(run_dir: Path | None, reg: dict, task: str, after: dict | None, tr
                 os.rename(tmp / task, current)
                 tmp.rmdir()
             else:
-                log(f"  run dir {run_dir}: no copy of {task} v{after['head_version']}; tasks/{task} left empty")
+                log(
+                    f"  run dir {run_dir}: no copy of {task} v{after['head_version']}; tasks/{task} left empty"
+                )
             versions[task] = after["head_version"]
             if task not in meta["tasks"]:
                 meta["tasks"].append(task)
@@ -522,8 +566,19 @@ def _sync_run(run_dir: Path | None, reg: dict, task: str, after: dict | None, tr
 
 
 # ---------------------------------------------------------------- operations
-def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int, baseline: bool, change: Change,
-                     overrides: dict | None, cache_dir: str | None, data_files: tuple[Path, Path], log=_say) -> Path:
+def _train_and_stage(
+    repo: Path,
+    reg: dict,
+    ctx: RunContext,
+    data,
+    version: int,
+    baseline: bool,
+    change: Change,
+    overrides: dict | None,
+    cache_dir: str | None,
+    data_files: tuple[Path, Path],
+    log=_say,
+) -> Path:
     """Train the task on the run's frozen trunk and export its new head (and baseline, and trunk if needed)
     into the staging folder. Returns the trained task folder (for the run directory)."""
     import torch
@@ -539,8 +594,10 @@ def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int,
     bert, tokenizer, trunk, fp = ctx.backbone()
     stage_run = Path(tempfile.mkdtemp(prefix=".task-", dir=ctx.root))
     change.cleanup.append(stage_run)
-    log(f"training {name} ({len(data.train)} train / {len(data.dev)} dev rows; k in {search.k_values}, "
-        f"students up to {search.max_student_layers} layers) on the frozen trunk of {ctx.root}")
+    log(
+        f"training {name} ({len(data.train)} train / {len(data.dev)} dev rows; k in {search.k_values}, "
+        f"students up to {search.max_student_layers} layers) on the frozen trunk of {ctx.root}"
+    )
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     result = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fp, stage_run)
     task_dir = stage_run / "tasks" / name
@@ -551,25 +608,37 @@ def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int,
     branch, bmeta = load_branch(bert_cfg, task_dir / "branch.safetensors")
     chosen = bmeta["chosen"]
     depth = branch.config.depth
-    log(f"  full fine-tuning {result['full']:.4f}; chosen: {chosen['kind']} k={chosen['k']} l={chosen['l']} at depth "
-        f"{depth}, {spec.metric} {chosen['score']:.4f}" + ("" if chosen["meets_target"] else " (below the target)"))
+    log(
+        f"  full fine-tuning {result['full']:.4f}; chosen: {chosen['kind']} k={chosen['k']} l={chosen['l']} at depth "
+        f"{depth}, {spec.metric} {chosen['score']:.4f}"
+        + ("" if chosen["meets_target"] else " (below the target)")
+    )
 
     profile, srepo = reg["profile"], change.staging / "repo"
     # built like the rest of the repository (`mtserve export --fp16/--tensorrt` records it); only passed when
     # set, so an fp32 repository needs nothing beyond the plain export functions
     onnx_opts = reg.get("onnx") or {}
-    opts = {k: v for k, v in {"fp16": onnx_opts.get("precision") == "fp16",
-                               "tensorrt": bool(onnx_opts.get("tensorrt"))}.items() if v}
+    opts = {
+        k: v
+        for k, v in {
+            "fp16": onnx_opts.get("precision") == "fp16",
+            "tensorrt": bool(onnx_opts.get("tensorrt")),
+        }.items()
+        if v
+    }
     # the trunk: a new version only if it does not output this depth yet (same weights, one more output)
     depths = list(reg["trunk"]["depths"])
     if depth not in depths:
         old_tv = reg["trunk"]["version"]
         tv = registry.next_version(old_tv, registry.version_dirs(repo / "trunk"))
         new_depths = sorted(set(depths) | {depth})
-        change.checks["trunk"] = write_trunk(ctx.run.trunk(new_depths), srepo, profile, bert_cfg.vocab_size, version=tv,
-                                               **opts)
+        change.checks["trunk"] = write_trunk(
+            ctx.run.trunk(new_depths), srepo, profile, bert_cfg.vocab_size, version=tv, **opts
+        )
         change.dirs.append((srepo / "trunk" / str(tv), repo / "trunk" / str(tv)))
-        change.files.append((repo / "trunk" / "config.pbtxt", _text(_versioned(read_config(srepo / "trunk"), tv))))
+        change.files.append(
+            (repo / "trunk" / "config.pbtxt", _text(_versioned(read_config(srepo / "trunk"), tv)))
+        )
         change.loads.append(("trunk", tv))
         change.retire.append(f"trunk/{old_tv}")
         change.new_trunk = {**reg["trunk"], "version": tv, "depths": new_depths, "layers": max(new_depths)}
@@ -580,7 +649,9 @@ def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int,
     staged = [(name, srepo / name / str(version))]
     if baseline:
         full = load_full(bert_cfg, task_dir / "full.safetensors")
-        change.checks[f"full_{name}"] = write_full(name, spec, full, srepo, profile, bert_cfg.vocab_size, **opts)
+        change.checks[f"full_{name}"] = write_full(
+            name, spec, full, srepo, profile, bert_cfg.vocab_size, **opts
+        )
         staged.append((f"full_{name}", srepo / f"full_{name}" / "1"))
     for model, vdir in staged:
         cfg_bytes = _text(_versioned(read_config(srepo / model), version))
@@ -594,16 +665,27 @@ def _train_and_stage(repo: Path, reg: dict, ctx: RunContext, data, version: int,
             os.rename(srepo / model / f".v{version}", srepo / model / str(version))
             (srepo / model / "config.pbtxt").write_bytes(cfg_bytes)
             change.dirs.append((srepo / model, repo / model))
-    log(f"  exported head {name} v{version}" + (f" and baseline full_{name} v{version}" if baseline else "")
-        + f" (ONNX vs PyTorch max abs diff {max(c['max_abs_diff'] for c in change.checks.values()):.1e})")
+    log(
+        f"  exported head {name} v{version}"
+        + (f" and baseline full_{name} v{version}" if baseline else "")
+        + f" (ONNX vs PyTorch max abs diff {max(c['max_abs_diff'] for c in change.checks.values()):.1e})"
+    )
 
-    change.after = {**spec.to_dict(), "kind": "regression" if spec.is_regression else "classification",
-                    "branch_depth": depth, "task_layers": branch.config.num_layers, "head_version": version,
-                    "baseline": f"single_{name}" if baseline else None, "dev_score": chosen["score"],
-                    "full_score": result["full"],
-                    "retention": (chosen["score"] / result["full"]) if result["full"] > 0 else None,
-                    "meets_target": chosen["meets_target"], "train_examples": len(data.train),
-                    "dev_examples": len(data.dev), "trained_at": registry.now()}
+    change.after = {
+        **spec.to_dict(),
+        "kind": "regression" if spec.is_regression else "classification",
+        "branch_depth": depth,
+        "task_layers": branch.config.num_layers,
+        "head_version": version,
+        "baseline": f"single_{name}" if baseline else None,
+        "dev_score": chosen["score"],
+        "full_score": result["full"],
+        "retention": (chosen["score"] / result["full"]) if result["full"] > 0 else None,
+        "meets_target": chosen["meets_target"],
+        "train_examples": len(data.train),
+        "dev_examples": len(data.dev),
+        "trained_at": registry.now(),
+    }
     return task_dir
 
 
@@ -636,9 +718,21 @@ def _order_loads(change: Change) -> None:
     change.loads = list(ordered.items())
 
 
-def add_task(repo: str | Path, run_dir: str | Path, name: str, train: str | Path, dev: str | Path, *,
-             is_pair: bool = False, regression: bool = False, metric: str | None = None, server: str | None = None,
-             overrides: dict | None = None, cache_dir: str | None = "cache", log=_say) -> dict:
+def add_task(
+    repo: str | Path,
+    run_dir: str | Path,
+    name: str,
+    train: str | Path,
+    dev: str | Path,
+    *,
+    is_pair: bool = False,
+    regression: bool = False,
+    metric: str | None = None,
+    server: str | None = None,
+    overrides: dict | None = None,
+    cache_dir: str | None = "cache",
+    log=_say,
+) -> dict:
     """Train a new task on the run's frozen trunk and add it to the repository (and the server). Returns the
     new registry."""
     repo = Path(repo)
@@ -647,22 +741,52 @@ def add_task(repo: str | Path, run_dir: str | Path, name: str, train: str | Path
         registry.check_new_task_name(name, reg)
         for model in (name, f"full_{name}", f"single_{name}"):
             if (repo / model).exists():
-                raise UserError(f"{repo / model} exists but task {name!r} is not in the registry; move it away first")
-        data = load_task_data(name, train, dev, is_pair=is_pair, regression=regression, metric=metric,
-                              max_train=(overrides or {}).get("max_train_examples"))
+                raise UserError(
+                    f"{repo / model} exists but task {name!r} is not in the registry; move it away first"
+                )
+        data = load_task_data(
+            name,
+            train,
+            dev,
+            is_pair=is_pair,
+            regression=regression,
+            metric=metric,
+            max_train=(overrides or {}).get("max_train_examples"),
+        )
         ctx = RunContext(run_dir, reg)
         ctx.config(overrides)  # bad --k etc. before anything runs
         version = registry.next_version(registry.versions_used(reg, name))
         baseline = any(e.get("baseline") for e in reg["tasks"].values())
         live = connect(server, reg)
         change = Change("add", name, None, None, _stage(repo))
-        return _train_and_swap(repo, reg, ctx, data, version, baseline, change, live, overrides, cache_dir,
-                               (Path(train), Path(dev)), log)
+        return _train_and_swap(
+            repo,
+            reg,
+            ctx,
+            data,
+            version,
+            baseline,
+            change,
+            live,
+            overrides,
+            cache_dir,
+            (Path(train), Path(dev)),
+            log,
+        )
 
 
-def retrain_task(repo: str | Path, run_dir: str | Path, name: str, train: str | Path | None = None,
-                 dev: str | Path | None = None, *, server: str | None = None, overrides: dict | None = None,
-                 cache_dir: str | None = "cache", log=_say) -> dict:
+def retrain_task(
+    repo: str | Path,
+    run_dir: str | Path,
+    name: str,
+    train: str | Path | None = None,
+    dev: str | Path | None = None,
+    *,
+    server: str | None = None,
+    overrides: dict | None = None,
+    cache_dir: str | None = "cache",
+    log=_say,
+) -> dict:
     """Train a new version of a deployed task (on new data, or the data it was added with) and swap it in."""
     repo = Path(repo)
     with repository_lock(repo):
@@ -676,28 +800,66 @@ def retrain_task(repo: str | Path, run_dir: str | Path, name: str, train: str | 
         if train is None:
             found = stored_data(ctx.root, name)
             if found is None:
-                raise UserError(f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'} "
-                                "(it was trained by `mtserve train`): give --train FILE --dev FILE")
+                raise UserError(
+                    f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'} "
+                    "(it was trained by `mtserve train`): give --train FILE --dev FILE"
+                )
             train, dev = found
         spec = _spec(before)
-        data = load_task_data(name, train, dev, is_pair=spec.is_pair, regression=spec.is_regression,
-                              metric=spec.metric, keep_spec=spec, max_train=(overrides or {}).get("max_train_examples"))
+        data = load_task_data(
+            name,
+            train,
+            dev,
+            is_pair=spec.is_pair,
+            regression=spec.is_regression,
+            metric=spec.metric,
+            keep_spec=spec,
+            max_train=(overrides or {}).get("max_train_examples"),
+        )
         ctx.config(overrides)
-        version = registry.next_version(registry.versions_used(reg, name), registry.version_dirs(repo / name),
-                                        registry.version_dirs(repo / f"full_{name}"))
+        version = registry.next_version(
+            registry.versions_used(reg, name),
+            registry.version_dirs(repo / name),
+            registry.version_dirs(repo / f"full_{name}"),
+        )
         live = connect(server, reg)
         change = Change("retrain", name, before, None, _stage(repo))
-        return _train_and_swap(repo, reg, ctx, data, version, bool(before.get("baseline")), change, live,
-                               overrides, cache_dir, (Path(train), Path(dev)), log)
+        return _train_and_swap(
+            repo,
+            reg,
+            ctx,
+            data,
+            version,
+            bool(before.get("baseline")),
+            change,
+            live,
+            overrides,
+            cache_dir,
+            (Path(train), Path(dev)),
+            log,
+        )
 
 
-def _train_and_swap(repo: Path, reg: dict, ctx: RunContext, data, version: int, baseline: bool, change: Change,
-                    live: Live | None, overrides: dict | None, cache_dir: str | None, files: tuple[Path, Path],
-                    log) -> dict:
+def _train_and_swap(
+    repo: Path,
+    reg: dict,
+    ctx: RunContext,
+    data,
+    version: int,
+    baseline: bool,
+    change: Change,
+    live: Live | None,
+    overrides: dict | None,
+    cache_dir: str | None,
+    files: tuple[Path, Path],
+    log,
+) -> dict:
     """add and retrain alike: train and stage the task, swap it in, record it in the run; the stage and the
     server connection are released whatever happens. Returns the new registry."""
     try:
-        trained = _train_and_stage(repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, files, log)
+        trained = _train_and_stage(
+            repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, files, log
+        )
         _baseline_steps(change, repo, live, new_task=change.action == "add")
         _order_loads(change)
         new_reg = _apply(repo, reg, change, live, log)
@@ -716,8 +878,9 @@ def _removal(change: Change, repo: Path, live: Live | None) -> None:
     change.retire += folders
 
 
-def remove_task(repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None,
-                log=_say) -> dict:
+def remove_task(
+    repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None, log=_say
+) -> dict:
     """Stop serving a task; its model folders go to the archive (`mtserve task rollback` brings them back)."""
     repo = Path(repo)
     with repository_lock(repo):
@@ -744,8 +907,10 @@ def _restore(change: Change, repo: Path, reg: dict, live: Live | None) -> None:
 
     name, want, current = change.task, change.after, change.before
     if want["branch_depth"] not in reg["trunk"]["depths"]:
-        raise UserError(f"{name} v{want['head_version']} branches at depth {want['branch_depth']}, which trunk "
-                        f"v{reg['trunk']['version']} does not output")
+        raise UserError(
+            f"{name} v{want['head_version']} branches at depth {want['branch_depth']}, which trunk "
+            f"v{reg['trunk']['version']} does not output"
+        )
     v = want["head_version"]
     models = [name] + ([f"full_{name}"] if want.get("baseline") else [])
     folders = models + ([f"single_{name}"] if want.get("baseline") else [])
@@ -756,19 +921,31 @@ def _restore(change: Change, repo: Path, reg: dict, live: Live | None) -> None:
         else:  # the whole folder was archived (the task was removed)
             source = registry.locate_archived(repo, reg, m)
             if source is None:
-                raise UserError(f"{m}/ is neither in {repo} nor in its archive {registry.archive_dir(repo)}: "
-                                f"cannot roll {name} back")
+                raise UserError(
+                    f"{m}/ is neither in {repo} nor in its archive {registry.archive_dir(repo)}: "
+                    f"cannot roll {name} back"
+                )
             change.dirs.append((source, repo / m))
         if m in models:
             vdir = source / str(v)
             if not vdir.is_dir():
                 vdir = registry.locate_archived(repo, reg, f"{m}/{v}")
                 if vdir is None:
-                    raise UserError(f"{m}/{v}/ is neither in {repo} nor in its archive: cannot roll {name} back to v{v}")
+                    raise UserError(
+                        f"{m}/{v}/ is neither in {repo} nor in its archive: cannot roll {name} back to v{v}"
+                    )
                 change.dirs.append((vdir, repo / m / str(v)))
-            change.files.append((repo / m / "config.pbtxt",
-                                 _text(_versioned(_with_outputs(read_config(source), name, spec), v))))
-            if current is not None and current["head_version"] != v and (repo / m / str(current["head_version"])).is_dir():
+            change.files.append(
+                (
+                    repo / m / "config.pbtxt",
+                    _text(_versioned(_with_outputs(read_config(source), name, spec), v)),
+                )
+            )
+            if (
+                current is not None
+                and current["head_version"] != v
+                and (repo / m / str(current["head_version"])).is_dir()
+            ):
                 change.retire.append(f"{m}/{current['head_version']}")
         else:
             change.files.append((repo / m / "config.pbtxt", single_bytes(name, want)))
@@ -780,8 +957,9 @@ def _restore(change: Change, repo: Path, reg: dict, live: Live | None) -> None:
     _order_loads(change)
 
 
-def rollback_task(repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None,
-                  log=_say) -> dict:
+def rollback_task(
+    repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None, log=_say
+) -> dict:
     """Undo the task's latest change not undone yet: a retrain goes back to the previous head version, an add
     removes the task, a remove brings it back from the archive exactly as it was. Repeat to go further back."""
     repo = Path(repo)
@@ -825,11 +1003,17 @@ def _cleanup(change: Change, live: Live | None) -> None:
 # ---------------------------------------------------------------- CLI
 def _common(p: argparse.ArgumentParser, run_dir_default: str | None) -> None:
     p.add_argument("--repo", default="model_repository/multitask", help="the model repository to change")
-    p.add_argument("--run-dir", default=run_dir_default,
-                   help="the training run the repository was exported from"
-                   + ("" if run_dir_default else " (kept in step when given)"))
-    p.add_argument("--server", metavar="URL",
-                   help="Triton gRPC address (explicit model control) serving --repo: swap the models live")
+    p.add_argument(
+        "--run-dir",
+        default=run_dir_default,
+        help="the training run the repository was exported from"
+        + ("" if run_dir_default else " (kept in step when given)"),
+    )
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help="Triton gRPC address (explicit model control) serving --repo: swap the models live",
+    )
 
 
 def _training(p: argparse.ArgumentParser) -> None:
@@ -846,11 +1030,16 @@ def _training(p: argparse.ArgumentParser) -> None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("add", help="train a new task on the frozen trunk and deploy it",
-                       description="Train a new task (full fine-tuning, partial fine-tuning, distillation, choice) "
-                       "on the run's frozen trunk; add its head and a new multitask version.")
+    p = sub.add_parser(
+        "add",
+        help="train a new task on the frozen trunk and deploy it",
+        description="Train a new task (full fine-tuning, partial fine-tuning, distillation, choice) "
+        "on the run's frozen trunk; add its head and a new multitask version.",
+    )
     p.add_argument("name", help="task name, [a-z][a-z0-9_]*")
-    p.add_argument("--train", required=True, metavar="FILE", help="TSV with a header: text, [text_pair], label")
+    p.add_argument(
+        "--train", required=True, metavar="FILE", help="TSV with a header: text, [text_pair], label"
+    )
     p.add_argument("--dev", required=True, metavar="FILE", help="TSV, same columns")
     p.add_argument("--pair", action="store_true", help="sentence-pair task (needs a text_pair column)")
     p.add_argument("--regression", action="store_true", help="labels are numbers; one float output")
@@ -858,29 +1047,43 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(p, "runs/latest")
     _training(p)
 
-    p = sub.add_parser("retrain", help="train a new version of one task",
-                       description="Train a new version of one task (on new data or the data it was added with) "
-                       "and deploy it; the previous version stays for rollback.")
+    p = sub.add_parser(
+        "retrain",
+        help="train a new version of one task",
+        description="Train a new version of one task (on new data or the data it was added with) "
+        "and deploy it; the previous version stays for rollback.",
+    )
     p.add_argument("name")
-    p.add_argument("--train", metavar="FILE", help="new training TSV (default: the one the task was added with)")
+    p.add_argument(
+        "--train", metavar="FILE", help="new training TSV (default: the one the task was added with)"
+    )
     p.add_argument("--dev", metavar="FILE", help="new dev TSV")
     _common(p, "runs/latest")
     _training(p)
 
-    p = sub.add_parser("remove", help="stop serving one task (archived for rollback)",
-                       description="Remove a task from multitask; its model folders move to the archive beside "
-                       "the repository (<repo>.archive/), from where `rollback` brings them back.")
+    p = sub.add_parser(
+        "remove",
+        help="stop serving one task (archived for rollback)",
+        description="Remove a task from multitask; its model folders move to the archive beside "
+        "the repository (<repo>.archive/), from where `rollback` brings them back.",
+    )
     p.add_argument("name")
     _common(p, None)
 
-    p = sub.add_parser("rollback", help="undo the task's latest change (repeat to go further back)",
-                       description="Undo the task's latest change not undone yet: a retrain goes back to the "
-                       "previous head version, an add removes the task, a remove restores it.")
+    p = sub.add_parser(
+        "rollback",
+        help="undo the task's latest change (repeat to go further back)",
+        description="Undo the task's latest change not undone yet: a retrain goes back to the "
+        "previous head version, an add removes the task, a remove restores it.",
+    )
     p.add_argument("name")
     _common(p, None)
 
-    p = sub.add_parser("list", help="what the repository deploys (registry.json)",
-                       description="The deployed tasks, their branch depths, head versions, labels and metrics.")
+    p = sub.add_parser(
+        "list",
+        help="what the repository deploys (registry.json)",
+        description="The deployed tasks, their branch depths, head versions, labels and metrics.",
+    )
     p.add_argument("--repo", default="model_repository/multitask")
     p.add_argument("--history", action="store_true", help="also print every change")
     p.add_argument("--task", help="with --history: only this task's changes")
@@ -894,15 +1097,22 @@ def _overrides(args) -> dict:
             k_values = sorted({int(k) for k in args.k.split(",") if k.strip()})
         except ValueError:
             raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
-    return {"k_values": k_values, "max_student_layers": args.max_student_layers,
-            "retention_target": args.retention_target, "epochs_full": args.epochs_full,
-            "epochs_partial": args.epochs_partial, "epochs_distil": args.epochs_distil,
-            "max_train_examples": args.max_train_examples}
+    return {
+        "k_values": k_values,
+        "max_student_layers": args.max_student_layers,
+        "retention_target": args.retention_target,
+        "epochs_full": args.epochs_full,
+        "epochs_partial": args.epochs_partial,
+        "epochs_distil": args.epochs_distil,
+        "max_train_examples": args.max_train_examples,
+    }
 
 
 def _summary(reg: dict, name: str) -> str:
     e = reg["tasks"].get(name)
-    where = f"revision {reg['revision']}, multitask v{reg['multitask_version']}, trunk v{reg['trunk']['version']}"
+    where = (
+        f"revision {reg['revision']}, multitask v{reg['multitask_version']}, trunk v{reg['trunk']['version']}"
+    )
     if e is None:
         return f"{name}: not served ({where})"
     score = f"{e['metric']} {e['dev_score']:.4f}" if isinstance(e.get("dev_score"), (int, float)) else ""
@@ -921,19 +1131,41 @@ def run(args) -> int:
             print(registry.format_history(reg, args.task))
         return 0
     if args.action == "add":
-        reg = add_task(args.repo, args.run_dir, args.name, args.train, args.dev, is_pair=args.pair,
-                       regression=args.regression, metric=args.metric, server=args.server,
-                       overrides=_overrides(args), cache_dir=args.cache_dir or None)
+        reg = add_task(
+            args.repo,
+            args.run_dir,
+            args.name,
+            args.train,
+            args.dev,
+            is_pair=args.pair,
+            regression=args.regression,
+            metric=args.metric,
+            server=args.server,
+            overrides=_overrides(args),
+            cache_dir=args.cache_dir or None,
+        )
     elif args.action == "retrain":
-        reg = retrain_task(args.repo, args.run_dir, args.name, args.train, args.dev, server=args.server,
-                           overrides=_overrides(args), cache_dir=args.cache_dir or None)
+        reg = retrain_task(
+            args.repo,
+            args.run_dir,
+            args.name,
+            args.train,
+            args.dev,
+            server=args.server,
+            overrides=_overrides(args),
+            cache_dir=args.cache_dir or None,
+        )
     elif args.action == "remove":
         reg = remove_task(args.repo, args.name, run_dir=args.run_dir, server=args.server)
     elif args.action == "rollback":
         reg = rollback_task(args.repo, args.name, run_dir=args.run_dir, server=args.server)
     else:  # argparse refuses anything else
         raise UserError(f"unknown action {args.action!r}")
-    print(f"{args.action} {args.name}: " + _summary(reg, args.name) + (" - live on " + args.server if args.server else ""))
+    print(
+        f"{args.action} {args.name}: "
+        + _summary(reg, args.name)
+        + (" - live on " + args.server if args.server else "")
+    )
     return 0
 
 

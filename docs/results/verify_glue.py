@@ -1,6 +1,6 @@
 """Serve an exported GLUE run on a local Triton and check every task's dev score over gRPC against accuracy.json.
 
-    python docs/results/verify_glue.py RUN_DIR REPO ACCURACY_JSON GLUE_DIR MAX_TRAIN OUT_JSON
+python docs/results/verify_glue.py RUN_DIR REPO ACCURACY_JSON GLUE_DIR MAX_TRAIN OUT_JSON
 """
 
 import json
@@ -19,7 +19,9 @@ t0 = time.perf_counter()
 with TritonServer(repo) as server:
     rows = compare(acc, served_scores(server.grpc_url, datasets))
 for r in rows:
-    print(f"{r['task']:<8} in-process {r['in_process']:.4f}  triton {r['triton']:.4f}  diff {r['abs_diff']:.2e}  "
-          f"{'ok' if r['ok'] else 'MISMATCH'}")
+    print(
+        f"{r['task']:<8} in-process {r['in_process']:.4f}  triton {r['triton']:.4f}  diff {r['abs_diff']:.2e}  "
+        f"{'ok' if r['ok'] else 'MISMATCH'}"
+    )
 json.dump({"rows": rows, "seconds": round(time.perf_counter() - t0, 1)}, open(out, "w"), indent=2)
 sys.exit(0 if all(r["ok"] for r in rows) else 1)

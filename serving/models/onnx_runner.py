@@ -26,7 +26,9 @@ class TritonPythonModel:
         self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         self.inputs = [i["name"] for i in self.config["input"]]
         self.outputs = [o["name"] for o in self.config["output"]]
-        self.np_dtype = {i["name"]: pb_utils.triton_string_to_numpy(i["data_type"]) for i in self.config["input"]}
+        self.np_dtype = {
+            i["name"]: pb_utils.triton_string_to_numpy(i["data_type"]) for i in self.config["input"]
+        }
 
     def execute(self, requests):
         # Requests of one shape are run as one onnxruntime call (Triton's dynamic batcher grouped them);
@@ -44,7 +46,9 @@ class TritonPythonModel:
                 key = tuple(v.shape[1:] for v in feeds.values())
                 groups.setdefault(key, []).append((n, feeds))
             except Exception as e:  # noqa: BLE001 - becomes this request's error response
-                responses[n] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{type(e).__name__}: {e}"))
+                responses[n] = pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(f"{type(e).__name__}: {e}")
+                )
         for members in groups.values():
             try:
                 sizes = [f[self.inputs[0]].shape[0] for _, f in members]
@@ -57,12 +61,19 @@ class TritonPythonModel:
                     for name in requested:
                         value = results[name][start : start + size]
                         if value.dtype == object:
-                            value = np.array([[s.encode("utf-8") if isinstance(s, str) else s for s in row]
-                                              for row in value], dtype=np.object_)
+                            value = np.array(
+                                [
+                                    [s.encode("utf-8") if isinstance(s, str) else s for s in row]
+                                    for row in value
+                                ],
+                                dtype=np.object_,
+                            )
                         tensors.append(pb_utils.Tensor(name, value))
                     responses[n] = pb_utils.InferenceResponse(output_tensors=tensors)
                     start += size
             except Exception as e:  # noqa: BLE001
                 for n, _ in members:
-                    responses[n] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{type(e).__name__}: {e}"))
+                    responses[n] = pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError(f"{type(e).__name__}: {e}")
+                    )
         return responses

@@ -47,9 +47,14 @@ class TritonPythonModel:
                 if pairs is not None and len(pairs) != len(texts):
                     raise ValueError(f"text_pair has {len(pairs)} rows but text has {len(texts)}")
                 enc = self.tokenizer.encode_batch(texts, pairs, bucket=self.bucket)
-                responses.append(pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor(name, np.ascontiguousarray(enc[name], dtype=np.int64))
-                    for name in ("input_ids", "token_type_ids", "attention_mask")]))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        output_tensors=[
+                            pb_utils.Tensor(name, np.ascontiguousarray(enc[name], dtype=np.int64))
+                            for name in ("input_ids", "token_type_ids", "attention_mask")
+                        ]
+                    )
+                )
             except Exception as e:  # noqa: BLE001 - this request's error; the batch goes on
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"tokenizer: {e}")))
         return responses
