@@ -35,6 +35,7 @@ from pathlib import Path
 from mtserve.loadtest import protocol
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.workload import Utterance, build_pool
+from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -239,31 +240,20 @@ def preflight(
 
 
 def ideal_cost_reduction(
-    registry: dict | None, tasks: list[str]
+    reg: registry.Registry | None, tasks: list[str]
 ) -> tuple[float | None, int | None, int | None]:
     """1 - layers_served / layers_baseline: (trunk layers + each task's own layers) against a full BERT per task."""
-    if not registry:
+    if reg is None or not tasks or any(t not in reg.tasks for t in tasks):
         return None, None, None
-    try:
-        served = int(registry["trunk"]["layers"]) + sum(
-            int(registry["tasks"][t]["task_layers"]) for t in tasks
-        )
-        baseline = len(tasks) * int(registry["num_layers"])
-    except (KeyError, TypeError, ValueError):
-        return None, None, None
+    served, baseline = reg.layers_served(tasks), reg.layers_baseline(tasks)
     return 1.0 - served / baseline, served, baseline
 
 
-def load_registry(path: str | Path | None) -> dict | None:
-    if path is None:
+def load_registry(path: str | Path | None) -> registry.Registry | None:
+    """The served repository's registry (validated), or None when there is no such file."""
+    if path is None or not Path(path).is_file():
         return None
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read {p}: {e}") from None
+    return registry.read(path)
 
 
 # ---------------------------------------------------------------- the search
@@ -295,7 +285,7 @@ def measure_capacity(
     per_task_url: str | None = None,
     tasks: list[str] | None = None,
     utterances: list[Utterance] | None = None,
-    registry: dict | None = None,
+    reg: registry.Registry | None = None,
     seed: int = 0,
     log=print,
 ) -> dict:
@@ -417,7 +407,7 @@ def measure_capacity(
     else:
         cost_reduction = None
         notes.append("cost_reduction is undefined: the multitask deployment met the SLO at no rate")
-    ideal, served, baseline = ideal_cost_reduction(registry, plan.tasks)
+    ideal, served, baseline = ideal_cost_reduction(reg, plan.tasks)
     if ideal is None:
         notes.append("ideal_cost_reduction unknown: no registry.json (give --registry)")
     capacity = {
@@ -432,8 +422,8 @@ def measure_capacity(
         "url": url,
         "per_task_url": pt_url,
         "task_names": plan.tasks,
-        "backbone": (registry or {}).get("backbone"),
-        "num_layers": (registry or {}).get("num_layers"),
+        "backbone": reg.backbone if reg else None,
+        "num_layers": reg.num_layers if reg else None,
         "layers_served": served,
         "layers_baseline": baseline,
         "settings": asdict(cfg),
@@ -501,9 +491,9 @@ def run_capacity(
     if repo is not None and not Path(repo).expanduser().is_dir():
         raise UserError(f"model repository not found: {repo}")
     if registry_path is None and repo is not None:
-        registry_path = Path(repo) / "registry.json"
-    registry = load_registry(registry_path)
-    if registry_path is not None and registry is None:
+        registry_path = registry.path(repo)
+    reg = load_registry(registry_path)
+    if registry_path is not None and reg is None:
         log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
     with serving(repo, url, ready_timeout, log) as grpc_url:
         result = measure_capacity(
@@ -512,7 +502,7 @@ def run_capacity(
             per_task_url=per_task_url,
             tasks=tasks,
             utterances=utterances,
-            registry=registry,
+            reg=reg,
             seed=seed,
             log=log,
         )

@@ -32,10 +32,11 @@ import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 import gevent  # noqa: E402
+from tritonclient.grpc import service_pb2_grpc  # noqa: E402
+
 from mtserve.loadtest import protocol  # noqa: E402  (mtserve installed: pip install '.[loadtest]')
 from mtserve.loadtest.workload import Utterance, build_pool  # noqa: E402
 from mtserve.serving.errors import UserError  # noqa: E402
-from tritonclient.grpc import service_pb2_grpc  # noqa: E402
 
 GRPC = "grpc"
 UTTERANCE = "utterance"

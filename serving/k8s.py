@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import yaml
+
 from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent

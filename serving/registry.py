@@ -1,7 +1,9 @@
 """The task registry: `<repository>/registry.json`, what a model repository deploys.
 
-Written by `mtserve export` (revision 1) and by every `mtserve task add|retrain|remove|rollback`
-(one revision each). Standard library only: the serving side reads it without torch.
+Written by `mtserve export` (revision 1), the load test's synthetic repositories, and every
+`mtserve task add|retrain|remove|rollback` (one revision each). `Registry` and `TaskEntry` are its
+typed form: every writer goes through `save`/`dumps` (which refuse an invalid registry), every
+reader through `load`/`read`. Standard library only: the serving side reads it without torch.
 
     {
       "version": 1,                      # schema version of this file
@@ -31,21 +33,126 @@ inside the repository: Triton tries to load every folder of it, hidden ones too.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import re
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from mtserve.serving import names
 from mtserve.serving.errors import UserError
 
 FILENAME = "registry.json"
 SCHEMA_VERSION = 1
-TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ACTIONS = ("add", "retrain", "remove", "rollback")
-RESERVED_MODELS = ("tokenizer", "trunk", "multitask")
-RESERVED_PREFIXES = ("full_", "single_")
+PROFILES = ("local", "gpu")
+
+
+def layers_served(trunk_layers: int, task_layers) -> int:
+    """The cost of one utterance through the multitask model, in BERT layers: the shared trunk once, plus every
+    task's own branch layers. The one place this formula lives (reports, the registry, the capacity ideal)."""
+    return int(trunk_layers) + sum(int(n) for n in task_layers)
+
+
+# ---------------------------------------------------------------- the typed registry
+@dataclass
+class TaskEntry:
+    """One deployed task: what it predicts, where its branch leaves the trunk, which head version serves it."""
+
+    name: str
+    labels: list[str] | None  # None: regression (one float output)
+    metric: str
+    is_pair: bool
+    branch_depth: int
+    task_layers: int
+    head_version: int
+    baseline: str | None = None  # the per-task baseline ensemble (single_<task>), if exported
+    dev_score: float | None = None
+    full_score: float | None = None
+    retention: float | None = None
+    meets_target: bool | None = None
+    train_examples: int | None = None
+    dev_examples: int | None = None
+    trained_at: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "regression" if self.labels is None else "classification"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskEntry:
+        """From a validated entry (`validate_task_entry`); keys this version does not know are dropped."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrunkEntry:
+    version: int
+    depths: list[int]  # every depth a head branches from: the trunk's hidden_<d> outputs
+    layers: int  # layers the trunk runs: its deepest output
+    fingerprint: str | None = None  # the frozen weights it was cut from (a task trained on others is refused)
+
+
+@dataclass
+class Registry:
+    profile: str
+    backbone: str | None
+    num_layers: int  # the backbone's layers: a per-task baseline model's cost
+    hidden_size: int
+    max_length: int
+    trunk: TrunkEntry
+    tasks: dict[str, TaskEntry]
+    multitask_version: int = 1
+    revision: int = 1
+    history: list[dict] = field(default_factory=list)
+    export_checks: dict = field(default_factory=dict)
+    onnx: dict | None = None  # how the ONNX models were built (fp16, tensorrt): later heads match it
+    synthetic: dict | None = None  # set by the load test's synthetic repositories
+
+    def layers_served(self, tasks=None) -> int:
+        chosen = self.tasks if tasks is None else tasks
+        return layers_served(self.trunk.layers, (self.tasks[t].task_layers for t in chosen))
+
+    def layers_baseline(self, tasks=None) -> int:
+        return len(self.tasks if tasks is None else tasks) * self.num_layers
+
+    def to_dict(self) -> dict:
+        d = {"version": SCHEMA_VERSION}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("onnx", "synthetic") and v is None:
+                continue
+            if f.name == "tasks":
+                v = {n: e.to_dict() for n, e in v.items()}
+            elif f.name == "trunk":
+                v = asdict(v)
+            d[f.name] = copy.deepcopy(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "registry") -> Registry:
+        problems = validate(d)
+        if problems:
+            raise UserError(f"{where}: " + "; ".join(problems))
+        known = {f.name for f in fields(cls)}
+        kw = {k: copy.deepcopy(v) for k, v in d.items() if k in known}
+        t = d["trunk"]
+        kw["trunk"] = TrunkEntry(
+            t["version"], list(t["depths"]), int(t.get("layers", max(t["depths"]))), t.get("fingerprint")
+        )
+        kw["tasks"] = {n: TaskEntry.from_dict(e) for n, e in d["tasks"].items()}
+        return cls(**kw)
+
+    def copy(self) -> Registry:
+        return copy.deepcopy(self)
 
 
 def path(repo: str | Path) -> Path:
@@ -58,11 +165,11 @@ def archive_dir(repo: str | Path) -> Path:
     return r.parent / f"{r.name}.archive"
 
 
-def locate_archived(repo: str | Path, reg: dict, rel: str) -> Path | None:
+def locate_archived(repo: str | Path, reg: Registry, rel: str) -> Path | None:
     """Where the archive holds `rel` ("<model>/<v>" or "<model>"), from the newest history entry that moved
     it (or a folder holding it) there; None when it is nowhere."""
     root = archive_dir(repo)
-    for h in reversed(reg.get("history", [])):
+    for h in reversed(reg.history):
         for key, dest in (h.get("archived") or {}).items():
             if rel == key:
                 candidate = root / dest
@@ -82,6 +189,10 @@ def now() -> str:
 # ---------------------------------------------------------------- validation
 def _is_version(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def validate_task_entry(name: str, e, where: str) -> list[str]:
@@ -104,9 +215,14 @@ def validate_task_entry(name: str, e, where: str) -> list[str]:
         problems.append(f"{where}: metric missing")
     if not _is_version(e.get("head_version")):
         problems.append(f"{where}: head_version must be an integer >= 1, got {e.get('head_version')!r}")
-    depth = e.get("branch_depth")
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        problems.append(f"{where}: branch_depth must be an integer >= 0, got {depth!r}")
+    for key in ("branch_depth", "task_layers"):
+        if not _is_count(e.get(key)):
+            problems.append(f"{where}: {key} must be an integer >= 0, got {e.get(key)!r}")
+    kind = "regression" if labels is None else "classification"
+    if e.get("kind", kind) != kind:
+        problems.append(f"{where}: kind {e.get('kind')!r} contradicts its labels {labels!r}")
+    if not isinstance(e.get("is_pair"), bool):
+        problems.append(f"{where}: is_pair must be true or false, got {e.get('is_pair')!r}")
     return problems
 
 
@@ -117,8 +233,13 @@ def validate(reg) -> list[str]:
     problems = []
     if reg.get("version") != SCHEMA_VERSION:
         problems.append(f"schema version {reg.get('version')!r} (this mtserve reads {SCHEMA_VERSION})")
-    if reg.get("profile") not in ("local", "gpu"):
+    if reg.get("profile") not in PROFILES:
         problems.append(f"profile must be 'local' or 'gpu', got {reg.get('profile')!r}")
+    for key in ("num_layers", "hidden_size", "max_length"):
+        if not _is_version(reg.get(key)):
+            problems.append(f"{key} must be an integer >= 1, got {reg.get(key)!r}")
+    if not isinstance(reg.get("backbone"), (str, type(None))):
+        problems.append(f"backbone must be a string, got {reg.get('backbone')!r}")
     trunk = reg.get("trunk")
     if (
         not isinstance(trunk, dict)
@@ -133,8 +254,8 @@ def validate(reg) -> list[str]:
         problems.append("tasks: must be a non-empty object")
         tasks = {}
     for name, e in tasks.items():
-        if not TASK_NAME.match(name):
-            problems.append(f"task name {name!r} must match [a-z][a-z0-9_]*")
+        if not names.TASK_NAME.match(name):
+            problems.append(f"task name {name!r} must match {names.TASK_NAME_RULE}")
         problems += validate_task_entry(name, e, f"tasks.{name}")
         if (
             isinstance(trunk, dict)
@@ -164,43 +285,49 @@ def validate(reg) -> list[str]:
     return problems
 
 
-def check_files(repo: Path, reg: dict) -> list[str]:
+def check_files(repo: Path, reg: Registry) -> list[str]:
     """Problems between the registry and the folders it names (empty: consistent)."""
     problems = []
-    tv = reg["trunk"]["version"]
-    if not (repo / "trunk" / str(tv)).is_dir():
-        problems.append(f"trunk/{tv}/ missing (the registry's trunk version)")
-    if not (repo / "multitask" / "config.pbtxt").is_file():
-        problems.append("multitask/config.pbtxt missing")
-    for name, e in reg["tasks"].items():
-        v = e["head_version"]
+    tv = reg.trunk.version
+    if not (repo / names.TRUNK / str(tv)).is_dir():
+        problems.append(f"{names.TRUNK}/{tv}/ missing (the registry's trunk version)")
+    if not (repo / names.MULTITASK / "config.pbtxt").is_file():
+        problems.append(f"{names.MULTITASK}/config.pbtxt missing")
+    for name, e in reg.tasks.items():
+        v = e.head_version
         if not (repo / name / str(v)).is_dir() or not (repo / name / "config.pbtxt").is_file():
             problems.append(f"{name}/{v}/ or {name}/config.pbtxt missing (task {name}'s head version)")
-        if e.get("baseline") and not (repo / e["baseline"] / "config.pbtxt").is_file():
-            problems.append(f"{e['baseline']}/config.pbtxt missing (task {name}'s baseline)")
+        if e.baseline and not (repo / e.baseline / "config.pbtxt").is_file():
+            problems.append(f"{e.baseline}/config.pbtxt missing (task {name}'s baseline)")
     return problems
 
 
 # ---------------------------------------------------------------- read / write
-def load(repo: str | Path, check: bool = True) -> dict:
-    """The registry of `repo`, validated (UserError naming every problem)."""
+def read(p: str | Path) -> Registry:
+    """A registry file on its own (e.g. a deployment's copy given to the load test), validated."""
+    p = Path(p)
+    if not p.is_file():
+        raise UserError(f"{p}: no such registry file")
+    try:
+        raw = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{p}: not valid JSON: {e}") from None
+    return Registry.from_dict(raw, where=str(p))
+
+
+def load(repo: str | Path, check: bool = True) -> Registry:
+    """The registry of `repo`, validated, and (check) consistent with its folders: UserError naming every
+    problem."""
     repo = Path(repo)
     p = path(repo)
     if not repo.is_dir():
         raise UserError(f"model repository not found: {repo}")
     if not p.is_file():
         raise UserError(f"{repo}: no {FILENAME} (is this a model repository written by `mtserve export`?)")
-    try:
-        reg = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{p}: not valid JSON: {e}") from None
-    problems = validate(reg)
-    if not problems and check:
-        problems = check_files(repo, reg)
+    reg = read(p)
+    problems = check_files(repo, reg) if check else []
     if problems:
         raise UserError(f"{p}: " + "; ".join(problems))
-    reg.setdefault("revision", 1)
-    reg.setdefault("history", [])
     return reg
 
 
@@ -223,42 +350,45 @@ def atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
-def dumps(reg: dict) -> bytes:
-    return (json.dumps(reg, indent=2) + "\n").encode()
-
-
-def save(repo: str | Path, reg: dict) -> None:
-    problems = validate(reg)
-    if problems:  # never write a registry this module could not read back
+def dumps(reg: Registry) -> bytes:
+    """The file's bytes; refuses a registry this module could not read back."""
+    d = reg.to_dict()
+    problems = validate(d)
+    if problems:
         raise ValueError("refusing to write an invalid registry: " + "; ".join(problems))
+    return (json.dumps(d, indent=2) + "\n").encode()
+
+
+def save(repo: str | Path, reg: Registry) -> None:
+    """The one writer of registry.json (export, synthetic repositories; task changes write `dumps` inside
+    their transaction)."""
     atomic_write(path(repo), dumps(reg))
 
 
 # ---------------------------------------------------------------- names, versions, history
-def check_new_task_name(name: str, reg: dict) -> None:
-    if not TASK_NAME.match(name or ""):
-        raise UserError(f"task name {name!r} must match [a-z][a-z0-9_]*")
-    if name in RESERVED_MODELS or name.startswith(RESERVED_PREFIXES):
+def check_new_task_name(name: str, reg: Registry) -> None:
+    names.check_task_name(name)
+    if name in names.RESERVED_MODELS or name.startswith(names.RESERVED_PREFIXES):
         raise UserError(
             f"task name {name!r} is taken by the repository's own models "
-            f"({', '.join(RESERVED_MODELS)}, full_<task>, single_<task>)"
+            f"({', '.join(names.RESERVED_MODELS)}, {names.full('<task>')}, {names.single('<task>')})"
         )
-    if name in reg["tasks"]:
+    if name in reg.tasks:
         raise UserError(
-            f"task {name!r} already exists (head version {reg['tasks'][name]['head_version']}); "
+            f"task {name!r} already exists (head version {reg.tasks[name].head_version}); "
             f"use `mtserve task retrain {name}` to train a new version"
         )
 
 
-def task_history(reg: dict, task: str) -> list[dict]:
-    return [h for h in reg.get("history", []) if h.get("task") == task]
+def task_history(reg: Registry, task: str) -> list[dict]:
+    return [h for h in reg.history if h.get("task") == task]
 
 
-def versions_used(reg: dict, task: str) -> set[int]:
+def versions_used(reg: Registry, task: str) -> set[int]:
     """Every head version the registry ever gave `task` (current and in its history)."""
     used = set()
-    if task in reg["tasks"]:
-        used.add(reg["tasks"][task]["head_version"])
+    if task in reg.tasks:
+        used.add(reg.tasks[task].head_version)
     for h in task_history(reg, task):
         for key in ("before", "after"):
             if h.get(key):
@@ -279,7 +409,7 @@ def next_version(*used: set[int] | int) -> int:
     return max(values, default=0) + 1
 
 
-def rollback_target(reg: dict, task: str) -> dict:
+def rollback_target(reg: Registry, task: str) -> dict:
     """The history entry a rollback of `task` undoes: its latest change not undone yet.
     Rolling back again goes one change further back."""
     undone: set[int] = set()
@@ -297,27 +427,29 @@ def rollback_target(reg: dict, task: str) -> dict:
     )
 
 
-def record(reg: dict, action: str, task: str, before: dict | None, after: dict | None, **extra) -> dict:
+def record(
+    reg: Registry, action: str, task: str, before: TaskEntry | None, after: TaskEntry | None, **extra
+) -> Registry:
     """The registry after one change: the task's new entry, revision + 1, one history entry."""
-    new = json.loads(json.dumps(reg))  # a deep copy
-    new["revision"] = int(reg.get("revision", 1)) + 1
-    tasks = new["tasks"]
+    new = reg.copy()
+    new.revision = reg.revision + 1
     if after is None:
-        tasks.pop(task, None)
+        new.tasks.pop(task, None)
     else:
-        tasks[task] = after
-    entry = {
-        "revision": new["revision"],
-        "time": now(),
-        "action": action,
-        "task": task,
-        "before": before,
-        "after": after,
-        "multitask_version": new["multitask_version"],
-        "trunk_version": new["trunk"]["version"],
-        **extra,
-    }
-    new.setdefault("history", []).append(entry)
+        new.tasks[task] = copy.deepcopy(after)
+    new.history.append(
+        {
+            "revision": new.revision,
+            "time": now(),
+            "action": action,
+            "task": task,
+            "before": None if before is None else before.to_dict(),
+            "after": None if after is None else after.to_dict(),
+            "multitask_version": new.multitask_version,
+            "trunk_version": new.trunk.version,
+            **extra,
+        }
+    )
     return new
 
 
@@ -332,28 +464,27 @@ def _fmt(v, spec: str = ".3f") -> str:
     )
 
 
-def format_table(reg: dict) -> str:
-    t = reg["trunk"]
+def format_table(reg: Registry) -> str:
+    t = reg.trunk
     lines = [
-        f"revision {reg.get('revision', 1)}   profile {reg['profile']}   backbone {reg.get('backbone', '?')}   "
-        f"trunk v{t['version']} (outputs at depths {', '.join(map(str, t['depths']))})   "
-        f"multitask v{reg['multitask_version']}",
+        f"revision {reg.revision}   profile {reg.profile}   backbone {reg.backbone or '?'}   "
+        f"trunk v{t.version} (outputs at depths {', '.join(map(str, t.depths))})   "
+        f"multitask v{reg.multitask_version}",
         f"{'task':<16} {'kind':<14} {'labels':>6} {'depth':>5} {'layers':>6} {'head':>5} {'metric':<9} "
         f"{'dev':>7} {'full':>7}  baseline",
     ]
-    for name, e in reg["tasks"].items():
-        kind = e.get("kind") or ("regression" if e.get("labels") is None else "classification")
-        labels = "-" if e.get("labels") is None else str(len(e["labels"]))
+    for name, e in reg.tasks.items():
+        labels = "-" if e.labels is None else str(len(e.labels))
         lines.append(
-            f"{name:<16} {kind:<14} {labels:>6} {e['branch_depth']:>5} {_fmt(e.get('task_layers'), 'd'):>6} "
-            f"{'v' + str(e['head_version']):>5} {e['metric']:<9} {_fmt(e.get('dev_score')):>7} "
-            f"{_fmt(e.get('full_score')):>7}  {e.get('baseline') or '-'}"
+            f"{name:<16} {e.kind:<14} {labels:>6} {e.branch_depth:>5} {_fmt(e.task_layers, 'd'):>6} "
+            f"{'v' + str(e.head_version):>5} {e.metric:<9} {_fmt(e.dev_score):>7} "
+            f"{_fmt(e.full_score):>7}  {e.baseline or '-'}"
         )
     return "\n".join(lines)
 
 
-def format_history(reg: dict, task: str | None = None) -> str:
-    rows = [h for h in reg.get("history", []) if task is None or h.get("task") == task]
+def format_history(reg: Registry, task: str | None = None) -> str:
+    rows = [h for h in reg.history if task is None or h.get("task") == task]
     if not rows:
         return "no changes since export" + (f" for task {task}" if task else "")
     lines = []

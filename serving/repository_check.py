@@ -42,10 +42,10 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-TOP_LEVEL_FILES = ("registry.json", "README.md")
+from mtserve.serving import names, registry
+
+TOP_LEVEL_FILES = (registry.FILENAME, "README.md")
 CACHE_DIRS = ("__pycache__",)  # Python writes these when Triton's python backend imports a model's modules
-TASK_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-HIDDEN = re.compile(r"hidden_(\d+)\Z")
 DEFAULT_MODEL_FILE = {"onnxruntime": "model.onnx", "python": "model.py"}
 STOCK_IMAGE_MODULES = frozenset(sys.stdlib_module_names) | {"numpy", "triton_python_backend_utils"}
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
@@ -317,7 +317,7 @@ class RepositoryChecker:
         for _, vdir in sorted(m.versions.items()):
             if m.kind == "ensemble":
                 for entry in sorted(vdir.iterdir()):
-                    if entry.name == ".keep" and entry.is_file():
+                    if entry.name == names.ENSEMBLE_PLACEHOLDER and entry.is_file():
                         continue  # the placeholder that keeps the folder alive in object stores
                     self.report(self.rel(entry), "dangling: an ensemble's version folder is empty")
             elif m.kind == "onnxruntime":
@@ -652,47 +652,49 @@ class RepositoryChecker:
 
     # ------------------------------------------------------------ 5: registry.json
     def check_registry(self) -> None:
-        path = self.repo / "registry.json"
-        if not path.is_file():
-            self.report(
-                "registry.json", "missing: the repository's record of its tasks, branch depths and versions"
-            )
-            return
-        try:
-            reg = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            self.report("registry.json", f"not valid JSON: {e}")
-            return
-        tasks = reg.get("tasks")
-        if not isinstance(tasks, dict) or not tasks:
-            self.report("registry.json", "tasks: missing or empty")
-            tasks = {}
-        known = {"tokenizer", "trunk", "multitask"}
+        path = registry.path(self.repo)
+        known = set(names.RESERVED_MODELS)
         for name in sorted(known):
             if name not in self.models and name not in self.broken:
                 self.report(
                     f"{name}/",
                     "missing: every repository serves the tokenizer, the trunk and the multitask ensemble",
                 )
-        trunk, multitask = self.models.get("trunk"), self.models.get("multitask")
+        if not path.is_file():
+            self.report(
+                registry.FILENAME, "missing: the repository's record of its tasks, branch depths and versions"
+            )
+            return
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self.report(registry.FILENAME, f"not valid JSON: {e}")
+            return
+        problems = registry.validate(raw)  # the registry's own schema, from its owner
+        for problem in problems:
+            self.report(registry.FILENAME, problem)
+        if problems:
+            return
+        reg = registry.Registry.from_dict(raw)
+        trunk, multitask = self.models.get(names.TRUNK), self.models.get(names.MULTITASK)
         self._check_trunk_entry(reg, trunk)
         mt_steps = {}
         if multitask is not None:
-            if reg.get("multitask_version") is not None and reg["multitask_version"] not in multitask.served:
+            if reg.multitask_version not in multitask.served:
                 self.report(
-                    "registry.json",
-                    f"multitask_version: {reg['multitask_version']}, but multitask serves "
+                    registry.FILENAME,
+                    f"multitask_version: {reg.multitask_version}, but multitask serves "
                     f"version(s) {sorted(multitask.served) or 'none'}",
                 )
             for i, step in enumerate(multitask.config.ensemble_scheduling.step):
                 mt_steps.setdefault(step.model_name, (i, step))
-        for task, info in tasks.items():
-            self._check_task(task, info if isinstance(info, dict) else {}, trunk, multitask, mt_steps)
+        for task, info in reg.tasks.items():
+            self._check_task(task, info, trunk, multitask, mt_steps)
             known.add(task)
-            if isinstance(info, dict) and info.get("baseline"):
-                known |= {info["baseline"], f"full_{task}"}
+            if info.baseline:
+                known |= {info.baseline, names.full(task)}
         if multitask is not None:
-            self._check_multitask_against_tasks(multitask, tasks)
+            self._check_multitask_against_tasks(multitask, reg.tasks)
         for m in self.models.values():
             if m.kind == "ensemble":
                 known |= {s.model_name for s in m.config.ensemble_scheduling.step}
@@ -700,26 +702,25 @@ class RepositoryChecker:
             self.report(f"{name}/", "dangling model: not in registry.json and run by no ensemble")
         self._check_profile(reg)
 
-    def _check_trunk_entry(self, reg: dict, trunk: Model | None) -> None:
+    def _check_trunk_entry(self, reg: registry.Registry, trunk: Model | None) -> None:
         if trunk is None:
             return
-        entry = reg.get("trunk") if isinstance(reg.get("trunk"), dict) else {}
-        outs = {int(mt.group(1)) for n in trunk.outputs if (mt := HIDDEN.match(n))}
-        depths = entry.get("depths")
-        if depths is not None and sorted(depths) != sorted(outs):
+        outs = {int(mt.group(1)) for n in trunk.outputs if (mt := names.HIDDEN.match(n))}
+        depths = reg.trunk.depths
+        if sorted(depths) != sorted(outs):
             self.report(
-                "registry.json",
+                registry.FILENAME,
                 f"trunk.depths: {depths}, but trunk/config.pbtxt outputs hidden_<d> for d in {sorted(outs)}",
             )
-        version = entry.get("version")
-        if version is not None and version not in trunk.served:
+        version = reg.trunk.version
+        if version not in trunk.served:
             self.report(
-                "registry.json",
+                registry.FILENAME,
                 f"trunk.version: {version}, but trunk serves version(s) {sorted(trunk.served) or 'none'}",
             )
-        hidden = reg.get("hidden_size")
+        hidden = reg.hidden_size
         for name, t in trunk.outputs.items():
-            if HIDDEN.match(name) and hidden is not None and list(t.dims) != [BATCHING_WILDCARD, hidden]:
+            if names.HIDDEN.match(name) and list(t.dims) != [BATCHING_WILDCARD, hidden]:
                 self.report(
                     trunk.cfg_file,
                     f'output["{name}"].dims: {list(t.dims)}, but registry.json hidden_size '
@@ -727,48 +728,45 @@ class RepositoryChecker:
                 )
 
     def _check_task(
-        self, task: str, info: dict, trunk: Model | None, multitask: Model | None, mt_steps: dict
+        self,
+        task: str,
+        info: registry.TaskEntry,
+        trunk: Model | None,
+        multitask: Model | None,
+        mt_steps: dict,
     ):
         f = f'tasks["{task}"]'
-        if not TASK_NAME.match(task):
-            self.report("registry.json", f"{f}: task names match [a-z][a-z0-9_]*")
-        labels = info.get("labels")
+        labels = info.labels
         classification = bool(labels)
-        if info.get("kind") and info["kind"] != ("classification" if classification else "regression"):
-            self.report("registry.json", f"{f}.kind: '{info['kind']}' contradicts its labels {labels}")
         num = len(labels) if classification else 1
         head = self.models.get(task)
         if head is None:
-            self.report("registry.json", f"{f}: {self._missing_model(task)} (no head folder {task}/)")
+            self.report(registry.FILENAME, f"{f}: {self._missing_model(task)} (no head folder {task}/)")
         else:
-            hv = info.get("head_version")
-            if hv is not None and hv not in head.served:
+            hv = info.head_version
+            if hv not in head.served:
                 self.report(
-                    "registry.json",
+                    registry.FILENAME,
                     f"{f}.head_version: {hv}, but '{task}' serves version(s) {sorted(head.served) or 'none'}",
                 )
             self._check_task_outputs(head, "", num, classification, "the head")
             hidden = head.inputs.get("hidden")
-            if hidden is None or "attention_mask" not in head.inputs:
+            if hidden is None or names.ATTENTION_MASK not in head.inputs:
                 self.report(head.cfg_file, "input: a head reads 'hidden' and 'attention_mask'")
-            for onnx_file, names in sorted(head.label_names.items()):  # the served version's, or every one
-                if (
-                    classification
-                    and names != list(labels)
-                    and (hv is None or onnx_file.startswith(f"{task}/{hv}/"))
-                ):
+            for onnx_file, label_names in sorted(
+                head.label_names.items()
+            ):  # the served version's, or every one
+                if classification and label_names != list(labels) and onnx_file.startswith(f"{task}/{hv}/"):
                     self.report(
                         onnx_file,
-                        f"initializer 'label_names': {names}, but registry.json {f}.labels is {labels}",
+                        f"initializer 'label_names': {label_names}, but registry.json {f}.labels is {labels}",
                     )
-        depth = info.get("branch_depth")
-        if not isinstance(depth, int):
-            self.report("registry.json", f"{f}.branch_depth: missing or not an integer ({depth!r})")
-        elif trunk is not None and f"hidden_{depth}" not in trunk.outputs:
+        depth = info.branch_depth
+        if trunk is not None and names.hidden(depth) not in trunk.outputs:
             self.report(
-                "registry.json",
+                registry.FILENAME,
                 f"{f}.branch_depth: {depth}, but trunk/config.pbtxt has no output "
-                f"'hidden_{depth}' (its outputs: {', '.join(trunk.outputs)})",
+                f"'{names.hidden(depth)}' (its outputs: {', '.join(trunk.outputs)})",
             )
         if multitask is not None:
             if task not in mt_steps:
@@ -776,21 +774,21 @@ class RepositoryChecker:
                     multitask.cfg_file,
                     f"ensemble_scheduling.step: none runs head '{task}' (registry.json {f})",
                 )
-            elif isinstance(depth, int):
+            else:
                 i, step = mt_steps[task]
                 got = step.input_map.get("hidden")
-                if got is not None and got != f"hidden_{depth}":
+                if got is not None and got != names.hidden(depth):
                     self.report(
                         multitask.cfg_file,
                         f"ensemble_scheduling.step[{i}].input_map[\"hidden\"]: '{got}', "
-                        f"but registry.json {f}.branch_depth {depth} means 'hidden_{depth}'",
+                        f"but registry.json {f}.branch_depth {depth} means '{names.hidden(depth)}'",
                     )
             self._check_task_outputs(multitask, f"{task}_", num, classification, "the multitask ensemble")
-        baseline = info.get("baseline")
+        baseline = info.baseline
         if baseline:
-            for name in (baseline, f"full_{task}"):
+            for name in (baseline, names.full(task)):
                 if name not in self.models:
-                    self.report("registry.json", f"{f}.baseline: {self._missing_model(name)}")
+                    self.report(registry.FILENAME, f"{f}.baseline: {self._missing_model(name)}")
             if baseline in self.models:
                 self._check_task_outputs(
                     self.models[baseline], f"{task}_", num, classification, "the baseline"
@@ -819,7 +817,7 @@ class RepositoryChecker:
 
     def _check_multitask_against_tasks(self, multitask: Model, tasks: dict) -> None:
         for i, step in enumerate(multitask.config.ensemble_scheduling.step):
-            if step.model_name not in ("tokenizer", "trunk") and step.model_name not in tasks:
+            if step.model_name not in (names.TOKENIZER, names.TRUNK) and step.model_name not in tasks:
                 self.report(
                     multitask.cfg_file,
                     f"ensemble_scheduling.step[{i}].model_name: '{step.model_name}' is "
@@ -833,10 +831,8 @@ class RepositoryChecker:
                     f'output["{t.name}"]: not <task>_scores / <task>_label of a task in registry.json',
                 )
 
-    def _check_profile(self, reg: dict) -> None:
-        profile = reg.get("profile")
-        if profile not in ("local", "gpu"):
-            self.report("registry.json", f"profile: {profile!r}: expected 'local' or 'gpu'")
+    def _check_profile(self, reg: registry.Registry) -> None:
+        profile = reg.profile  # one of registry.PROFILES: validated with the rest of the registry
         for m in self.models.values():
             if m.kind in ("ensemble", ""):
                 continue

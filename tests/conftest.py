@@ -31,9 +31,10 @@ def build_vocab(texts: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
+    from transformers import BertTokenizerFast
+
     from mtserve.training import corpus
     from mtserve.training.backbone import tiny_bert
-    from transformers import BertTokenizerFast
 
     data = corpus.generate(n_train=400, n_dev=100)
     vocab = build_vocab(next(iter(data.values())).train.texts)

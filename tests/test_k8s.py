@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mtserve.serving import k8s
-from mtserve.serving.errors import UserError
 
 from mtserve.cli import main
+from mtserve.serving import k8s
+from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -885,8 +885,9 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
     refuses callers without the admin header."""
     import numpy as np
     import tritonclient.grpc as grpcclient
-    from mtserve.serving.triton import TritonServer
     from tritonclient.utils import InferenceServerException
+
+    from mtserve.serving.triton import TritonServer
 
     rt = next(d for d in k8s.build(K8S / "base") if d["kind"] == "ServingRuntime")
     args = rt["spec"]["containers"][0]["args"]

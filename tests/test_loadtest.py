@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity import (
     SHORT,
@@ -261,12 +262,12 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
     reg = synthetic.build_synthetic_repo(tmp_path / "repo", 3, tiny, max_length=32, log=lambda *_: None)
     repo = tmp_path / "repo"
-    assert list(reg["tasks"]) == ["t00", "t01", "t02"] and reg["trunk"]["layers"] == 2
+    assert list(reg.tasks) == ["t00", "t01", "t02"] and reg.trunk.layers == 2
     assert (
         json.loads((repo / "registry.json").read_text())["tasks"]["t01"]["labels"] is None
     )  # a regression task
     mt = read_config(repo / "multitask")
-    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk", *reg["tasks"]}
+    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk", *reg.tasks}
     # t02 has t00's shape: exported once, hard-linked, renamed
     assert (repo / "t02/1/model.onnx").stat().st_ino == (repo / "t00/1/model.onnx").stat().st_ino
     assert read_config(repo / "full_t02").name == "full_t02" and (repo / "single_t02/config.pbtxt").is_file()
@@ -287,9 +288,8 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- bad configuration, no server needed
 def test_unreachable_url_fails_fast_with_a_clear_error():
-    from mtserve.serving.triton import free_port
-
     from mtserve.cli import main
+    from mtserve.serving.triton import free_port
 
     url = f"127.0.0.1:{free_port()}"
     t0 = time.monotonic()

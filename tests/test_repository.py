@@ -14,10 +14,11 @@ import numpy as np
 import onnx
 import pytest
 from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
 from mtserve.serving.errors import UserError
 from mtserve.serving.repository_check import check_repository
 from mtserve.training.export import FP16_TOL, QUEUE_DELAY_US, TRT_WORKSPACE_BYTES, export_run
-from tritonclient.grpc import model_config_pb2 as mc
 
 from .conftest import ROOT
 

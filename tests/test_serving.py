@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from mtserve.serving.client import MultitaskClient
 from mtserve.serving.errors import UserError
 from mtserve.training.backbone import TaskModel

@@ -4,7 +4,9 @@ change only touches that task's files (plus registry.json and multitask's config
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
 import shutil
 import threading
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 
@@ -165,33 +168,39 @@ FAST = {"k_values": [3]}  # one depth (1: not a trunk output of the tiny run) ->
 
 # ---------------------------------------------------------------- registry (no server, no training)
 def test_registry_rollback_walks_back_one_change_at_a_time():
-    e1 = {"name": "t", "labels": ["a", "b"], "metric": "accuracy", "head_version": 1, "branch_depth": 2}
-    e2 = {**e1, "head_version": 2}
-    reg = {
-        "version": 1,
-        "profile": "local",
-        "trunk": {"version": 1, "depths": [2]},
-        "multitask_version": 1,
-        "tasks": {"t": e1, "u": {**e1, "name": "u"}},
-    }
-    assert registry.validate(reg) == []
+    e1 = registry.TaskEntry("t", ["a", "b"], "accuracy", False, branch_depth=2, task_layers=1, head_version=1)
+    e2 = dataclasses.replace(e1, head_version=2)
+    reg = registry.Registry(
+        profile="local",
+        backbone="b",
+        num_layers=4,
+        hidden_size=8,
+        max_length=16,
+        trunk=registry.TrunkEntry(1, [2], 2),
+        tasks={"t": e1, "u": dataclasses.replace(e1, name="u")},
+    )
+    assert registry.validate(reg.to_dict()) == []
+    assert registry.Registry.from_dict(json.loads(registry.dumps(reg))) == reg  # the file round-trips
     with pytest.raises(UserError, match="no change to roll back"):
         registry.rollback_target(reg, "t")
     reg = registry.record(reg, "retrain", "t", e1, e2)
     reg = registry.record(reg, "remove", "t", e2, None)
-    assert reg["revision"] == 3 and "t" not in reg["tasks"]
+    assert reg.revision == 3 and "t" not in reg.tasks
     target = registry.rollback_target(reg, "t")
-    assert target["action"] == "remove" and target["before"] == e2
+    assert target["action"] == "remove" and target["before"] == e2.to_dict()
     reg = registry.record(reg, "rollback", "t", None, e2, reverts=target["revision"])
     target = registry.rollback_target(reg, "t")  # again: one change further back
-    assert target["action"] == "retrain" and target["before"] == e1
+    assert target["action"] == "retrain" and target["before"] == e1.to_dict()
     reg = registry.record(reg, "rollback", "t", e2, e1, reverts=target["revision"])
     with pytest.raises(UserError, match="no change to roll back"):
         registry.rollback_target(reg, "t")
     assert registry.versions_used(reg, "t") == {1, 2}
-    assert registry.validate(reg) == []
-    bad = {**reg, "tasks": {"t": {**e1, "branch_depth": 3}}}
+    assert registry.validate(reg.to_dict()) == []
+    assert reg.layers_served() == 2 + 1 + 1 and reg.layers_baseline() == 2 * 4
+    bad = reg.to_dict() | {"tasks": {"t": e1.to_dict() | {"branch_depth": 3}}}
     assert any("not a trunk output" in p for p in registry.validate(bad))
+    with pytest.raises(ValueError, match="not a trunk output"):  # the writer refuses what it could not read
+        registry.dumps(dataclasses.replace(reg, tasks={"t": dataclasses.replace(e1, branch_depth=3)}))
 
 
 # ---------------------------------------------------------------- live, on one Triton
@@ -200,6 +209,7 @@ def test_registry_rollback_walks_back_one_change_at_a_time():
 @pytest.mark.triton
 def test_add_task_live_while_serving(ws, served, tiny_backbone):
     import torch
+
     from mtserve.training.backbone import TaskModel
     from mtserve.training.pipeline import Run
     from mtserve.training.tasks_cli import add_task
@@ -241,17 +251,15 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     assert after["mood_scores"].shape == (len(TEXTS), 3)
 
     # the registry says what is deployed; the server serves exactly that
-    e = reg["tasks"]["mood"]
-    assert (e["head_version"], e["branch_depth"], e["labels"]) == (1, 1, ["negative", "neutral", "positive"])
-    assert reg["trunk"]["version"] == 2 and 1 in reg["trunk"]["depths"] and reg["multitask_version"] == 2
+    e = reg.tasks["mood"]
+    assert (e.head_version, e.branch_depth, e.labels) == (1, 1, ["negative", "neutral", "positive"])
+    assert reg.trunk.version == 2 and 1 in reg.trunk.depths and reg.multitask_version == 2
     assert registry.load(ws.repo) == reg
     assert_valid(ws.repo)
     assert not (
         ws.repo / "trunk" / "1"
     ).exists()  # retired to the archive: the repository holds what is served
-    assert (
-        registry.archive_dir(ws.repo) / reg["history"][-1]["archived"]["trunk/1"] / "model.onnx"
-    ).is_file()
+    assert (registry.archive_dir(ws.repo) / reg.history[-1]["archived"]["trunk/1"] / "model.onnx").is_file()
     now = ready(url)
     assert {
         ("trunk", "2"),
@@ -282,15 +290,14 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
 
 @pytest.mark.triton
 def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
-    from mtserve.training.tasks_cli import retrain_task
-
     from mtserve.cli import main
+    from mtserve.training.tasks_cli import retrain_task
 
     url = served.grpc_url
     reg0 = registry.load(ws.repo)
     # a depth the trunk already outputs, so the trunk stays as it is
-    k = [reg0["num_layers"] - reg0["tasks"]["sentiment"]["branch_depth"]]
-    old_v = reg0["tasks"]["sentiment"]["head_version"]
+    k = [reg0.num_layers - reg0.tasks["sentiment"].branch_depth]
+    old_v = reg0.tasks["sentiment"].head_version
     files0, before = hash_tree(ws.repo), infer(url)
     with LoadGenerator(url) as load:
         reg = retrain_task(
@@ -313,8 +320,8 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     placeholders = {p for p in others if re.fullmatch(r"multitask/\d+/\.keep", p)}
     assert others - placeholders == {"registry.json", "multitask/config.pbtxt"}
     assert len(placeholders) == 2
-    v = reg["tasks"]["sentiment"]["head_version"]
-    assert v == old_v + 1 and reg["trunk"] == reg0["trunk"]
+    v = reg.tasks["sentiment"].head_version
+    assert v == old_v + 1 and reg.trunk == reg0.trunk
     assert {
         "sentiment/config.pbtxt",
         f"sentiment/{v}/model.onnx",
@@ -322,7 +329,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     } <= changed
     # nothing that existed was rewritten apart from configs and the registry: the old version moved, byte for
     # byte, to the archive (for rollback)
-    archived = reg["history"][-1]["archived"]
+    archived = reg.history[-1]["archived"]
     assert set(archived) >= {f"sentiment/{old_v}", f"full_sentiment/{old_v}"}
     arch = registry.archive_dir(ws.repo)
     for p, h in files0.items():
@@ -366,7 +373,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     )
     back = infer(url)
     assert_same(before, back, before)
-    assert registry.load(ws.repo)["tasks"]["sentiment"] == reg0["tasks"]["sentiment"]
+    assert registry.load(ws.repo).tasks["sentiment"] == reg0.tasks["sentiment"]
     assert ("sentiment", str(old_v)) in ready(url) and ("sentiment", str(v)) not in ready(url)
     assert {p: h for p, h in hash_tree(ws.repo).items() if p.startswith(f"sentiment/{old_v}/")} == {
         p: h for p, h in files0.items() if p.startswith(f"sentiment/{old_v}/")
@@ -390,16 +397,16 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served):
         load.requests_after(20)
     assert load.failures == []
     # removed: not served, its folders archived (Triton would load any folder), the others untouched
-    assert "domain" not in reg["tasks"] and not {"domain_scores", "domain_label"} & set(gone)
+    assert "domain" not in reg.tasks and not {"domain_scores", "domain_label"} & set(gone)
     assert_same(before, gone, [o for o in before if not o.startswith("domain_")])
-    archived = reg["history"][-1]["archived"]
+    archived = reg.history[-1]["archived"]
     assert {"domain", "full_domain", "single_domain"} <= set(archived)
     assert present == []  # archived: Triton would load any folder of the repository
     # rolled back: the same outputs, bit for bit, and the same registry entry
     after = infer(url)
     assert set(after) == set(before)
     assert_same(before, after, before)
-    assert back_reg["tasks"]["domain"] == reg0["tasks"]["domain"]
+    assert back_reg.tasks["domain"] == reg0.tasks["domain"]
     assert {("domain", "1"), ("full_domain", "1"), ("single_domain", "1")} <= ready(url)
     files1 = hash_tree(ws.repo)
     assert all(
@@ -417,9 +424,8 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served):
 
 @pytest.mark.triton
 def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
-    from mtserve.training.tasks_cli import remove_task
-
     from mtserve.cli import main
+    from mtserve.training.tasks_cli import remove_task
 
     url, f = served.grpc_url, ws.files
     arch = registry.archive_dir(ws.repo)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from mtserve.serving.errors import UserError
 from mtserve.training import corpus
 from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert

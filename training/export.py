@@ -22,7 +22,6 @@ leaves half a repository.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -33,12 +32,14 @@ import numpy as np
 import onnx
 import torch
 from google.protobuf import text_format
-from mtserve.serving.errors import UserError
-from mtserve.training.backbone import Branch, TaskModel, Trunk
-from mtserve.training.tasks import TaskSpec
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from tritonclient.grpc import model_config_pb2 as mc
+
+from mtserve.serving import names, registry
+from mtserve.serving.errors import UserError
+from mtserve.training.backbone import Branch, TaskModel, Trunk
+from mtserve.training.tasks import TaskSpec
 
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 MAX_BATCH = 64
@@ -327,8 +328,9 @@ def _copy_python_model(src: str, version_dir: Path, extra: tuple[str, ...] = ())
 
 # ---------------------------------------------------------------- the repository
 def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
-    from mtserve.training.tokenizer_export import export_tokenizer
     from transformers import AutoTokenizer
+
+    from mtserve.training.tokenizer_export import export_tokenizer
 
     version = repo / "tokenizer" / "1"
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
@@ -501,8 +503,9 @@ def export_run(
 
     fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
     computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt."""
-    from mtserve.training.pipeline import Run
     from tqdm.auto import tqdm
+
+    from mtserve.training.pipeline import Run
 
     if profile not in ("local", "gpu"):
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
@@ -542,38 +545,32 @@ def export_run(
         if with_baseline:
             for name, (spec, _) in tasks.items():
                 write_ensemble(single_config(name, spec), tmp)
-        registry = {
-            "version": 1,
-            "profile": profile,
-            "backbone": meta["backbone"],
-            "num_layers": meta["num_layers"],
-            "hidden_size": meta["hidden_size"],
-            "max_length": meta["config"]["max_length"],
-            "trunk": {
-                "version": 1,
-                "depths": depths,
-                "layers": max(depths),
-                "fingerprint": meta["trunk_fingerprint"],
-            },
-            "multitask_version": 1,
-            "tasks": {
-                name: {
+        reg = registry.Registry(
+            profile=profile,
+            backbone=meta["backbone"],
+            num_layers=meta["num_layers"],
+            hidden_size=meta["hidden_size"],
+            max_length=meta["config"]["max_length"],
+            trunk=registry.TrunkEntry(1, depths, max(depths), meta["trunk_fingerprint"]),
+            tasks={
+                name: registry.TaskEntry(
                     **spec.to_dict(),
-                    "kind": "regression" if spec.is_regression else "classification",
-                    "branch_depth": depth,
-                    "task_layers": branches[name][0].config.num_layers,
-                    "head_version": 1,
-                    "baseline": f"single_{name}" if with_baseline else None,
-                    "dev_score": branches[name][1]["chosen"]["score"],
-                }
+                    branch_depth=depth,
+                    task_layers=branches[name][0].config.num_layers,
+                    head_version=1,
+                    baseline=names.single(name) if with_baseline else None,
+                    dev_score=branches[name][1]["chosen"]["score"],
+                )
                 for name, (spec, depth) in tasks.items()
             },
-            "export_checks": checks,
-        }
-        if fp16 or tensorrt:  # how the ONNX models were built: a later head export should match
-            registry["onnx"] = {"precision": "fp16" if fp16 else "fp32", "tensorrt": tensorrt}
-        (tmp / "registry.json").write_text(json.dumps(registry, indent=2))
-    return registry
+            export_checks=checks,
+            # how the ONNX models were built: a later head export should match
+            onnx={"precision": "fp16" if fp16 else "fp32", "tensorrt": tensorrt}
+            if fp16 or tensorrt
+            else None,
+        )
+        registry.save(tmp, reg)
+    return reg
 
 
 # ---------------------------------------------------------------- CLI
@@ -624,10 +621,10 @@ def run(args) -> int:
         return 0
     fp16, tensorrt = getattr(args, "fp16", False), getattr(args, "tensorrt", False)
     reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline, fp16=fp16, tensorrt=tensorrt)
-    worst = max(c["max_abs_diff"] for c in reg["export_checks"].values())
+    worst = max(c["max_abs_diff"] for c in reg.export_checks.values())
     print(
-        f"exported {len(reg['tasks'])} task(s) to {args.out} (profile {args.profile}); trunk {reg['trunk']['layers']} "
-        f"layers, branch depths {reg['trunk']['depths']}; ONNX vs PyTorch max abs diff {worst:.2e}"
+        f"exported {len(reg.tasks)} task(s) to {args.out} (profile {args.profile}); trunk {reg.trunk.layers} "
+        f"layers, branch depths {reg.trunk.depths}; ONNX vs PyTorch max abs diff {worst:.2e}"
         + (" (fp16 vs fp32)" if fp16 else "")
         + ("; TensorRT accelerator" if tensorrt else "")
     )

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
 from mtserve.training.backbone import Trunk
 from mtserve.training.tasks import Split
-from tqdm.auto import tqdm
 
 
 @dataclass

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
+
 from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
 from mtserve.training.features import Encoded, Features, LiveFeatures, batches
 from mtserve.training.tasks import TaskSpec, score
-from tqdm.auto import tqdm
 
 
 @dataclass

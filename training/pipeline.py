@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+from transformers import BertConfig
+
 from mtserve.serving.errors import UserError
 from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
@@ -40,8 +43,6 @@ from mtserve.training.backbone import (
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import Timer, TrainConfig, distil, train_full, train_partial
 from mtserve.training.tasks import TaskData, TaskSpec
-from safetensors.torch import load_file, save_file
-from transformers import BertConfig
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from mtserve.serving.errors import UserError
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

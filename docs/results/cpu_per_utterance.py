@@ -17,10 +17,11 @@ import threading
 import time
 
 import grpc
+from tritonclient.grpc import service_pb2_grpc
+
 from mtserve.loadtest.protocol import infer_request, make_plan
 from mtserve.loadtest.workload import build_pool
 from mtserve.serving.triton import TritonServer
-from tritonclient.grpc import service_pb2_grpc
 
 repo, out = sys.argv[1], sys.argv[2]
 concurrency, seconds, rounds = (

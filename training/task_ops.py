@@ -1,0 +1,359 @@
+"""`mtserve task` operations: add, retrain, remove, roll back one task (the CLI is tasks_cli.py).
+
+Each validates its inputs, plans the change (task_plan), applies it (task_apply) under the repository lock, and
+keeps the run directory in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mtserve.serving import names, registry
+from mtserve.serving.errors import UserError
+from mtserve.serving.model_control import Live, connect
+from mtserve.training.task_apply import apply_change, repository_lock, sync_run
+from mtserve.training.task_plan import (
+    Change,
+    baseline_steps,
+    cleanup,
+    order_loads,
+    plan_removal,
+    plan_restore,
+    say,
+    spec_of,
+    stage_dir,
+    train_and_stage,
+)
+
+
+# ---------------------------------------------------------------- data
+def load_task_data(
+    name: str,
+    train: str | Path,
+    dev: str | Path,
+    *,
+    is_pair: bool = False,
+    regression: bool = False,
+    metric: str | None = None,
+    keep_spec=None,
+    max_train: int | None = None,
+):
+    """TaskData from a task owner's TSV files (header: text, [text_pair], label). The label set comes from the
+    training file; `keep_spec` (a retrained task's current spec) is kept when the label set is unchanged, so
+    the label order (and the served `<task>_scores` layout) does not move."""
+    from mtserve.training.tasks import TaskData, load_tsv
+
+    paths = [Path(train), Path(dev)]
+    for p in paths:
+        if not p.is_file():
+            raise UserError(f"missing data file: {p}")
+
+    def _load(p, **kw):
+        try:
+            return load_tsv(p, **kw)
+        except UserError as e:
+            raise UserError(str(e) if str(p) in str(e) else f"{p}: {e}") from None
+
+    spec, tr = _load(paths[0], name=name, is_pair=is_pair, regression=regression, metric=metric)
+    if keep_spec is not None:
+        same = (
+            spec.is_regression == keep_spec.is_regression
+            and spec.is_pair == keep_spec.is_pair
+            and (spec.is_regression or set(spec.labels) == set(keep_spec.labels))
+        )
+        if same:
+            spec = keep_spec
+            _, tr = _load(paths[0], spec=spec)
+    _, dv = _load(paths[1], spec=spec)
+    notes = []
+    if max_train and len(tr) > max_train:
+        notes.append(f"training set capped at {max_train} of {len(tr)} rows")
+        tr = tr.head(max_train)
+    return TaskData(spec, tr, dv, notes)
+
+
+# ---------------------------------------------------------------- the training run
+class RunContext:
+    """The training run a repository was exported from: its frozen trunk, tokenizer and settings."""
+
+    def __init__(self, run_dir: str | Path, reg: registry.Registry):
+        from mtserve.training.pipeline import Run
+
+        self.root = Path(run_dir)
+        self.run = Run(self.root)
+        self.meta = self.run.meta  # UserError when there is no run.json
+        for f in ("bert_config.json", "trunk.safetensors", "tokenizer"):
+            if not (self.root / f).exists():
+                raise UserError(f"{self.root}: {f} missing (not a complete training run)")
+        fp, want = self.meta.get("trunk_fingerprint"), reg.trunk.fingerprint
+        if fp != want:
+            raise UserError(
+                f"run {self.root} (trunk fingerprint {fp}) is not the run repository was exported from "
+                f"(trunk fingerprint {want}): give the matching --run-dir"
+            )
+
+    def config(self, overrides: dict | None = None):
+        from mtserve.training.finetune import TrainConfig
+        from mtserve.training.pipeline import SearchConfig
+
+        o = {k: v for k, v in (overrides or {}).items() if v is not None}
+        cfg = TrainConfig(
+            **{
+                **self.meta["config"],
+                **{k: o[k] for k in ("epochs_full", "epochs_partial", "epochs_distil", "seed") if k in o},
+            }
+        )
+        search = SearchConfig(
+            **{
+                **self.meta["search"],
+                **{k: o[k] for k in ("k_values", "max_student_layers", "retention_target") if k in o},
+            }
+        )
+        n = self.meta["num_layers"]
+        bad = [k for k in search.k_values if not 1 <= k <= n]
+        if bad or not search.k_values:
+            raise UserError(f"--k values {bad or '(none)'} outside 1..{n} for this {n}-layer backbone")
+        return cfg, search
+
+    def backbone(self):
+        """(BertModel without pooler holding the run's frozen weights, tokenizer, full trunk, fingerprint)."""
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer, BertModel
+
+        from mtserve.training.backbone import make_trunk
+        from mtserve.training.features import trunk_fingerprint
+
+        cfg = self.run.bert_config()
+        cfg._attn_implementation = "eager"  # the trunk/branch pass BertLayer an additive mask
+        bert = BertModel(cfg, add_pooling_layer=False).eval()
+        bert.load_state_dict(load_file(str(self.root / "trunk.safetensors")), strict=False)
+        n = cfg.num_hidden_layers
+        trunk = make_trunk(bert, n, list(range(n + 1)))
+        fp = trunk_fingerprint(trunk)
+        if fp != self.meta["trunk_fingerprint"]:
+            raise UserError(
+                f"{self.root}/trunk.safetensors does not hold the weights run.json was trained on "
+                f"(fingerprint {fp}, expected {self.meta['trunk_fingerprint']})"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(str(self.root / "tokenizer"), local_files_only=True)
+        return bert, tokenizer, trunk, fp
+
+
+def stored_data(run_dir: Path, task: str) -> tuple[Path, Path] | None:
+    d = run_dir / "tasks" / task / "data"
+    if (d / "train.tsv").is_file() and (d / "dev.tsv").is_file():
+        return d / "train.tsv", d / "dev.tsv"
+    return None
+
+
+# ---------------------------------------------------------------- operations
+def add_task(
+    repo: str | Path,
+    run_dir: str | Path,
+    name: str,
+    train: str | Path,
+    dev: str | Path,
+    *,
+    is_pair: bool = False,
+    regression: bool = False,
+    metric: str | None = None,
+    server: str | None = None,
+    overrides: dict | None = None,
+    cache_dir: str | None = "cache",
+    log=say,
+) -> registry.Registry:
+    """Train a new task on the run's frozen trunk and add it to the repository (and the server). Returns the
+    new registry."""
+    repo = Path(repo)
+    with repository_lock(repo):
+        reg = registry.load(repo)
+        registry.check_new_task_name(name, reg)
+        for model in (name, names.full(name), names.single(name)):
+            if (repo / model).exists():
+                raise UserError(
+                    f"{repo / model} exists but task {name!r} is not in the registry; move it away first"
+                )
+        data = load_task_data(
+            name,
+            train,
+            dev,
+            is_pair=is_pair,
+            regression=regression,
+            metric=metric,
+            max_train=(overrides or {}).get("max_train_examples"),
+        )
+        ctx = RunContext(run_dir, reg)
+        ctx.config(overrides)  # bad --k etc. before anything runs
+        version = registry.next_version(registry.versions_used(reg, name))
+        baseline = any(e.baseline for e in reg.tasks.values())
+        live = connect(server, reg)
+        change = Change("add", name, None, None, stage_dir(repo))
+        return _train_and_swap(
+            repo,
+            reg,
+            ctx,
+            data,
+            version,
+            baseline,
+            change,
+            live,
+            overrides,
+            cache_dir,
+            (Path(train), Path(dev)),
+            log,
+        )
+
+
+def retrain_task(
+    repo: str | Path,
+    run_dir: str | Path,
+    name: str,
+    train: str | Path | None = None,
+    dev: str | Path | None = None,
+    *,
+    server: str | None = None,
+    overrides: dict | None = None,
+    cache_dir: str | None = "cache",
+    log=say,
+) -> registry.Registry:
+    """Train a new version of a deployed task (on new data, or the data it was added with) and swap it in."""
+    repo = Path(repo)
+    with repository_lock(repo):
+        reg = registry.load(repo)
+        if name not in reg.tasks:
+            raise UserError(f"task {name!r} is not deployed in {repo} (tasks: {', '.join(reg.tasks)})")
+        before = reg.tasks[name]
+        if (train is None) != (dev is None):
+            raise UserError("give both --train and --dev, or neither (the data the task was added with)")
+        ctx = RunContext(run_dir, reg)
+        if train is None:
+            found = stored_data(ctx.root, name)
+            if found is None:
+                raise UserError(
+                    f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'} "
+                    "(it was trained by `mtserve train`): give --train FILE --dev FILE"
+                )
+            train, dev = found
+        spec = spec_of(before)
+        data = load_task_data(
+            name,
+            train,
+            dev,
+            is_pair=spec.is_pair,
+            regression=spec.is_regression,
+            metric=spec.metric,
+            keep_spec=spec,
+            max_train=(overrides or {}).get("max_train_examples"),
+        )
+        ctx.config(overrides)
+        version = registry.next_version(
+            registry.versions_used(reg, name),
+            registry.version_dirs(repo / name),
+            registry.version_dirs(repo / names.full(name)),
+        )
+        live = connect(server, reg)
+        change = Change("retrain", name, before, None, stage_dir(repo))
+        return _train_and_swap(
+            repo,
+            reg,
+            ctx,
+            data,
+            version,
+            bool(before.baseline),
+            change,
+            live,
+            overrides,
+            cache_dir,
+            (Path(train), Path(dev)),
+            log,
+        )
+
+
+def _train_and_swap(
+    repo: Path,
+    reg: registry.Registry,
+    ctx: RunContext,
+    data,
+    version: int,
+    baseline: bool,
+    change: Change,
+    live: Live | None,
+    overrides: dict | None,
+    cache_dir: str | None,
+    files: tuple[Path, Path],
+    log,
+) -> registry.Registry:
+    """add and retrain alike: train and stage the task, swap it in, record it in the run; the stage and the
+    server connection are released whatever happens. Returns the new registry."""
+    try:
+        trained = train_and_stage(
+            repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, files, log
+        )
+        baseline_steps(change, repo, live, new_task=change.action == "add")
+        order_loads(change)
+        new_reg = apply_change(repo, reg, change, live, log)
+        sync_run(ctx.root, new_reg, change.task, change.after, trained, log)
+    finally:
+        cleanup(change, live)
+    return new_reg
+
+
+def remove_task(
+    repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None, log=say
+) -> registry.Registry:
+    """Stop serving a task; its model folders go to the archive (`mtserve task rollback` brings them back)."""
+    repo = Path(repo)
+    with repository_lock(repo):
+        reg = registry.load(repo)
+        if name not in reg.tasks:
+            raise UserError(f"task {name!r} is not deployed in {repo} (tasks: {', '.join(reg.tasks)})")
+        if len(reg.tasks) == 1:
+            raise UserError(f"{name!r} is the repository's only task; an ensemble needs at least one")
+        live = connect(server, reg)
+        change = Change("remove", name, reg.tasks[name], None, stage_dir(repo))
+        try:
+            plan_removal(change, repo, live)
+            new_reg = apply_change(repo, reg, change, live, log)
+            sync_run(_run_dir_or_none(run_dir, log), new_reg, name, None, None, log)
+        finally:
+            cleanup(change, live)
+        return new_reg
+
+
+def rollback_task(
+    repo: str | Path, name: str, *, run_dir: str | Path | None = None, server: str | None = None, log=say
+) -> registry.Registry:
+    """Undo the task's latest change not undone yet: a retrain goes back to the previous head version, an add
+    removes the task, a remove brings it back from the archive exactly as it was. Repeat to go further back."""
+    repo = Path(repo)
+    with repository_lock(repo):
+        reg = registry.load(repo)
+        target = registry.rollback_target(reg, name)
+        current = reg.tasks.get(name)
+        want = None if target["before"] is None else registry.TaskEntry.from_dict(target["before"])
+        if want is None and len(reg.tasks) == 1:
+            raise UserError(f"rolling back would remove {name!r}, the repository's only task")
+        live = connect(server, reg)
+        change = Change(
+            "rollback", name, current, want, stage_dir(repo), extra={"reverts": target["revision"]}
+        )
+        try:
+            if want is None:
+                plan_removal(change, repo, live)
+            else:
+                plan_restore(change, repo, reg, live)
+            new_reg = apply_change(repo, reg, change, live, log)
+            sync_run(_run_dir_or_none(run_dir, log), new_reg, name, want, None, log)
+        finally:
+            cleanup(change, live)
+        return new_reg
+
+
+def _run_dir_or_none(run_dir, log) -> Path | None:
+    if run_dir is None:
+        return None
+    p = Path(run_dir)
+    if not (p / "run.json").is_file():
+        log(f"  run dir {p}: not found; only the repository was changed")
+        return None
+    return p
