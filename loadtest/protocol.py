@@ -15,9 +15,10 @@ import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from mtserve.loadtest.workload import Utterance
+from mtserve.serving import names
 from mtserve.serving.errors import UserError
 
-MULTITASK = "multitask"
+MULTITASK = names.MULTITASK
 PER_TASK = "per-task"
 WORKLOADS = (MULTITASK, PER_TASK)
 GRPC_OPTIONS = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
@@ -35,8 +36,7 @@ def normalize_url(url: str) -> str:
     return u
 
 
-def single_model(task: str) -> str:
-    return f"single_{task}"
+single_model = names.single  # the per-task baseline's ensemble
 
 
 def _bytes_tensor(value: str) -> bytes:

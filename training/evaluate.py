@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from mtserve.serving import names
 from mtserve.training.tasks import TaskData, score
 
 
 def served_scores(
     url: str,
     datasets: dict[str, TaskData],
-    model: str = "multitask",
+    model: str = names.MULTITASK,
     batch_size: int = 32,
     single: bool = False,
 ) -> dict[str, float]:
@@ -27,7 +28,7 @@ def served_scores(
     with MultitaskClient(url, timeout=120) as client:
         for name, data in datasets.items():
             dev = data.dev
-            target = f"single_{name}" if single else model
+            target = names.single(name) if single else model
             chunks = []
             for start in tqdm(
                 range(0, len(dev), batch_size), desc=f"served dev: {name}", leave=False, disable=None

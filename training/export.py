@@ -181,10 +181,10 @@ def _sample_ids(vocab_size: int, batch: int = 3, seq: int = 11) -> dict[str, tor
 
 
 def export_trunk(trunk: Trunk, path: Path, vocab_size: int, *, fp16: bool = False) -> float:
-    names = [f"hidden_{d}" for d in trunk.out_depths]
+    outputs = [names.hidden(d) for d in trunk.out_depths]
     feeds = _sample_ids(vocab_size)
-    dyn = {n: {0: "batch", 1: "seq"} for n in list(feeds) + names}
-    _export(trunk, tuple(feeds.values()), path, list(feeds), names, dyn)
+    dyn = {n: {0: "batch", 1: "seq"} for n in list(feeds) + outputs}
+    _export(trunk, tuple(feeds.values()), path, list(feeds), outputs, dyn)
     if fp16:
         _fp16_file(path)
         return _check_against_torch(path, trunk, feeds, tol=FP16_TOL)
@@ -307,8 +307,8 @@ def read_config(model_dir: Path) -> mc.ModelConfig:
 
 
 S, I64, F32 = mc.TYPE_STRING, mc.TYPE_INT64, mc.TYPE_FP32
-TEXT_INPUTS = [_tensor("text", S, [1]), _tensor("text_pair", S, [1], optional=True)]
-ID_TENSORS = [_tensor(n, I64, [-1]) for n in ("input_ids", "token_type_ids", "attention_mask")]
+TEXT_INPUTS = [_tensor(names.TEXT, S, [1]), _tensor(names.TEXT_PAIR, S, [1], optional=True)]
+ID_TENSORS = [_tensor(n, I64, [-1]) for n in names.ID_TENSORS]
 
 
 def task_outputs(task: str, spec: TaskSpec, prefix: bool = True) -> list[dict]:
@@ -332,12 +332,13 @@ def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
 
     from mtserve.training.tokenizer_export import export_tokenizer
 
-    version = repo / "tokenizer" / "1"
+    version = repo / names.TOKENIZER / "1"
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
     hf = AutoTokenizer.from_pretrained(str(run_root / "tokenizer"), local_files_only=True)
     export_tokenizer(hf, version, max_length)
     write_config(
-        _model_config("tokenizer", TEXT_INPUTS, ID_TENSORS, "local", python_model=True), repo / "tokenizer"
+        _model_config(names.TOKENIZER, TEXT_INPUTS, ID_TENSORS, "local", python_model=True),
+        repo / names.TOKENIZER,
     )
 
 
@@ -356,13 +357,13 @@ def write_trunk(
     tensorrt: bool = False,
 ) -> dict:
     h = trunk.embeddings.word_embeddings.embedding_dim
-    vdir = repo / "trunk" / str(version)
+    vdir = repo / names.TRUNK / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
     diff = export_trunk(trunk, vdir / "model.onnx", vocab_size, fp16=fp16)
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
-    outs = [_tensor(f"hidden_{d}", F32, [-1, h]) for d in trunk.out_depths]
-    write_config(_onnx_model_config("trunk", ID_TENSORS, outs, profile, tensorrt), repo / "trunk")
+    outs = [_tensor(names.hidden(d), F32, [-1, h]) for d in trunk.out_depths]
+    write_config(_onnx_model_config(names.TRUNK, ID_TENSORS, outs, profile, tensorrt), repo / names.TRUNK)
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
@@ -404,7 +405,7 @@ def write_full(
     fp16: bool = False,
     tensorrt: bool = False,
 ) -> dict:
-    vdir = repo / f"full_{name}" / "1"
+    vdir = repo / names.full(name) / "1"
     vdir.mkdir(parents=True, exist_ok=True)
     diff = export_full(
         model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size, fp16=fp16
@@ -413,16 +414,16 @@ def write_full(
         _copy_python_model("onnx_runner.py", vdir)
     write_config(
         _onnx_model_config(
-            f"full_{name}", ID_TENSORS, task_outputs(name, spec, prefix=False), profile, tensorrt
+            names.full(name), ID_TENSORS, task_outputs(name, spec, prefix=False), profile, tensorrt
         ),
-        repo / f"full_{name}",
+        repo / names.full(name),
     )
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
 def _tok_step() -> tuple[str, dict, dict]:
     ids = {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}
-    return "tokenizer", {"text": "text", "text_pair": "text_pair"}, ids
+    return names.TOKENIZER, {names.TEXT: names.TEXT, names.TEXT_PAIR: names.TEXT_PAIR}, ids
 
 
 def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
@@ -433,27 +434,26 @@ def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
         (
             "trunk",
             {n: n for n in ("input_ids", "token_type_ids", "attention_mask")},
-            {f"hidden_{d}": f"hidden_{d}" for d in depths},
+            {names.hidden(d): names.hidden(d) for d in depths},
         ),
     ]
     outputs = []
     for name, (spec, depth) in tasks.items():
         out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
-        steps.append((name, {"hidden": f"hidden_{depth}", "attention_mask": "attention_mask"}, out_map))
+        steps.append(
+            (name, {"hidden": names.hidden(depth), names.ATTENTION_MASK: names.ATTENTION_MASK}, out_map)
+        )
         outputs += task_outputs(name, spec)
-    return _ensemble("multitask", TEXT_INPUTS, outputs, steps)
+    return _ensemble(names.MULTITASK, TEXT_INPUTS, outputs, steps)
 
 
 def single_config(name: str, spec: TaskSpec) -> mc.ModelConfig:
     out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
     steps = [
         _tok_step(),
-        (f"full_{name}", {n: n for n in ("input_ids", "token_type_ids", "attention_mask")}, out_map),
+        (names.full(name), {n: n for n in names.ID_TENSORS}, out_map),
     ]
-    return _ensemble(f"single_{name}", TEXT_INPUTS, task_outputs(name, spec), steps)
-
-
-ENSEMBLE_PLACEHOLDER = ".keep"
+    return _ensemble(names.single(name), TEXT_INPUTS, task_outputs(name, spec), steps)
 
 
 def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
@@ -461,7 +461,7 @@ def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
     # no empty folders, so a zero-byte placeholder makes it survive `mtserve k8s upload` / `aws s3 sync`.
     vdir = repo / cfg.name / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
-    (vdir / ENSEMBLE_PLACEHOLDER).touch()
+    (vdir / names.ENSEMBLE_PLACEHOLDER).touch()
     write_config(cfg, repo / cfg.name)
 
 
@@ -525,17 +525,21 @@ def export_run(
     trunk = run.trunk(depths)
     out = Path(out)
     checks = {}
-    steps = ["tokenizer", "trunk"] + list(tasks) + ([f"full_{t}" for t in tasks] if with_baseline else [])
+    steps = (
+        [names.TOKENIZER, names.TRUNK]
+        + list(tasks)
+        + ([names.full(t) for t in tasks] if with_baseline else [])
+    )
     bar = tqdm(steps, desc="export", disable=None if progress else True, leave=False)
     with atomic_repository(out) as tmp:
         for step in bar:
             bar.set_postfix_str(step)
-            if step == "tokenizer":
+            if step == names.TOKENIZER:
                 write_tokenizer(run.root, tmp, meta["config"]["max_length"])
-            elif step == "trunk":
-                checks["trunk"] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size, **opts)
-            elif step.startswith("full_"):
-                name = step[len("full_") :]
+            elif step == names.TRUNK:
+                checks[names.TRUNK] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size, **opts)
+            elif names.task_of_full(step):
+                name = names.task_of_full(step)
                 checks[step] = write_full(
                     name, tasks[name][0], run.full(name), tmp, profile, bert_cfg.vocab_size, **opts
                 )

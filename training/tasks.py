@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mtserve.serving import names
 from mtserve.serving.errors import UserError
-
-TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,7 @@ class TaskSpec:
     is_pair: bool = False
 
     def __post_init__(self) -> None:
-        if not TASK_NAME.match(self.name):
-            raise UserError(f"task name {self.name!r} must match [a-z][a-z0-9_]*")
+        names.check_task_name(self.name)
         if self.metric not in METRICS:
             raise UserError(f"task {self.name}: unknown metric {self.metric!r} (one of {sorted(METRICS)})")
         if self.labels is not None:

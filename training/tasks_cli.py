@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mtserve.serving import registry
+from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.training.task_ops import add_task, remove_task, retrain_task, rollback_task
 
@@ -81,7 +81,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Train a new task (full fine-tuning, partial fine-tuning, distillation, choice) "
         "on the run's frozen trunk; add its head and a new multitask version.",
     )
-    p.add_argument("name", help="task name, [a-z][a-z0-9_]*")
+    p.add_argument("name", help=f"task name, {names.TASK_NAME_RULE}")
     p.add_argument(
         "--train", required=True, metavar="FILE", help="TSV with a header: text, [text_pair], label"
     )
