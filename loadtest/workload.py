@@ -94,7 +94,7 @@ def load_source(name: str, glue_dir: str | Path | None = None) -> list[Utterance
     path = Path(name).expanduser()
     if path.is_file():
         return _read_file(path)
-    from mtserve.training.tasks import GLUE, load_glue
+    from mtserve.training.task_file import GLUE, load_glue
 
     if name in GLUE:
         if not glue_dir:

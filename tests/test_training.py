@@ -15,7 +15,8 @@ from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_
 from mtserve.training.finetune import TrainConfig, distil, distil_loss, train_partial
 from mtserve.training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served, train
 from mtserve.training.report import write_accuracy
-from mtserve.training.tasks import GLUE, Split, TaskSpec, load_glue, load_tsv, score
+from mtserve.training.task_file import GLUE, load_glue
+from mtserve.training.tasks import Split, TaskSpec, load_tsv, score
 
 from .conftest import GLUE_DIR
 
@@ -397,7 +398,7 @@ def test_glue_loaders_read_the_real_files(name):
         assert data.dev.texts[0].startswith(text) and data.dev.labels[0] == label
         assert pair is None or data.dev.pairs[0].startswith(pair)
     assert len(data.train) == 50 and len(data.dev) > 50
-    assert (data.train.pairs is not None) == GLUE[name].spec.is_pair
+    assert (data.train.pairs is not None) == (GLUE[name].text_pair is not None)
     if name == "qnli":
         assert any("split 80/20" in n for n in data.notes)
 

@@ -510,10 +510,24 @@ def train(
 
 # ---------------------------------------------------------------- CLI
 def load_datasets(
-    tasks: list[str] | None, glue_dir: str | None, max_train: int | None, seed: int = 0
+    tasks: list[str] | None,
+    glue_dir: str | None,
+    max_train: int | None,
+    seed: int = 0,
+    tasks_file: str | None = None,
+    data_root: str | None = None,
 ) -> dict[str, TaskData]:
+    """Every task's data, read and checked in full before anything trains (a bad file names its row and column)."""
+    if tasks_file and glue_dir:
+        raise UserError(
+            "give --tasks-file or --glue-dir, not both (GLUE is training/glue.yaml with --data-root)"
+        )
+    if tasks_file:
+        from mtserve.training.task_file import load_task_file
+
+        return load_task_file(tasks_file, root=data_root, only=tasks, seed=seed, max_train=max_train)
     if glue_dir:
-        from mtserve.training.tasks import load_glue
+        from mtserve.training.task_file import load_glue
 
         names = tasks or ["cola", "sst2", "mrpc", "stsb", "rte", "qnli"]
         return {n: load_glue(n, glue_dir, max_train, seed) for n in names}
@@ -537,6 +551,13 @@ def load_datasets(
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", help="comma-separated task names (default: every task of the data source)")
+    p.add_argument(
+        "--tasks-file",
+        help="YAML task file: your own tasks and data files (schema: README, training/task_file.py)",
+    )
+    p.add_argument(
+        "--data-root", help="with --tasks-file: read its relative paths from here (default: its folder)"
+    )
     p.add_argument(
         "--glue-dir", help="folder holding GLUE's task folders (CoLA, SST-2, ...); default: embedded corpus"
     )
@@ -588,7 +609,9 @@ def run(args) -> int:
 
     cfg, search = config_from_args(args)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
-    datasets = load_datasets(tasks, args.glue_dir, args.max_train_examples, args.seed)
+    datasets = load_datasets(
+        tasks, args.glue_dir, args.max_train_examples, args.seed, args.tasks_file, args.data_root
+    )
     run_dir = Path(args.run_dir)
     if run_dir.exists() and not (run_dir / "run.json").exists() and any(run_dir.iterdir()):
         raise UserError(f"{run_dir} exists and is not a training run: refusing to replace it")

@@ -23,7 +23,7 @@ from mtserve.serving.errors import UserError
 class TaskSpec:
     name: str
     labels: tuple[str, ...] | None  # None: regression (one float output)
-    metric: str  # accuracy | f1 | mcc | pearson | spearman
+    metric: str  # accuracy | f1 | macro_f1 | mcc | pearson | spearman
     is_pair: bool = False
 
     def __post_init__(self) -> None:
@@ -93,6 +93,7 @@ class TaskData:
     train: Split
     dev: Split
     notes: list[str] = field(default_factory=list)  # e.g. "training set capped at 4000 of 67349 rows"
+    validation: Split | None = None  # the branch choice's data when the task file gives one
 
 
 # ---------------------------------------------------------------- metrics
@@ -116,6 +117,12 @@ def _mcc(pred: np.ndarray, gold: np.ndarray) -> float:
     return 0.0 if den == 0 else (tp * tn - fp * fn) / den
 
 
+def _macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    """The unweighted mean of every class's F1 (classes absent from both count as 0): intent sets are skewed."""
+    classes = np.union1d(np.unique(gold), np.unique(pred))
+    return float(np.mean([_f1((pred == c).astype(int), (gold == c).astype(int)) for c in classes]))
+
+
 def _pearson(pred: np.ndarray, gold: np.ndarray) -> float:
     if pred.std() == 0 or gold.std() == 0:
         return 0.0
@@ -135,7 +142,14 @@ def _spearman(pred: np.ndarray, gold: np.ndarray) -> float:
     return _pearson(rank(pred), rank(gold))
 
 
-METRICS = {"accuracy": _accuracy, "f1": _f1, "mcc": _mcc, "pearson": _pearson, "spearman": _spearman}
+METRICS = {
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "macro_f1": _macro_f1,
+    "mcc": _mcc,
+    "pearson": _pearson,
+    "spearman": _spearman,
+}
 
 
 def score(spec: TaskSpec, outputs: np.ndarray, gold: Sequence) -> float:
@@ -147,44 +161,7 @@ def score(spec: TaskSpec, outputs: np.ndarray, gold: Sequence) -> float:
     return METRICS[spec.metric](outputs.argmax(-1), gold_arr.astype(np.int64))
 
 
-# ---------------------------------------------------------------- GLUE
-@dataclass(frozen=True)
-class GlueFormat:
-    folder: str
-    spec: TaskSpec
-    text: int
-    pair: int | None
-    label: int
-    header: bool = True
-    raw_labels: tuple[str, ...] | None = None  # label strings as written in the file, in spec.labels' order
-
-
-def _glue(name, folder, labels, metric, text, pair, label, header=True, raw=None) -> GlueFormat:
-    return GlueFormat(
-        folder, TaskSpec(name, labels, metric, pair is not None), text, pair, label, header, raw
-    )
-
-
-# GLUE's own TSV layouts (the files its download script writes). Column indices are 0-based.
-GLUE: dict[str, GlueFormat] = {
-    f.spec.name: f
-    for f in [
-        _glue(
-            "cola", "CoLA", ("unacceptable", "acceptable"), "mcc", 3, None, 1, header=False, raw=("0", "1")
-        ),
-        _glue("sst2", "SST-2", ("negative", "positive"), "accuracy", 0, None, 1, raw=("0", "1")),
-        _glue("mrpc", "MRPC", ("not_paraphrase", "paraphrase"), "f1", 3, 4, 0, raw=("0", "1")),
-        _glue("stsb", "STS-B", None, "pearson", 7, 8, -1),
-        _glue("qqp", "QQP", ("not_duplicate", "duplicate"), "f1", 3, 4, 5, raw=("0", "1")),
-        _glue("mnli", "MNLI", ("contradiction", "entailment", "neutral"), "accuracy", 8, 9, -1),
-        _glue("qnli", "QNLI", ("entailment", "not_entailment"), "accuracy", 1, 2, 3),
-        _glue("rte", "RTE", ("entailment", "not_entailment"), "accuracy", 1, 2, 3),
-        _glue("wnli", "WNLI", ("not_entailment", "entailment"), "accuracy", 1, 2, 3, raw=("0", "1")),
-    ]
-}
-GLUE_DEV_FILE = {"mnli": "dev_matched.tsv"}
-
-
+# ---------------------------------------------------------------- TSV (task owners' own data; GLUE: task_file.py)
 def _read_tsv_rows(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise UserError(f"missing data file: {path}")
@@ -214,66 +191,6 @@ def _parse_label(
     if raw in spec.labels:
         return spec.labels.index(raw)
     raise UserError(f"{where}: unknown label {raw!r} for task {spec.name} (expected one of {names})")
-
-
-def _rows_to_split(fmt: GlueFormat, rows: list[list[str]], path: Path) -> Split:
-    texts, pairs, labels = [], [], []
-    width = max(fmt.text, fmt.pair or 0, fmt.label if fmt.label >= 0 else 0) + 1
-    for i, row in enumerate(rows[1:] if fmt.header else rows, start=2 if fmt.header else 1):
-        where = f"{path}:{i}"
-        if len(row) < width:
-            raise UserError(
-                f"{where}: bad row, expected at least {width} tab-separated columns, got {len(row)}"
-            )
-        texts.append(row[fmt.text])
-        if fmt.pair is not None:
-            pairs.append(row[fmt.pair])
-        labels.append(_parse_label(fmt.spec, row[fmt.label], where, fmt.raw_labels))
-    if not texts:
-        raise UserError(f"{path}: no rows")
-    return Split(texts, pairs if fmt.pair is not None else None, labels)
-
-
-def load_glue(name: str, glue_dir: str | Path, max_train: int | None = None, seed: int = 0) -> TaskData:
-    """One GLUE task from its TSVs. QNLI without a train file: its dev file is split 80/20 (and the notes say so)."""
-    if name not in GLUE:
-        raise UserError(f"unknown GLUE task {name!r} (known: {', '.join(GLUE)})")
-    fmt = GLUE[name]
-    folder = Path(glue_dir) / fmt.folder
-    if not folder.is_dir():
-        raise UserError(f"GLUE folder not found: {folder}")
-    dev_path = folder / GLUE_DEV_FILE.get(name, "dev.tsv")
-    train_path = folder / "train.tsv"
-    notes: list[str] = []
-    dev = _rows_to_split(fmt, _read_tsv_rows(dev_path), dev_path)
-    if train_path.is_file():
-        train = _rows_to_split(fmt, _read_tsv_rows(train_path), train_path)
-    else:
-        # No train file (QNLI's is not distributed here): hold out 20% of dev as our dev, train on the rest.
-        order = np.random.default_rng(seed).permutation(len(dev))
-        cut = int(len(dev) * 0.8)
-
-        def pick(s: Split, idx) -> Split:
-            return Split(
-                [s.texts[j] for j in idx],
-                None if s.pairs is None else [s.pairs[j] for j in idx],
-                [s.labels[j] for j in idx],
-            )
-
-        train, dev = pick(dev, order[:cut]), pick(dev, order[cut:])
-        notes.append(
-            f"no train.tsv: the {len(order)}-row dev file was split 80/20 (seed {seed}) into train {len(train)} / dev {len(dev)}"
-        )
-    if max_train is not None and len(train) > max_train:
-        # a seeded shuffle before capping, so a cap is a random sample rather than the file's first rows
-        order = np.random.default_rng(seed).permutation(len(train))[:max_train]
-        notes.append(f"training set capped at {max_train} of {len(train)} rows")
-        train = Split(
-            [train.texts[j] for j in order],
-            None if train.pairs is None else [train.pairs[j] for j in order],
-            [train.labels[j] for j in order],
-        )
-    return TaskData(fmt.spec, train, dev, notes)
 
 
 # ---------------------------------------------------------------- generic TSV (task owners' own data)

@@ -1,0 +1,214 @@
+"""Task files: a team's own tasks in CSV, TSV and JSONL with its own column names; every bad file named by row
+and column before anything trains; the tasks train, export and serve on a real Triton with the same scores."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mtserve.serving.errors import UserError
+from mtserve.training.task_file import load_task_file, parse_task_file
+
+AREAS = ("weather", "music", "calendar", "shopping", "travel", "smart_home")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_task_file(root: Path, n_train: int = 160, n_dev: int = 60) -> Path:
+    """Four tasks from the demo corpus, each in another format and with its own column names:
+    area (CSV, 6 classes), same_area (JSONL pairs), urgency (TSV regression), urgency5 (CSV, 5 classes)."""
+    from mtserve.training import corpus
+
+    data = corpus.generate(n_train=n_train, n_dev=n_dev)
+    dom, urg = data["domain"], data["urgency"]
+    for split in ("train", "dev"):
+        d, u = getattr(dom, split), getattr(urg, split)
+        _write_csv(
+            root / f"area_{split}.csv",
+            ["utterance", "area"],
+            [[t, AREAS[y]] for t, y in zip(d.texts, d.labels, strict=True)],
+        )
+        with open(root / f"pairs_{split}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(len(d.texts)):
+                j = (i * 7 + 3) % len(d.texts)
+                same = "yes" if d.labels[i] == d.labels[j] else "no"
+                f.write(json.dumps({"first": d.texts[i], "second": d.texts[j], "same": same}) + "\n")
+        _write_csv(
+            root / f"urgency_{split}.tsv",
+            ["sentence", "score"],
+            list(zip(u.texts, u.labels, strict=True)),
+            "\t",
+        )
+        _write_csv(
+            root / f"urgency5_{split}.csv",
+            ["text", "level"],
+            [[t, f"level{min(int(y * 5), 4)}"] for t, y in zip(u.texts, u.labels, strict=True)],
+        )
+    spec = {
+        "tasks": [
+            {
+                "name": "area",
+                "train": "area_train.csv",
+                "dev": "area_dev.csv",
+                "text": "utterance",
+                "label": "area",
+            },
+            {
+                "name": "same_area",
+                "train": "pairs_train.jsonl",
+                "dev": "pairs_dev.jsonl",
+                "text": "first",
+                "text_pair": "second",
+                "label": "same",
+                "labels": ["no", "yes"],
+                "metric": "f1",
+            },
+            {
+                "name": "urgency",
+                "train": "urgency_train.tsv",
+                "dev": "urgency_dev.tsv",
+                "text": "sentence",
+                "label": "score",
+                "kind": "regression",
+                "metric": "spearman",
+            },
+            {
+                "name": "urgency5",
+                "train": "urgency5_train.csv",
+                "dev": "urgency5_dev.csv",
+                "text": "text",
+                "label": "level",
+                "metric": "macro_f1",
+            },
+        ]
+    }
+    path = root / "tasks.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_a_task_file_reads_every_format_with_its_own_columns(tmp_path):
+    data = load_task_file(write_task_file(tmp_path))
+    assert list(data) == ["area", "same_area", "urgency", "urgency5"]
+    area = data["area"]
+    assert (
+        area.spec.labels == tuple(sorted(AREAS)) and not area.spec.is_pair
+    )  # default: sorted labels of train
+    header, row1 = list(csv.reader(open(tmp_path / "area_dev.csv")))[:2]
+    assert header == ["utterance", "area"]
+    assert area.dev.texts[0] == row1[0] and area.spec.labels[area.dev.labels[0]] == row1[1]
+    pairs = data["same_area"]
+    assert pairs.spec.is_pair and pairs.spec.labels == ("no", "yes") and pairs.spec.metric == "f1"
+    assert len(pairs.train.pairs) == len(pairs.train.texts) and set(pairs.dev.labels) <= {0, 1}
+    reg = data["urgency"]
+    assert reg.spec.is_regression and all(isinstance(v, float) for v in reg.train.labels)
+    five = data["urgency5"]
+    assert five.spec.labels == tuple(f"level{i}" for i in range(5)) and five.spec.metric == "macro_f1"
+
+
+def test_row_cap_and_validation_split(tmp_path):
+    path = write_task_file(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["tasks"][0]["max_rows"] = 50
+    doc["tasks"][0]["validation"] = "area_dev.csv"
+    path.write_text(yaml.safe_dump(doc))
+    area = load_task_file(path, only=["area"])["area"]
+    assert len(area.train) == 50 and any("capped at 50" in n for n in area.notes)
+    assert area.validation is not None and area.validation.texts == area.dev.texts
+
+
+def _bad(tmp_path: Path, edit) -> Path:
+    """The good task file with one thing broken by `edit(doc, root)`."""
+    path = write_task_file(tmp_path, n_train=40, n_dev=20)
+    doc = yaml.safe_load(path.read_text())
+    edit(doc, tmp_path)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+BAD = {
+    "missing file": (lambda d, r: d["tasks"][0].update(train="nope.csv"), r"tasks\[0\] \(area\)\.train: file not found: .*nope\.csv"),
+    "missing column": (lambda d, r: d["tasks"][0].update(text="sentence"), r"area_train\.csv: no column 'sentence' \(.*tasks\[0\] \(area\)\.text\)"),
+    "empty split": (lambda d, r: (r / "area_dev.csv").write_text("utterance,area\n"), r"area_dev\.csv: no rows \(.*\(area\), dev\)"),
+    "dev label outside the list": (lambda d, r: _append(r / "area_dev.csv", "play it,karaoke\n"), r"area_dev\.csv:22: column 'area': label 'karaoke' is not in the task's labels"),
+    "non-numeric regression target": (lambda d, r: _append(r / "urgency_dev.tsv", "soon please\tvery\n"), r"urgency_dev\.tsv:22: column 'score': 'very' is not a number \(urgency is a regression task\)"),
+    "duplicate task names": (lambda d, r: d["tasks"][3].update(name="area"), r"tasks\[3\] \(area\): task name 'area' appears twice \(tasks\[0\] and tasks\[3\]\)"),
+    "bad task name": (lambda d, r: d["tasks"][1].update(name="Same-Area"), r"tasks\[1\]\.name: task name 'Same-Area' must match"),
+    "empty pair column": (lambda d, r: _append(r / "pairs_dev.jsonl", json.dumps({"first": "a", "second": " ", "same": "no"}) + "\n"), r"pairs_dev\.jsonl:21: column 'second' is empty"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_every_bad_file_is_named_by_row_and_column_and_nothing_is_written(case, tmp_path, capsys):
+    from mtserve.cli import main
+
+    edit, message = BAD[case]
+    path = _bad(tmp_path, edit)
+    with pytest.raises(UserError, match=message):
+        load_task_file(path)
+    run_dir = tmp_path / "runs" / "x"
+    rc = main(
+        ["train", "--tasks-file", str(path), "--run-dir", str(run_dir), "--reports", str(tmp_path / "rep")]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "mtserve train: error:" in err and len(err.strip().splitlines()) == 1  # one message
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "rep").exists()  # nothing written
+
+
+def test_schema_errors_name_the_field(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("tasks:\n  - {name: a, train: x.csv, dev: x.csv, text: t, label: l, colour: red}\n")
+    with pytest.raises(UserError, match=r"tasks\[0\]: unknown field\(s\) colour"):
+        parse_task_file(path)
+    path.write_text("tasks: []\n")
+    with pytest.raises(UserError, match="non-empty list"):
+        parse_task_file(path)
+
+
+@pytest.mark.triton
+@pytest.mark.slow
+def test_task_file_tasks_train_export_and_serve_their_dev_scores(tiny_backbone, tmp_path):
+    """The four tasks train on the tiny BERT, export, and Triton reproduces every dev score over gRPC."""
+    from mtserve.serving.triton import TritonServer
+    from mtserve.training import report
+    from mtserve.training.evaluate import compare, served_scores
+    from mtserve.training.export import export_run
+    from mtserve.training.finetune import TrainConfig
+    from mtserve.training.pipeline import Run, SearchConfig, train
+
+    data = load_task_file(write_task_file(tmp_path))
+    bert, tokenizer = tiny_backbone
+    cfg = TrainConfig(
+        max_length=32,
+        epochs_full=1,
+        epochs_partial=1,
+        epochs_distil=1,
+        lr_full=1e-3,
+        lr_partial=1e-3,
+        lr_distil=1e-3,
+    )
+    run_dir = tmp_path / "run"
+    train(data, run_dir, "tiny-test-bert", cfg, SearchConfig([1], 1, 0.9), None, bert, tokenizer)
+    acc = report.accuracy(Run(run_dir))
+    repo = tmp_path / "repo"
+    export_run(run_dir, repo, profile="local", with_baseline=False, progress=False)
+    with TritonServer(repo) as server:
+        rows = compare(acc, served_scores(server.grpc_url, data), tolerance=1e-4)
+    assert [r["task"] for r in rows] == list(data)
+    bad = [r for r in rows if not r["ok"]]
+    assert not bad, bad
