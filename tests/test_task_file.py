@@ -212,3 +212,42 @@ def test_task_file_tasks_train_export_and_serve_their_dev_scores(tiny_backbone, 
     assert [r["task"] for r in rows] == list(data)
     bad = [r for r in rows if not r["ok"]]
     assert not bad, bad
+
+
+@pytest.mark.slow
+def test_task_add_from_a_task_file_then_retrain_on_what_the_run_kept(tiny_run, tiny_repo, tmp_path):
+    """`mtserve task add NAME --spec tasks.yaml`: the CSV task with its own columns joins a repository; the run keeps
+    its data in canonical form, so `retrain` without files trains on exactly that again."""
+    import shutil
+
+    from mtserve.serving import registry
+    from mtserve.serving.repository_check import check_repository
+    from mtserve.training.task_ops import add_task, retrain_task
+
+    run, repo = tmp_path / "run", tmp_path / "repo" / "model_repository"
+    shutil.copytree(tiny_run, run)
+    shutil.copytree(tiny_repo, repo)
+    (tmp_path / "data").mkdir()
+    spec_file = write_task_file(tmp_path / "data", n_train=120, n_dev=40)
+    quick = {
+        "k_values": [1],
+        "max_student_layers": 1,
+        "epochs_full": 1,
+        "epochs_partial": 1,
+        "epochs_distil": 1,
+    }
+    with pytest.raises(UserError, match="not both"):
+        add_task(repo, run, "area", tmp_path / "x.tsv", tmp_path / "y.tsv", spec_file=spec_file)
+    reg = add_task(
+        repo, run, "area", spec_file=spec_file, overrides=quick, cache_dir=None, log=lambda *_: None
+    )
+    e = reg.tasks["area"]
+    assert e.labels == sorted(AREAS) and e.head_version == 1 and e.train_examples == 120
+    assert check_repository(repo) == [] and registry.load(repo) == reg
+    kept = load_task_file(run / "tasks" / "area" / "data" / "task.yaml")["area"]
+    original = load_task_file(spec_file, only=["area"])["area"]
+    assert (kept.train.texts, kept.train.labels) == (original.train.texts, original.train.labels)
+    assert kept.spec == original.spec
+    reg2 = retrain_task(repo, run, "area", overrides=quick, cache_dir=None, log=lambda *_: None)
+    assert reg2.tasks["area"].head_version == 2 and reg2.tasks["area"].labels == e.labels
+    assert check_repository(repo) == []

@@ -272,7 +272,7 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
 
     # the run directory knows the task too, and the served head matches PyTorch on the run's own weights
     run = Run(ws.run)
-    assert "mood" in run.tasks() and (ws.run / "tasks" / "mood" / "data" / "train.tsv").is_file()
+    assert "mood" in run.tasks() and (ws.run / "tasks" / "mood" / "data" / "task.yaml").is_file()
     _, tokenizer = tiny_backbone
     enc = tokenizer(
         TEXTS, truncation=True, max_length=run.meta["config"]["max_length"], padding=True, return_tensors="pt"

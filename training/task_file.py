@@ -381,3 +381,38 @@ def load_glue(name: str, glue_dir: str | Path, max_train: int | None = None, see
     if not folder.is_dir():
         raise UserError(f"GLUE folder not found: {folder}")
     return load_task_file(GLUE_FILE, root=glue_dir, only=[name], seed=seed, max_train=max_train)[name]
+
+
+# ---------------------------------------------------------------- a task's data, kept with its run
+STORED = "task.yaml"
+
+
+def store_task_data(data: TaskData, folder: Path) -> Path:
+    """Write a task's data as JSONL with a one-task task file beside it, so a later `mtserve task retrain` reads
+    exactly what it was trained on, whatever format the owner gave. Returns the task file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = data.spec
+    splits = {"train": data.train, "dev": data.dev} | (
+        {"validation": data.validation} if data.validation else {}
+    )
+    for split, s in splits.items():
+        with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            for i, text in enumerate(s.texts):
+                label = s.labels[i] if spec.is_regression else spec.labels[s.labels[i]]
+                row = {"text": text, "label": label} | ({"text_pair": s.pairs[i]} if spec.is_pair else {})
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    entry = {
+        "name": spec.name,
+        **{split: f"{split}.jsonl" for split in splits},
+        "text": "text",
+        "label": "label",
+        "kind": "regression" if spec.is_regression else "classification",
+        "metric": spec.metric,
+    }
+    if spec.is_pair:
+        entry["text_pair"] = "text_pair"
+    if not spec.is_regression:
+        entry["labels"] = list(spec.labels)  # the served output order stays as it is
+    path = folder / STORED
+    path.write_text(yaml.safe_dump({"tasks": [entry]}, sort_keys=False))
+    return path

@@ -139,10 +139,25 @@ class RunContext:
         return bert, tokenizer, trunk, fp
 
 
-def stored_data(run_dir: Path, task: str) -> tuple[Path, Path] | None:
+def stored_data(run_dir: Path, task: str, keep_spec, max_train: int | None):
+    """The data a task was last trained on, as its run keeps it (task_file.store_task_data; runs written before
+    task files: train.tsv and dev.tsv), or None."""
+    from mtserve.training.task_file import STORED, load_task_file
+
     d = run_dir / "tasks" / task / "data"
+    if (d / STORED).is_file():
+        return load_task_file(d / STORED, only=[task], max_train=max_train)[task]
     if (d / "train.tsv").is_file() and (d / "dev.tsv").is_file():
-        return d / "train.tsv", d / "dev.tsv"
+        return load_task_data(
+            task,
+            d / "train.tsv",
+            d / "dev.tsv",
+            is_pair=keep_spec.is_pair,
+            regression=keep_spec.is_regression,
+            metric=keep_spec.metric,
+            keep_spec=keep_spec,
+            max_train=max_train,
+        )
     return None
 
 
@@ -151,9 +166,10 @@ def add_task(
     repo: str | Path,
     run_dir: str | Path,
     name: str,
-    train: str | Path,
-    dev: str | Path,
+    train: str | Path | None = None,
+    dev: str | Path | None = None,
     *,
+    spec_file: str | Path | None = None,
     is_pair: bool = False,
     regression: bool = False,
     metric: str | None = None,
@@ -162,9 +178,11 @@ def add_task(
     cache_dir: str | None = "cache",
     log=say,
 ) -> registry.Registry:
-    """Train a new task on the run's frozen trunk and add it to the repository (and the server). Returns the
-    new registry."""
+    """Train a new task on the run's frozen trunk and add it to the repository (and the server). Its data: TSV
+    files (`train`, `dev`) or the entry named `name` of a task file (`spec_file`). Returns the new registry."""
     repo = Path(repo)
+    if (spec_file is None) == (train is None or dev is None) or (train is None) != (dev is None):
+        raise UserError("give the task's data as --train FILE --dev FILE, or as --spec TASKS.yaml (not both)")
     with repository_lock(repo):
         reg = registry.load(repo)
         registry.check_new_task_name(name, reg)
@@ -173,15 +191,15 @@ def add_task(
                 raise UserError(
                     f"{repo / model} exists but task {name!r} is not in the registry; move it away first"
                 )
-        data = load_task_data(
-            name,
-            train,
-            dev,
-            is_pair=is_pair,
-            regression=regression,
-            metric=metric,
-            max_train=(overrides or {}).get("max_train_examples"),
-        )
+        max_train = (overrides or {}).get("max_train_examples")
+        if spec_file is not None:
+            from mtserve.training.task_file import load_task_file
+
+            data = load_task_file(spec_file, only=[name], max_train=max_train)[name]
+        else:
+            data = load_task_data(
+                name, train, dev, is_pair=is_pair, regression=regression, metric=metric, max_train=max_train
+            )
         ctx = RunContext(run_dir, reg)
         ctx.config(overrides)  # bad --k etc. before anything runs
         version = registry.next_version(registry.versions_used(reg, name))
@@ -199,7 +217,6 @@ def add_task(
             live,
             overrides,
             cache_dir,
-            (Path(train), Path(dev)),
             log,
         )
 
@@ -226,25 +243,25 @@ def retrain_task(
         if (train is None) != (dev is None):
             raise UserError("give both --train and --dev, or neither (the data the task was added with)")
         ctx = RunContext(run_dir, reg)
+        spec, max_train = spec_of(before), (overrides or {}).get("max_train_examples")
         if train is None:
-            found = stored_data(ctx.root, name)
-            if found is None:
+            data = stored_data(ctx.root, name, spec, max_train)
+            if data is None:
                 raise UserError(
-                    f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'} "
-                    "(it was trained by `mtserve train`): give --train FILE --dev FILE"
+                    f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'}: "
+                    "give --train FILE --dev FILE"
                 )
-            train, dev = found
-        spec = spec_of(before)
-        data = load_task_data(
-            name,
-            train,
-            dev,
-            is_pair=spec.is_pair,
-            regression=spec.is_regression,
-            metric=spec.metric,
-            keep_spec=spec,
-            max_train=(overrides or {}).get("max_train_examples"),
-        )
+        else:
+            data = load_task_data(
+                name,
+                train,
+                dev,
+                is_pair=spec.is_pair,
+                regression=spec.is_regression,
+                metric=spec.metric,
+                keep_spec=spec,
+                max_train=max_train,
+            )
         ctx.config(overrides)
         version = registry.next_version(
             registry.versions_used(reg, name),
@@ -264,7 +281,6 @@ def retrain_task(
             live,
             overrides,
             cache_dir,
-            (Path(train), Path(dev)),
             log,
         )
 
@@ -280,15 +296,12 @@ def _train_and_swap(
     live: Live | None,
     overrides: dict | None,
     cache_dir: str | None,
-    files: tuple[Path, Path],
     log,
 ) -> registry.Registry:
     """add and retrain alike: train and stage the task, swap it in, record it in the run; the stage and the
     server connection are released whatever happens. Returns the new registry."""
     try:
-        trained = train_and_stage(
-            repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, files, log
-        )
+        trained = train_and_stage(repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, log)
         baseline_steps(change, repo, live, new_task=change.action == "add")
         order_loads(change)
         new_reg = apply_change(repo, reg, change, live, log)

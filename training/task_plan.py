@@ -129,7 +129,6 @@ def train_and_stage(
     change: Change,
     overrides: dict | None,
     cache_dir: str | None,
-    data_files: tuple[Path, Path],
     log=say,
 ) -> Path:
     """Train the task on the run's frozen trunk and export its new head (and baseline, and trunk if needed)
@@ -140,6 +139,7 @@ def train_and_stage(
     from mtserve.training.export import read_config, write_full, write_head, write_trunk
     from mtserve.training.features import FeatureCache
     from mtserve.training.pipeline import load_full, train_task
+    from mtserve.training.task_file import store_task_data
 
     name, spec = change.task, data.spec
     cfg, search = ctx.config(overrides)
@@ -155,9 +155,7 @@ def train_and_stage(
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     result = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fp, stage_run)
     task_dir = stage_run / "tasks" / name
-    (task_dir / "data").mkdir()
-    shutil.copyfile(data_files[0], task_dir / "data" / "train.tsv")
-    shutil.copyfile(data_files[1], task_dir / "data" / "dev.tsv")
+    store_task_data(data, task_dir / "data")
     bert_cfg = ctx.run.bert_config()
     branch, bmeta = load_branch(bert_cfg, task_dir / "branch.safetensors")
     chosen = bmeta["chosen"]

@@ -2,7 +2,7 @@
 
 A task owner changes their task without touching anyone else's:
 
-    mtserve task add NAME --train FILE --dev FILE [--pair] [--regression]   [--server URL]
+    mtserve task add NAME (--train FILE --dev FILE [--pair] [--regression] | --spec TASKS.yaml)  [--server URL]
     mtserve task retrain NAME [--train FILE --dev FILE]                      [--server URL]
     mtserve task remove NAME                                                 [--server URL]
     mtserve task rollback NAME                                               [--server URL]
@@ -82,10 +82,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "on the run's frozen trunk; add its head and a new multitask version.",
     )
     p.add_argument("name", help=f"task name, {names.TASK_NAME_RULE}")
-    p.add_argument(
-        "--train", required=True, metavar="FILE", help="TSV with a header: text, [text_pair], label"
+    data = p.add_argument_group("the task's data: --train and --dev, or --spec")
+    data.add_argument("--train", metavar="FILE", help="TSV with a header: text, [text_pair], label")
+    data.add_argument("--dev", metavar="FILE", help="TSV, same columns")
+    data.add_argument(
+        "--spec",
+        metavar="TASKS.yaml",
+        help="a task file (as for `mtserve train --tasks-file`): its entry NAME",
     )
-    p.add_argument("--dev", required=True, metavar="FILE", help="TSV, same columns")
     p.add_argument("--pair", action="store_true", help="sentence-pair task (needs a text_pair column)")
     p.add_argument("--regression", action="store_true", help="labels are numbers; one float output")
     p.add_argument("--metric", help="accuracy (default), f1, mcc; pearson (default for regression), spearman")
@@ -180,6 +184,7 @@ def run(args) -> int:
             args.name,
             args.train,
             args.dev,
+            spec_file=args.spec,
             is_pair=args.pair,
             regression=args.regression,
             metric=args.metric,
