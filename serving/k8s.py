@@ -1,33 +1,24 @@
 """`mtserve k8s`: render, build, validate and upload the KServe deployment in k8s/.
 
-    render    write the per-task (or multitask) overlay for a task list and a repository URI
-    build     print what `kubectl kustomize DIR` prints, with a small built-in kustomize
-    validate  check built or plain YAML strictly against the kserve / kubernetes client models,
-              plus this project's policy (GPU limit, gRPC port name per mode, /dev/shm, probes, ...)
-    upload    put a model repository where a storageUri points (s3://, gs://, pvc://)
-
-The kustomize subset: `resources` (files and directories), `components`, `patches` (strategic merge
-and JSON 6902, inline or by path, with `target` selectors and `options.allowNameChange`), `namespace`,
-`namePrefix`, `nameSuffix` and `labels` (metadata labels only). Anything else is refused with a clear
-message, so whatever this renders, `kubectl kustomize` renders the same resources (tests compare the two
-where kubectl is installed). Strategic merge on custom resources follows what kustomize v5 does for
-types it has no schema for: maps merge, `null` deletes a key, and a list replaces the list it lands on,
-even one of named items such as containers, ports or volumes: to change one item, use JSON 6902.
+render    write the per-task (or multitask) overlay for a task list and a repository URI
+build     print what `kubectl kustomize DIR` prints (kubectl builds every manifest here)
+validate  check built or plain YAML strictly against the kserve / kubernetes client models,
+          plus this project's policy (GPU limit, gRPC port name per mode, /dev/shm, probes, ...)
+upload    put a model repository where a storageUri points (s3://, gs://, pvc://)
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import json
 import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -81,74 +72,15 @@ def _res_id(d: dict) -> str:
     return f"{d.get('kind', '?')}/{ns}{meta.get('name', '?')}"
 
 
-# ==================================================================== kustomize subset
+# ==================================================================== kustomize: kubectl's
+# `kubectl kustomize` builds every manifest: whatever it prints is what `kubectl apply -k` sends. Before it
+# runs, the kustomization files it will read are parsed here only for what kubectl does not do for us:
+# a YAML error named by its file and line, and the refusal of commonLabels (see _check_kustomizations).
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-SUPPORTED_FIELDS = {
-    "apiVersion",
-    "kind",
-    "resources",
-    "components",
-    "patches",
-    "namespace",
-    "namePrefix",
-    "nameSuffix",
-    "labels",
-}
-CLUSTER_SCOPED = {
-    "Namespace",
-    "ClusterServingRuntime",
-    "ClusterStorageContainer",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-}
-# kustomize's "legacy" output order (the default of `kubectl kustomize`)
-ORDER_FIRST = [
-    "Namespace",
-    "ResourceQuota",
-    "StorageClass",
-    "CustomResourceDefinition",
-    "ServiceAccount",
-    "PodSecurityPolicy",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "ConfigMap",
-    "Secret",
-    "Endpoints",
-    "Service",
-    "LimitRange",
-    "PriorityClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "Deployment",
-    "StatefulSet",
-    "CronJob",
-    "PodDisruptionBudget",
-]
-ORDER_LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
-
-
-@dataclass
-class _Res:
-    obj: dict
-    orig_name: str  # kustomize matches patches by current or original name
-
-
-def _group_version(api_version: str) -> tuple[str, str]:
-    return tuple(api_version.split("/", 1)) if "/" in api_version else ("", api_version)  # type: ignore[return-value]
-
-
-def _key(r: _Res) -> tuple[str, str, str, str]:
-    meta = r.obj.get("metadata") or {}
-    group = _group_version(str(r.obj.get("apiVersion", "")))[0]
-    return group, str(r.obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
+KUBECTL_TIMEOUT_S = 120
+INSTALL_KUBECTL = (
+    "install kubectl 1.27 or newer (it ships kustomize v5): https://kubernetes.io/docs/tasks/tools/"
+)
 
 
 def kustomization_file(d: Path) -> Path | None:
@@ -158,423 +90,69 @@ def kustomization_file(d: Path) -> Path | None:
     return None
 
 
+def kubectl() -> str:
+    """The kubectl on PATH, or a UserError saying what to install."""
+    found = shutil.which("kubectl")
+    if found is None:
+        raise UserError(
+            f"kubectl not found on PATH: mtserve builds manifests with `kubectl kustomize`; {INSTALL_KUBECTL}"
+        )
+    return found
+
+
 def build(path: str | os.PathLike) -> list[dict]:
-    """What `kubectl kustomize PATH` prints, as a list of resources (for the subset documented above)."""
+    """The resources `kubectl kustomize PATH` prints, in its order."""
     d = Path(path)
-    if not d.is_dir() or kustomization_file(d) is None:
+    kfile = kustomization_file(d) if d.is_dir() else None
+    if kfile is None:
         raise UserError(f"{d}: not a kustomization directory (no kustomization.yaml)")
-    resources = _Builder().run(d.resolve(), [], "Kustomization")
-    return [r.obj for r in sorted(resources, key=_sort_key)]
-
-
-def _sort_key(r: _Res):
-    kind = str(r.obj.get("kind"))
-    group, version = _group_version(str(r.obj.get("apiVersion", "")))
-    if kind in ORDER_FIRST:
-        rank = ORDER_FIRST.index(kind)
-    elif kind in ORDER_LAST:
-        rank = len(ORDER_FIRST) + 1 + ORDER_LAST.index(kind)
-    else:
-        rank = len(ORDER_FIRST)
-    meta = r.obj.get("metadata") or {}
-    return rank, f"{group}_{version}_{kind}", str(meta.get("namespace") or ""), str(meta.get("name"))
-
-
-class _Builder:
-    def __init__(self):
-        self.stack: list[Path] = []
-
-    def run(self, root: Path, inherited: list[_Res], expect: str) -> list[_Res]:
-        kfile = kustomization_file(root)
-        if kfile is None:
-            raise UserError(f"{root}: no kustomization.yaml")
-        if root in self.stack:
-            raise UserError(f"{root}: kustomization cycle: {' -> '.join(map(str, self.stack + [root]))}")
-        docs = load_yaml_docs(kfile)
-        if len(docs) != 1:
-            raise UserError(f"{kfile}: expected one YAML document")
-        k = docs[0]
-        kind = k.get("kind", "Kustomization")
-        if kind != expect:
-            raise UserError(f"{kfile}: kind {kind!r} where a {expect} is expected")
-        if "commonLabels" in k:
-            raise UserError(
-                f"{kfile}: commonLabels also rewrites selectors (immutable on Deployments, and "
-                f"KServe owns those); use `labels:` with includeSelectors: false"
-            )
-        unknown = sorted(set(k) - SUPPORTED_FIELDS)
-        if unknown:
-            raise UserError(
-                f"{kfile}: {', '.join(unknown)} not supported by mtserve's kustomize subset "
-                f"(supported: {', '.join(sorted(SUPPORTED_FIELDS - {'apiVersion', 'kind'}))})"
-            )
-        self.stack.append(root)
-        try:
-            acc = list(inherited)
-            for entry in _str_list(k, "resources", kfile):
-                acc.extend(self._load_resource(root, entry, kfile))
-                _check_unique(acc, kfile)
-            for entry in _str_list(k, "components", kfile):
-                acc = self.run(self._subdir(root, entry, kfile), acc, "Component")
-                _check_unique(acc, kfile)
-            return self._transform(k, acc, root, kfile)
-        finally:
-            self.stack.pop()
-
-    def _subdir(self, root: Path, entry: str, kfile: Path) -> Path:
-        if "://" in entry or entry.startswith("github.com/"):
-            raise UserError(f"{kfile}: remote resource {entry!r} not supported")
-        p = (root / entry).resolve()
-        if not p.is_dir():
-            raise UserError(f"{kfile}: {entry!r} is not a directory")
-        return p
-
-    def _load_resource(self, root: Path, entry: str, kfile: Path) -> list[_Res]:
-        if "://" in entry or entry.startswith("github.com/"):
-            raise UserError(f"{kfile}: remote resource {entry!r} not supported")
-        p = (root / entry).resolve()
-        if p.is_dir():
-            return self.run(p, [], "Kustomization")
-        if not p.is_file():
-            raise UserError(f"{kfile}: resource {entry!r} not found")
-        _inside(p, root, kfile)
-        out = []
-        for d in load_yaml_docs(p):
-            if "kind" not in d or "apiVersion" not in d:
-                raise UserError(f"{p}: a resource without apiVersion/kind")
-            out.append(_Res(d, str((d.get("metadata") or {}).get("name"))))
-        return out
-
-    def _transform(self, k: dict, acc: list[_Res], root: Path, kfile: Path) -> list[_Res]:
-        # the order of kustomize's built-in transformers: patches, namespace, prefix, suffix, labels
-        for i, p in enumerate(k.get("patches") or []):
-            acc = _apply_patch(p, acc, root, f"{kfile}: patches[{i}]")
-        ns = k.get("namespace")
-        if ns:
-            for r in acc:
-                if r.obj.get("kind") not in CLUSTER_SCOPED:
-                    r.obj.setdefault("metadata", {})["namespace"] = ns
-        prefix, suffix = k.get("namePrefix") or "", k.get("nameSuffix") or ""
-        if prefix or suffix:
-            for r in acc:
-                if r.obj.get("kind") != "CustomResourceDefinition":
-                    meta = r.obj.setdefault("metadata", {})
-                    meta["name"] = f"{prefix}{meta.get('name', '')}{suffix}"
-        for i, spec in enumerate(k.get("labels") or []):
-            where = f"{kfile}: labels[{i}]"
-            if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
-                raise UserError(f"{where}: expected a mapping with `pairs`")
-            if spec.get("includeSelectors") or spec.get("includeTemplates") or spec.get("fields"):
-                raise UserError(
-                    f"{where}: only metadata labels are supported (includeSelectors/"
-                    f"includeTemplates/fields: leave them out or false)"
-                )
-            for r in acc:
-                labels = r.obj.setdefault("metadata", {}).setdefault("labels", {})
-                labels.update({str(a): str(b) for a, b in spec["pairs"].items()})
-        _check_unique(acc, kfile)
-        return acc
-
-
-def _str_list(k: dict, field: str, kfile: Path) -> list[str]:
-    v = k.get(field) or []
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise UserError(f"{kfile}: {field} must be a list of paths")
-    return v
-
-
-def _inside(p: Path, root: Path, kfile: Path) -> None:
-    """kustomize's load restrictor: a resource or patch file lies in or below its kustomization."""
+    _check_kustomizations(d.resolve(), set())
+    cmd = [kubectl(), "kustomize", str(d)]
     try:
-        p.relative_to(root)
-    except ValueError:
-        raise UserError(
-            f"{kfile}: {p} is outside {root} (kustomize refuses files outside the "
-            f"kustomization's directory; reference a directory holding a kustomization)"
-        ) from None
-
-
-def _check_unique(acc: list[_Res], kfile: Path) -> None:
-    seen = set()
-    for r in acc:
-        key = _key(r)
-        if key in seen:
-            raise UserError(f"{kfile}: may not add resource with an already registered id: {_res_id(r.obj)}")
-        seen.add(key)
-
-
-def _matches(r: _Res, target: dict) -> bool:
-    group, version = _group_version(str(r.obj.get("apiVersion", "")))
-    meta = r.obj.get("metadata") or {}
-    if "group" in target and target["group"] != group:
-        return False
-    if "version" in target and target["version"] != version:
-        return False
-    if "kind" in target and target["kind"] != r.obj.get("kind"):
-        return False
-    if "namespace" in target and target["namespace"] != (meta.get("namespace") or ""):
-        return False
-    if "name" in target:
-        pattern = re.compile(f"^(?:{target['name']})$")
-        if not (pattern.match(str(meta.get("name"))) or pattern.match(r.orig_name)):
-            return False
-    for field, sel in (("labels", "labelSelector"), ("annotations", "annotationSelector")):
-        if sel in target:
-            have = meta.get(field) or {}
-            for term in str(target[sel]).split(","):
-                term = term.strip()
-                if not term:
-                    continue
-                if "!=" in term:
-                    a, b = term.split("!=", 1)
-                    if have.get(a.strip()) == b.strip():
-                        return False
-                elif "=" in term:
-                    a, b = term.split("=", 1)
-                    if have.get(a.strip().rstrip("=")) != b.strip():
-                        return False
-                elif term.startswith("!"):
-                    if term[1:] in have:
-                        return False
-                elif term not in have:
-                    return False
-    return True
-
-
-def _apply_patch(p: Any, acc: list[_Res], root: Path, where: str) -> list[_Res]:
-    if not isinstance(p, dict) or ("path" in p) == ("patch" in p):
-        raise UserError(f"{where}: give exactly one of `path` or `patch`")
-    unknown = set(p) - {"path", "patch", "target", "options"}
-    if unknown:
-        raise UserError(f"{where}: unsupported field(s) {', '.join(sorted(unknown))}")
-    options = p.get("options") or {}
-    if set(options) - {"allowNameChange", "allowKindChange"}:
-        raise UserError(f"{where}: unsupported options {sorted(set(options))}")
-    if "path" in p:
-        ppath = (root / p["path"]).resolve()
-        _inside(ppath, root, Path(where.split(":")[0]))
-        if not ppath.is_file():
-            raise UserError(f"{where}: patch file {p['path']!r} not found")
-        text = ppath.read_text()
-    else:
-        text = p["patch"]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{kfile}: `{shlex.join(cmd)}` did not finish in {KUBECTL_TIMEOUT_S} s") from None
+    if run.returncode != 0:
+        raise UserError(f"{kfile}: `{shlex.join(cmd)}` failed: {_kubectl_error(run.stderr)}")
+    for line in run.stderr.splitlines():  # deprecation warnings and the like: the user's to see
+        print(line, file=sys.stderr)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [doc for doc in yaml.safe_load_all(run.stdout) if doc is not None]
+    except yaml.YAMLError as e:  # kubectl printed something that is not its YAML
+        raise UserError(f"{kfile}: `{shlex.join(cmd)}` printed invalid YAML: {e}") from None
+    return docs
+
+
+def _kubectl_error(stderr: str) -> str:
+    """kubectl's message without its log prefix: `E1129 07:15:48 run.go:72] "command failed" err="..."`."""
+    m = re.search(r'err="(.*)"\s*$', stderr.strip(), re.S)
+    return m.group(1).replace('\\"', '"') if m else stderr.strip() or "no message"
+
+
+def _check_kustomizations(d: Path, seen: set[Path]) -> None:
+    """Every local kustomization `kubectl kustomize d` reads (d, and the folders its resources and components
+    name) parses as YAML and sets no commonLabels. kubectl reports a YAML error without the file's name when
+    the file is a nested one, and it accepts commonLabels, which also rewrites selectors: immutable on a
+    Deployment, and KServe owns those. Everything else (missing files, unknown fields, cycles) kubectl reports."""
+    kfile = kustomization_file(d)
+    if kfile is None or d in seen:
+        return
+    seen.add(d)
+    try:
+        k = yaml.safe_load(kfile.read_text())
     except yaml.YAMLError as e:
-        raise UserError(f"{where}: patch is not valid YAML: {e}") from None
-    target = p.get("target")
-    if target is not None and (
-        not isinstance(target, dict)
-        or set(target)
-        - {"group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector"}
-    ):
+        raise UserError(f"{kfile}: not valid YAML: {e}") from None
+    if not isinstance(k, dict):
+        raise UserError(f"{kfile}: a kustomization is a mapping, not a {type(k).__name__}")
+    if "commonLabels" in k:
         raise UserError(
-            f"{where}: target must be a mapping of group/version/kind/name/namespace/"
-            f"labelSelector/annotationSelector"
+            f"{kfile}: commonLabels also rewrites selectors (immutable on Deployments, and "
+            f"KServe owns those); use `labels:` with includeSelectors: false"
         )
-    allow_name = bool(options.get("allowNameChange"))
-    allow_kind = bool(options.get("allowKindChange"))
-    if len(docs) == 1 and isinstance(docs[0], list):  # JSON 6902
-        if target is None:
-            raise UserError(f"{where}: a JSON 6902 patch needs a `target`")
-        hits = [r for r in acc if _matches(r, target)]
-        for r in hits:  # kustomize lets a JSON 6902 patch rename a resource without allowNameChange
-            r.obj = json_patch(r.obj, docs[0], f"{where} on {_res_id(r.obj)}")
-        return acc
-    for doc in docs:  # strategic merge, possibly several documents
-        if not isinstance(doc, dict):
-            raise UserError(f"{where}: a strategic merge patch must be a mapping")
-        if target is not None:
-            hits = [r for r in acc if _matches(r, target)]
-        else:
-            sel = {"kind": doc.get("kind"), "name": re.escape(str((doc.get("metadata") or {}).get("name")))}
-            group, version = _group_version(str(doc.get("apiVersion", "")))
-            sel.update({"group": group, "version": version})
-            if (doc.get("metadata") or {}).get("namespace"):
-                sel["namespace"] = doc["metadata"]["namespace"]
-            hits = [r for r in acc if _matches(r, sel)]
-            if not hits:
-                raise UserError(
-                    f"{where}: no resource matches the patch's {doc.get('kind')}/"
-                    f"{(doc.get('metadata') or {}).get('name')}"
-                )
-        for r in hits:
-            patch = copy.deepcopy(doc)
-            meta = patch.get("metadata")
-            if target is not None and isinstance(meta, dict) and "name" in meta and not allow_name:
-                meta["name"] = r.obj["metadata"]["name"]
-            if not allow_kind:
-                patch.pop("kind", None)
-                patch.pop("apiVersion", None)
-            before = (r.obj.get("kind"), (r.obj.get("metadata") or {}).get("name"))
-            try:
-                r.obj = strategic_merge(r.obj, patch, builtin=model_is_builtin(r.obj))
-            except UserError as e:
-                raise UserError(f"{where} on {_res_id(r.obj)}: {e}") from None
-            _check_identity(before, r.obj, allow_name, allow_kind, where)
-    return acc
-
-
-def _check_identity(before, obj: dict, allow_name: bool, allow_kind: bool, where: str) -> None:
-    kind, name = before
-    if obj.get("kind") != kind and not allow_kind:
-        raise UserError(
-            f"{where}: the patch changes kind {kind} -> {obj.get('kind')} "
-            f"(needs options.allowKindChange: true)"
-        )
-    if (obj.get("metadata") or {}).get("name") != name and not allow_name:
-        raise UserError(
-            f"{where}: the patch changes the name {name} -> {obj['metadata'].get('name')} "
-            f"(needs options.allowNameChange: true)"
-        )
-
-
-_DELETE = object()
-
-
-def _clean(v: Any) -> Any:
-    """A patch value with its $patch directives removed."""
-    if isinstance(v, dict):
-        if v.get("$patch") not in (None, "replace"):
-            raise UserError(f"unsupported $patch directive {v.get('$patch')!r}")
-        return {k: _clean(x) for k, x in v.items() if k != "$patch"}
-    if isinstance(v, list):
-        for x in v:
-            if isinstance(x, dict) and "$patch" in x:
-                # kustomize has no schema for a custom resource: it replaces the list and leaves the
-                # directive in the output, which the API server then rejects
-                raise UserError(
-                    "$patch directives inside a list are not applied to custom resources by "
-                    "kustomize; use a JSON 6902 patch (op: remove)"
-                )
-        return [_clean(x) for x in v]
-    return copy.deepcopy(v)
-
-
-def strategic_merge(dst: Any, patch: Any, builtin: bool = False) -> Any:
-    """kustomize's strategic merge as it behaves on a custom resource (no schema): maps merge, `null`
-    deletes a key, `$patch: replace` replaces a map, and a list replaces the list it lands on, whatever
-    its items (kustomize v5 does not merge an InferenceService's containers, ports or volumes by name).
-    For built-in kinds kustomize merges lists by their schema's keys; that is out of this subset's scope,
-    so merging a list into a list of a built-in kind is refused rather than guessed."""
-    if isinstance(patch, dict):
-        directive = patch.get("$patch")
-        if directive == "delete":
-            return _DELETE
-        if directive == "replace" or not isinstance(dst, dict):
-            return _clean(patch)
-        if directive is not None:
-            raise UserError(f"unsupported $patch directive {directive!r}")
-        out = dict(dst)
-        for k, v in patch.items():
-            if k.startswith("$"):
-                raise UserError(f"unsupported patch directive {k!r}")
-            if v is None:
-                out.pop(k, None)
-            elif k in out:
-                merged = strategic_merge(out[k], v, builtin)
-                if merged is _DELETE:
-                    out.pop(k)
-                else:
-                    out[k] = merged
-            else:
-                out[k] = _clean(v)
-        return out
-    if isinstance(patch, list) and isinstance(dst, list) and builtin:
-        raise UserError(
-            "strategic merge of a list into a built-in kind is outside mtserve's kustomize "
-            "subset (kustomize merges it by the schema's keys); use a JSON 6902 patch"
-        )
-    return _clean(patch)
-
-
-def _pointer(path: str, where: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise UserError(f"{where}: JSON pointer {path!r} must start with /")
-    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
-
-
-def _walk(doc: Any, tokens: list[str], where: str, path: str) -> Any:
-    cur = doc
-    for t in tokens:
-        if isinstance(cur, dict) and t in cur:
-            cur = cur[t]
-        elif isinstance(cur, list) and t.isdigit() and int(t) < len(cur):
-            cur = cur[int(t)]
-        else:
-            raise UserError(f"{where}: path {path} does not exist")
-    return cur
-
-
-def json_patch(doc: dict, ops: list, where: str) -> dict:
-    """RFC 6902 (add, remove, replace, test, move, copy)."""
-    out = copy.deepcopy(doc)
-    for i, op in enumerate(ops):
-        at = f"{where}: op {i}"
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise UserError(f"{at}: each operation needs `op` and `path`")
-        kind, path = op["op"], op["path"]
-        tokens = _pointer(path, at)
-        if kind == "test":
-            if _walk(out, tokens, at, path) != op.get("value"):
-                raise UserError(f"{at}: test failed: {path} is not {op.get('value')!r}")
-            continue
-        if kind in ("move", "copy"):
-            src = _pointer(op.get("from", ""), at)
-            value = copy.deepcopy(_walk(out, src, at, op.get("from", "")))
-            if kind == "move":
-                out = _remove(out, src, at, op.get("from", ""))
-            out = _add(out, tokens, value, at, path, replace=False)
-            continue
-        if kind == "remove":
-            out = _remove(out, tokens, at, path)
-        elif kind in ("add", "replace"):
-            if "value" not in op:
-                raise UserError(f"{at}: {kind} needs a value")
-            out = _add(out, tokens, copy.deepcopy(op["value"]), at, path, replace=kind == "replace")
-        else:
-            raise UserError(f"{at}: unknown op {kind!r}")
-    return out
-
-
-def _add(doc, tokens, value, at, path, replace):
-    if not tokens:
-        return value
-    parent = _walk(doc, tokens[:-1], at, path)
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise UserError(f"{at}: path {path} does not exist")
-        parent[last] = value
-    elif isinstance(parent, list):
-        if last == "-" and not replace:
-            parent.append(value)
-        elif last.isdigit() and int(last) < len(parent) + (0 if replace else 1):
-            if replace:
-                parent[int(last)] = value
-            else:
-                parent.insert(int(last), value)
-        else:
-            raise UserError(f"{at}: index {last} out of range in {path}")
-    else:
-        raise UserError(f"{at}: path {path} does not exist")
-    return doc
-
-
-def _remove(doc, tokens, at, path):
-    if not tokens:
-        raise UserError(f"{at}: cannot remove the whole document")
-    parent = _walk(doc, tokens[:-1], at, path)
-    last = tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        del parent[last]
-    elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        parent.pop(int(last))
-    else:
-        raise UserError(f"{at}: path {path} does not exist")
-    return doc
+    for field in ("resources", "components"):
+        for entry in k.get(field) or []:
+            if isinstance(entry, str) and "://" not in entry and (d / entry).is_dir():
+                _check_kustomizations((d / entry).resolve(), seen)
 
 
 # ==================================================================== schema validation
@@ -654,8 +232,9 @@ BUILTIN_GROUPS = (
 )
 
 
-def model_is_builtin(obj: dict) -> bool:
-    return _group_version(str(obj.get("apiVersion", "")))[0] in BUILTIN_GROUPS
+def _group_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
 
 
 def model_for(api_version: str, kind: str):
