@@ -10,7 +10,11 @@ upload    put a model repository where a storageUri points (s3://, gs://, pvc://
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
+import functools
+import importlib.util
+import inspect
 import json
 import os
 import re
@@ -19,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -176,46 +181,115 @@ QUANTITY_FIELDS = {
 }
 _LIST_T = re.compile(r"^(?:list|List)\[(.+)\]$")
 _DICT_T = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
+# what the generated setter of a required field raises (openapi-generator's python template)
+_REQUIRED_MSG = re.compile(r"Invalid value for `(\w+)`, must not be `None`")
 
 
-def _kserve_models():
-    """`kserve.models` without running `kserve/__init__.py`.
+@dataclass(frozen=True)
+class Model:
+    """One SDK model as data: the JSON fields of an OpenAPI type and which of them are required."""
 
-    The package's __init__ imports its gRPC server, whose protos register the same `inference.*` symbols as
-    `tritonclient.grpc`'s: a process that has both (the test suite, a client that validates manifests) fails
-    with "duplicate symbol 'inference.ServerLiveRequest'". The OpenAPI models need none of that, so an empty
-    package module stands in for `kserve` and only its `models` subpackage is imported.
-    """
-    import importlib
-    import importlib.util
-    import sys
-    import types
-
-    if "kserve" not in sys.modules:
-        spec = importlib.util.find_spec("kserve")
-        if spec is None or not spec.submodule_search_locations:
-            raise UserError("the kserve package is not installed (pip install kserve)")
-        shell = types.ModuleType("kserve")
-        shell.__path__ = list(spec.submodule_search_locations)
-        shell.__spec__ = spec
-        sys.modules["kserve"] = shell
-    return importlib.import_module("kserve.models")
+    name: str
+    fields: dict[str, tuple[str, str]]  # JSON key -> (python attribute, OpenAPI type)
+    required: frozenset[str]  # JSON keys
 
 
-def _modules():
+# How the kserve SDK's models are read: as data, from their source, without running the kserve package.
+# Python runs kserve/__init__.py before any kserve.models submodule, and that __init__ imports kserve's model
+# server, whose gRPC protos register the same `inference.*` symbols as tritonclient.grpc's: a process holding
+# both (the test suite, a client that also validates manifests) fails with "duplicate symbol
+# 'inference.ServerLiveRequest'". It also costs ~2 s and ~1,500 modules (fastapi, grpc, ...). The models
+# themselves are generated classes whose whole schema is two literal dicts (`openapi_types`,
+# `attribute_map`) plus one `must not be None` check in each required field's setter, so reading those with
+# `ast` gives exactly what importing them would, with no stand-in module in sys.modules. The kubernetes
+# client has no such __init__, so its models are imported and read from the classes.
+@functools.cache
+def _kserve_index() -> dict[str, Path]:
+    """kserve's model class names -> their source files, from the imports of kserve/models/__init__.py."""
+    spec = importlib.util.find_spec("kserve")  # a top-level package: found, not imported
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the kserve package is not installed (pip install kserve)")
+    init = Path(next(iter(spec.submodule_search_locations))) / "models" / "__init__.py"
+    index = {}
+    if init.is_file():
+        for node in ast.parse(init.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kserve.models."):
+                for alias in node.names:
+                    index[alias.asname or alias.name] = init.parent / f"{node.module.rsplit('.', 1)[1]}.py"
+    if "V1beta1InferenceService" not in index:
+        raise UserError(
+            f"{init}: no kserve models found there (mtserve reads the SDK of kserve 0.14 or newer)"
+        )
+    return index
+
+
+def _class_node(source: str, name: str) -> ast.ClassDef | None:
+    return next((n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == name), None)
+
+
+def _required_attrs(cls: ast.ClassDef) -> set[str]:
+    """The attributes whose generated setter refuses None."""
+    return {
+        m.group(1)
+        for node in ast.walk(cls)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        for m in [_REQUIRED_MSG.search(node.value)]
+        if m
+    }
+
+
+def _kserve_model(name: str) -> Model | None:
+    path = _kserve_index().get(name)
+    cls = _class_node(path.read_text(), name) if path is not None and path.is_file() else None
+    if cls is None:
+        return None
+    literals = {
+        t.id: node.value
+        for node in cls.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in ("openapi_types", "attribute_map")
+    }
+    try:
+        types, keys = (ast.literal_eval(literals[k]) for k in ("openapi_types", "attribute_map"))
+    except (KeyError, ValueError):
+        raise UserError(
+            f"{path}: {name} has no literal openapi_types/attribute_map; not a generated model"
+        ) from None
+    required = {keys.get(a, a) for a in _required_attrs(cls)}
+    return Model(name, {keys[a]: (a, t) for a, t in types.items()}, frozenset(required))
+
+
+def _kubernetes_model(name: str) -> Model | None:
     import kubernetes.client.models as cm
 
-    return _kserve_models(), cm
+    cls = getattr(cm, name, None)
+    if not isinstance(cls, type) or not hasattr(cls, "openapi_types"):
+        return None
+    fields = {cls.attribute_map[a]: (a, t) for a, t in cls.openapi_types.items()}
+    pydantic_fields = getattr(cls, "model_fields", None)
+    if pydantic_fields:  # kubernetes >= 35: pydantic models say what they require
+        required = {
+            f.serialization_alias or f.alias or n for n, f in pydantic_fields.items() if f.is_required()
+        }
+    else:  # older releases: the same generated setters as kserve's
+        node = _class_node(inspect.getsource(cls), name)
+        required = {cls.attribute_map.get(a, a) for a in _required_attrs(node)} if node else set()
+    return Model(name, fields, frozenset(required))
 
 
-def resolve_type(name: str):
-    """A model class for an OpenAPI type name, or a scalar type name (str) when it is one."""
+@functools.cache
+def sdk_model(name: str) -> Model | None:
+    """The model of an OpenAPI type name: kserve's first, then the kubernetes client's; None if neither has it."""
+    return _kserve_model(name) or _kubernetes_model(name)
+
+
+def resolve_type(name: str) -> Model | str:
+    """The model for an OpenAPI type name, or a scalar type name (str) when it is one."""
     name = TYPE_ALIASES.get(name, name)
     if name in QUANTITY_TYPES or not name[:1].isupper():
         return name
-    km, cm = _modules()
-    cls = getattr(km, name, None) or getattr(cm, name, None)
-    return cls if isinstance(cls, type) else "object"  # a status-only type neither SDK defines
+    return sdk_model(name) or "object"  # a status-only type neither SDK defines
 
 
 BUILTIN_GROUPS = (
@@ -237,30 +311,15 @@ def _group_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
-def model_for(api_version: str, kind: str):
+def model_for(api_version: str, kind: str) -> Model | None:
     """The SDK model for a resource: serving.kserve.io from kserve, the built-in groups from kubernetes."""
-    km, cm = _modules()
     group, version = _group_version(api_version)
-    cls_name = version[:1].upper() + version[1:] + kind
-    if group in ("serving.kserve.io",):
-        return getattr(km, cls_name, None)
+    name = version[:1].upper() + version[1:] + kind
+    if group == "serving.kserve.io":
+        return _kserve_model(name)
     if group in BUILTIN_GROUPS:
-        cls = getattr(cm, cls_name, None)
-        return cls if isinstance(cls, type) else None
+        return _kubernetes_model(name)
     return None
-
-
-def _fields(cls) -> dict[str, tuple[str, str]]:
-    """json key -> (python attribute, OpenAPI type)."""
-    return {cls.attribute_map[a]: (a, t) for a, t in cls.openapi_types.items()}
-
-
-def _required(cls) -> set[str]:
-    """JSON keys the model requires."""
-    fields = getattr(cls, "model_fields", None)
-    if fields:  # kubernetes >= 35: pydantic models
-        return {f.serialization_alias or f.alias or n for n, f in fields.items() if f.is_required()}
-    return set()
 
 
 def _describe(t: str) -> str:
@@ -345,11 +404,11 @@ def check_value(value: Any, typ: Any, path: str, errors: list[str]) -> None:
     check_model(value, typ, path, errors)
 
 
-def check_model(value: Any, cls, path: str, errors: list[str]) -> None:
+def check_model(value: Any, model: Model, path: str, errors: list[str]) -> None:
     if not isinstance(value, dict):
-        errors.append(f"{path}: expected a mapping ({cls.__name__}), got {_got(value)}")
+        errors.append(f"{path}: expected a mapping ({model.name}), got {_got(value)}")
         return
-    fields = _fields(cls)
+    fields = model.fields
     for key, v in value.items():
         sub = f"{path}.{key}" if path else str(key)
         if key not in fields:
@@ -362,29 +421,12 @@ def check_model(value: Any, cls, path: str, errors: list[str]) -> None:
             errors.append(f"{sub}: unknown field" + (f" (did you mean {hint[0]}?)" if hint else ""))
             continue
         attr, typ = fields[key]
-        if (cls.__name__, attr) in QUANTITY_FIELDS:
+        if (model.name, attr) in QUANTITY_FIELDS:
             typ = "dict(str, ResourceQuantity)" if _DICT_T.match(typ) else "ResourceQuantity"
         check_value(v, typ, sub, errors)
-    for key in sorted(_required(cls)):
+    for key in sorted(model.required):
         if value.get(key) is None:
             errors.append(f"{path + '.' if path else ''}{key}: required field missing")
-    if not hasattr(cls, "model_fields"):
-        _legacy_required(value, cls, path, fields, errors)
-
-
-def _legacy_required(value: dict, cls, path: str, fields: dict, errors: list[str]) -> None:
-    """The kserve SDK's models check required fields (and enums) in their setters."""
-    kwargs = {attr: value.get(key) for key, (attr, _) in fields.items()}
-    try:
-        cls(**kwargs)
-    except (ValueError, TypeError) as e:
-        msg = str(e)
-        m = re.search(r"Invalid value for `(\w+)`, must not be `None`", msg)
-        if m:
-            key = cls.attribute_map.get(m.group(1), m.group(1))
-            errors.append(f"{path + '.' if path else ''}{key}: required field missing")
-        else:
-            errors.append(f"{path or cls.__name__}: {msg}")
 
 
 def validate_schema(doc: dict) -> list[str]:
@@ -393,10 +435,10 @@ def validate_schema(doc: dict) -> list[str]:
     api, kind = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(api, str) or not isinstance(kind, str):
         return ["apiVersion/kind: required (strings)"]
-    cls = model_for(api, kind)
-    if cls is None:
+    model = model_for(api, kind)
+    if model is None:
         return [f"kind: {kind} ({api}) is not a KServe or core Kubernetes kind this validator knows"]
-    check_model(doc, cls, "", errors)
+    check_model(doc, model, "", errors)
     meta = doc.get("metadata") or {}
     if not isinstance(meta, dict) or not meta.get("name"):
         errors.append("metadata.name: required field missing")
