@@ -15,7 +15,6 @@ import difflib
 import functools
 import importlib.util
 import inspect
-import json
 import os
 import re
 import shlex
@@ -30,6 +29,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,24 @@ def _res_id(d: dict) -> str:
     meta = d.get("metadata") or {}
     ns = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
     return f"{d.get('kind', '?')}/{ns}{meta.get('name', '?')}"
+
+
+# ==================================================================== the model repository
+@dataclass(frozen=True)
+class RepositoryFacts:
+    """What the deployment needs from a model repository's registry."""
+
+    profile: str  # "gpu" (what the cluster serves) or "local"
+    baselines: dict[
+        str, str | None
+    ]  # task -> its per-task Triton model (single_<task>); None: exported without
+
+
+def repository_facts(repo: Path) -> RepositoryFacts:
+    """The one place the k8s code reads registry.json: through registry.load, which validates it and checks
+    it against the repository's folders (UserError naming every problem)."""
+    reg = registry.load(repo)
+    return RepositoryFacts(reg.profile, {task: entry.baseline for task, entry in reg.tasks.items()})
 
 
 # ==================================================================== kustomize: kubectl's
@@ -723,38 +741,23 @@ def k8s_task_name(task: str) -> str:
     return name
 
 
-def tasks_from_registry(repo: Path) -> dict[str, dict]:
-    reg_path = repo / "registry.json"
-    if not reg_path.is_file():
-        raise UserError(f"{repo}: no registry.json (is this a model repository written by `mtserve export`?)")
-    try:
-        reg = json.loads(reg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{reg_path}: not valid JSON: {e}") from None
-    tasks = reg.get("tasks")
-    if not isinstance(tasks, dict) or not tasks:
-        raise UserError(f"{reg_path}: no tasks")
-    return tasks
-
-
 def resolve_tasks(tasks_arg: str | None, repo: Path | None) -> list[str]:
     """The task list: from --tasks, from <repo>/registry.json, or --tasks checked against the registry."""
     wanted = [t.strip() for t in tasks_arg.split(",") if t.strip()] if tasks_arg else None
     if wanted is not None and not wanted:
         raise UserError("--tasks is empty")
     if repo is not None:
-        registry = tasks_from_registry(repo)
+        baselines = repository_facts(repo).baselines
         if wanted is None:
-            wanted = list(registry)
-        missing = [t for t in wanted if t not in registry]
+            wanted = list(baselines)
+        missing = [t for t in wanted if t not in baselines]
         if missing:
             raise UserError(
                 f"task(s) {', '.join(missing)} not in {repo / 'registry.json'} "
-                f"(it has: {', '.join(registry)})"
+                f"(it has: {', '.join(baselines)})"
             )
         for t in wanted:
-            baseline = registry[t].get("baseline", f"single_{t}")
-            if baseline != f"single_{t}":
+            if baselines[t] != f"single_{t}":
                 raise UserError(
                     f"task {t!r} has no per-task baseline model in {repo} (exported with "
                     f"--no-baseline?); the per-task deployment serves single_{t}"
@@ -1000,22 +1003,20 @@ def repository_files(repo: Path) -> list[Path]:
     return files
 
 
-def check_repository(repo: Path, allow_local_profile: bool) -> dict:
+def check_repository(repo: Path, allow_local_profile: bool) -> RepositoryFacts:
     if not repo.is_dir():
         raise UserError(f"{repo}: no such directory")
     for need in ("multitask", "tokenizer"):
         if not (repo / need / "config.pbtxt").is_file():
             raise UserError(f"{repo}: {need}/config.pbtxt missing; not a repository from `mtserve export`")
-    reg = json.loads((repo / "registry.json").read_text()) if (repo / "registry.json").is_file() else None
-    if reg is None:
-        raise UserError(f"{repo}: registry.json missing; not a repository from `mtserve export`")
-    if reg.get("profile") == "local" and not allow_local_profile:
+    facts = repository_facts(repo)
+    if facts.profile == "local" and not allow_local_profile:
         raise UserError(
             f"{repo} was exported with --profile local (python backend on CPU, needs onnxruntime "
             f"in the image); the cluster serves `mtserve export --profile gpu` "
             f"(--allow-local-profile to upload it anyway)"
         )
-    return reg
+    return facts
 
 
 def _sync_command(repo: Path, uri: str) -> str:
@@ -1226,12 +1227,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.repo}: multitask/ missing")
         tasks = resolve_tasks(args.tasks, args.repo) if args.overlay == "per-task" else []
         if args.repo is not None:
-            profile = (
-                json.loads((args.repo / "registry.json").read_text()).get("profile")
-                if (args.repo / "registry.json").is_file()
-                else None
-            )
-            if profile == "local":
+            if repository_facts(args.repo).profile == "local":
                 print(
                     f"warning: {args.repo} was exported with --profile local; the cluster needs the "
                     f"--profile gpu export at {args.repo_uri}",

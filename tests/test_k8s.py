@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from mtserve.cli import main
-from mtserve.serving import k8s
+from mtserve.serving import k8s, registry
 from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -584,6 +584,22 @@ def test_render_refuses_a_repository_without_baselines(tmp_path):
         k8s.resolve_tasks(None, repo)
 
 
+def test_render_and_upload_read_the_registry_through_its_validator(tmp_path):
+    """A registry that mtserve.serving.registry refuses is refused by render and upload, with its message."""
+    repo = _fake_repo(tmp_path / "repo", ["intent"])
+    reg = json.loads((repo / "registry.json").read_text())
+    reg["profile"] = "cpu"
+    (repo / "registry.json").write_text(json.dumps(reg))
+    for call in (lambda: k8s.resolve_tasks(None, repo), lambda: k8s.upload(repo, "s3://b/r", dry_run=True)):
+        with pytest.raises(UserError, match=r"registry\.json: profile must be 'local' or 'gpu'"):
+            call()
+    shutil.rmtree(repo / "single_intent")  # checked against the folders too
+    reg["profile"] = "gpu"
+    (repo / "registry.json").write_text(json.dumps(reg))
+    with pytest.raises(UserError, match=r"single_intent/config\.pbtxt missing"):
+        k8s.resolve_tasks("intent", repo)
+
+
 def test_rerendering_drops_removed_tasks(tmp_path, tree):
     out = tmp_path / "pt"
     k8s.render_overlay(which="per-task", repo_uri=URI, tasks=["a", "b"], mode="raw", out=out, k8s_dir=tree)
@@ -733,26 +749,25 @@ def _fake_repo(repo: Path, tasks: list[str], profile: str = "gpu") -> Path:
     (repo / "tokenizer/1/model.py").write_text("# tokenizer\n")
     (repo / "tokenizer/1/__pycache__").mkdir()
     (repo / "tokenizer/1/__pycache__/model.cpython-311.pyc").write_bytes(b"\0")
-    (repo / "registry.json").write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "profile": profile,
-                "backbone": "tiny",
-                "tasks": {
-                    t: {
-                        "kind": "classification",
-                        "labels": ["a", "b"],
-                        "branch_depth": 1,
-                        "task_layers": 1,
-                        "head_version": 1,
-                        "baseline": f"single_{t}",
-                    }
-                    for t in tasks
-                },
-            }
-        )
+    # a registry as `mtserve export` writes it (save refuses an invalid one); the k8s code reads it through
+    # registry.load
+    entry = {
+        "labels": ["a", "b"],
+        "metric": "accuracy",
+        "is_pair": False,
+        "branch_depth": 1,
+        "task_layers": 1,
+    }
+    reg = registry.Registry(
+        profile=profile,
+        backbone="tiny",
+        num_layers=2,
+        hidden_size=32,
+        max_length=32,
+        trunk=registry.TrunkEntry(version=1, depths=[1], layers=1),
+        tasks={t: registry.TaskEntry(name=t, head_version=1, baseline=f"single_{t}", **entry) for t in tasks},
     )
+    registry.save(repo, reg)
     return repo
 
 
