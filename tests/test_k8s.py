@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from mtserve.cli import main
-from mtserve.serving import k8s, registry
+from mtserve.serving import k8s_kustomize, k8s_render, k8s_schema, k8s_upload, k8s_validate, registry
 from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ def triton_args(docs, isvc) -> list[str]:
 
 @functools.cache
 def _built(rel: str) -> list[dict]:
-    return k8s.build(K8S / rel)
+    return k8s_kustomize.build(K8S / rel)
 
 
 def built(rel: str) -> list[dict]:
@@ -74,7 +74,7 @@ def base_isvc() -> dict:
 
 
 def errors_of(doc) -> list[str]:
-    return k8s.validate_docs([doc])
+    return k8s_validate.validate_docs([doc])
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def variants(tree):
         for autoscale in (False, True):
             tag = f"{mode}{'-autoscale' if autoscale else ''}"
             d = tree / "rendered" / f"per-task-{tag}"
-            k8s.render_overlay(
+            k8s_render.render_overlay(
                 which="per-task",
                 repo_uri=URI,
                 tasks=sorted(TASKS),
@@ -102,12 +102,12 @@ def variants(tree):
                 k8s_dir=tree,
                 autoscale=autoscale,
             )
-            out[f"per-task-{tag}"] = k8s.build(d)
+            out[f"per-task-{tag}"] = k8s_kustomize.build(d)
             d = tree / "rendered" / f"multitask-{tag}"
-            k8s.render_overlay(
+            k8s_render.render_overlay(
                 which="multitask", repo_uri=URI, tasks=[], mode=mode, out=d, k8s_dir=tree, autoscale=autoscale
             )
-            out[f"multitask-{tag}"] = k8s.build(d)
+            out[f"multitask-{tag}"] = k8s_kustomize.build(d)
     for rel in COMMITTED:
         out[rel] = built(rel)
     return out
@@ -117,13 +117,13 @@ def variants(tree):
 @pytest.mark.parametrize("rel", COMMITTED)
 def test_committed_kustomizations_build_and_validate(rel):
     docs = built(rel)
-    assert k8s.validate_docs(docs) == []
+    assert k8s_validate.validate_docs(docs) == []
     assert {d["kind"] for d in docs} == {"InferenceService", "ServingRuntime", "ServiceAccount"}
 
 
 def test_every_rendered_variant_validates(variants):
     for name, docs in variants.items():
-        assert k8s.validate_docs(docs) == [], name
+        assert k8s_validate.validate_docs(docs) == [], name
 
 
 def test_validator_knows_every_type_the_specs_reach():
@@ -132,10 +132,10 @@ def test_validator_knows_every_type_the_specs_reach():
     seen, unresolved = set(), set()
 
     def walk(t):
-        m = k8s._LIST_T.match(t) or k8s._DICT_T.match(t)
+        m = k8s_schema._LIST_T.match(t) or k8s_schema._DICT_T.match(t)
         if m:
             return walk(next(g for g in m.groups() if g))
-        r = k8s.resolve_type(t)
+        r = k8s_schema.resolve_type(t)
         if isinstance(r, str):
             if r == "object" and t != "object":
                 unresolved.add(t)
@@ -151,7 +151,7 @@ def test_validator_knows_every_type_the_specs_reach():
     assert {"V1Container", "V1Volume", "V1Probe", "V1beta1ModelSpec"} <= seen
 
 
-# The kserve models are read from their source (k8s.py says why: importing them runs kserve/__init__.py,
+# The kserve models are read from their source (k8s_schema.py says why: importing them runs kserve/__init__.py,
 # whose gRPC protos clash with tritonclient's in one process). A fresh process without tritonclient can import
 # them: there, what the classes say must be what was read, for every model kserve has.
 KSERVE_TRUTH = """
@@ -180,11 +180,13 @@ def test_kserve_models_read_from_source_are_what_kserve_imports():
     truth = json.loads(run.stdout)
     assert len(truth) > 100 and "V1beta1InferenceService" in truth
     for name, want in truth.items():
-        model = k8s.sdk_model(name)
+        model = k8s_schema.sdk_model(name)
         assert model is not None, name
         assert {k: list(v) for k, v in model.fields.items()} == want["fields"], name
         assert sorted(model.required) == want["required"], name
-    assert "modelFormat" in k8s.sdk_model("V1beta1ModelSpec").required  # the check has something to find
+    assert (
+        "modelFormat" in k8s_schema.sdk_model("V1beta1ModelSpec").required
+    )  # the check has something to find
 
 
 # ---------------------------------------------------------------- strict schema: field paths in errors
@@ -209,7 +211,7 @@ def test_wrong_type_is_rejected_with_its_path():
 def test_missing_gpu_limit_is_rejected_by_policy():
     doc = base_isvc()
     del doc["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"]
-    assert k8s.validate_schema(doc) == []  # valid for the API server...
+    assert k8s_schema.validate_schema(doc) == []  # valid for the API server...
     errs = errors_of(doc)  # ...but not for us
     assert any(
         "spec.predictor.model.resources.limits.nvidia.com/gpu: missing GPU limit" in e for e in errs
@@ -265,7 +267,7 @@ def test_missing_gpu_limit_is_rejected_by_policy():
 def test_schema_errors_name_the_field(mutate, expected):
     doc = base_isvc()
     mutate(doc)
-    errs = k8s.validate_schema(doc)
+    errs = k8s_schema.validate_schema(doc)
     assert any(expected in e for e in errs), errs
 
 
@@ -285,19 +287,19 @@ def test_serving_runtime_containers_are_checked_as_kubernetes_containers():
     bad = copy.deepcopy(rt)
     bad["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     bad["spec"]["containers"][0]["env"][1]["value"] = 1
-    errs = k8s.validate_schema(bad)
+    errs = k8s_schema.validate_schema(bad)
     assert any("spec.containers[0].imagePullPolicyy: unknown field" in e for e in errs), errs
     assert any("spec.containers[0].env[1].value: expected a string" in e for e in errs), errs
     bad = copy.deepcopy(rt)
     bad["spec"]["supportedModelFormats"][0]["autoselect"] = True
     assert any(
         "spec.supportedModelFormats[0].autoselect: unknown field (did you mean autoSelect?)" in e
-        for e in k8s.validate_schema(bad)
+        for e in k8s_schema.validate_schema(bad)
     )
 
 
 def test_unknown_kinds_are_errors():
-    errs = k8s.validate_docs(
+    errs = k8s_validate.validate_docs(
         [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "x"}}]
     )
     assert errs and "PodMonitor" in errs[0]
@@ -367,18 +369,22 @@ def test_policy_rejections(mutate, expected):
 def test_runtime_version_must_match_the_runtime_image():
     docs = built("base")
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"] = "24.08-py3"
-    assert any("differs from the runtime image tag '25.03-py3'" in e for e in k8s.validate_docs(docs))
+    assert any(
+        "differs from the runtime image tag '25.03-py3'" in e for e in k8s_validate.validate_docs(docs)
+    )
     docs = built("base")
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver-typo"
-    assert any("is not among the rendered ServingRuntimes" in e for e in k8s.validate_docs(docs))
+    assert any("is not among the rendered ServingRuntimes" in e for e in k8s_validate.validate_docs(docs))
     docs = built("base")  # pinned by digest: runtimeVersion would undo it
     rt = next(d for d in docs if d["kind"] == "ServingRuntime")
     rt["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/tritonserver@sha256:" + "0" * 64
-    assert any("drop runtimeVersion" in e for e in k8s.validate_docs(docs))
+    assert any("drop runtimeVersion" in e for e in k8s_validate.validate_docs(docs))
     del isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"]
-    assert k8s.validate_docs(docs) == []
+    assert k8s_validate.validate_docs(docs) == []
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver"
-    assert any("runtimeVersion: pin the Triton release" in e for e in k8s.validate_docs([isvcs(docs)[0]]))
+    assert any(
+        "runtimeVersion: pin the Triton release" in e for e in k8s_validate.validate_docs([isvcs(docs)[0]])
+    )
 
 
 def test_runtime_policy():
@@ -386,7 +392,7 @@ def test_runtime_policy():
     bad = copy.deepcopy(rt)
     bad["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/tritonserver:latest"
     bad["spec"]["containers"][0]["args"].remove("--disable-auto-complete-config")
-    errs = k8s.validate_docs([bad])
+    errs = k8s_validate.validate_docs([bad])
     assert any("pin a Triton release" in e for e in errs)
     assert any("--disable-auto-complete-config missing" in e for e in errs)
 
@@ -458,7 +464,7 @@ def test_common_labels_are_refused(tmp_path):
     )
     (tmp_path / "kustomization.yaml").write_text("resources: [r.yaml]\ncommonLabels: {a: b}\n")
     with pytest.raises(UserError, match="commonLabels.*use `labels:`"):
-        k8s.build(tmp_path)
+        k8s_kustomize.build(tmp_path)
 
 
 def test_grpc_port_is_named_per_deployment_mode(variants):
@@ -546,10 +552,10 @@ def test_readme_client_calls_use_triton_model_names():
 # ---------------------------------------------------------------- render
 def test_render_reads_the_task_list_from_the_registry(tmp_path, tree):
     repo = _fake_repo(tmp_path / "repo", ["intent", "urgency_level"])
-    assert k8s.resolve_tasks(None, repo) == ["intent", "urgency_level"]
-    assert k8s.resolve_tasks("intent", repo) == ["intent"]
+    assert k8s_render.resolve_tasks(None, repo) == ["intent", "urgency_level"]
+    assert k8s_render.resolve_tasks("intent", repo) == ["intent"]
     with pytest.raises(UserError, match="sentiment.*not in"):
-        k8s.resolve_tasks("intent,sentiment", repo)
+        k8s_render.resolve_tasks("intent,sentiment", repo)
     out = tmp_path / "out"
     assert (
         main(
@@ -568,7 +574,7 @@ def test_render_reads_the_task_list_from_the_registry(tmp_path, tree):
         )
         == 0
     )
-    services = isvcs(k8s.build(out))
+    services = isvcs(k8s_kustomize.build(out))
     assert {s["metadata"]["name"]: loaded_model(s) for s in services} == {
         "mtserve-intent": "single_intent",
         "mtserve-urgency-level": "single_urgency_level",
@@ -581,7 +587,7 @@ def test_render_refuses_a_repository_without_baselines(tmp_path):
     reg["tasks"]["intent"]["baseline"] = None
     (repo / "registry.json").write_text(json.dumps(reg))
     with pytest.raises(UserError, match="no per-task baseline"):
-        k8s.resolve_tasks(None, repo)
+        k8s_render.resolve_tasks(None, repo)
 
 
 def test_render_and_upload_read_the_registry_through_its_validator(tmp_path):
@@ -590,22 +596,29 @@ def test_render_and_upload_read_the_registry_through_its_validator(tmp_path):
     reg = json.loads((repo / "registry.json").read_text())
     reg["profile"] = "cpu"
     (repo / "registry.json").write_text(json.dumps(reg))
-    for call in (lambda: k8s.resolve_tasks(None, repo), lambda: k8s.upload(repo, "s3://b/r", dry_run=True)):
+    for call in (
+        lambda: k8s_render.resolve_tasks(None, repo),
+        lambda: k8s_upload.upload(repo, "s3://b/r", dry_run=True),
+    ):
         with pytest.raises(UserError, match=r"registry\.json: profile must be 'local' or 'gpu'"):
             call()
     shutil.rmtree(repo / "single_intent")  # checked against the folders too
     reg["profile"] = "gpu"
     (repo / "registry.json").write_text(json.dumps(reg))
     with pytest.raises(UserError, match=r"single_intent/config\.pbtxt missing"):
-        k8s.resolve_tasks("intent", repo)
+        k8s_render.resolve_tasks("intent", repo)
 
 
 def test_rerendering_drops_removed_tasks(tmp_path, tree):
     out = tmp_path / "pt"
-    k8s.render_overlay(which="per-task", repo_uri=URI, tasks=["a", "b"], mode="raw", out=out, k8s_dir=tree)
-    k8s.render_overlay(which="per-task", repo_uri=URI, tasks=["b", "c"], mode="raw", out=out, k8s_dir=tree)
+    k8s_render.render_overlay(
+        which="per-task", repo_uri=URI, tasks=["a", "b"], mode="raw", out=out, k8s_dir=tree
+    )
+    k8s_render.render_overlay(
+        which="per-task", repo_uri=URI, tasks=["b", "c"], mode="raw", out=out, k8s_dir=tree
+    )
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["b", "c"]
-    assert sorted(loaded_model(s) for s in isvcs(k8s.build(out))) == ["single_b", "single_c"]
+    assert sorted(loaded_model(s) for s in isvcs(k8s_kustomize.build(out))) == ["single_b", "single_c"]
 
 
 @pytest.mark.parametrize(
@@ -619,7 +632,7 @@ def test_rerendering_drops_removed_tasks(tmp_path, tree):
 )
 def test_task_lists_are_checked(tasks, match):
     with pytest.raises(UserError, match=match):
-        k8s.resolve_tasks(tasks or None, None)
+        k8s_render.resolve_tasks(tasks or None, None)
 
 
 @pytest.mark.parametrize(
@@ -643,13 +656,13 @@ def test_render_rejects_bad_input(kwargs, match, tmp_path, tree):
         **kwargs,
     }
     with pytest.raises(UserError, match=match):
-        k8s.render_overlay(**args)
+        k8s_render.render_overlay(**args)
 
 
 def test_render_does_not_overwrite_hand_written_kustomizations(tmp_path, tree):
     (tmp_path / "kustomization.yaml").write_text("resources: []\n")
     with pytest.raises(UserError, match="not written by `mtserve k8s render`"):
-        k8s.render_overlay(
+        k8s_render.render_overlay(
             which="per-task", repo_uri=URI, tasks=["a"], mode="raw", out=tmp_path, k8s_dir=tree
         )
 
@@ -689,22 +702,22 @@ SA = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}
 def test_broken_kustomizations_name_the_file(files, where, match, tmp_path):
     root = _write(tmp_path / "k", files)
     with pytest.raises(UserError, match=match) as e:
-        k8s.build(root)
+        k8s_kustomize.build(root)
     assert str(e.value).startswith(f"{root / where / 'kustomization.yaml'}: "), e.value
     assert "E1" not in str(e.value) and "run.go" not in str(e.value)  # kubectl's log prefix is dropped
 
 
 def test_build_needs_a_kustomization_directory(tmp_path):
     with pytest.raises(UserError, match="not a kustomization directory"):
-        k8s.build(tmp_path)
+        k8s_kustomize.build(tmp_path)
     with pytest.raises(UserError, match="not a kustomization directory"):
-        k8s.build(tmp_path / "missing")
+        k8s_kustomize.build(tmp_path / "missing")
 
 
 def test_without_kubectl_the_error_says_what_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no kubectl on it
     with pytest.raises(UserError, match=r"kubectl not found on PATH.*install kubectl 1\.27 or newer"):
-        k8s.build(K8S / "base")
+        k8s_kustomize.build(K8S / "base")
     assert main(["k8s", "validate", str(K8S / "overlays/multitask")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "install kubectl" in err and "Traceback" not in err
@@ -725,7 +738,7 @@ def test_kubectl_transformers_reach_the_output(tmp_path):
             },
         },
     )
-    assert k8s.build(tmp_path / "ov") == [
+    assert k8s_kustomize.build(tmp_path / "ov") == [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -775,16 +788,16 @@ def test_upload_to_a_pvc_copies_the_repository(tmp_path, capsys):
     repo = _fake_repo(tmp_path / "repo", ["intent"])
     mount = tmp_path / "claim"
     mount.mkdir()
-    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount) == 0
+    assert k8s_upload.upload(repo, "pvc://models/repository/v1", pvc_mount=mount) == 0
     dest = mount / "repository/v1"
     assert (dest / "registry.json").is_file() and (dest / "single_intent/config.pbtxt").is_file()
     assert not list(dest.rglob("*.pyc")) and not list(dest.rglob("__pycache__"))
     assert "storageUri: pvc://models/repository/v1" in capsys.readouterr().out
     with pytest.raises(UserError, match="not empty"):
-        k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount)
-    assert k8s.upload(repo, "pvc://models/repository/v1", pvc_mount=mount, overwrite=True) == 0
+        k8s_upload.upload(repo, "pvc://models/repository/v1", pvc_mount=mount)
+    assert k8s_upload.upload(repo, "pvc://models/repository/v1", pvc_mount=mount, overwrite=True) == 0
     with pytest.raises(UserError, match="--pvc-mount"):
-        k8s.upload(repo, "pvc://models/repository/v2")
+        k8s_upload.upload(repo, "pvc://models/repository/v2")
 
 
 def test_upload_keeps_empty_ensemble_version_folders(tiny_repo, tmp_path):
@@ -797,7 +810,7 @@ def test_upload_keeps_empty_ensemble_version_folders(tiny_repo, tmp_path):
     reg = json.loads((repo / "registry.json").read_text())
     reg["profile"] = "gpu"  # upload refuses the local profile; the files in question are the same
     (repo / "registry.json").write_text(json.dumps(reg))
-    files = {f.relative_to(repo).as_posix() for f in k8s.repository_files(repo)}
+    files = {f.relative_to(repo).as_posix() for f in k8s_upload.repository_files(repo)}
     assert "multitask/1/.keep" in files
     assert all(f"single_{t}/1/.keep" in files for t in reg["tasks"])
 
@@ -814,7 +827,7 @@ def test_upload_without_the_cloud_library_prints_the_sync_command(
 ):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     repo = _fake_repo(tmp_path / "repo", ["intent"])
-    assert k8s.upload(repo, uri) != 0
+    assert k8s_upload.upload(repo, uri) != 0
     out = capsys.readouterr()
     assert out.out.strip().startswith(command) and str(repo) in out.out and uri in out.out
     assert "not installed" in out.err
@@ -822,14 +835,14 @@ def test_upload_without_the_cloud_library_prints_the_sync_command(
 
 def test_upload_refuses_the_local_profile_and_non_repositories(tmp_path):
     with pytest.raises(UserError, match="--profile local"):
-        k8s.upload(_fake_repo(tmp_path / "local", ["a"], profile="local"), "s3://b/r")
+        k8s_upload.upload(_fake_repo(tmp_path / "local", ["a"], profile="local"), "s3://b/r")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a repository"):
-        k8s.upload(tmp_path / "empty", "s3://b/r")
+        k8s_upload.upload(tmp_path / "empty", "s3://b/r")
 
 
 def test_upload_dry_run_lists_files(tmp_path, capsys):
-    assert k8s.upload(_fake_repo(tmp_path / "repo", ["a"]), "s3://b/r/v1", dry_run=True) == 0
+    assert k8s_upload.upload(_fake_repo(tmp_path / "repo", ["a"]), "s3://b/r/v1", dry_run=True) == 0
     out = capsys.readouterr().out
     assert "s3://b/r/v1/registry.json" in out and "dry run" in out and ".pyc" not in out
 
