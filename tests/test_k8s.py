@@ -870,6 +870,25 @@ def test_cli_validate_build_and_errors(tmp_path, capsys):
     assert main(["k8s", "validate", str(tmp_path / "missing.yaml")]) == 2
 
 
+# Modules whose import means the ML or serving stack came along; a `pip install '.[k8s]'` user has only kubectl,
+# pyyaml, kubernetes and kserve (whose models k8s_schema reads without importing kserve).
+HEAVY = ("torch", "transformers", "tritonclient", "tritonserver", "pytriton", "onnxruntime", "kserve")
+LIGHT_PROCESS = """
+import sys
+import mtserve.serving.k8s_cli
+from mtserve.cli import main
+assert main(["k8s", "validate", sys.argv[1]]) == 0
+print("loaded:", sorted(m for m in sys.argv[2:] if m in sys.modules))
+"""
+
+
+def test_k8s_cli_imports_no_ml_or_triton_stack():
+    args = [sys.executable, "-c", LIGHT_PROCESS, str(K8S / "overlays/per-task"), *HEAVY]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "loaded: []" in run.stdout, run.stdout
+
+
 # ---------------------------------------------------------------- the runtime's flags on a real Triton
 @pytest.mark.triton
 @pytest.mark.slow
