@@ -125,13 +125,12 @@ def run(args: argparse.Namespace) -> int:
         if args.repo is not None and args.overlay == "multitask" and not (args.repo / "multitask").is_dir():
             raise UserError(f"{args.repo}: multitask/ missing")
         tasks = resolve_tasks(args.tasks, args.repo) if args.overlay == "per-task" else []
-        if args.repo is not None:
-            if repository_facts(args.repo).profile == "local":
-                print(
-                    f"warning: {args.repo} was exported with --profile local; the cluster needs the "
-                    f"--profile gpu export at {args.repo_uri}",
-                    file=sys.stderr,
-                )
+        if args.repo is not None and repository_facts(args.repo).profile == "local":
+            print(
+                f"warning: {args.repo} was exported with --profile local; the cluster needs the "
+                f"--profile gpu export at {args.repo_uri}",
+                file=sys.stderr,
+            )
         out = args.out or (Path(args.k8s_dir) / "overlays" / args.overlay)
         files = render_overlay(
             which=args.overlay,

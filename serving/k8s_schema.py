@@ -98,6 +98,7 @@ def _required_attrs(cls: ast.ClassDef) -> set[str]:
     }
 
 
+@functools.cache
 def _kserve_model(name: str) -> Model | None:
     path = _kserve_index().get(name)
     cls = _class_node(path.read_text(), name) if path is not None and path.is_file() else None
@@ -120,6 +121,7 @@ def _kserve_model(name: str) -> Model | None:
     return Model(name, {keys[a]: (a, t) for a, t in types.items()}, frozenset(required))
 
 
+@functools.cache
 def _kubernetes_model(name: str) -> Model | None:
     import kubernetes.client.models as cm
 
@@ -138,7 +140,6 @@ def _kubernetes_model(name: str) -> Model | None:
     return Model(name, fields, frozenset(required))
 
 
-@functools.cache
 def sdk_model(name: str) -> Model | None:
     """The model of an OpenAPI type name: kserve's first, then the kubernetes client's; None if neither has it."""
     return _kserve_model(name) or _kubernetes_model(name)

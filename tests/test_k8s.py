@@ -581,6 +581,13 @@ def test_render_reads_the_task_list_from_the_registry(tmp_path, tree):
     }
 
 
+def test_render_warns_about_a_local_profile_repository(tmp_path, tree, capsys):
+    repo = _fake_repo(tmp_path / "repo", ["intent"], profile="local")
+    argv = ["k8s", "render", "--repo", str(repo), "--repo-uri", URI, "--out", str(tmp_path / "o")]
+    assert main([*argv, "--k8s-dir", str(tree)]) == 0
+    assert "was exported with --profile local" in capsys.readouterr().err
+
+
 def test_render_refuses_a_repository_without_baselines(tmp_path):
     repo = _fake_repo(tmp_path / "repo", ["intent"])
     reg = json.loads((repo / "registry.json").read_text())
