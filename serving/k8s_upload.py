@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
+from mtserve.serving import names
 from mtserve.serving.errors import UserError
 from mtserve.serving.k8s_repository import RepositoryFacts, repository_facts, uri_problem
 
@@ -22,8 +23,12 @@ def repository_files(repo: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_NAMES and not d.startswith("."))
         for f in sorted(filenames):
-            # `.keep` holds an ensemble's otherwise empty version folder in object stores
-            if f in SKIP_NAMES or f.endswith(".pyc") or (f.startswith(".") and f != ".keep"):
+            # the placeholder holds an ensemble's otherwise empty version folder in object stores
+            if (
+                f in SKIP_NAMES
+                or f.endswith(".pyc")
+                or (f.startswith(".") and f != names.ENSEMBLE_PLACEHOLDER)
+            ):
                 continue
             files.append(Path(dirpath) / f)
     return files
@@ -32,7 +37,7 @@ def repository_files(repo: Path) -> list[Path]:
 def check_repository(repo: Path, allow_local_profile: bool) -> RepositoryFacts:
     if not repo.is_dir():
         raise UserError(f"{repo}: no such directory")
-    for need in ("multitask", "tokenizer"):
+    for need in (names.MULTITASK, names.TOKENIZER):
         if not (repo / need / "config.pbtxt").is_file():
             raise UserError(f"{repo}: {need}/config.pbtxt missing; not a repository from `mtserve export`")
     facts = repository_facts(repo)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mtserve.serving import names
 from mtserve.serving.errors import UserError
 from mtserve.serving.k8s_kustomize import build, kustomization_file
 from mtserve.serving.k8s_repository import uri_problem
@@ -18,6 +19,8 @@ from mtserve.serving.k8s_schema import validate_schema
 KNATIVE_MODES = {"Knative", "Serverless"}  # "Serverless": the name before KServe 0.16, still accepted
 STANDARD_MODES = {"Standard", "RawDeployment"}  # "RawDeployment": likewise
 GPU = "nvidia.com/gpu"
+# the one Triton model an InferenceService loads: the multitask ensemble or a per-task baseline
+LOAD_MODEL = re.compile(rf"--load-model=({names.MULTITASK}|{names.SINGLE_PREFIX}{names.TASK_NAME_RULE})\Z")
 
 
 def _res_id(d: dict) -> str:
@@ -162,7 +165,7 @@ def policy_inference_service(doc: dict) -> list[str]:
     loads = [a for a in model.get("args") or [] if str(a).startswith("--load-model=")]
     if len(loads) != 1:
         errors.append(f"{p}.args: exactly one --load-model=<Triton model> (multitask or single_<task>)")
-    elif not re.match(r"^--load-model=(multitask|single_[a-z][a-z0-9_]*)$", loads[0]):
+    elif not LOAD_MODEL.match(loads[0]):
         errors.append(f"{p}.args: {loads[0]!r} is not multitask or single_<task>")
     _secure_container(model.get("securityContext"), f"{p}.securityContext", errors)
     if _get(pred, "securityContext", "runAsNonRoot") is not True:
