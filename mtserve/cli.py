@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mtserve.training.tasks_cli",
         "add, retrain, remove or roll back one task of an existing repository",
     ),
-    "k8s": ("serving.k8s", "render, validate and upload KServe manifests"),
+    "k8s": ("mtserve.serving.k8s_cli", "render, validate and upload KServe manifests"),
     "demo": (
         "mtserve.training.demo",
         "the whole pipeline on the embedded corpus: train, export, serve, load-test",
