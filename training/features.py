@@ -5,11 +5,17 @@ data set at a given depth never change. They are computed once per (trunk weight
 depth), kept in memory and on disk, and every partial fine-tuning and distillation run then
 trains only its branch on them: the search over depths and student sizes costs a few
 branch-sized trainings instead of full forward passes through the backbone.
+
+Features are stored ragged: the hidden states of real tokens only, rows back to back, fp16, in a
+`.npy` file that is memory-mapped when read. Padding is what made a padded cache large (SST-2's
+67k rows average 13 tokens against a longest row of 66), so a data set ten times SST-2's fits
+this machine's memory, and the operating system pages in only what a batch touches.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +38,9 @@ class Encoded:
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
+
+    def lengths(self) -> np.ndarray:
+        return row_lengths(self.attention_mask)
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mask = self.attention_mask[idx]
@@ -65,18 +74,40 @@ def trunk_fingerprint(trunk: Trunk) -> str:
     return h.hexdigest()[:16]
 
 
+def row_lengths(attention_mask: torch.Tensor) -> np.ndarray:
+    """Each row's real tokens (the tokenizer pads on the right, so they are its first ones)."""
+    return attention_mask.sum(1).numpy().astype(np.int64)
+
+
 @dataclass
 class Features:
-    hidden: torch.Tensor  # [N, S, H] (fp16 at rest)
-    attention_mask: torch.Tensor  # [N, S]
+    """A split's hidden states at one depth, ragged: `values[offsets[i]:offsets[i + 1]]` are row i's tokens."""
+
+    values: (
+        np.ndarray
+    )  # [T, H] fp16: every row's real tokens, back to back (memory-mapped when read from disk)
+    offsets: np.ndarray  # [N + 1] int64
 
     def __len__(self) -> int:
-        return self.hidden.shape[0]
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.nbytes)
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = self.attention_mask[idx]
-        width = int(mask.sum(1).max())
-        return self.hidden[idx, :width].float(), mask[:, :width]
+        """(hidden [B, W, H] fp32, attention_mask [B, W]) padded to the batch's longest row."""
+        rows = np.asarray(idx, dtype=np.int64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        width = int((ends - starts).max())
+        out = np.zeros((len(rows), width, self.values.shape[1]), dtype=np.float32)
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            out[i, : b - a] = self.values[a:b]
+        mask = torch.arange(width)[None, :] < torch.from_numpy(ends - starts)[:, None]
+        return torch.from_numpy(out), mask.long()
 
 
 @dataclass
@@ -90,6 +121,9 @@ class LiveFeatures:
     def __len__(self) -> int:
         return len(self.enc)
 
+    def lengths(self) -> np.ndarray:
+        return self.enc.lengths()
+
     @torch.no_grad()
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ids, tt, mask = self.enc.batch(idx)
@@ -98,22 +132,41 @@ class LiveFeatures:
 
 @torch.no_grad()
 def compute_hidden(
-    trunk: Trunk, enc: Encoded, depths: list[int], batch_size: int = 64, desc: str = "trunk features"
+    trunk: Trunk,
+    enc: Encoded,
+    depths: list[int],
+    batch_size: int = 64,
+    desc: str = "trunk features",
+    files: dict[int, Path] | None = None,
 ) -> dict[int, Features]:
-    """Run the frozen trunk once over a split; hidden states at each depth (a trunk deep enough for max(depths))."""
+    """Run the frozen trunk once over a split; hidden states at each depth (a trunk deep enough for max(depths)).
+    With `files`, each depth's values are written straight into that memory-mapped .npy file (nothing of the
+    size of the split is held in memory)."""
     full = trunk.truncated(depths)
-    n, s = enc.input_ids.shape
+    lengths = row_lengths(enc.attention_mask)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     h = trunk.embeddings.word_embeddings.embedding_dim
-    out = {d: torch.zeros((n, s, h), dtype=torch.float16) for d in depths}
+    shape = (int(offsets[-1]), h)
+    out = {
+        d: np.lib.format.open_memmap(files[d], mode="w+", dtype=np.float16, shape=shape)
+        if files
+        else np.zeros(shape, dtype=np.float16)
+        for d in depths
+    }
     # Longest rows first, batched by length: little padding, and the tqdm estimate is pessimistic not optimistic.
-    order = torch.argsort(enc.attention_mask.sum(1), descending=True)
-    for start in tqdm(range(0, n, batch_size), desc=desc, leave=False, disable=None):
-        idx = order[start : start + batch_size]
+    order = np.argsort(-lengths, kind="stable")
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, disable=None):
+        idx = torch.from_numpy(order[start : start + batch_size])
         ids, tt, mask = enc.batch(idx)
         hidden = full(ids, tt, mask)
         for d, hs in zip(full.out_depths, hidden, strict=True):
-            out[d][idx, : hs.shape[1]] = hs.to(torch.float16)
-    return {d: Features(out[d], enc.attention_mask) for d in depths}
+            values = hs.to(torch.float16).numpy()
+            for j, row in enumerate(idx.tolist()):
+                out[d][offsets[row] : offsets[row + 1]] = values[j, : lengths[row]]
+    for d in depths:
+        if files:
+            out[d].flush()
+    return {d: Features(out[d], offsets) for d in depths}
 
 
 class FeatureCache:
@@ -130,43 +183,81 @@ class FeatureCache:
 
     def _path(self, fp: str, key: str, depth: int) -> Path:
         assert self.root is not None
-        return self.root / f"{fp}-{key}-d{depth}.safetensors"
+        return self.root / f"{fp}-{key}-d{depth}.ragged.npy"
+
+    def _read(self, path: Path, offsets: np.ndarray) -> Features | None:
+        """A cache file, memory-mapped; None when it is unreadable or does not match the split's row lengths
+        (a corrupt or half-written file is recomputed, never trusted)."""
+        try:
+            values = np.load(path, mmap_mode="r")
+        except (OSError, ValueError):
+            return None
+        if values.dtype != np.float16 or values.ndim != 2 or values.shape[0] != offsets[-1]:
+            return None
+        return Features(values, offsets)
 
     def get(
         self, trunk: Trunk, fingerprint: str, enc: Encoded, depths: list[int], desc: str = "trunk features"
     ) -> dict[int, Features]:
-        from safetensors.torch import load_file, save_file
-
         found: dict[int, Features] = {}
         missing = []
+        offsets = np.concatenate([[0], np.cumsum(row_lengths(enc.attention_mask))]).astype(np.int64)
         for d in depths:
             k = (fingerprint, enc.key, d)
             if k in self._mem:
                 found[d] = self._mem[k]
-            elif self.root is not None and self._path(*k).is_file():
-                try:
-                    hidden = load_file(str(self._path(*k)))["hidden"]
-                    found[d] = self._mem[k] = Features(hidden, enc.attention_mask)
-                except Exception:  # a corrupt or half-written cache file is recomputed, never trusted
-                    missing.append(d)
+            elif (
+                self.root is not None
+                and self._path(*k).is_file()
+                and (f := self._read(self._path(*k), offsets))
+            ):
+                found[d] = self._mem[k] = f
             else:
                 missing.append(d)
         self.hits += len(depths) - len(missing)
         self.misses += len(missing)
         if missing:
-            computed = compute_hidden(trunk, enc, missing, desc=desc)
+            files = None
+            if self.root is not None:  # written under a temporary name, renamed when complete
+                self.root.mkdir(parents=True, exist_ok=True)
+                files = {
+                    d: self._path(fingerprint, enc.key, d).with_suffix(f".tmp-{os.getpid()}.npy")
+                    for d in missing
+                }
+            computed = compute_hidden(trunk, enc, missing, desc=desc, files=files)
             for d, f in computed.items():
                 k = (fingerprint, enc.key, d)
+                if files is not None:  # complete: its final name, reopened read-only
+                    files[d].replace(self._path(*k))
+                    f = self._read(self._path(*k), offsets)
                 self._mem[k] = found[d] = f
-                if self.root is not None:
-                    self.root.mkdir(parents=True, exist_ok=True)
-                    tmp = self._path(*k).with_suffix(".tmp")
-                    save_file({"hidden": f.hidden.contiguous()}, str(tmp))
-                    tmp.replace(self._path(*k))
         return found
 
 
-def batches(n: int, batch_size: int, shuffle: bool, rng: np.random.Generator | None = None):
+# Length bucketing: rows are shuffled, then sorted by length within windows of this many batches, so a batch
+# holds rows of similar length (little padding) while every epoch still sees a different, random mix.
+BUCKET_WINDOW = 50
+
+
+def batches(
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    rng: np.random.Generator | None = None,
+    lengths: np.ndarray | None = None,
+):
+    """Index batches over n rows. Shuffled: a random order; with `lengths`, grouped by length inside windows of
+    BUCKET_WINDOW batches, the batches themselves in random order."""
     order = rng.permutation(n) if shuffle and rng is not None else np.arange(n)
-    for start in range(0, n, batch_size):
-        yield torch.from_numpy(order[start : start + batch_size])
+    if lengths is None or not shuffle or rng is None:
+        for start in range(0, n, batch_size):
+            yield torch.from_numpy(order[start : start + batch_size])
+        return
+    window = batch_size * BUCKET_WINDOW
+    groups = []
+    for start in range(0, n, window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    for g in rng.permutation(len(groups)):
+        yield torch.from_numpy(groups[g])

@@ -94,11 +94,12 @@ def _steps(n: int, cfg: TrainConfig, epochs: float) -> int:
     return max(1, math.ceil(epochs * math.ceil(n / cfg.batch_size)))
 
 
-def _epochs_iter(n: int, cfg: TrainConfig, epochs: float, rng: np.random.Generator):
-    """Index batches for `epochs` (fractional epochs allowed), stopping at the exact step count."""
+def _epochs_iter(n: int, cfg: TrainConfig, epochs: float, rng: np.random.Generator, lengths: np.ndarray):
+    """Index batches for `epochs` (fractional epochs allowed), stopping at the exact step count; rows of similar
+    length share a batch (features.batches)."""
     total, done = _steps(n, cfg, epochs), 0
     while done < total:
-        for idx in batches(n, cfg.batch_size, True, rng):
+        for idx in batches(n, cfg.batch_size, True, rng, lengths):
             if done == total:
                 return
             done += 1
@@ -117,7 +118,7 @@ def train_full(
     opt, sched = _optimizer(model.parameters(), cfg.lr_full, cfg, total)
     rng = np.random.default_rng(cfg.seed)
     for idx in tqdm(
-        _epochs_iter(len(train), cfg, cfg.epochs_full, rng),
+        _epochs_iter(len(train), cfg, cfg.epochs_full, rng, train.lengths()),
         total=total,
         desc=desc or f"{spec.name}: full fine-tuning",
         leave=False,
@@ -159,7 +160,11 @@ def _train_branch(
     opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
     rng = np.random.default_rng(cfg.seed)
     for idx in tqdm(
-        _epochs_iter(len(feats), cfg, epochs, rng), total=total, desc=desc, leave=False, disable=None
+        _epochs_iter(len(feats), cfg, epochs, rng, feats.lengths()),
+        total=total,
+        desc=desc,
+        leave=False,
+        disable=None,
     ):
         hidden, mask = feats.batch(idx)
         logits = branch(hidden, mask)
