@@ -1,6 +1,6 @@
 """Serve an exported GLUE run on a local Triton and check every task's dev score over gRPC against accuracy.json.
 
-python docs/results/verify_glue.py RUN_DIR REPO ACCURACY_JSON GLUE_DIR MAX_TRAIN OUT_JSON
+python scripts/verify_glue.py RUN_DIR REPO ACCURACY_JSON GLUE_DIR MAX_TRAIN OUT_JSON
 """
 
 import json

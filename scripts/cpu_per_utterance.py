@@ -1,6 +1,6 @@
 """Where the CPU goes: CPU milliseconds per utterance, model by model, multitask against one deployment per task.
 
-    python docs/results/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS]
+    python scripts/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS]
 
 Starts a local Triton on REPO (local profile), then runs each workload closed-loop (CONCURRENCY utterances in
 flight, every utterance needing every task) for SECONDS, alternating, ROUNDS times. Every python-backend model
