@@ -1,6 +1,6 @@
 """Reports of the capacity search and the cost-vs-tasks sweep.
 
-capacity.json          the DESIGN.md schema, nothing else
+capacity.json          the schema of docs/design.md, nothing else
 capacity_steps.json    how it was measured: settings, unloaded latency, every step in the order it ran
 capacity.md            the fleet for a target rate, both ways, and the saving
 latency_vs_rate.png    p50 / p99 against offered rate, both workloads, with the SLO

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def accuracy(run) -> dict:
-    """The accuracy.json record of DESIGN.md (plus detail fields) from a training run."""
+    """The accuracy.json record of docs/design.md (plus detail fields) from a training run."""
     meta = run.meta
     num_layers = meta["num_layers"]
     tasks, alone = {}, {}
