@@ -34,7 +34,7 @@ from pathlib import Path
 
 from mtserve.loadtest import protocol
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
-from mtserve.loadtest.workload import Utterance, build_pool
+from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
 from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 
@@ -294,7 +294,7 @@ def measure_capacity(
     url = protocol.normalize_url(url)
     pt_url = protocol.normalize_url(per_task_url) if per_task_url else url
     plan = preflight(url, pt_url, tasks)
-    pool = utterances or build_pool(size=2000, seed=seed)
+    pool = utterances or build_pool(seed=seed)
     log(
         f"loadtest: {len(plan.tasks)} task(s) {plan.tasks}; SLO p99 <= {cfg.slo_p99_ms:g} ms; {len(pool)} utterances"
     )
@@ -631,10 +631,12 @@ def add_workload_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--mix", help="weights of the --utterances sources, e.g. 3,1")
     g.add_argument(
-        "--words", default="natural", help="utterance length in words: natural (default), N or MIN:MAX"
+        "--words", default=WORDS, help=f"utterance length in words: natural, N or MIN:MAX (default {WORDS})"
     )
     g.add_argument("--glue-dir", help="folder holding GLUE's task folders")
-    g.add_argument("--pool-size", type=int, default=2000, help="utterances drawn for the run (default 2000)")
+    g.add_argument(
+        "--pool-size", type=int, default=POOL_SIZE, help=f"utterances drawn for the run (default {POOL_SIZE})"
+    )
     g.add_argument("--seed", type=int, default=0)
 
 

@@ -35,7 +35,7 @@ import gevent  # noqa: E402
 from tritonclient.grpc import service_pb2_grpc  # noqa: E402
 
 from mtserve.loadtest import protocol  # noqa: E402  (mtserve installed: pip install '.[loadtest]')
-from mtserve.loadtest.workload import Utterance, build_pool  # noqa: E402
+from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool  # noqa: E402
 from mtserve.serving.errors import UserError  # noqa: E402
 
 GRPC = "grpc"
@@ -201,7 +201,7 @@ def _add_arguments(parser):
         help="utterance source: corpus, a GLUE task name or a file (repeatable; default corpus)",
     )
     g.add_argument("--mix", default="", help="weights of the --utterances sources, e.g. 3,1")
-    g.add_argument("--words", default="natural", help="utterance length in words: natural, N or MIN:MAX")
+    g.add_argument("--words", default=WORDS, help="utterance length in words: natural, N or MIN:MAX")
     g.add_argument("--glue-dir", default="", help="folder of GLUE's task folders, for GLUE sources")
     g.add_argument(
         "--throughput",
@@ -210,7 +210,7 @@ def _add_arguments(parser):
         help="utterances per second per user (constant_throughput); 0: no pacing",
     )
     g.add_argument("--request-timeout", type=float, default=10.0, help="seconds per Triton call")
-    g.add_argument("--pool-size", type=int, default=2000, help="utterances drawn for the run")
+    g.add_argument("--pool-size", type=int, default=POOL_SIZE, help="utterances drawn for the run")
     g.add_argument("--seed", type=int, default=0)
 
 

@@ -21,6 +21,10 @@ from pathlib import Path
 
 from mtserve.serving.errors import UserError
 
+# The pool's defaults, for `mtserve loadtest` and the locustfile alike (one owner: here).
+POOL_SIZE = 2000  # utterances drawn for a run
+WORDS = "natural"  # lengths as the sources have them
+
 
 @dataclass(frozen=True)
 class Utterance:
@@ -120,8 +124,8 @@ def _resize(first: Utterance, source: list[Utterance], words: int, rng: random.R
 def build_pool(
     sources: list[str] | None = None,
     mix: str | None = None,
-    words: str | None = None,
-    size: int = 2000,
+    words: str | None = WORDS,
+    size: int = POOL_SIZE,
     seed: int = 0,
     glue_dir: str | Path | None = None,
 ) -> list[Utterance]:
