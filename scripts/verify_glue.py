@@ -9,7 +9,8 @@ import time
 
 from mtserve.serving.triton import TritonServer
 from mtserve.training.evaluate import compare, served_scores
-from mtserve.training.pipeline import Run, load_datasets
+from mtserve.training.pipeline import load_datasets
+from mtserve.training.run_dir import Run
 
 run_dir, repo, acc_path, glue_dir, max_train, out = sys.argv[1:7]
 tasks = Run(run_dir).tasks()

@@ -28,13 +28,30 @@ def build_vocab(texts: list[str]) -> list[str]:
     )
 
 
+def tiny_bert(num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0):
+    """A random tiny BERT (the transformers test suite's shape): the backbone of every training test."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        attn_implementation="eager",
+    )
+    return BertModel(cfg).eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
     from transformers import BertTokenizerFast
 
     from mtserve.training import corpus
-    from mtserve.training.backbone import tiny_bert
 
     data = corpus.generate(n_train=400, n_dev=100)
     vocab = build_vocab(next(iter(data.values())).train.texts)
@@ -55,7 +72,8 @@ def tiny_data():
 def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
     """A trained run on the demo corpus's four tasks with the tiny BERT: seconds, not minutes."""
     from mtserve.training.finetune import TrainConfig
-    from mtserve.training.pipeline import SearchConfig, train
+    from mtserve.training.pipeline import train
+    from mtserve.training.search import SearchConfig
 
     bert, tokenizer = tiny_backbone
     run_dir = tmp_path_factory.mktemp("run")

@@ -13,7 +13,7 @@ import torch
 from mtserve.serving.client import MultitaskClient
 from mtserve.serving.errors import UserError
 from mtserve.training.backbone import TaskModel
-from mtserve.training.pipeline import Run
+from mtserve.training.run_dir import Run
 
 pytestmark = pytest.mark.triton
 

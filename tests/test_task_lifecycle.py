@@ -211,7 +211,7 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     import torch
 
     from mtserve.training.backbone import TaskModel
-    from mtserve.training.pipeline import Run
+    from mtserve.training.run_dir import Run
     from mtserve.training.tasks_cli import add_task
 
     url = served.grpc_url

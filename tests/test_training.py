@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,15 +11,17 @@ import torch
 
 from mtserve.serving.errors import UserError
 from mtserve.training import corpus
-from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher, tiny_bert
+from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import TrainConfig, distil, distil_loss, train_partial
-from mtserve.training.pipeline import Run, SearchConfig, choose, choose_jointly, layers_served, train
+from mtserve.training.pipeline import train
 from mtserve.training.report import write_accuracy
+from mtserve.training.run_dir import Run
+from mtserve.training.search import Candidate, SearchConfig, choose, choose_jointly, layers_served
 from mtserve.training.task_file import GLUE, load_glue
 from mtserve.training.tasks import Split, TaskSpec, load_tsv, score
 
-from .conftest import GLUE_DIR
+from .conftest import GLUE_DIR, tiny_bert
 
 
 def _ids(vocab=99, b=3, s=9):
@@ -174,26 +177,19 @@ def test_regression_task_distils(tiny_backbone, tiny_data):
 
 def test_choice_prefers_fewest_task_layers_then_deepest_trunk():
     cands = [
-        {"kind": "partial", "k": 3, "l": 3, "branch_depth": 3, "task_layers": 3, "score": 0.90},
-        {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.897},
-        {"kind": "partial", "k": 1, "l": 1, "branch_depth": 5, "task_layers": 1, "score": 0.896},
-        {"kind": "partial", "k": 2, "l": 2, "branch_depth": 4, "task_layers": 2, "score": 0.91},
+        _cand("partial", 3, 3, 3, 0.90),
+        _cand("distilled", 3, 1, 3, 0.897),
+        _cand("partial", 1, 1, 5, 0.896),
+        _cand("partial", 2, 2, 4, 0.91),
     ]
     chosen, met = choose(cands, 0.90, 0.995)
-    assert met and chosen["branch_depth"] == 5 and chosen["task_layers"] == 1
+    assert met and chosen.branch_depth == 5 and chosen.task_layers == 1
     chosen, met = choose(cands, 1.0, 0.995)  # nothing reaches 0.995: the best score, flagged
-    assert not met and chosen["score"] == 0.91
+    assert not met and chosen.score == 0.91
 
 
 def _cand(kind, k, n_layers, depth, score):
-    return {
-        "kind": kind,
-        "k": k,
-        "l": n_layers,
-        "branch_depth": depth,
-        "task_layers": n_layers,
-        "score": score,
-    }
+    return Candidate(kind, k, n_layers, depth, score)
 
 
 def test_joint_choice_serves_fewer_layers_than_each_task_alone():
@@ -212,11 +208,11 @@ def test_joint_choice_serves_fewer_layers_than_each_task_alone():
         "c": ([_cand("partial", 2, 2, 4, 0.60), _cand("distilled", 3, 1, 3, 0.79)], 0.79),
     }
     alone = {t: choose(c, f, 0.995)[0] for t, (c, f) in searches.items()}
-    assert alone["a"]["branch_depth"] == 5 and layers_served(alone) == 5 + 3
+    assert alone["a"].branch_depth == 5 and layers_served(alone) == 5 + 3
     joint = choose_jointly(searches, 0.995)
     picks = {t: c for t, (c, _) in joint.items()}
     assert all(met for _, met in joint.values())
-    assert {t: (c["kind"], c["k"], c["l"]) for t, c in picks.items()} == {
+    assert {t: c.key for t, c in picks.items()} == {
         "a": ("distilled", 3, 1),
         "b": ("distilled", 3, 1),
         "c": ("distilled", 3, 1),
@@ -232,8 +228,8 @@ def test_joint_choice_keeps_a_task_below_target_at_its_best_and_never_costs_more
         "e": ([_cand("partial", 1, 1, 5, 0.99), _cand("distilled", 2, 1, 4, 0.985)], 0.98),
     }
     joint = choose_jointly(searches, 0.995)
-    assert joint["d"][0]["score"] == 0.60 and joint["d"][1] is False
-    assert joint["e"][0]["branch_depth"] == 4 and joint["e"][1] is True
+    assert joint["d"][0].score == 0.60 and joint["d"][1] is False
+    assert joint["e"][0].branch_depth == 4 and joint["e"][1] is True
     alone = {t: choose(c, f, 0.995)[0] for t, (c, f) in searches.items()}
     assert layers_served({t: c for t, (c, _) in joint.items()}) == 4 + 3 < layers_served(alone) == 5 + 3
     assert choose_jointly({}, 0.995) == {}
@@ -248,30 +244,25 @@ def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data,
     data = {t: tiny_data[t] for t in ("domain", "sentiment")}
     full = {"domain": 0.90, "sentiment": 0.80}
     cands = {  # domain alone takes the deeper of its two 1-layer branches; sentiment only reaches it at depth 1
-        "domain": [
-            {"kind": "partial", "k": 1, "l": 1, "branch_depth": 3, "task_layers": 1, "score": 0.90},
-            {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.91},
-        ],
-        "sentiment": [
-            {"kind": "distilled", "k": 3, "l": 1, "branch_depth": 1, "task_layers": 1, "score": 0.80}
-        ],
+        "domain": [_cand("partial", 1, 1, 3, 0.90), _cand("distilled", 3, 1, 1, 0.91)],
+        "sentiment": [_cand("distilled", 3, 1, 1, 0.80)],
     }
     results = {}
     for task, d in data.items():
         task_dir = tmp_path / "tasks" / task
         for i, c in enumerate(cands[task]):
-            b = make_branch(bert, c["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression, seed=i)
-            save_branch(b, candidate_path(task_dir, c), {"chosen": c})
+            b = make_branch(bert, c.branch_depth, 1, d.spec.num_labels, d.spec.is_regression, seed=i)
+            save_branch(b, candidate_path(task_dir, c), {"chosen": c.to_dict()})
         alone = choose(cands[task], full[task], 0.995)[0]
         save_branch(
-            make_branch(bert, alone["branch_depth"], 1, d.spec.num_labels, d.spec.is_regression),
+            make_branch(bert, alone.branch_depth, 1, d.spec.num_labels, d.spec.is_regression),
             task_dir / "branch.safetensors",
-            {"chosen": alone},
+            {"chosen": alone.to_dict()},
         )
         results[task] = {
-            "candidates": cands[task],
+            "candidates": [c.to_dict() for c in cands[task]],
             "full": full[task],
-            "chosen": {**alone, "meets_target": True},
+            "chosen": {**alone.to_dict(), "meets_target": True},
         }
         (task_dir / "search.json").write_text(json.dumps(results[task]))  # as train_task leaves it
     assert results["domain"]["chosen"]["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
@@ -317,8 +308,8 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
             tiny_run / "tasks" / task / "candidates"
         ).exists()  # kept only until the choice across tasks
     results = {t: run.task_result(t) for t in meta["tasks"]}
-    assert layers_served({t: r["chosen"] for t, r in results.items()}) <= layers_served(
-        {t: r.get("chosen_alone", r["chosen"]) for t, r in results.items()}
+    assert layers_served({t: Candidate.from_dict(r["chosen"]) for t, r in results.items()}) <= layers_served(
+        {t: Candidate.from_dict(r.get("chosen_alone", r["chosen"])) for t, r in results.items()}
     )
 
 
@@ -424,3 +415,132 @@ def test_data_errors_are_clear(tmp_path):
     spec2, split = load_tsv(ok, name="sim", is_pair=True, regression=True)
     assert spec2.is_regression and split.pairs == ["b", "d"] and split.labels == [0.5, 1.5]
     assert isinstance(split, Split) and json.dumps(spec2.to_dict())
+
+
+# ---------------------------------------------------------------- settings: the dataclass is the CLI
+def _train_parser():
+    import argparse
+
+    from mtserve.training import pipeline
+
+    p = argparse.ArgumentParser(prog="mtserve train")
+    pipeline.configure(p)
+    return p
+
+
+def test_train_flags_are_the_config_dataclasses(monkeypatch):
+    """Every TrainConfig / SearchConfig field is a `mtserve train` flag, its default and help the field's own."""
+    from dataclasses import fields
+
+    from mtserve.training.pipeline import config_from_args
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option in the help text
+    p = _train_parser()
+    assert config_from_args(p.parse_args([])) == (TrainConfig(), SearchConfig())
+    dests = {a.dest for a in p._actions}
+    assert {f.name for f in fields(TrainConfig) + fields(SearchConfig)} <= dests
+    argv = ["--k", "3,1,3", "--lr-full", "1e-3", "--pooling", "cls", "--max-student-layers", "0"]
+    cfg, search = config_from_args(p.parse_args(argv))
+    assert search == SearchConfig([1, 3], 0, 0.995)
+    assert cfg == TrainConfig(lr_full=1e-3, pooling="cls")
+    help_text = p.format_help()
+    assert re.search(
+        r"--k K,\.\.\.\s+numbers of fine-tuned top layers to try.*\(default: 1,2,3\)\n", help_text
+    )
+    assert re.search(
+        r"--lr-full FLOAT\s+peak learning rate of full fine-tuning \(default: 5e-05\)\n", help_text
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr-full", "0"], "--lr-full must be > 0, got 0.0"),
+        (["--warmup", "1.5"], "--warmup must be in [0, 1], got 1.5"),
+        (["--retention-target", "0"], "--retention-target must be in (0, 1]"),
+        (["--k", ","], "--k must name at least one k, got []"),
+        (["--max-student-layers", "-1"], "--max-student-layers must be >= 0"),
+    ],
+)
+def test_bad_settings_are_refused_naming_their_flag(argv, message, capsys):
+    from mtserve.cli import main
+
+    assert main(["train", *argv]) == 2  # before any data or backbone is loaded
+    assert capsys.readouterr().err.startswith(f"mtserve train: error: {message}")
+
+
+def test_unparsable_flags_are_argparse_errors(capsys):
+    p = _train_parser()
+    with pytest.raises(SystemExit):
+        p.parse_args(["--k", "1,x"])
+    assert "argument --k: comma-separated integers, got '1,x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        p.parse_args(["--pooling", "max"])
+    assert "argument --pooling: invalid choice: 'max'" in capsys.readouterr().err
+
+
+def test_stored_settings_read_back():
+    d = TrainConfig(lr_full=1e-3).to_dict()
+    assert "extra" not in d
+    assert TrainConfig.from_dict({**d, "extra": {}}) == TrainConfig(lr_full=1e-3)  # runs from before it went
+    with pytest.raises(UserError, match=r"unknown TrainConfig setting\(s\) \['lr_fulll'\]"):
+        TrainConfig.from_dict({**d, "lr_fulll": 1.0})
+    with pytest.raises(UserError, match="--temperature must be > 0"):
+        TrainConfig.from_dict({**d, "temperature": 0.0})
+    assert SearchConfig.from_dict(SearchConfig([2], 1, 0.9).to_dict()) == SearchConfig([2], 1, 0.9)
+
+
+def test_candidates_keep_the_stored_json_format(tiny_run):
+    """search.json and the branch checkpoints store candidates as before the Candidate type (older runs and
+    docs/results read the same): its dict, key for key, in the same order."""
+    stored = {  # a chosen branch as runs wrote it: the search's fields, then the choice's
+        "kind": "distilled",
+        "k": 3,
+        "l": 1,
+        "branch_depth": 3,
+        "task_layers": 1,
+        "score": 0.897,
+        "seconds": 12.5,
+        "meets_target": True,
+        "served": 0.9,
+    }
+    c = Candidate.from_dict(stored)
+    assert (c.key, c.name) == (("distilled", 3, 1), "k3->l1")
+    assert list(c.to_dict().items()) == list(stored.items())
+    bare = {k: stored[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")}
+    assert list(Candidate.from_dict(bare).to_dict().items()) == list(bare.items())
+    run = Run(tiny_run)
+    for task in run.tasks():
+        r = run.task_result(task)
+        assert list(r["chosen"]) == list(stored)
+        assert all(list(c) == list(stored)[:7] for c in r["candidates"])
+        assert run.branch(task)[1]["chosen"] == r["chosen"]
+
+
+# ---------------------------------------------------------------- the k rule
+TINY_LAYERS = 4  # tests/conftest.py's tiny_backbone
+
+
+@pytest.mark.parametrize("k", range(TINY_LAYERS + 2))
+def test_the_k_rule(k):
+    """1 <= k < layers: k = layers would fine-tune every layer on a depth-0 trunk, the full fine-tuning baseline."""
+    search = SearchConfig([1, k])
+    if 1 <= k < TINY_LAYERS:
+        search.check_against(TINY_LAYERS)
+    else:
+        with pytest.raises(UserError, match=rf"--k values \[{k}\] outside 1..3 for this 4-layer backbone"):
+            search.check_against(TINY_LAYERS)
+
+
+@pytest.mark.parametrize("k", [0, TINY_LAYERS])
+def test_train_refuses_k_outside_the_rule(k, tiny_backbone, tmp_path, capsys):
+    from mtserve.cli import main
+
+    bert, tokenizer = tiny_backbone
+    bert.save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    argv = ["train", "--backbone", str(tmp_path / "bert"), "--tasks", "sentiment", "--k", f"1,{k}"]
+    argv += ["--run-dir", str(tmp_path / "run"), "--reports", str(tmp_path / "reports"), "--cache-dir", ""]
+    assert main(argv) == 2
+    assert f"--k values [{k}] outside 1..3" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing left behind

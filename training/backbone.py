@@ -47,23 +47,6 @@ def load_backbone(name_or_path: str) -> tuple[BertModel, object]:
     return model.eval(), tokenizer
 
 
-def tiny_bert(
-    num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0
-) -> BertModel:
-    """A random tiny BERT for tests (the transformers test suite's shape)."""
-    torch.manual_seed(seed)
-    cfg = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=num_layers,
-        num_attention_heads=heads,
-        intermediate_size=37,
-        max_position_embeddings=512,
-        attn_implementation="eager",
-    )
-    return BertModel(cfg).eval()
-
-
 def extended_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """[B, S] 1/0 mask -> the additive [B, 1, 1, S] mask BertLayer's eager attention expects."""
     return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
@@ -244,32 +227,58 @@ def full_model(
 
 
 # ---------------------------------------------------------------- persistence
-def save_branch(branch: Branch, path: Path, extra: dict | None = None) -> None:
-    """safetensors weights with the resolved config beside them (path.json), written atomically."""
+# A checkpoint: safetensors weights at `path`, and beside them (path.json) the branch's resolved config plus
+# whatever the caller records (the task, the chosen candidate, the training config).
+def _save_checkpoint(module: nn.Module, branch: BranchConfig, path: Path, extra: dict | None) -> None:
+    """Written atomically: a reader never sees half a file."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in branch.state_dict().items()}, str(tmp))
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
     tmp.replace(path)
-    meta = {"branch": branch.config.to_dict(), **(extra or {})}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    path.with_suffix(".json").write_text(json.dumps({"branch": branch.to_dict(), **(extra or {})}, indent=2))
 
 
-def load_branch(bert_config: BertConfig, path: Path) -> tuple[Branch, dict]:
-    from safetensors.torch import load_file
-
+def _checkpoint_meta(path: Path) -> dict:
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
         raise UserError(f"missing checkpoint {path} (or its config {meta_path.name})")
-    meta = json.loads(meta_path.read_text())
+    return json.loads(meta_path.read_text())
+
+
+def _load_weights(module: nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        module.load_state_dict(load_file(str(path)))
+    except Exception as e:  # safetensors raises several types for a corrupt file
+        raise UserError(f"corrupt checkpoint {path}: {e}") from None
+
+
+def save_branch(branch: Branch, path: Path, extra: dict | None = None) -> None:
+    _save_checkpoint(branch, branch.config, path, extra)
+
+
+def load_branch(bert_config: BertConfig, path: Path) -> tuple[Branch, dict]:
+    meta = _checkpoint_meta(path)
     cfg = BranchConfig(**meta["branch"])
     branch = Branch(
         cfg, [BertLayer(bert_config) for _ in range(cfg.num_layers)], dropout=bert_config.hidden_dropout_prob
     )
-    try:
-        state = load_file(str(path))
-        branch.load_state_dict(state)
-    except Exception as e:  # safetensors raises several types for a corrupt file
-        raise UserError(f"corrupt checkpoint {path}: {e}") from None
+    _load_weights(branch, path)
     return branch.eval(), meta
+
+
+def save_full(model: TaskModel, path: Path, extra: dict | None = None) -> None:
+    """A full fine-tuned model (its own embeddings and every layer): the per-task baseline."""
+    _save_checkpoint(model, model.branch.config, path, extra)
+
+
+def load_full(bert_config: BertConfig, path: Path) -> TaskModel:
+    b = _checkpoint_meta(path)["branch"]
+    model = full_model(
+        BertModel(bert_config, add_pooling_layer=False), b["num_labels"], b["regression"], b["pooling"]
+    )
+    _load_weights(model, path)
+    return model.eval()

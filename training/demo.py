@@ -41,7 +41,9 @@ def run(args) -> int:
     from mtserve.training.evaluate import compare, served_scores
     from mtserve.training.export import export_run
     from mtserve.training.finetune import TrainConfig
-    from mtserve.training.pipeline import Run, SearchConfig, train
+    from mtserve.training.pipeline import train
+    from mtserve.training.run_dir import Run
+    from mtserve.training.search import SearchConfig
 
     t0 = time.perf_counter()
     timings = {}

@@ -499,13 +499,13 @@ def export_run(
     fp16: bool = False,
     tensorrt: bool = False,
 ) -> dict:
-    """Export a training run (training/pipeline.py's Run) as a model repository at `out`.
+    """Export a training run (training/run_dir.py's Run) as a model repository at `out`.
 
     fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
     computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt."""
     from tqdm.auto import tqdm
 
-    from mtserve.training.pipeline import Run
+    from mtserve.training.run_dir import Run
 
     if profile not in ("local", "gpu"):
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")

@@ -20,100 +20,31 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from transformers import BertConfig
 
+from mtserve.options import add_dataclass_arguments, from_args
 from mtserve.serving.errors import UserError
 from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
     Branch,
     TaskModel,
     Trunk,
-    full_model,
     load_backbone,
     load_branch,
     make_trunk,
     resolve_backbone,
     save_branch,
+    save_full,
 )
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import Timer, TrainConfig, distil, train_full, train_partial
+from mtserve.training.run_dir import Run, save_backbone
+from mtserve.training.search import DISTILLED, PARTIAL, Candidate, SearchConfig, choose, choose_jointly
 from mtserve.training.tasks import TaskData, TaskSpec
-
-
-@dataclass
-class SearchConfig:
-    k_values: list[int] = field(default_factory=lambda: [1, 2, 3])  # fine-tuned top layers tried
-    max_student_layers: int = 3
-    retention_target: float = 0.995
-
-    def to_dict(self) -> dict:
-        return {
-            "k_values": self.k_values,
-            "max_student_layers": self.max_student_layers,
-            "retention_target": self.retention_target,
-        }
-
-
-def _threshold(full_score: float, target: float) -> float:
-    return target * full_score if full_score > 0 else full_score - abs(full_score) * (1 - target)
-
-
-def choose(candidates: list[dict], full_score: float, target: float) -> tuple[dict, bool]:
-    """Fewest task layers, then the deepest trunk, among those reaching target x full; else the best score."""
-    threshold = _threshold(full_score, target)
-    ok = [c for c in candidates if c["score"] >= threshold]
-    if ok:
-        return min(ok, key=lambda c: (c["task_layers"], -c["branch_depth"], -c["score"])), True
-    return max(candidates, key=lambda c: (c["score"], -c["task_layers"])), False
-
-
-def layers_served(choices: dict[str, dict]) -> int:
-    """The trunk (as deep as the deepest branch point) plus every task's own layers."""
-    return max(c["branch_depth"] for c in choices.values()) + sum(c["task_layers"] for c in choices.values())
-
-
-def choose_jointly(
-    searches: dict[str, tuple[list[dict], float]], target: float
-) -> dict[str, tuple[dict, bool]]:
-    """The choice for every task at once: the fewest layers served in all, each task reaching target x full.
-
-    `searches` maps a task to (its candidates, its full fine-tuning score). A task none of whose candidates reaches
-    its target keeps its best-scoring branch (as `choose` does), and its depth is a floor for the trunk. For each
-    possible trunk depth D, every other task takes its fewest-layer candidate branching at <= D (the best score
-    among equals): branching below D costs nothing more, since the trunk computes depth D anyway. The cheapest D
-    wins; among equal costs, the highest summed retention."""
-    if not searches:
-        return {}
-    fixed, ok = {}, {}
-    for task, (cands, full) in searches.items():
-        good = [c for c in cands if c["score"] >= _threshold(full, target)]
-        if good:
-            ok[task] = good
-        else:
-            fixed[task] = choose(cands, full, target)[0]
-    floor = max((c["branch_depth"] for c in fixed.values()), default=0)
-    depths = sorted({c["branch_depth"] for good in ok.values() for c in good} | {floor})
-    best, best_key = None, None
-    for depth in (d for d in depths if d >= floor):
-        picks = dict(fixed)
-        for task, good in ok.items():
-            fit = [c for c in good if c["branch_depth"] <= depth]
-            if not fit:
-                break
-            picks[task] = min(fit, key=lambda c: (c["task_layers"], -c["score"]))
-        else:
-            retention = sum(
-                c["score"] / searches[t][1] if searches[t][1] > 0 else 0.0 for t, c in picks.items()
-            )
-            key = (layers_served(picks), -retention)
-            if best_key is None or key < best_key:
-                best, best_key = picks, key
-    return {task: (best[task], task in ok) for task in searches}
 
 
 def search_task(
@@ -125,9 +56,9 @@ def search_task(
     cfg: TrainConfig,
     search: SearchConfig,
     full_score: float,
-) -> tuple[dict[tuple, Branch], dict, list[dict]]:
+) -> tuple[dict[tuple, Branch], Candidate, list[Candidate]]:
     """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). Returns
-    every candidate branch by (kind, k, l), this task's own choice, and every candidate's record."""
+    every candidate branch by Candidate.key, this task's own choice, and every candidate."""
     num_layers = bert.config.num_hidden_layers
     candidates, branches = [], {}
     for k in search.k_values:
@@ -135,40 +66,19 @@ def search_task(
         ftr, fdev = feats[("train", depth)], feats[("dev", depth)]
         with Timer() as t:
             teacher, s = train_partial(bert, spec, k, ftr, gold_train, fdev, gold_dev, cfg)
-        candidates.append(
-            {
-                "kind": "partial",
-                "k": k,
-                "l": k,
-                "branch_depth": depth,
-                "task_layers": k,
-                "score": s,
-                "seconds": round(t.seconds, 2),
-            }
-        )
-        branches[("partial", k, k)] = teacher
+        candidates.append(Candidate(PARTIAL, k, k, depth, s, round(t.seconds, 2)))
+        branches[candidates[-1].key] = teacher
         for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
             with Timer() as t:
                 student, s = distil(teacher, spec, n_student, ftr, gold_train, fdev, gold_dev, cfg)
-            candidates.append(
-                {
-                    "kind": "distilled",
-                    "k": k,
-                    "l": n_student,
-                    "branch_depth": depth,
-                    "task_layers": n_student,
-                    "score": s,
-                    "seconds": round(t.seconds, 2),
-                }
-            )
-            branches[("distilled", k, n_student)] = student
+            candidates.append(Candidate(DISTILLED, k, n_student, depth, s, round(t.seconds, 2)))
+            branches[candidates[-1].key] = student
     chosen, met = choose(candidates, full_score, search.retention_target)
-    chosen = {**chosen, "meets_target": met}
-    return branches, chosen, candidates
+    return branches, replace(chosen, meets_target=met), candidates
 
 
-def candidate_path(task_dir: Path, c: dict) -> Path:
-    return task_dir / "candidates" / f"{c['kind']}-k{c['k']}-l{c['l']}.safetensors"
+def candidate_path(task_dir: Path, c: Candidate) -> Path:
+    return task_dir / "candidates" / f"{c.kind}-k{c.k}-l{c.task_layers}.safetensors"
 
 
 @torch.no_grad()
@@ -188,124 +98,17 @@ def served_dev_score(
     return score(spec, outs.numpy(), gold_dev)
 
 
-def rescore_served(run_dir: str | Path, datasets: dict[str, TaskData]) -> dict[str, float]:
-    """Add the fp32 `served` score to an existing run's choices (runs trained before train_task computed it)."""
-    run = Run(run_dir)
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(run.root / "tokenizer"), local_files_only=True)
-    out = {}
-    for task in run.tasks():
-        path = run.root / "tasks" / task / "search.json"
-        result = json.loads(path.read_text())
-        branch, _ = run.branch(task)
-        enc_dev = encode(tokenizer, datasets[task].dev, run.meta["config"]["max_length"])
-        trunk = run.trunk([branch.config.depth])
-        result["chosen"]["served"] = out[task] = served_dev_score(
-            trunk, branch, enc_dev, datasets[task].dev.labels, run.spec(task)
-        )
-        path.write_text(json.dumps(result, indent=2))
-    return out
-
-
-def save_full(model: TaskModel, path: Path, extra: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(
-        json.dumps({"branch": model.branch.config.to_dict(), **extra}, indent=2)
-    )
-
-
-def load_full(bert_config: BertConfig, path: Path) -> TaskModel:
-    meta = json.loads(path.with_suffix(".json").read_text())
-    from transformers import BertModel
-
-    shell = BertModel(bert_config, add_pooling_layer=False)
-    b = meta["branch"]
-    model = full_model(shell, b["num_labels"], b["regression"], b["pooling"])
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except Exception as e:
-        raise UserError(f"corrupt checkpoint {path}: {e}") from None
-    return model.eval()
-
-
-class Run:
-    """A run directory: the frozen trunk, the tokenizer, and each task's checkpoints."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    @property
-    def meta(self) -> dict:
-        p = self.root / "run.json"
-        if not p.is_file():
-            raise UserError(f"{self.root} is not a training run (no run.json); run `mtserve train` first")
-        return json.loads(p.read_text())
-
-    def bert_config(self) -> BertConfig:
-        cfg = BertConfig(**json.loads((self.root / "bert_config.json").read_text()))
-        cfg._attn_implementation = "eager"  # our trunk/branch pass BertLayer an additive mask
-        return cfg
-
-    def trunk(self, out_depths: list[int], depth: int | None = None) -> Trunk:
-        from transformers import BertModel
-
-        cfg = self.bert_config()
-        shell = BertModel(cfg, add_pooling_layer=False)
-        state = load_file(str(self.root / "trunk.safetensors"))
-        shell.load_state_dict(state, strict=False)
-        return make_trunk(shell, max(out_depths) if depth is None else depth, out_depths)
-
-    def tasks(self) -> list[str]:
-        return list(self.meta["tasks"])
-
-    def spec(self, task: str) -> TaskSpec:
-        return TaskSpec.from_dict(json.loads((self.root / "tasks" / task / "spec.json").read_text()))
-
-    def branch(self, task: str) -> tuple[Branch, dict]:
-        return load_branch(self.bert_config(), self.root / "tasks" / task / "branch.safetensors")
-
-    def full(self, task: str) -> TaskModel:
-        return load_full(self.bert_config(), self.root / "tasks" / task / "full.safetensors")
-
-    def task_result(self, task: str) -> dict:
-        return json.loads((self.root / "tasks" / task / "search.json").read_text())
-
-
-def save_backbone(bert, tokenizer, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "bert_config.json").write_text(
-        json.dumps(
-            bert.config.to_diff_dict()
-            | {
-                "hidden_size": bert.config.hidden_size,
-                "num_hidden_layers": bert.config.num_hidden_layers,
-                "num_attention_heads": bert.config.num_attention_heads,
-                "intermediate_size": bert.config.intermediate_size,
-                "vocab_size": bert.config.vocab_size,
-            },
-            indent=2,
-            default=str,
-        )
-    )
-    state = {
-        k: v.contiguous() for k, v in bert.state_dict().items() if k.startswith(("embeddings.", "encoder."))
-    }
-    save_file(state, str(run_dir / "trunk.safetensors"))
-    tokenizer.save_pretrained(str(run_dir / "tokenizer"))
-
-
 def _progress(line: str) -> None:
     # The tqdm bars stay off when stderr is not a terminal (CI logs); a logged run still shows each stage.
     print(line, file=sys.stderr, flush=True)
 
 
-def _describe(c: dict) -> str:
-    name = f"k{c['k']}" if c["kind"] == "partial" else f"k{c['k']}->l{c['l']}"
-    return f"{name}={c['score']:.4f}"
+def _describe(c: Candidate) -> str:
+    return f"{c.name}={c.score:.4f}"
+
+
+def _save_branch(branch: Branch, path: Path, spec: TaskSpec, c: Candidate, cfg: TrainConfig) -> None:
+    save_branch(branch, path, {"task": spec.to_dict(), "chosen": c.to_dict(), "config": cfg.to_dict()})
 
 
 def train_task(
@@ -321,7 +124,7 @@ def train_task(
     measure_uncached: bool = False,
     keep_candidates: bool = False,
 ) -> dict:
-    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record."""
+    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (search.json's content)."""
     spec = data.spec
     task_dir = run_dir / "tasks" / spec.name
     task_dir.mkdir(parents=True, exist_ok=True)
@@ -351,18 +154,18 @@ def train_task(
         branches, chosen, candidates = search_task(
             bert, spec, feats, data.train.labels, data.dev.labels, cfg, search, full_score
         )
-        branch = branches[(chosen["kind"], chosen["k"], chosen["l"])]
-        chosen["served"] = served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec)
+        branch = branches[chosen.key]
+        chosen = replace(chosen, served=served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec))
     _progress(
         f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
-        f"{'' if chosen['meets_target'] else ' (below target)'} ({t_search.seconds:.0f} s)"
+        f"{'' if chosen.meets_target else ' (below target)'} ({t_search.seconds:.0f} s)"
     )
     result = {
         "task": spec.to_dict(),
         "metric": spec.metric,
         "full": full_score,
-        "chosen": chosen,
-        "candidates": candidates,
+        "chosen": chosen.to_dict(),
+        "candidates": [c.to_dict() for c in candidates],
         "train_examples": len(data.train),
         "dev_examples": len(data.dev),
         "notes": data.notes,
@@ -387,23 +190,18 @@ def train_task(
                 bert, spec, live, data.train.labels, data.dev.labels, cfg, search, full_score
             )
         result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
-        result["uncached"] = {"candidates": candidates_nc, "chosen": chosen_nc}
+        result["uncached"] = {
+            "candidates": [c.to_dict() for c in candidates_nc],
+            "chosen": chosen_nc.to_dict(),
+        }
         _progress(
             f"{spec.name}: the same search without the cache {t_nc.seconds:.0f} s "
             f"(cached {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s)"
         )
-    save_branch(
-        branch,
-        task_dir / "branch.safetensors",
-        {"task": spec.to_dict(), "chosen": chosen, "config": cfg.to_dict()},
-    )
+    _save_branch(branch, task_dir / "branch.safetensors", spec, chosen, cfg)
     if keep_candidates:  # for the choice across tasks (train); removed once it is made
         for c in candidates:
-            save_branch(
-                branches[(c["kind"], c["k"], c["l"])],
-                candidate_path(task_dir, c),
-                {"task": spec.to_dict(), "chosen": c, "config": cfg.to_dict()},
-            )
+            _save_branch(branches[c.key], candidate_path(task_dir, c), spec, c, cfg)
     (task_dir / "search.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -421,27 +219,24 @@ def revise_jointly(
     """Replace each task's own choice by the choice across tasks (choose_jointly) where they differ: its branch,
     its served score, its search.json (the task's own choice stays there as `chosen_alone`)."""
     joint = choose_jointly(
-        {t: (r["candidates"], r["full"]) for t, r in results.items()}, search.retention_target
+        {t: ([Candidate.from_dict(c) for c in r["candidates"]], r["full"]) for t, r in results.items()},
+        search.retention_target,
     )
     for task, (pick, met) in joint.items():
         result, task_dir = results[task], run_dir / "tasks" / task
-        alone = result["chosen"]
-        if (pick["kind"], pick["k"], pick["l"]) != (alone["kind"], alone["k"], alone["l"]):
+        alone = Candidate.from_dict(result["chosen"])
+        if pick.key != alone.key:
             data = datasets[task]
             branch, _ = load_branch(bert_config, candidate_path(task_dir, pick))
-            chosen = {**pick, "meets_target": met}
-            chosen["served"] = served_dev_score(
+            served = served_dev_score(
                 trunk, branch, encode(tokenizer, data.dev, cfg.max_length), data.dev.labels, data.spec
             )
-            save_branch(
-                branch,
-                task_dir / "branch.safetensors",
-                {"task": data.spec.to_dict(), "chosen": chosen, "config": cfg.to_dict()},
-            )
-            result["chosen"], result["chosen_alone"] = chosen, alone
+            chosen = replace(pick, meets_target=met, served=served)
+            _save_branch(branch, task_dir / "branch.safetensors", data.spec, chosen, cfg)
+            result["chosen"], result["chosen_alone"] = chosen.to_dict(), alone.to_dict()
             _progress(
-                f"{task}: across tasks, {_describe(chosen)} at depth {chosen['branch_depth']} instead of "
-                f"{_describe(alone)} at depth {alone['branch_depth']}"
+                f"{task}: across tasks, {_describe(chosen)} at depth {chosen.branch_depth} instead of "
+                f"{_describe(alone)} at depth {alone.branch_depth}"
             )
             (task_dir / "search.json").write_text(json.dumps(result, indent=2))  # train_task wrote the rest
         shutil.rmtree(task_dir / "candidates", ignore_errors=True)
@@ -468,9 +263,7 @@ def train(
     if bert is None:
         bert, tokenizer = load_backbone(backbone)
     num_layers = bert.config.num_hidden_layers
-    bad = [k for k in search.k_values if not 1 <= k < num_layers]
-    if bad:  # k = num_layers would leave no shared layer: that is full fine-tuning, the baseline itself
-        raise UserError(f"--k values {bad} outside 1..{num_layers - 1} for this {num_layers}-layer backbone")
+    search.check_against(num_layers)
     save_backbone(bert, tokenizer, run_dir)
     trunk = make_trunk(bert, num_layers, list(range(num_layers + 1)))
     fingerprint = trunk_fingerprint(trunk)
@@ -565,43 +358,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default="runs/latest", help="where checkpoints go")
     p.add_argument("--reports", default="reports", help="where accuracy.{json,md,png} go")
     p.add_argument("--max-train-examples", type=int, help="cap each training set (a seeded random sample)")
-    p.add_argument("--k", default="1,2,3", help="numbers of fine-tuned top layers to try")
-    p.add_argument("--max-student-layers", type=int, default=3)
-    p.add_argument("--retention-target", type=float, default=0.995)
-    p.add_argument("--epochs-full", type=float, default=3.0)
-    p.add_argument("--epochs-partial", type=float, default=4.0)
-    p.add_argument("--epochs-distil", type=float, default=4.0)
-    p.add_argument("--lr-full", type=float, default=5e-5)
-    p.add_argument("--lr-partial", type=float, default=2e-4)
-    p.add_argument("--lr-distil", type=float, default=2e-4)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
     p.add_argument(
         "--measure-uncached",
         action="store_true",
         help="also run and time each task's whole search without the feature cache",
     )
+    # every setting of the search and of training, with its default and help, from the dataclasses
+    add_dataclass_arguments(p.add_argument_group("search (SearchConfig)"), SearchConfig)
+    add_dataclass_arguments(p.add_argument_group("training (TrainConfig)"), TrainConfig)
 
 
-def config_from_args(args) -> tuple[TrainConfig, SearchConfig]:
-    try:
-        k_values = sorted({int(k) for k in args.k.split(",") if k.strip()})
-    except ValueError:
-        raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
-    cfg = TrainConfig(
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        epochs_full=args.epochs_full,
-        epochs_partial=args.epochs_partial,
-        epochs_distil=args.epochs_distil,
-        seed=args.seed,
-        lr_full=args.lr_full,
-        lr_partial=args.lr_partial,
-        lr_distil=args.lr_distil,
-    )
-    return cfg, SearchConfig(k_values, args.max_student_layers, args.retention_target)
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, SearchConfig]:
+    return from_args(TrainConfig, args), from_args(SearchConfig, args)
 
 
 def run(args) -> int:
@@ -610,7 +379,7 @@ def run(args) -> int:
     cfg, search = config_from_args(args)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     datasets = load_datasets(
-        tasks, args.glue_dir, args.max_train_examples, args.seed, args.tasks_file, args.data_root
+        tasks, args.glue_dir, args.max_train_examples, cfg.seed, args.tasks_file, args.data_root
     )
     run_dir = Path(args.run_dir)
     if run_dir.exists() and not (run_dir / "run.json").exists() and any(run_dir.iterdir()):

@@ -5,24 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mtserve.training.search import DISTILLED, PARTIAL, Candidate, layers_served, trunk_layers
+
 
 def accuracy(run) -> dict:
     """The accuracy.json record of docs/design.md (plus detail fields) from a training run."""
     meta = run.meta
     num_layers = meta["num_layers"]
-    tasks, alone = {}, {}
+    tasks, chosen, alone = {}, {}, {}
     for name in meta["tasks"]:
         r = run.task_result(name)
-        c = r["chosen"]
-        alone[name] = r.get("chosen_alone", c)  # the task's own choice, before the choice across tasks
-        partial = [x for x in r["candidates"] if x["kind"] == "partial"]
-        distilled = [x for x in r["candidates"] if x["kind"] == "distilled"]
-        best_p = max(partial, key=lambda x: x["score"]) if partial else None
-        best_d = max(distilled, key=lambda x: x["score"]) if distilled else None
+        c = chosen[name] = Candidate.from_dict(r["chosen"])
+        # the task's own choice, before the choice across tasks
+        alone[name] = Candidate.from_dict(r["chosen_alone"]) if "chosen_alone" in r else c
+        candidates = [Candidate.from_dict(x) for x in r["candidates"]]
+        best_p = max((x for x in candidates if x.kind == PARTIAL), key=lambda x: x.score, default=None)
+        best_d = max((x for x in candidates if x.kind == DISTILLED), key=lambda x: x.score, default=None)
         full = r["full"]
-        served = c.get(
-            "served", c["score"]
-        )  # fp32 through the served trunk + branch (older runs: search score)
+        # fp32 through the served trunk + branch (runs before the served score: the search's score)
+        served = c.served if c.served is not None else c.score
         notes = list(r["notes"])
         if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
@@ -33,36 +34,34 @@ def accuracy(run) -> dict:
             "full": full,
             "served": served,
             "retention": served / full if full > 0 else 0.0,
-            "branch_depth": c["branch_depth"],
-            "task_layers": c["task_layers"],
-            "chosen": {k: c[k] for k in ("kind", "k", "l", "meets_target")},
-            "best_partial": best_p and {"k": best_p["k"], "score": best_p["score"]},
-            "best_distilled": best_d and {"k": best_d["k"], "l": best_d["l"], "score": best_d["score"]},
+            "branch_depth": c.branch_depth,
+            "task_layers": c.task_layers,
+            "chosen": {"kind": c.kind, "k": c.k, "l": c.task_layers, "meets_target": c.meets_target},
+            "best_partial": best_p and {"k": best_p.k, "score": best_p.score},
+            "best_distilled": best_d and {"k": best_d.k, "l": best_d.task_layers, "score": best_d.score},
             "train_examples": r["train_examples"],
             "dev_examples": r["dev_examples"],
             "seconds": r["seconds"],
-            "search_score": c["score"],
+            "search_score": c.score,
             "notes": notes,
         }
         if "chosen_alone" in r:
-            a = r["chosen_alone"]
+            a = alone[name].to_dict()
             tasks[name]["chosen_alone"] = {
                 k: a[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")
             }
-    trunk_layers = max(t["branch_depth"] for t in tasks.values())
-    layers_served = trunk_layers + sum(t["task_layers"] for t in tasks.values())
+    n_served = layers_served(chosen)
     layers_baseline = len(tasks) * num_layers
     return {
         "backbone": meta["backbone"],
         "num_layers": num_layers,
         "tasks": tasks,
         "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
-        "layers_served": layers_served,
+        "layers_served": n_served,
         "layers_baseline": layers_baseline,
-        "layers_ratio": layers_served / layers_baseline,
-        "trunk_layers": trunk_layers,
-        "layers_served_alone": max(a["branch_depth"] for a in alone.values())
-        + sum(a["task_layers"] for a in alone.values()),
+        "layers_ratio": n_served / layers_baseline,
+        "trunk_layers": trunk_layers(chosen),
+        "layers_served_alone": layers_served(alone),
         "retention_target": meta["search"]["retention_target"],
         "notes": meta.get("notes", [])
         + [
@@ -169,12 +168,13 @@ def plot_accuracy(run, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in meta["tasks"]:
         r = run.task_result(name)
-        partial = sorted((c["k"], c["score"]) for c in r["candidates"] if c["kind"] == "partial")
+        candidates = [Candidate.from_dict(c) for c in r["candidates"]]
+        partial = sorted((c.k, c.score) for c in candidates if c.kind == PARTIAL)
         xs = [k for k, _ in partial] + [meta["num_layers"]]
         ys = [s for _, s in partial] + [r["full"]]
         (line,) = ax.plot(xs, ys, marker="o", label=f"{name} ({r['metric']})")
-        c = r["chosen"]
-        ax.scatter([c["task_layers"]], [c["score"]], marker="*", s=160, color=line.get_color(), zorder=5)
+        c = Candidate.from_dict(r["chosen"])
+        ax.scatter([c.task_layers], [c.score], marker="*", s=160, color=line.get_color(), zorder=5)
     ax.set_xlabel("fine-tuned layers (rightmost point: full fine-tuning)")
     ax.set_ylabel("dev score")
     ax.set_title(f"Dev score vs fine-tuned layers ({meta['backbone']}); star = served branch (task layers)")

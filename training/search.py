@@ -1,0 +1,173 @@
+"""What the search tries and how it chooses: its settings (SearchConfig, also the `mtserve train` / `mtserve task`
+flags), one scored branch (Candidate, as search.json stores it), and the choice per task and across tasks.
+
+No torch here: reports, export and the task commands read search results without the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtserve.options import NON_NEGATIVE, Options, option
+from mtserve.serving import registry
+from mtserve.serving.errors import UserError
+
+PARTIAL, DISTILLED = "partial", "distilled"
+
+
+def parse_k_values(text: str) -> list[int]:
+    try:
+        return sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError:
+        raise ValueError(f"comma-separated integers, got {text!r}") from None
+
+
+@dataclass
+class SearchConfig(Options):
+    """Which branches each task's search trains, and which of them qualify."""
+
+    k_values: list[int] = option(
+        [1, 2, 3],
+        "numbers of fine-tuned top layers to try, comma-separated, each in 1 .. backbone layers - 1",
+        flag="--k",
+        parse=parse_k_values,
+        show=lambda ks: ",".join(map(str, ks)),
+        check=(bool, "must name at least one k"),
+        metavar="K,...",
+    )
+    max_student_layers: int = option(
+        3,
+        "largest student distilled from each k-layer teacher (students have fewer than k layers; 0: none)",
+        check=NON_NEGATIVE,
+    )
+    retention_target: float = option(
+        0.995,
+        "a branch qualifies when its dev score reaches this x full fine-tuning's",
+        check=(lambda t: 0 < t <= 1, "must be in (0, 1]"),
+    )
+
+    def check_against(self, num_layers: int) -> None:
+        """The one rule for k on a backbone of `num_layers` layers: 1 <= k < num_layers. k = num_layers would
+        train a branch holding every layer on a depth-0 trunk: that is full fine-tuning, the baseline itself,
+        which every search trains anyway. `mtserve train` and `mtserve task add/retrain` both call this."""
+        bad = [k for k in self.k_values if not 1 <= k < num_layers]
+        if bad:
+            raise UserError(
+                f"--k values {bad} outside 1..{num_layers - 1} for this {num_layers}-layer backbone "
+                f"(k = {num_layers} would fine-tune every layer: that is the full fine-tuning baseline)"
+            )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One branch the search trained and scored: the top k layers fine-tuned (partial, task_layers = k), or a
+    student of task_layers < k layers distilled from that teacher; both branch at depth num_layers - k.
+
+    Stored as a dict in search.json and beside each branch checkpoint (to_dict/from_dict keep that format:
+    {kind, k, l, branch_depth, task_layers, score, seconds[, meets_target, served]}; "l" is task_layers)."""
+
+    kind: str  # PARTIAL or DISTILLED
+    k: int
+    task_layers: int
+    branch_depth: int
+    score: float  # dev score on the fp16 feature cache: what the search compares
+    seconds: float | None = None  # its training time
+    meets_target: bool | None = None  # the chosen branch only: whether it reaches retention_target x full
+    served: float | None = None  # the chosen branch only: dev score through the fp32 trunk + branch (served)
+
+    def __post_init__(self) -> None:
+        if self.kind not in (PARTIAL, DISTILLED):
+            raise ValueError(f"candidate kind must be {PARTIAL!r} or {DISTILLED!r}, got {self.kind!r}")
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.kind, self.k, self.task_layers
+
+    @property
+    def name(self) -> str:
+        return f"k{self.k}" if self.kind == PARTIAL else f"k{self.k}->l{self.task_layers}"
+
+    def to_dict(self) -> dict:
+        d = {
+            "kind": self.kind,
+            "k": self.k,
+            "l": self.task_layers,
+            "branch_depth": self.branch_depth,
+            "task_layers": self.task_layers,
+            "score": self.score,
+        }
+        optional = {"seconds": self.seconds, "meets_target": self.meets_target, "served": self.served}
+        return d | {k: v for k, v in optional.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Candidate:
+        return cls(
+            kind=d["kind"],
+            k=d["k"],
+            task_layers=d["l"],
+            branch_depth=d["branch_depth"],
+            score=d["score"],
+            seconds=d.get("seconds"),
+            meets_target=d.get("meets_target"),
+            served=d.get("served"),
+        )
+
+
+def _threshold(full_score: float, target: float) -> float:
+    return target * full_score if full_score > 0 else full_score - abs(full_score) * (1 - target)
+
+
+def choose(candidates: list[Candidate], full_score: float, target: float) -> tuple[Candidate, bool]:
+    """Fewest task layers, then the deepest trunk, among those reaching target x full; else the best score."""
+    threshold = _threshold(full_score, target)
+    ok = [c for c in candidates if c.score >= threshold]
+    if ok:
+        return min(ok, key=lambda c: (c.task_layers, -c.branch_depth, -c.score)), True
+    return max(candidates, key=lambda c: (c.score, -c.task_layers)), False
+
+
+def trunk_layers(choices: dict[str, Candidate]) -> int:
+    """The shared trunk serves every task's branch point: it is as deep as the deepest one."""
+    return max(c.branch_depth for c in choices.values())
+
+
+def layers_served(choices: dict[str, Candidate]) -> int:
+    """The layers one utterance costs with these branches (registry.layers_served: trunk + task layers)."""
+    return registry.layers_served(trunk_layers(choices), (c.task_layers for c in choices.values()))
+
+
+def choose_jointly(
+    searches: dict[str, tuple[list[Candidate], float]], target: float
+) -> dict[str, tuple[Candidate, bool]]:
+    """The choice for every task at once: the fewest layers served in all, each task reaching target x full.
+
+    `searches` maps a task to (its candidates, its full fine-tuning score). A task none of whose candidates reaches
+    its target keeps its best-scoring branch (as `choose` does), and its depth is a floor for the trunk. For each
+    possible trunk depth D, every other task takes its fewest-layer candidate branching at <= D (the best score
+    among equals): branching below D costs nothing more, since the trunk computes depth D anyway. The cheapest D
+    wins; among equal costs, the highest summed retention."""
+    if not searches:
+        return {}
+    fixed, ok = {}, {}
+    for task, (cands, full) in searches.items():
+        good = [c for c in cands if c.score >= _threshold(full, target)]
+        if good:
+            ok[task] = good
+        else:
+            fixed[task] = choose(cands, full, target)[0]
+    floor = max((c.branch_depth for c in fixed.values()), default=0)
+    depths = sorted({c.branch_depth for good in ok.values() for c in good} | {floor})
+    best, best_key = None, None
+    for depth in (d for d in depths if d >= floor):
+        picks = dict(fixed)
+        for task, good in ok.items():
+            fit = [c for c in good if c.branch_depth <= depth]
+            if not fit:
+                break
+            picks[task] = min(fit, key=lambda c: (c.task_layers, -c.score))
+        else:
+            retention = sum(c.score / searches[t][1] if searches[t][1] > 0 else 0.0 for t, c in picks.items())
+            key = (layers_served(picks), -retention)
+            if best_key is None or key < best_key:
+                best, best_key = picks, key
+    return {task: (best[task], task in ok) for task in searches}
