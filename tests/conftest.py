@@ -71,9 +71,8 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
     """A trained run on the demo corpus's four tasks with the tiny BERT: seconds, not minutes."""
-    from mtserve.training.finetune import TrainConfig
+    from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.pipeline import train
-    from mtserve.training.search import SearchConfig
 
     bert, tokenizer = tiny_backbone
     run_dir = tmp_path_factory.mktemp("run")

@@ -437,7 +437,8 @@ def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
         (["blank", "--train", str(f.empty_label), "--dev", str(f.mood_dev)], "empty label"),
         (["ghost", "--train", str(ws.dir / "nope.tsv"), "--dev", str(f.mood_dev)], "missing data file"),
         (["Bad-Name", "--train", str(f.mood_train), "--dev", str(f.mood_dev)], "must match"),
-        (["fine", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--k", "9"], "outside 1..4"),
+        (["fine", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--k", "9"], "outside 1..3"),
+        (["fine", "--train", str(f.mood_train), "--dev", str(f.mood_dev), "--k", "4"], "outside 1..3"),
     ]
     for args, message in cases:
         assert main(["task", "add", *args, *common]) == 2, args

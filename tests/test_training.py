@@ -12,12 +12,13 @@ import torch
 from mtserve.serving.errors import UserError
 from mtserve.training import corpus
 from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher
+from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from mtserve.training.finetune import TrainConfig, distil, distil_loss, train_partial
+from mtserve.training.finetune import distil, distil_loss, train_partial
 from mtserve.training.pipeline import train
 from mtserve.training.report import write_accuracy
 from mtserve.training.run_dir import Run
-from mtserve.training.search import Candidate, SearchConfig, choose, choose_jointly, layers_served
+from mtserve.training.search import Candidate, choose, choose_jointly, layers_served
 from mtserve.training.task_file import GLUE, load_glue
 from mtserve.training.tasks import Split, TaskSpec, load_tsv, score
 
@@ -522,14 +523,28 @@ TINY_LAYERS = 4  # tests/conftest.py's tiny_backbone
 
 
 @pytest.mark.parametrize("k", range(TINY_LAYERS + 2))
-def test_the_k_rule(k):
-    """1 <= k < layers: k = layers would fine-tune every layer on a depth-0 trunk, the full fine-tuning baseline."""
-    search = SearchConfig([1, k])
-    if 1 <= k < TINY_LAYERS:
-        search.check_against(TINY_LAYERS)
-    else:
-        with pytest.raises(UserError, match=rf"--k values \[{k}\] outside 1..3 for this 4-layer backbone"):
-            search.check_against(TINY_LAYERS)
+def test_train_and_task_add_accept_the_same_k(k, tiny_run):
+    """1 <= k < layers, one rule for both commands: k = layers would fine-tune every layer on a depth-0 trunk
+    (the full fine-tuning baseline). `mtserve train` checks SearchConfig.check_against; `mtserve task add` and
+    `retrain` check RunContext.config, which calls it on the run's settings with the task's overrides."""
+    from types import SimpleNamespace
+
+    from mtserve.training.task_ops import RunContext
+
+    fingerprint = Run(tiny_run).meta["trunk_fingerprint"]
+    ctx = RunContext(tiny_run, SimpleNamespace(trunk=SimpleNamespace(fingerprint=fingerprint)))
+    checks = {
+        "mtserve train": lambda: SearchConfig([1, k]).check_against(TINY_LAYERS),
+        "mtserve task add": lambda: ctx.config({"k_values": [1, k]}),
+    }
+    for check in checks.values():
+        if 1 <= k < TINY_LAYERS:
+            check()
+        else:
+            with pytest.raises(
+                UserError, match=rf"--k values \[{k}\] outside 1..3 for this 4-layer backbone"
+            ):
+                check()
 
 
 @pytest.mark.parametrize("k", [0, TINY_LAYERS])
@@ -544,3 +559,22 @@ def test_train_refuses_k_outside_the_rule(k, tiny_backbone, tmp_path, capsys):
     assert main(argv) == 2
     assert f"--k values [{k}] outside 1..3" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing trained, nothing left behind
+
+
+@pytest.mark.parametrize("k", [0, TINY_LAYERS])
+def test_task_add_refuses_k_outside_the_rule(k, tiny_run, tiny_repo, tiny_data, tmp_path, capsys):
+    import shutil
+
+    from mtserve.cli import main
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo, repo)
+    d = tiny_data["sentiment"]
+    rows = [f"{t}\t{d.spec.labels[y]}" for t, y in zip(d.train.texts[:40], d.train.labels[:40], strict=True)]
+    (tmp_path / "mood.tsv").write_text("\n".join(["text\tlabel", *rows]) + "\n")
+    registry_before = (repo / "registry.json").read_bytes()
+    data = ["--train", str(tmp_path / "mood.tsv"), "--dev", str(tmp_path / "mood.tsv")]
+    argv = ["task", "add", "mood", *data, "--repo", str(repo), "--run-dir", str(tiny_run), "--k", f"1,{k}"]
+    assert main([*argv, "--cache-dir", ""]) == 2
+    assert f"--k values [{k}] outside 1..3" in capsys.readouterr().err
+    assert (repo / "registry.json").read_bytes() == registry_before and not (repo / "mood").exists()

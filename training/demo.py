@@ -38,12 +38,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from mtserve.training import corpus, report
+    from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.evaluate import compare, served_scores
     from mtserve.training.export import export_run
-    from mtserve.training.finetune import TrainConfig
     from mtserve.training.pipeline import train
     from mtserve.training.run_dir import Run
-    from mtserve.training.search import SearchConfig
 
     t0 = time.perf_counter()
     timings = {}

@@ -12,56 +12,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mtserve.options import NON_NEGATIVE, POSITIVE, Options, option
 from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
+from mtserve.training.config import TrainConfig
 from mtserve.training.features import Encoded, Features, LiveFeatures, batches
 from mtserve.training.tasks import TaskSpec, score
-
-
-@dataclass
-class TrainConfig(Options):
-    """Hyper-parameters shared by every stage; saved with every run so a result traces to its settings.
-    Each field is also a `mtserve train` flag (mtserve/options.py)."""
-
-    # `extra` (a free-form dict, never read) was dropped; run.json files written before still hold it.
-    RETIRED: ClassVar[frozenset[str]] = frozenset({"extra"})
-
-    max_length: int = option(
-        128, "tokens per input, longer ones truncated (the served tokenizer's length too)", check=POSITIVE
-    )
-    batch_size: int = option(32, "examples per training step", check=POSITIVE)
-    epochs_full: float = option(
-        3.0, "epochs of full fine-tuning (the reference and the baseline)", check=POSITIVE
-    )
-    epochs_partial: float = option(4.0, "epochs of partial fine-tuning of the top k layers", check=POSITIVE)
-    epochs_distil: float = option(4.0, "epochs of distillation into each student", check=POSITIVE)
-    lr_full: float = option(5e-5, "peak learning rate of full fine-tuning", check=POSITIVE)
-    lr_partial: float = option(2e-4, "peak learning rate of partial fine-tuning", check=POSITIVE)
-    lr_distil: float = option(2e-4, "peak learning rate of distillation", check=POSITIVE)
-    weight_decay: float = option(0.01, "AdamW weight decay (weight matrices only)", check=NON_NEGATIVE)
-    warmup: float = option(
-        0.1,
-        "fraction of the steps the learning rate warms up over",
-        check=(lambda w: 0 <= w <= 1, "must be in [0, 1]"),
-    )
-    temperature: float = option(2.0, "distillation temperature T", check=POSITIVE)
-    pooling: str = option(
-        "mean",
-        "how a branch pools its tokens: mean over real tokens, or the first (cls)",
-        choices=("mean", "cls"),
-    )
-    seed: int = option(
-        0, "seed of initialisation, batch order and the --max-train-examples sample", check=NON_NEGATIVE
-    )
-    threads: int = option(0, "torch intra-op threads (0: torch's default)", check=NON_NEGATIVE)
 
 
 def _optimizer(params, lr: float, cfg: TrainConfig, total_steps: int):

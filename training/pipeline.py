@@ -40,10 +40,11 @@ from mtserve.training.backbone import (
     save_branch,
     save_full,
 )
+from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from mtserve.training.finetune import Timer, TrainConfig, distil, train_full, train_partial
+from mtserve.training.finetune import Timer, distil, train_full, train_partial
 from mtserve.training.run_dir import Run, save_backbone
-from mtserve.training.search import DISTILLED, PARTIAL, Candidate, SearchConfig, choose, choose_jointly
+from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
 from mtserve.training.tasks import TaskData, TaskSpec
 
 

@@ -1,5 +1,5 @@
-"""What the search tries and how it chooses: its settings (SearchConfig, also the `mtserve train` / `mtserve task`
-flags), one scored branch (Candidate, as search.json stores it), and the choice per task and across tasks.
+"""What the search produces and how it chooses: one scored branch (Candidate, as search.json stores it), and
+the choice per task and across tasks. Its settings are training/config.py's SearchConfig.
 
 No torch here: reports, export and the task commands read search results without the trainer.
 """
@@ -8,54 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtserve.options import NON_NEGATIVE, Options, option
 from mtserve.serving import registry
-from mtserve.serving.errors import UserError
 
 PARTIAL, DISTILLED = "partial", "distilled"
-
-
-def parse_k_values(text: str) -> list[int]:
-    try:
-        return sorted({int(k) for k in text.split(",") if k.strip()})
-    except ValueError:
-        raise ValueError(f"comma-separated integers, got {text!r}") from None
-
-
-@dataclass
-class SearchConfig(Options):
-    """Which branches each task's search trains, and which of them qualify."""
-
-    k_values: list[int] = option(
-        [1, 2, 3],
-        "numbers of fine-tuned top layers to try, comma-separated, each in 1 .. backbone layers - 1",
-        flag="--k",
-        parse=parse_k_values,
-        show=lambda ks: ",".join(map(str, ks)),
-        check=(bool, "must name at least one k"),
-        metavar="K,...",
-    )
-    max_student_layers: int = option(
-        3,
-        "largest student distilled from each k-layer teacher (students have fewer than k layers; 0: none)",
-        check=NON_NEGATIVE,
-    )
-    retention_target: float = option(
-        0.995,
-        "a branch qualifies when its dev score reaches this x full fine-tuning's",
-        check=(lambda t: 0 < t <= 1, "must be in (0, 1]"),
-    )
-
-    def check_against(self, num_layers: int) -> None:
-        """The one rule for k on a backbone of `num_layers` layers: 1 <= k < num_layers. k = num_layers would
-        train a branch holding every layer on a depth-0 trunk: that is full fine-tuning, the baseline itself,
-        which every search trains anyway. `mtserve train` and `mtserve task add/retrain` both call this."""
-        bad = [k for k in self.k_values if not 1 <= k < num_layers]
-        if bad:
-            raise UserError(
-                f"--k values {bad} outside 1..{num_layers - 1} for this {num_layers}-layer backbone "
-                f"(k = {num_layers} would fine-tune every layer: that is the full fine-tuning baseline)"
-            )
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mtserve.options import options
 from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.serving.model_control import Live, connect
+from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.task_apply import apply_change, repository_lock, sync_run
 from mtserve.training.task_plan import (
     Change,
@@ -24,6 +26,10 @@ from mtserve.training.task_plan import (
     stage_dir,
     train_and_stage,
 )
+
+# What a task may change of the run's TrainConfig (every SearchConfig option too). The rest stays the run's:
+# max_length above all, which the served tokenizer shares with every head.
+TASK_TRAIN_OPTIONS = ("epochs_full", "epochs_partial", "epochs_distil", "seed")
 
 
 # ---------------------------------------------------------------- data
@@ -77,7 +83,7 @@ class RunContext:
     """The training run a repository was exported from: its frozen trunk, tokenizer and settings."""
 
     def __init__(self, run_dir: str | Path, reg: registry.Registry):
-        from mtserve.training.pipeline import Run
+        from mtserve.training.run_dir import Run
 
         self.root = Path(run_dir)
         self.run = Run(self.root)
@@ -93,41 +99,27 @@ class RunContext:
             )
 
     def config(self, overrides: dict | None = None):
-        from mtserve.training.finetune import TrainConfig
-        from mtserve.training.pipeline import SearchConfig
-
+        """The run's own settings (run.json), with the task's overrides (None: not given), checked as
+        `mtserve train` checks them: the same option checks, the same k rule."""
         o = {k: v for k, v in (overrides or {}).items() if v is not None}
-        cfg = TrainConfig(
-            **{
-                **self.meta["config"],
-                **{k: o[k] for k in ("epochs_full", "epochs_partial", "epochs_distil", "seed") if k in o},
-            }
+        cfg = TrainConfig.from_dict(
+            {**self.meta["config"], **{k: o[k] for k in TASK_TRAIN_OPTIONS if k in o}}
         )
-        search = SearchConfig(
-            **{
-                **self.meta["search"],
-                **{k: o[k] for k in ("k_values", "max_student_layers", "retention_target") if k in o},
-            }
+        search = SearchConfig.from_dict(
+            {**self.meta["search"], **{f.name: o[f.name] for f in options(SearchConfig) if f.name in o}}
         )
-        n = self.meta["num_layers"]
-        bad = [k for k in search.k_values if not 1 <= k <= n]
-        if bad or not search.k_values:
-            raise UserError(f"--k values {bad or '(none)'} outside 1..{n} for this {n}-layer backbone")
+        search.check_against(self.meta["num_layers"])
         return cfg, search
 
     def backbone(self):
         """(BertModel without pooler holding the run's frozen weights, tokenizer, full trunk, fingerprint)."""
-        from safetensors.torch import load_file
-        from transformers import AutoTokenizer, BertModel
+        from transformers import AutoTokenizer
 
         from mtserve.training.backbone import make_trunk
         from mtserve.training.features import trunk_fingerprint
 
-        cfg = self.run.bert_config()
-        cfg._attn_implementation = "eager"  # the trunk/branch pass BertLayer an additive mask
-        bert = BertModel(cfg, add_pooling_layer=False).eval()
-        bert.load_state_dict(load_file(str(self.root / "trunk.safetensors")), strict=False)
-        n = cfg.num_hidden_layers
+        bert = self.run.bert()
+        n = bert.config.num_hidden_layers
         trunk = make_trunk(bert, n, list(range(n + 1)))
         fp = trunk_fingerprint(trunk)
         if fp != self.meta["trunk_fingerprint"]:

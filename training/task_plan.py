@@ -135,10 +135,11 @@ def train_and_stage(
     into the staging folder. Returns the trained task folder (for the run directory)."""
     import torch
 
-    from mtserve.training.backbone import load_branch
+    from mtserve.training.backbone import load_branch, load_full
     from mtserve.training.export import read_config, write_full, write_head, write_trunk
     from mtserve.training.features import FeatureCache
-    from mtserve.training.pipeline import load_full, train_task
+    from mtserve.training.pipeline import train_task
+    from mtserve.training.search import Candidate
     from mtserve.training.task_file import store_task_data
 
     name, spec = change.task, data.spec
@@ -158,12 +159,12 @@ def train_and_stage(
     store_task_data(data, task_dir / "data")
     bert_cfg = ctx.run.bert_config()
     branch, bmeta = load_branch(bert_cfg, task_dir / "branch.safetensors")
-    chosen = bmeta["chosen"]
+    chosen = Candidate.from_dict(bmeta["chosen"])
     depth = branch.config.depth
     log(
-        f"  full fine-tuning {result['full']:.4f}; chosen: {chosen['kind']} k={chosen['k']} l={chosen['l']} at depth "
-        f"{depth}, {spec.metric} {chosen['score']:.4f}"
-        + ("" if chosen["meets_target"] else " (below the target)")
+        f"  full fine-tuning {result['full']:.4f}; chosen: {chosen.kind} k={chosen.k} l={chosen.task_layers} "
+        f"at depth {depth}, {spec.metric} {chosen.score:.4f}"
+        + ("" if chosen.meets_target else " (below the target)")
     )
 
     profile, srepo = reg.profile, change.staging / "repo"
@@ -232,10 +233,10 @@ def train_and_stage(
         task_layers=branch.config.num_layers,
         head_version=version,
         baseline=names.single(name) if baseline else None,
-        dev_score=chosen["score"],
+        dev_score=chosen.score,
         full_score=result["full"],
-        retention=(chosen["score"] / result["full"]) if result["full"] > 0 else None,
-        meets_target=chosen["meets_target"],
+        retention=(chosen.score / result["full"]) if result["full"] > 0 else None,
+        meets_target=chosen.meets_target,
         train_examples=len(data.train),
         dev_examples=len(data.dev),
         trained_at=registry.now(),

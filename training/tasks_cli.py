@@ -40,9 +40,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from mtserve.options import add_dataclass_arguments, options
 from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
-from mtserve.training.task_ops import add_task, remove_task, retrain_task, rollback_task
+from mtserve.training.config import SearchConfig, TrainConfig
+from mtserve.training.task_ops import TASK_TRAIN_OPTIONS, add_task, remove_task, retrain_task, rollback_task
 
 
 # ---------------------------------------------------------------- CLI
@@ -63,12 +65,8 @@ def _common(p: argparse.ArgumentParser, run_dir_default: str | None) -> None:
 
 def _training(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (default: the run's own settings, from its run.json)")
-    g.add_argument("--k", help="comma-separated numbers of fine-tuned top layers to try")
-    g.add_argument("--max-student-layers", type=int)
-    g.add_argument("--retention-target", type=float)
-    g.add_argument("--epochs-full", type=float)
-    g.add_argument("--epochs-partial", type=float)
-    g.add_argument("--epochs-distil", type=float)
+    add_dataclass_arguments(g, SearchConfig, inherit="the run's")
+    add_dataclass_arguments(g, TrainConfig, only=TASK_TRAIN_OPTIONS, inherit="the run's")
     g.add_argument("--max-train-examples", type=int, help="cap the training set (its first rows)")
     g.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
 
@@ -140,21 +138,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args) -> dict:
-    k_values = None
-    if args.k:
-        try:
-            k_values = sorted({int(k) for k in args.k.split(",") if k.strip()})
-        except ValueError:
-            raise UserError(f"--k must be comma-separated integers, got {args.k!r}") from None
-    return {
-        "k_values": k_values,
-        "max_student_layers": args.max_student_layers,
-        "retention_target": args.retention_target,
-        "epochs_full": args.epochs_full,
-        "epochs_partial": args.epochs_partial,
-        "epochs_distil": args.epochs_distil,
-        "max_train_examples": args.max_train_examples,
-    }
+    """The settings given on the command line (None: the run's own), for RunContext.config."""
+    given = [f.name for f in options(SearchConfig)] + list(TASK_TRAIN_OPTIONS) + ["max_train_examples"]
+    return {name: getattr(args, name) for name in given}
 
 
 def _summary(reg: registry.Registry, name: str) -> str:
