@@ -120,9 +120,12 @@ def add_dataclass_arguments(
 ) -> None:
     """One flag per option of `cls` (or of those named in `only`), its value stored under the field's name.
 
-    Defaults are the dataclass's own; with `inherit` (where the defaults come from instead, e.g. "the run's
-    run.json"), a flag not given is None and `from_args` keeps the inherited value."""
+    Defaults are the dataclass's own; with `inherit` (where the defaults come from instead, e.g. "the run's"),
+    a flag not given is None, for the caller to merge over the inherited settings (mtserve task)."""
     hints = typing.get_type_hints(cls)
+    unknown = set(only or ()) - {f.name for f in options(cls)}
+    if unknown:  # a typo here would silently drop a flag
+        raise ValueError(f"{cls.__name__} has no option(s) {sorted(unknown)}")
     for f in options(cls):
         if only is not None and f.name not in only:
             continue
@@ -139,7 +142,6 @@ def add_dataclass_arguments(
         )
 
 
-def from_args(cls, args: argparse.Namespace, base: dict | None = None):
-    """`cls` from parsed flags: the flags given (not None) over `base` (a stored config), over the defaults."""
-    given = {f.name: getattr(args, f.name) for f in options(cls) if getattr(args, f.name, None) is not None}
-    return cls.from_dict({**(base or {}), **given})
+def from_args(cls, args: argparse.Namespace):
+    """`cls` from the flags `add_dataclass_arguments(parser, cls)` added; checked as any construction is."""
+    return cls.from_dict({f.name: getattr(args, f.name) for f in options(cls)})

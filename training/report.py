@@ -115,8 +115,8 @@ def timing_table(acc: dict) -> str:
     return "\n".join(rows)
 
 
-def _branch(c: dict) -> str:
-    return f"partial k={c['k']}" if c["kind"] == "partial" else f"distilled k={c['k']}->l={c['l']}"
+def _branch(c: dict) -> str:  # an accuracy.json branch record ("chosen" / "chosen_alone")
+    return f"partial k={c['k']}" if c["kind"] == PARTIAL else f"distilled k={c['k']}->l={c['l']}"
 
 
 def write_accuracy(run, out_dir: str | Path) -> dict:
