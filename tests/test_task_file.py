@@ -186,10 +186,11 @@ def test_task_file_tasks_train_export_and_serve_their_dev_scores(tiny_backbone, 
     """The four tasks train on the tiny BERT, export, and Triton reproduces every dev score over gRPC."""
     from mtserve.serving.triton import TritonServer
     from mtserve.training import report
+    from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.evaluate import compare, served_scores
     from mtserve.training.export import export_run
-    from mtserve.training.finetune import TrainConfig
-    from mtserve.training.pipeline import Run, SearchConfig, train
+    from mtserve.training.pipeline import train
+    from mtserve.training.run_dir import Run
 
     data = load_task_file(write_task_file(tmp_path))
     bert, tokenizer = tiny_backbone
