@@ -52,6 +52,25 @@ class TrainConfig(Options):
         check=NON_NEGATIVE,
     )
     threads: int = option(0, "torch intra-op threads (0: torch's default)", check=NON_NEGATIVE)
+    device: str = option(
+        "auto",
+        "where every stage runs: auto (cuda when present), cpu, cuda or cuda:N",
+        check=(
+            lambda d: d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit()),
+            "auto, cpu, cuda or cuda:N",
+        ),
+    )
+    precision: str = option(
+        "fp32",
+        "training and feature-pass precision: fp32, or bf16/fp16 under autocast (weights stay fp32)",
+        choices=("fp32", "bf16", "fp16"),
+    )
+
+    def compute(self):
+        """The resolved device and precision (training/device.py): checked against this machine."""
+        from mtserve.training.device import resolve
+
+        return resolve(self.device, self.precision)
 
 
 def parse_k_values(text: str) -> list[int]:

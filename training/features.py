@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mtserve.training.backbone import Trunk
+from mtserve.training.device import CPU, Compute
 from mtserve.training.tasks import Split
 
 
@@ -117,6 +118,7 @@ class LiveFeatures:
 
     trunk: Trunk  # as deep as the branch point, its last output at that depth
     enc: Encoded
+    comp: Compute = CPU
 
     def __len__(self) -> int:
         return len(self.enc)
@@ -126,8 +128,9 @@ class LiveFeatures:
 
     @torch.no_grad()
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ids, tt, mask = self.enc.batch(idx)
-        return self.trunk(ids, tt, mask)[-1], mask
+        ids, tt, mask = self.comp.to(*self.enc.batch(idx))
+        with self.comp.autocast():  # the trunk moves to the device once (a no-op afterwards)
+            return self.trunk.to(self.comp.device)(ids, tt, mask)[-1].float(), mask
 
 
 @torch.no_grad()
@@ -138,11 +141,12 @@ def compute_hidden(
     batch_size: int = 64,
     desc: str = "trunk features",
     files: dict[int, Path] | None = None,
+    comp: Compute = CPU,
 ) -> dict[int, Features]:
     """Run the frozen trunk once over a split; hidden states at each depth (a trunk deep enough for max(depths)).
     With `files`, each depth's values are written straight into that memory-mapped .npy file (nothing of the
     size of the split is held in memory)."""
-    full = trunk.truncated(depths)
+    full = trunk.truncated(depths).to(comp.device)
     lengths = row_lengths(enc.attention_mask)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     h = trunk.embeddings.word_embeddings.embedding_dim
@@ -157,12 +161,13 @@ def compute_hidden(
     order = np.argsort(-lengths, kind="stable")
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, disable=None):
         idx = torch.from_numpy(order[start : start + batch_size])
-        ids, tt, mask = enc.batch(idx)
-        hidden = full(ids, tt, mask)
+        with comp.autocast():
+            hidden = full(*comp.to(*enc.batch(idx)))
         for d, hs in zip(full.out_depths, hidden, strict=True):
-            values = hs.to(torch.float16).numpy()
+            values = hs.to(torch.float16).cpu().numpy()
             for j, row in enumerate(idx.tolist()):
                 out[d][offsets[row] : offsets[row + 1]] = values[j, : lengths[row]]
+    full.cpu()  # it shares its layers with `trunk`, which stays on the CPU between stages
     for d in depths:
         if files:
             out[d].flush()
@@ -197,8 +202,16 @@ class FeatureCache:
         return Features(values, offsets)
 
     def get(
-        self, trunk: Trunk, fingerprint: str, enc: Encoded, depths: list[int], desc: str = "trunk features"
+        self,
+        trunk: Trunk,
+        fingerprint: str,
+        enc: Encoded,
+        depths: list[int],
+        desc: str = "trunk features",
+        comp: Compute = CPU,
     ) -> dict[int, Features]:
+        """Each depth's features of `enc`, from memory, disk, or one pass of the frozen trunk (run on `comp`:
+        the values are the same up to the precision asked for)."""
         found: dict[int, Features] = {}
         missing = []
         offsets = np.concatenate([[0], np.cumsum(row_lengths(enc.attention_mask))]).astype(np.int64)
@@ -224,7 +237,7 @@ class FeatureCache:
                     d: self._path(fingerprint, enc.key, d).with_suffix(f".tmp-{os.getpid()}.npy")
                     for d in missing
                 }
-            computed = compute_hidden(trunk, enc, missing, desc=desc, files=files)
+            computed = compute_hidden(trunk, enc, missing, desc=desc, files=files, comp=comp)
             for d, f in computed.items():
                 k = (fingerprint, enc.key, d)
                 if files is not None:  # complete: its final name, reopened read-only

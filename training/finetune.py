@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
 from mtserve.training.config import TrainConfig
+from mtserve.training.device import CPU, Compute
 from mtserve.training.features import Encoded, Features, LiveFeatures, batches
 from mtserve.training.tasks import TaskSpec, score
 
@@ -82,8 +83,10 @@ def train_full(
 ) -> tuple[TaskModel, float]:
     torch.manual_seed(cfg.seed)
     model = full_model(bert, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
-    model.train()
-    gold = torch.tensor(gold_train)
+    comp = cfg.compute()
+    model.to(comp.device).train()  # before the optimizer is built over its parameters
+    gold = torch.tensor(gold_train).to(comp.device)
+    scaler = comp.scaler()
     total = _steps(len(train), cfg, cfg.epochs_full)
     opt, sched = _optimizer(model.parameters(), cfg.lr_full, cfg, total)
     rng = np.random.default_rng(cfg.seed)
@@ -94,20 +97,32 @@ def train_full(
         leave=False,
         disable=None,
     ):
-        loss = task_loss(spec, model(*train.batch(idx)), gold[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        with comp.autocast():
+            logits = model(*comp.to(*train.batch(idx)))
+        _step(task_loss(spec, logits.float(), gold[idx.to(comp.device)]), model, opt, sched, scaler)
     model.eval()
-    return model, score(spec, predict_full(model, dev), gold_dev)
+    dev_score = score(spec, predict_full(model, dev, comp=comp), gold_dev)
+    return model.cpu(), dev_score
+
+
+def _step(loss: torch.Tensor, module: torch.nn.Module, opt, sched, scaler: torch.amp.GradScaler) -> None:
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
 
 
 @torch.no_grad()
-def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    return torch.cat([model.scores(*enc.batch(idx)) for idx in batches(len(enc), batch_size, False)]).numpy()
+def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64, comp: Compute = CPU) -> np.ndarray:
+    model.eval().to(comp.device)
+    outs = []
+    for idx in batches(len(enc), batch_size, False):
+        with comp.autocast():
+            outs.append(model.scores(*comp.to(*enc.batch(idx))).float().cpu())
+    return torch.cat(outs).numpy()
 
 
 # ---------------------------------------------------------------- branches: partial fine-tuning, distillation
@@ -124,8 +139,12 @@ def _train_branch(
 ) -> Branch:
     """Train a branch on the trunk's hidden states: cached (Features) or computed every step (LiveFeatures)."""
     torch.manual_seed(cfg.seed)
-    branch.train()
-    gold_t = torch.tensor(gold)
+    comp = cfg.compute()
+    branch.to(comp.device).train()
+    gold_t = torch.tensor(gold).to(comp.device)
+    if teacher_logits is not None:
+        teacher_logits = teacher_logits.to(comp.device)
+    scaler = comp.scaler()
     total = _steps(len(feats), cfg, epochs)
     opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
     rng = np.random.default_rng(cfg.seed)
@@ -136,28 +155,34 @@ def _train_branch(
         leave=False,
         disable=None,
     ):
-        hidden, mask = feats.batch(idx)
-        logits = branch(hidden, mask)
+        idx_d = idx.to(comp.device)
+        with comp.autocast():
+            logits = branch(*comp.to(*feats.batch(idx))).float()
         if teacher_logits is not None:
-            loss = distil_loss(spec, logits, teacher_logits[idx], gold_t[idx], cfg.temperature)
+            loss = distil_loss(spec, logits, teacher_logits[idx_d], gold_t[idx_d], cfg.temperature)
         else:
-            loss = task_loss(spec, logits, gold_t[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(branch.parameters(), 1.0)
-        opt.step()
-        sched.step()
+            loss = task_loss(spec, logits, gold_t[idx_d])
+        _step(loss, branch, opt, sched, scaler)
     return branch.eval()
 
 
 @torch.no_grad()
 def branch_outputs(
-    branch: Branch, feats: Features | LiveFeatures, batch_size: int = 128, scores: bool = True
+    branch: Branch,
+    feats: Features | LiveFeatures,
+    batch_size: int = 128,
+    scores: bool = True,
+    comp: Compute = CPU,
 ) -> torch.Tensor:
-    """Scores (probabilities / value) or raw logits of a branch over the trunk's hidden states."""
-    branch.eval()
+    """Scores (probabilities / value) or raw logits of a branch over the trunk's hidden states, on the CPU in
+    fp32 whatever `comp` ran them on."""
+    branch.eval().to(comp.device)
     fn = branch.scores if scores else branch.forward
-    return torch.cat([fn(*feats.batch(idx)) for idx in batches(len(feats), batch_size, False)])
+    outs = []
+    for idx in batches(len(feats), batch_size, False):
+        with comp.autocast():
+            outs.append(fn(*comp.to(*feats.batch(idx))).float().cpu())
+    return torch.cat(outs)
 
 
 def train_partial(
@@ -183,7 +208,8 @@ def train_partial(
         cfg.lr_partial,
         f"{spec.name}: partial k={k}",
     )
-    return branch, score(spec, branch_outputs(branch, feats_dev).numpy(), gold_dev)
+    dev_score = score(spec, branch_outputs(branch, feats_dev, comp=cfg.compute()).numpy(), gold_dev)
+    return branch.cpu(), dev_score
 
 
 def distil(
@@ -199,7 +225,7 @@ def distil(
     """Compress a teacher branch into `num_layers` layers on the same trunk depth."""
     student = student_from_teacher(teacher, num_layers)
     # the teacher is frozen: its logits over the training set are computed once, not every epoch
-    teacher_logits = branch_outputs(teacher, feats_train, scores=False)
+    teacher_logits = branch_outputs(teacher, feats_train, scores=False, comp=cfg.compute())
     _train_branch(
         student,
         spec,
@@ -211,7 +237,8 @@ def distil(
         f"{spec.name}: distil k={teacher.config.num_layers}->l={num_layers}",
         teacher_logits=teacher_logits,
     )
-    return student, score(spec, branch_outputs(student, feats_dev).numpy(), gold_dev)
+    dev_score = score(spec, branch_outputs(student, feats_dev, comp=cfg.compute()).numpy(), gold_dev)
+    return student.cpu(), dev_score
 
 
 class Timer:

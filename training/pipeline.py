@@ -41,6 +41,7 @@ from mtserve.training.backbone import (
     save_full,
 )
 from mtserve.training.config import SearchConfig, TrainConfig
+from mtserve.training.device import CPU, Compute
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import Timer, distil, train_full, train_partial
 from mtserve.training.run_dir import Run, save_backbone
@@ -84,19 +85,22 @@ def candidate_path(task_dir: Path, c: Candidate) -> Path:
 
 @torch.no_grad()
 def served_dev_score(
-    trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: TaskSpec, batch_size: int = 64
+    trunk: Trunk, branch: Branch, enc_dev, gold_dev, spec: TaskSpec, batch_size: int = 64, comp: Compute = CPU
 ) -> float:
     """The dev score of what the ensemble serves: the fp32 trunk up to the branch's depth, then the branch.
 
     The search scores candidates on the fp16 feature cache; a prediction near a decision boundary can flip
-    between fp16 and fp32, so the reported `served` score is recomputed here the way Triton computes it."""
-    from mtserve.training.features import batches
+    between fp16 and fp32, so the reported `served` score is recomputed here the way Triton computes it:
+    in fp32 whatever --precision trained in (on comp's device)."""
+    from mtserve.training.finetune import predict_full
     from mtserve.training.tasks import score
 
     d = branch.config.depth
     model = TaskModel(trunk.truncated([d]), branch.eval())
-    outs = torch.cat([model.scores(*enc_dev.batch(idx)) for idx in batches(len(enc_dev), batch_size, False)])
-    return score(spec, outs.numpy(), gold_dev)
+    fp32 = Compute(comp.device)
+    outs = predict_full(model, enc_dev, batch_size, comp=fp32)
+    model.cpu()
+    return score(spec, outs, gold_dev)
 
 
 def _progress(line: str) -> None:
@@ -146,17 +150,22 @@ def train_task(
 
     depths = sorted({num_layers - k for k in search.k_values})
     with Timer() as t_feat:
+        comp = cfg.compute()
         f_train = cache.get(
-            trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)"
+            trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)", comp=comp
         )
-        f_dev = cache.get(trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)")
+        f_dev = cache.get(
+            trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)", comp=comp
+        )
     feats = {("train", d): f_train[d] for d in depths} | {("dev", d): f_dev[d] for d in depths}
     with Timer() as t_search:
         branches, chosen, candidates = search_task(
             bert, spec, feats, data.train.labels, data.dev.labels, cfg, search, full_score
         )
         branch = branches[chosen.key]
-        chosen = replace(chosen, served=served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec))
+        chosen = replace(
+            chosen, served=served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec, comp=comp)
+        )
     _progress(
         f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
         f"{'' if chosen.meets_target else ' (below target)'} ({t_search.seconds:.0f} s)"
@@ -183,8 +192,8 @@ def train_task(
         for d in depths:
             shallow = trunk.truncated([d])
             live |= {
-                ("train", d): LiveFeatures(shallow, enc_train),
-                ("dev", d): LiveFeatures(shallow, enc_dev),
+                ("train", d): LiveFeatures(shallow, enc_train, comp),
+                ("dev", d): LiveFeatures(shallow, enc_dev, comp),
             }
         with Timer() as t_nc:
             _, chosen_nc, candidates_nc = search_task(
@@ -229,9 +238,8 @@ def revise_jointly(
         if pick.key != alone.key:
             data = datasets[task]
             branch, _ = load_branch(bert_config, candidate_path(task_dir, pick))
-            served = served_dev_score(
-                trunk, branch, encode(tokenizer, data.dev, cfg.max_length), data.dev.labels, data.spec
-            )
+            enc_dev = encode(tokenizer, data.dev, cfg.max_length)
+            served = served_dev_score(trunk, branch, enc_dev, data.dev.labels, data.spec, comp=cfg.compute())
             chosen = replace(pick, meets_target=met, served=served)
             _save_branch(branch, task_dir / "branch.safetensors", data.spec, chosen, cfg)
             result["chosen"], result["chosen_alone"] = chosen.to_dict(), alone.to_dict()
