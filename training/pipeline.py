@@ -16,8 +16,8 @@ Then reports/accuracy.{json,md,png}. A run directory holds everything export nee
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import os
 import shutil
 import sys
 from dataclasses import replace
@@ -262,13 +262,17 @@ def train(
     tokenizer=None,
     measure_uncached: bool = False,
     notes: list[str] | None = None,
+    resume: bool = False,
 ) -> dict:
-    """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs)."""
+    """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs).
+    `resume`: `run_dir` holds an interrupted run of the same settings and data; every task it finished is kept
+    and the rest train (a finished task is one whose search.json was written: its last step)."""
     cfg = cfg or TrainConfig()
     search = search or SearchConfig()
+    run_dir = Path(run_dir)
+    _check_resume(run_dir, backbone, cfg, search, datasets, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run_dir = Path(run_dir)
     if bert is None:
         bert, tokenizer = load_backbone(backbone)
     num_layers = bert.config.num_hidden_layers
@@ -279,6 +283,15 @@ def train(
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     results = {}
     for name, data in datasets.items():
+        done = run_dir / "tasks" / name / "search.json"
+        if resume and done.is_file():
+            results[name] = json.loads(done.read_text())
+            if (
+                "chosen_alone" in results[name]
+            ):  # the choice across tasks runs again below, from the task's own
+                results[name]["chosen"] = results[name].pop("chosen_alone")
+            _progress(f"{name}: finished before the interruption; kept")
+            continue
         results[name] = train_task(
             bert,
             tokenizer,
@@ -308,6 +321,46 @@ def train(
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     return meta
+
+
+RESUME_FILE = "resume.json"
+
+
+def _data_hash(datasets: dict[str, TaskData]) -> dict[str, str]:
+    out = {}
+    for name, d in datasets.items():
+        h = hashlib.sha256(json.dumps(d.spec.to_dict()).encode())
+        for s in (d.train, d.dev):
+            h.update(json.dumps([s.texts, s.pairs, s.labels]).encode())
+        out[name] = h.hexdigest()[:16]
+    return out
+
+
+def _check_resume(run_dir: Path, backbone, cfg, search, datasets, resume: bool) -> None:
+    """Record what this run trains (resume.json); a resumed run must train the same: settings and data."""
+    want = {
+        "backbone": str(backbone),
+        "config": cfg.to_dict(),
+        "search": search.to_dict(),
+        "data": _data_hash(datasets),
+    }
+    path = run_dir / RESUME_FILE
+    if resume and path.is_file():
+        had = json.loads(path.read_text())
+        differ = [k for k in want if k != "data" and had.get(k) != want[k]]
+        differ += [
+            f"task {t}'s data"
+            for t in want["data"]
+            if t in had.get("data", {}) and had["data"][t] != want["data"][t]
+        ]
+        if differ:
+            raise UserError(
+                f"--resume: {run_dir} was started with other settings ({', '.join(differ)} differ); "
+                "rerun with the same command, or without --resume to start over"
+            )
+        want["data"] = had.get("data", {}) | want["data"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(want, indent=2))
 
 
 # ---------------------------------------------------------------- CLI
@@ -369,6 +422,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-train-examples", type=int, help="cap each training set (a seeded random sample)")
     p.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run an interruption left in <run-dir>'s partial folder (same command): "
+        "finished tasks are kept",
+    )
+    p.add_argument("--fresh", action="store_true", help="discard an interrupted run and start over")
+    p.add_argument(
         "--measure-uncached",
         action="store_true",
         help="also run and time each task's whole search without the feature cache",
@@ -393,10 +453,16 @@ def run(args) -> int:
     run_dir = Path(args.run_dir)
     if run_dir.exists() and not (run_dir / "run.json").exists() and any(run_dir.iterdir()):
         raise UserError(f"{run_dir} exists and is not a training run: refusing to replace it")
-    # Train into a temporary folder and swap it in at the end: a failed or interrupted run keeps the last good one.
+    # Train into a partial folder and swap it in at the end: a failed or interrupted run keeps the last good one,
+    # and the partial folder keeps every task finished so far for --resume.
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir.parent / f".{run_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = run_dir.parent / f".{run_dir.name}.partial"
+    if tmp.exists() and not args.resume:
+        if not args.fresh:
+            raise UserError(
+                f"an interrupted run is in {tmp}: --resume to continue it (same command), --fresh to discard it"
+            )
+        shutil.rmtree(tmp)
     try:
         meta = train(
             datasets,
@@ -406,9 +472,16 @@ def run(args) -> int:
             search,
             args.cache_dir or None,
             measure_uncached=args.measure_uncached,
+            resume=args.resume,
         )
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as e:
+        if not any(tmp.glob("tasks/*/search.json")):  # nothing worth resuming: no task finished
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif not isinstance(e, UserError):
+            print(
+                f"mtserve train: interrupted; finished tasks are kept in {tmp}: rerun with --resume",
+                file=sys.stderr,
+            )
         raise
     if run_dir.exists():
         shutil.rmtree(run_dir)
