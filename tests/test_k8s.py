@@ -22,6 +22,7 @@ from mtserve.serving.errors import UserError
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
 COMMITTED = ["base", "overlays/multitask", "overlays/per-task", "overlays/autoscaling"]
+LOADTEST = ["loadtest"]  # the Locust master and workers: a generated ConfigMap, two Jobs, a Service
 TASKS = ["intent", "sentiment", "domain", "urgency"]
 URI = "s3://mtserve-models/repository/v2"
 TRITON_FLAGS = [
@@ -119,6 +120,44 @@ def test_committed_kustomizations_build_and_validate(rel):
     docs = built(rel)
     assert k8s_validate.validate_docs(docs) == []
     assert {d["kind"] for d in docs} == {"InferenceService", "ServingRuntime", "ServiceAccount"}
+
+
+@pytest.mark.parametrize("rel", LOADTEST)
+def test_loadtest_kustomization_builds_and_validates(rel, tmp_path):
+    docs = built(rel)
+    assert k8s_validate.validate_docs(docs) == []
+    by_kind: dict[str, list] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    assert sorted(by_kind) == ["ConfigMap", "Job", "Service"]
+    (cm,) = by_kind["ConfigMap"]
+    # kustomize names the generated ConfigMap by its content, and both Jobs mount and read that very name
+    name = cm["metadata"]["name"]
+    assert re.fullmatch(r"mtserve-loadtest-[a-z0-9]{10}", name)
+    assert cm["data"]["locustfile.py"] == (K8S / rel / "locustfile.py").read_text()
+    assert "mtserve loadtest" in cm["data"]["run-search.sh"]
+    jobs = {j["metadata"]["name"]: j for j in by_kind["Job"]}
+    for job in jobs.values():
+        pod = job["spec"]["template"]["spec"]
+        assert {v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {name}
+        assert all(c["image"] == "mtserve-loadtest:0.1.0" for c in pod["containers"])
+        assert pod["securityContext"]["runAsNonRoot"] is True
+    master = jobs["mtserve-loadtest-master"]["spec"]["template"]
+    assert master["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] == name
+    (svc,) = by_kind["Service"]
+    assert svc["spec"]["selector"].items() <= master["metadata"]["labels"].items()
+    workers = jobs["mtserve-loadtest-workers"]
+    assert workers["spec"]["parallelism"] == workers["spec"]["completions"] == int(cm["data"]["WORKERS"])
+    cmd = workers["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd[cmd.index("--master-host") + 1] == svc["metadata"]["name"]
+    # a changed setting is a new ConfigMap name: the pods never run stale files
+    copy_dir = tmp_path / "loadtest"
+    shutil.copytree(K8S / rel, copy_dir)
+    kfile = copy_dir / "kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("SLO_MS=200", "SLO_MS=100"))
+    changed = k8s_kustomize.build(copy_dir)
+    assert next(d for d in changed if d["kind"] == "ConfigMap")["metadata"]["name"] != name
+    assert main(["k8s", "validate", str(K8S / rel)]) == 0
 
 
 def test_every_rendered_variant_validates(variants):
