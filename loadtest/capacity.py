@@ -3,14 +3,20 @@ against one deployment per task, measured in the same run on a real Triton over 
 
     mtserve loadtest --repo model_repository/multitask --slo-ms 200          # starts and stops a local Triton
     mtserve loadtest --url triton.example:9000 --registry registry.json       # a running endpoint (KServe)
+    mtserve loadtest --url gw:443 --tls --authority mtserve.mtserve.example.com \
+        --per-task-url gw:443 --per-task-authority 'mtserve-{task_dns}.mtserve.example.com' --workers 4
 
-1. pre-flight: the address answers, `multitask` and every `single_<task>` exist (a clear error if not);
+1. pre-flight: every address answers, `multitask` is served at --url and each task's `single_<task>` at
+   its own per-task endpoint (a clear error naming the task, the address and the model if not);
 2. a Locust worker process (loadtest/worker.py) sends a few utterances one at a time per workload: the
    unloaded latency. A workload whose unloaded p50 is already over the SLO has no rate that meets it;
 3. the search (loadtest/search.py): per workload, step then bisect on the offered utterance rate,
    both workloads alternating step by step; each step runs Locust headless with constant-throughput
-   users; bounded in steps, time and utterances;
-4. reports (loadtest/report.py): capacity.json, capacity.md, latency_vs_rate.png.
+   users, in the worker process or spread over Locust workers (--workers N local processes, or
+   --expect-workers N started elsewhere, e.g. k8s/loadtest); bounded in steps, time and utterances.
+   Triton's own statistics are read before and after each step's window;
+4. reports (loadtest/report.py): capacity.json, capacity.md, latency_vs_rate.png, and Locust's own
+   CSV and HTML reports of every step under locust/.
 
 `short_capacity` is the < 3 minute version `make demo` runs.
 """
@@ -24,7 +30,6 @@ import json
 import math
 import os
 import select
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,10 +41,12 @@ from mtserve.loadtest import protocol
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
 from mtserve.serving import registry
+from mtserve.serving.endpoint import TLS, add_connection_arguments, tls_from
 from mtserve.serving.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
+WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
 WORKLOAD_KEYS = {protocol.MULTITASK: "multitask", protocol.PER_TASK: "per_task"}
 
 
@@ -218,25 +225,22 @@ _PREFIX = "@@mtserve "  # loadtest.worker.PREFIX (not imported: that module impo
 # ---------------------------------------------------------------- pre-flight
 def check_reachable(url: str, timeout: float = 3.0) -> None:
     """A TCP connection to host:port, so an unreachable address fails in seconds with a clear message."""
-    host, _, port = url.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit():
-        raise UserError(f"gRPC address must be HOST:PORT, got {url!r}")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
-    except OSError as e:
-        raise UserError(f"cannot reach Triton at {url}: {e.strerror or e}") from None
+    protocol.check_reachable(url, "Triton", timeout)
 
 
 def preflight(
-    url: str, per_task_url: str | None = None, tasks: list[str] | None = None, timeout: float = 10.0
+    url: str,
+    per_task_url: str | None = None,
+    tasks: list[str] | None = None,
+    timeout: float = 10.0,
+    targets: protocol.Targets | None = None,
 ) -> protocol.Plan:
-    url = protocol.normalize_url(url)
-    pt_url = protocol.normalize_url(per_task_url) if per_task_url else url
-    for u in dict.fromkeys([url, pt_url]):
-        check_reachable(u)
-    return protocol.make_plan(url, tasks, pt_url, timeout=timeout)
+    """The plan of both workloads, checked: `targets` (endpoints with authority and TLS), or the plain
+    addresses `url` and `per_task_url` (an address, a map or a template)."""
+    if targets is None:
+        targets = protocol.Targets(protocol.normalize_url(url), per_task_url=per_task_url or None)
+    check_reachable(targets.multitask().address)
+    return protocol.make_plan(targets, tasks, timeout=timeout)
 
 
 def ideal_cost_reduction(
@@ -261,7 +265,19 @@ def _step_from(reply: dict) -> Step:
     nan = float("nan")
     num = lambda k: nan if reply.get(k) is None else float(reply[k])  # noqa: E731
     extra = {
-        k: reply.get(k) for k in ("p90_ms", "max_ms", "warmup_s", "undrained", "client_cpu_warning", "models")
+        k: reply.get(k)
+        for k in (
+            "p90_ms",
+            "max_ms",
+            "warmup_s",
+            "undrained",
+            "client_cpu_warning",
+            "models",
+            "server",
+            "server_window_s",
+            "generators",
+            "locust_reports",
+        )
     }
     return Step(
         reply["workload"],
@@ -288,31 +304,51 @@ def measure_capacity(
     reg: registry.Registry | None = None,
     seed: int = 0,
     log=print,
+    targets: protocol.Targets | None = None,
+    workers: int = 1,
+    expect_workers: int = 0,
+    master_bind: str | None = None,
+    locust_dir: str | Path | None = None,
 ) -> dict:
-    """Run the whole search against a running server. Returns {"capacity": <capacity.json>, "details": {...}}."""
+    """Run the whole search against running deployments. Returns {"capacity": <capacity.json>, "details"}.
+
+    `targets` says where each deployment is (endpoints, authority, TLS); without it, `url` and
+    `per_task_url`. `workers` > 1 runs the users in that many local Locust worker processes,
+    `expect_workers` > 0 waits for that many started elsewhere (connecting to `master_bind`)."""
     t_start = time.monotonic()
-    url = protocol.normalize_url(url)
-    pt_url = protocol.normalize_url(per_task_url) if per_task_url else url
-    plan = preflight(url, pt_url, tasks)
+    if targets is None:
+        targets = protocol.Targets(protocol.normalize_url(url), per_task_url=per_task_url or None)
+    url = targets.multitask().address
+    plan = preflight(url, tasks=tasks, targets=targets)
+    pt_url = targets.per_task_url or url
     pool = utterances or build_pool(seed=seed)
     log(
         f"loadtest: {len(plan.tasks)} task(s) {plan.tasks}; SLO p99 <= {cfg.slo_p99_ms:g} ms; {len(pool)} utterances"
     )
     notes: list[str] = []
     budget = Budget(cfg.max_time_s, cfg.max_requests)
+    if workers < 1 or expect_workers < 0:
+        raise UserError("--workers must be >= 1 and --expect-workers >= 0")
+    if workers > (os.cpu_count() or 1):
+        log(f"loadtest: {workers} worker processes on {os.cpu_count()} CPUs: they will compete for them")
     with LocustWorker() as worker:
-        worker.call(
+        setup = worker.call(
             {
                 "op": "setup",
-                "url": url,
-                "per_task_url": pt_url,
                 "plan": plan.to_dict(),
                 "utterances": [u.to_list() for u in pool],
                 "timeout": cfg.timeout_s,
                 "seed": seed,
+                "workers": workers,
+                "expect_workers": expect_workers,
+                "master_bind": master_bind or "",
+                "workers_timeout": WORKERS_TIMEOUT_S,
             },
-            timeout=60,
+            timeout=60 + WORKERS_TIMEOUT_S,
         )
+        generators = int(setup.get("load_generators", 1))
+        if generators > 1:
+            log(f"loadtest: {generators} Locust workers connected")
 
         # 1. unloaded latency, one utterance at a time (a couple first to warm every model up)
         probe = {}
@@ -357,6 +393,11 @@ def measure_capacity(
 
         def measure(w: str, rate: float) -> Step:
             duration, warmup = cfg.duration(rate), cfg.warmup(rate)
+            csv_prefix = (
+                str(Path(locust_dir) / f"step{len(measured) + 1:02d}-{w}-{rate:.4g}rps")
+                if locust_dir is not None
+                else ""
+            )
             reply = worker.call(
                 {
                     "op": "measure",
@@ -369,12 +410,13 @@ def measure_capacity(
                     "settle_ms": 2 * probe[w]["p50_ms"] + 5.0,
                     "settle_s": SETTLE_S,
                     "timeout": cfg.timeout_s,
+                    "csv_prefix": csv_prefix,
                 },
-                timeout=SETTLE_S + warmup + duration + 3 * cfg.timeout_s + 60,
+                timeout=SETTLE_S + warmup + duration + 3 * cfg.timeout_s + 90,
             )
             step = judge(_step_from(reply), cfg.slo_p99_ms)
             if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
-                for u in dict.fromkeys([url, pt_url]):
+                for u in dict.fromkeys(e.address for e in plan.endpoints.values()):
                     try:
                         check_reachable(u)
                     except UserError as e:
@@ -410,6 +452,14 @@ def measure_capacity(
     ideal, served, baseline = ideal_cost_reduction(reg, plan.tasks)
     if ideal is None:
         notes.append("ideal_cost_reduction unknown: no registry.json (give --registry)")
+    best = {
+        WORKLOAD_KEYS[w]: max(
+            (st for st in measured if st.workload == w and st.passed),
+            key=lambda st: st.offered_rps,
+            default=None,
+        )
+        for w in protocol.WORKLOADS
+    }
     capacity = {
         "tasks": len(plan.tasks),
         "slo_p99_ms": float(cfg.slo_p99_ms),
@@ -417,10 +467,17 @@ def measure_capacity(
         "per_task": {"max_rps": float(pt["max_rps"]), "p99_ms": _finite(pt["p99_ms"])},
         "cost_reduction": cost_reduction,
         "ideal_cost_reduction": ideal,
+        # beside the DESIGN schema: Triton's per-model statistics at each workload's highest passing rate
+        "server": {
+            k: None if st is None else {"offered_rps": st.offered_rps, "models": st.extra.get("server") or {}}
+            for k, st in best.items()
+        },
     }
     details = {
         "url": url,
         "per_task_url": pt_url,
+        "endpoints": {m: e.describe() for m, e in plan.endpoints.items()},
+        "load_generators": generators,
         "task_names": plan.tasks,
         "backbone": reg.backbone if reg else None,
         "num_layers": reg.num_layers if reg else None,
@@ -485,8 +542,16 @@ def run_capacity(
     seed: int = 0,
     ready_timeout: float = 300.0,
     log=print,
+    authority: str | None = None,
+    per_task_authority: str | None = None,
+    tls: TLS | None = None,
+    workers: int = 1,
+    expect_workers: int = 0,
+    master_bind: str | None = None,
 ) -> dict:
-    """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing)."""
+    """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
+
+    `per_task_url` / `per_task_authority`: an address, a map or a template (protocol.Targets)."""
     cfg = cfg or SearchConfig()
     if repo is not None and not Path(repo).expanduser().is_dir():
         raise UserError(f"model repository not found: {repo}")
@@ -496,15 +561,20 @@ def run_capacity(
     if registry_path is not None and reg is None:
         log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
     with serving(repo, url, ready_timeout, log) as grpc_url:
+        targets = protocol.Targets(grpc_url, authority, per_task_url or None, per_task_authority, tls)
         result = measure_capacity(
             grpc_url,
             cfg,
-            per_task_url=per_task_url,
             tasks=tasks,
             utterances=utterances,
             reg=reg,
             seed=seed,
             log=log,
+            targets=targets,
+            workers=workers,
+            expect_workers=expect_workers,
+            master_bind=master_bind,
+            locust_dir=None if out_dir is None else Path(out_dir) / "locust",
         )
     if repo is not None:
         result["details"]["repo"] = str(repo)
@@ -645,7 +715,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     where.add_argument("--repo", help="model repository: start a local Triton on it (and stop it afterwards)")
     where.add_argument("--url", help="gRPC address HOST:PORT of a running Triton / KServe endpoint")
     where.add_argument(
-        "--per-task-url", help="gRPC address of the per-task deployment, when it is another endpoint"
+        "--per-task-url",
+        help="the per-task deployments, when they are other endpoints: one HOST:PORT, a map "
+        "'a=HOST:PORT,b=HOST:PORT' or a template '{task}.models.example.com:443' ({task_dns}: _ as -)",
+    )
+    add_connection_arguments(where)
+    where.add_argument(
+        "--per-task-authority",
+        help="the per-task deployments' :authority: a host, a map or a template, e.g. "
+        "'mtserve-{task_dns}.mtserve.example.com' (default: none; --authority when --per-task-url is not given)",
     )
     where.add_argument(
         "--registry", help="registry.json of the served repository (default: <repo>/registry.json)"
@@ -656,8 +734,31 @@ def configure(p: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--ready-timeout", type=float, default=300.0, help="seconds to wait for a local Triton (default 300)"
     )
+    gen = p.add_argument_group("load generators")
+    gen.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Locust processes generating the load: 1 (default) runs the users in the measuring process, "
+        "N > 1 starts N local `locust --worker` processes under a Locust master",
+    )
+    gen.add_argument(
+        "--expect-workers",
+        type=int,
+        default=0,
+        help="run as a Locust master and wait for this many workers started elsewhere "
+        "(`locust -f <locustfile> --worker --master-host THIS_HOST`; k8s/loadtest)",
+    )
+    gen.add_argument(
+        "--master-bind",
+        default="",
+        help="HOST:PORT the Locust master listens on (default 127.0.0.1 and a free port; "
+        "0.0.0.0:5557 for workers on other machines)",
+    )
     p.add_argument(
-        "--out", default="reports", help="folder for capacity.json / capacity.md / latency_vs_rate.png"
+        "--out",
+        default="reports",
+        help="folder for capacity.json / capacity.md / latency_vs_rate.png (and Locust's per-step reports in locust/)",
     )
     p.add_argument(
         "--target-rps",
@@ -683,6 +784,12 @@ def run(args) -> int:
     if args.target_rps <= 0:
         raise UserError("--target-rps must be > 0")
     cfg = search_config(args)
+    if args.expect_workers > 0 and args.workers > 1:
+        raise UserError("give --workers (local processes) or --expect-workers (started elsewhere), not both")
+    if args.expect_workers > 0 and args.max_users is None:
+        cfg = dataclasses.replace(cfg, max_users=cfg.max_users * args.expect_workers)
+    elif args.workers > 1 and args.max_users is None:
+        cfg = dataclasses.replace(cfg, max_users=cfg.max_users * args.workers)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     result = run_capacity(
         repo=args.repo,
@@ -696,6 +803,12 @@ def run(args) -> int:
         target_rps=args.target_rps,
         seed=args.seed,
         ready_timeout=args.ready_timeout,
+        authority=args.authority,
+        per_task_authority=args.per_task_authority,
+        tls=tls_from(args),
+        workers=args.workers,
+        expect_workers=args.expect_workers,
+        master_bind=args.master_bind or None,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))

@@ -1,8 +1,10 @@
 """Reports of the capacity search and the cost-vs-tasks sweep.
 
-capacity.json          the schema of docs/design.md, nothing else
+capacity.json          the schema of docs/design.md, plus `server`: Triton's per-model statistics at each
+                       workload's highest passing rate
 capacity_steps.json    how it was measured: settings, unloaded latency, every step in the order it ran
-capacity.md            the fleet for a target rate, both ways, and the saving
+                       (with the server's statistics of each step)
+capacity.md            the fleet for a target rate, both ways, the saving, and where the server's time goes
 latency_vs_rate.png    p50 / p99 against offered rate, both workloads, with the SLO
 cost_vs_tasks.json     [{"tasks", "cost_reduction", "ideal_cost_reduction", "backbone"}], one per sweep point
 cost_vs_tasks.png      measured and ideal cost reduction against the number of tasks
@@ -92,6 +94,7 @@ def capacity_markdown(result: dict, target_rps: float) -> str:
             f"At {target_rps:g} utterances/s: **{r_mt}** multitask replica(s) instead of **{r_pt}**, "
             f"{r_pt - r_mt} fewer ({_fmt(1 - r_mt / r_pt, '.0%')}).",
         ]
+    lines += server_markdown(c.get("server") or {})
     lines += [
         "",
         "## How it was measured",
@@ -121,6 +124,91 @@ def capacity_markdown(result: dict, target_rps: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _is_ensemble(key: str) -> bool:
+    model = key.split(" @ ", 1)[0]
+    return model == protocol.MULTITASK or model.startswith("single_")
+
+
+def time_per_utterance(models: dict) -> dict | None:
+    """Server milliseconds per utterance, summed over the models that compute (not the ensembles, whose
+    own statistics span their steps): {"utterances", "queue_ms", "compute_ms", "by_model": {model: ms}}."""
+    ensembles = {k: m for k, m in models.items() if _is_ensemble(k) and "requests" in m}
+    if not ensembles:
+        return None
+    # multitask: one ensemble request per utterance; per-task: one single_<task> request per task
+    utterances = sum(m["requests"] for m in ensembles.values()) / len(ensembles)
+    if utterances <= 0:
+        return None
+    by_model, queue = {}, 0.0
+    for k, m in models.items():
+        if _is_ensemble(k) or "requests" not in m:
+            continue
+        compute = sum(m.get(f) or 0.0 for f in ("compute_input_ms", "compute_infer_ms", "compute_output_ms"))
+        by_model[k] = compute * m["requests"] / utterances
+        queue += (m.get("queue_ms") or 0.0) * m["requests"] / utterances
+    return {
+        "utterances": utterances,
+        "queue_ms": queue,
+        "compute_ms": sum(by_model.values()),
+        "by_model": dict(sorted(by_model.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def server_markdown(server: dict) -> list[str]:
+    """capacity.md's per-model table of Triton's statistics at each workload's highest passing rate."""
+    if not any(server.values()):
+        return []
+    lines = [
+        "",
+        "## Where the server's time goes",
+        "",
+        "Triton's own statistics (gRPC ModelStatistics, read before and after the step's window) at each "
+        "workload's highest passing rate; milliseconds per request of that model. An ensemble's request time "
+        "spans its steps; its composing models' rows say where that time goes.",
+    ]
+    totals = {}
+    for key, label in (("multitask", "multitask"), ("per_task", "per-task")):
+        entry = server.get(key)
+        if not entry or not entry.get("models"):
+            continue
+        lines += [
+            "",
+            f"**{LABELS[label]}** at {entry['offered_rps']:.3g} utterances/s:",
+            "",
+            "| model | requests/s | avg batch | queue ms | input ms | infer ms | output ms | request ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for model, m in entry["models"].items():
+            if "error" in m:
+                lines.append(f"| {model} | statistics unavailable: {m['error']} | | | | | | |")
+                continue
+            lines.append(
+                f"| {model} | {_fmt(m.get('requests_per_s'), '.1f')} | {_fmt(m.get('avg_batch'), '.2f')} | "
+                f"{_fmt(m.get('queue_ms'), '.2f')} | {_fmt(m.get('compute_input_ms'), '.2f')} | "
+                f"{_fmt(m.get('compute_infer_ms'), '.2f')} | {_fmt(m.get('compute_output_ms'), '.2f')} | "
+                f"{_fmt(m.get('request_ms'), '.2f')} |"
+            )
+        t = time_per_utterance(entry["models"])
+        if t:
+            totals[label] = t
+            top = ", ".join(f"{k} {v:.2f}" for k, v in list(t["by_model"].items())[:4])
+            lines += [
+                "",
+                f"Per utterance: {t['compute_ms']:.2f} ms of model compute ({top}) and {t['queue_ms']:.2f} ms "
+                "queued, summed over the models that compute.",
+            ]
+    if len(totals) == 2 and totals["multitask"]["compute_ms"] > 0:
+        mt, pt = totals["multitask"]["compute_ms"], totals["per-task"]["compute_ms"]
+        lines += [
+            "",
+            f"Model compute per utterance: multitask {mt:.2f} ms against per-task {pt:.2f} ms "
+            f"({1 - mt / pt:.0%} less): the saving the server sees, before queueing and batching."
+            if pt > 0
+            else "",
+        ]
+    return lines
 
 
 def plot_latency_vs_rate(steps: list[dict], slo_ms: float, path: Path, title: str = "") -> None:

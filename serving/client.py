@@ -12,21 +12,33 @@ import sys
 
 import numpy as np
 
+from mtserve.serving.endpoint import TLS, Endpoint, add_connection_arguments, tls_from
 from mtserve.serving.errors import UserError
 
 
 class MultitaskClient:
     """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client."""
 
-    def __init__(self, url: str = "127.0.0.1:8001", timeout: float = 30.0, authority: str | None = None):
+    def __init__(
+        self,
+        url: str = "127.0.0.1:8001",
+        timeout: float = 30.0,
+        authority: str | None = None,
+        tls: TLS | None = None,
+    ):
         import tritonclient.grpc as grpcclient
 
         self._grpc = grpcclient
-        self.url = url
+        # Behind a KServe/Knative ingress the gateway routes on the HTTP/2 :authority (the service's host
+        # name), and with TLS its certificate names that host: serving/endpoint.py builds both.
+        self.endpoint = Endpoint(url, authority, tls)
+        self.url = self.endpoint.describe()
         self.timeout = timeout
-        # Behind a KServe/Knative ingress the gateway routes on the HTTP/2 :authority (the service's host name).
-        channel_args = [("grpc.default_authority", authority)] if authority else None
-        self.client = grpcclient.InferenceServerClient(url=url, channel_args=channel_args)
+        channel_args = self.endpoint.options() or None
+        creds = tls.credentials() if tls is not None else None
+        self.client = grpcclient.InferenceServerClient(
+            url=self.endpoint.address, channel_args=channel_args, creds=creds
+        )
         self._meta: dict[str, dict] = {}
 
     def close(self) -> None:
@@ -122,9 +134,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", action="append", help="text_pair for pair tasks, once per text")
     p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
     p.add_argument("--model", default="multitask", help="multitask or single_<task>")
-    p.add_argument(
-        "--authority", help="host name the ingress routes on (KServe: the InferenceService's host)"
-    )
+    add_connection_arguments(p)
     p.add_argument("--tasks", help="comma-separated subset of tasks (only their heads run)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -135,14 +145,19 @@ def run(args) -> int:
         raise UserError("give text as arguments or on stdin")
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     try:
-        with MultitaskClient(args.url, authority=args.authority) as client:
+        with MultitaskClient(args.url, authority=args.authority, tls=tls_from(args)) as client:
             if not client.client.is_server_live(client_timeout=5):
-                raise UserError(f"no Triton server live at {args.url}")
+                raise UserError(f"no Triton server live at {client.url}")
             answer = client.infer(texts, args.pair, tasks, args.model)
     except UserError:
         raise
-    except Exception as e:  # connection refused and friends: one line, not a traceback
-        raise UserError(f"cannot reach Triton at {args.url}: {e}") from None
+    except Exception as e:  # connection refused, a failed TLS handshake: one line, not a traceback
+        where = args.url + (f" (authority {args.authority})" if args.authority else "")
+        hint = ""
+        text = str(e).lower()
+        if tls_from(args) is not None and any(k in text for k in ("ssl", "handshake", "certificate")):
+            hint = " (TLS: check --root-cert, and that the certificate names the --authority host)"
+        raise UserError(f"cannot reach Triton at {where}: {e}{hint}") from None
     if args.json:
         print(
             json.dumps(
