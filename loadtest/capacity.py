@@ -326,7 +326,6 @@ def measure_capacity(
         f"loadtest: {len(plan.tasks)} task(s) {plan.tasks}; SLO p99 <= {cfg.slo_p99_ms:g} ms; {len(pool)} utterances"
     )
     notes: list[str] = []
-    budget = Budget(cfg.max_time_s, cfg.max_requests)
     if workers < 1 or expect_workers < 0:
         raise UserError("--workers must be >= 1 and --expect-workers >= 0")
     if workers > (os.cpu_count() or 1):
@@ -349,6 +348,7 @@ def measure_capacity(
         generators = int(setup.get("load_generators", 1))
         if generators > 1:
             log(f"loadtest: {generators} Locust workers connected")
+        budget = Budget(cfg.max_time_s, cfg.max_requests)  # the search's time: from here, workers are up
 
         # 1. unloaded latency, one utterance at a time (a couple first to warm every model up)
         probe = {}

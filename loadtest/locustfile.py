@@ -389,7 +389,12 @@ def attach(environment) -> None:
             environment.mtserve_sampler.open(window)
 
     def on_test_stopping(environment, **_kw):
-        if getattr(environment, "mtserve_driven", False) or environment.mtserve is None:
+        # the master (or a single process) closes the plain run's window; a worker closes it on its message
+        if (
+            getattr(environment, "mtserve_driven", False)
+            or environment.mtserve is None
+            or isinstance(environment.runner, WorkerRunner)
+        ):
             return
         close_window(environment, PLAIN_WINDOW)
 
