@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from concurrent import futures
 from pathlib import Path
@@ -60,22 +59,9 @@ def deployments(tiny_repo):
     servers = {"multitask": TritonServer(tiny_repo, model_control="explicit", load_models=["multitask"])}
     for t in tasks:
         servers[t] = TritonServer(tiny_repo, model_control="explicit", load_models=[f"single_{t}"])
-    errors = []
-
-    def start(s):
-        try:
-            s.start()
-        except Exception as e:  # noqa: BLE001 - reported below, with the others stopped
-            errors.append(e)
-
-    threads = [threading.Thread(target=start, args=(s,)) for s in servers.values()]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
     try:
-        if errors:
-            raise errors[0]
+        for s in servers.values():  # one after another: concurrent starts raced (multitask left unloaded)
+            s.start()
         yield servers
     finally:
         for s in servers.values():
@@ -103,9 +89,10 @@ def test_loadtest_against_one_deployment_per_task(deployments, tmp_path, capsys)
     for t in tasks:
         assert steps["endpoints"][f"single_{t}"] == deployments[t].grpc_url
     for st in steps["steps"]:
-        assert st["errors"] == 0 and len(st["generators"]) == 2
-        assert sum(g["recorded"] for g in st["generators"].values()) == st["count"]
-        server = st["server"]
+        extra = st["extra"]
+        assert st["errors"] == 0 and len(extra["generators"]) == 2
+        assert sum(g["recorded"] for g in extra["generators"].values()) == st["count"]
+        server = extra["server"]
         if st["workload"] == "multitask":  # one address: plain model names, the ensemble and its parts
             assert {"multitask", "tokenizer", "trunk"} <= set(server)
             assert server["multitask"]["requests"] >= st["count"]
@@ -386,9 +373,9 @@ def test_locust_master_and_two_workers_measure_exactly(deployments, tmp_path):
             "--expect-workers-max-wait",
             "60",
             "-u",
-            "4",
+            "8",
             "-r",
-            "4",
+            "8",
             "-t",
             "5s",
             "--host",
@@ -398,7 +385,7 @@ def test_locust_master_and_two_workers_measure_exactly(deployments, tmp_path):
             "--tasks",
             ",".join(tasks),
             "--throughput",
-            "4",
+            "3",
             "--pool-size",
             "50",
             "--utterance-stats",
@@ -458,8 +445,9 @@ def test_locust_master_and_two_workers_measure_exactly(deployments, tmp_path):
     rows = list(csv.DictReader(samples.open()))
     for workload, summary in result["workloads"].items():
         mine = [r for r in rows if r["type"] == "utterance" and r["name"] == workload]
-        assert {r["generator"] for r in mine} == set(gens)  # both workers' samples are in it
         assert len(mine) == summary["count"]
         p99 = protocol.percentile(sorted(float(r["latency_ms"]) for r in mine), 99)
         assert p99 == pytest.approx(summary["p99_ms"], abs=0.002)
+    # every worker's samples are among them (Locust's dispatcher decides which user classes each one runs)
+    assert {r["generator"] for r in rows if r["type"] == "utterance"} == set(gens)
     assert "mtserve: multitask:" in master_out
