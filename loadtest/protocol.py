@@ -60,7 +60,7 @@ def infer_request(model: str, utterance: Utterance, outputs: list[str]) -> servi
 # ---------------------------------------------------------------- where each model is deployed
 @dataclass(frozen=True)
 class Targets:
-    """The deployments as the options name them (plain strings, so they travel to Locust workers).
+    """The deployments as the options name them; `multitask()` and `per_task()` resolve them to endpoints.
 
     url / authority         the multitask deployment
     per_task_url            None: the multitask address; HOST:PORT: one address for every task;
@@ -90,15 +90,6 @@ class Targets:
             authority = self.per_task_authority or None
         authorities = expand(authority, tasks, "--per-task-authority") if authority else {}
         return {t: Endpoint(addresses[t], authorities.get(t), self.tls) for t in tasks}
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("url", "authority", "per_task_url", "per_task_authority")}
-        d["tls"] = None if self.tls is None else self.tls.__dict__.copy()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Targets:
-        return cls(**{**d, "tls": TLS(**d["tls"]) if d.get("tls") else None})
 
 
 def expand(spec: str, tasks: list[str], option: str) -> dict[str, str]:
