@@ -249,7 +249,9 @@ def server_statistics(endpoint: Endpoint, timeout: float = 10.0) -> dict[str, di
             raise UserError(endpoint.explain(e, "reading Triton's model statistics")) from None
     out: dict[str, dict] = {}
     for ms in resp.model_stats:
-        row = out.setdefault(ms.name, {"inference_count": 0, "execution_count": 0, "batches": {}})
+        row = out.setdefault(
+            ms.name, {"inference_count": 0, "execution_count": 0, "exec_ns": 0, "batches": {}}
+        )
         row["inference_count"] += int(ms.inference_count)
         row["execution_count"] += int(ms.execution_count)
         st = ms.inference_stats
@@ -260,6 +262,9 @@ def server_statistics(endpoint: Endpoint, timeout: float = 10.0) -> dict[str, di
         for b in ms.batch_stats:
             size = str(int(b.batch_size))
             row["batches"][size] = row["batches"].get(size, 0) + int(b.compute_infer.count)
+            # per execution, not per request: a batch's compute counts once (the request-level compute
+            # statistics give every request of a batch the whole batch's duration)
+            row["exec_ns"] += int(b.compute_input.ns + b.compute_infer.ns + b.compute_output.ns)
     return out
 
 
@@ -274,6 +279,7 @@ def statistics_delta(before: dict[str, dict], after: dict[str, dict]) -> dict[st
         d = {
             "inference_count": a["inference_count"] - b.get("inference_count", 0),
             "execution_count": a["execution_count"] - b.get("execution_count", 0),
+            "exec_ns": a.get("exec_ns", 0) - b.get("exec_ns", 0),
             "batches": {
                 k: v - b.get("batches", {}).get(k, 0)
                 for k, v in a["batches"].items()
@@ -306,6 +312,8 @@ def summarize_statistics(delta: dict, seconds: float | None = None) -> dict:
         "compute_input_ms": per_request("compute_input"),
         "compute_infer_ms": per_request("compute_infer"),
         "compute_output_ms": per_request("compute_output"),
+        "exec_ms_total": delta.get("exec_ns", 0)
+        / 1e6,  # the model's own execution time, batches counted once
         "batches": dict(delta["batches"]),
     }
     if seconds:

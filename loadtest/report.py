@@ -133,7 +133,9 @@ def _is_ensemble(key: str) -> bool:
 
 def time_per_utterance(models: dict) -> dict | None:
     """Server milliseconds per utterance, summed over the models that compute (not the ensembles, whose
-    own statistics span their steps): {"utterances", "queue_ms", "compute_ms", "by_model": {model: ms}}."""
+    own statistics span their steps): {"utterances", "queue_ms", "compute_ms", "by_model": {model: ms}}.
+    Compute is each model's execution time (a batch counted once) over the utterances served; queue is the
+    request-milliseconds spent waiting, summed over every model an utterance passes through."""
     ensembles = {k: m for k, m in models.items() if _is_ensemble(k) and "requests" in m}
     if not ensembles:
         return None
@@ -145,8 +147,7 @@ def time_per_utterance(models: dict) -> dict | None:
     for k, m in models.items():
         if _is_ensemble(k) or "requests" not in m:
             continue
-        compute = sum(m.get(f) or 0.0 for f in ("compute_input_ms", "compute_infer_ms", "compute_output_ms"))
-        by_model[k] = compute * m["requests"] / utterances
+        by_model[k] = (m.get("exec_ms_total") or 0.0) / utterances
         queue += (m.get("queue_ms") or 0.0) * m["requests"] / utterances
     return {
         "utterances": utterances,
@@ -165,8 +166,9 @@ def server_markdown(server: dict) -> list[str]:
         "## Where the server's time goes",
         "",
         "Triton's own statistics (gRPC ModelStatistics, read before and after the step's window) at each "
-        "workload's highest passing rate; milliseconds per request of that model. An ensemble's request time "
-        "spans its steps; its composing models' rows say where that time goes.",
+        "workload's highest passing rate; milliseconds per request of that model (a request in a batch is "
+        "charged the whole batch's compute). An ensemble's request time spans its steps; its composing "
+        "models' rows say where that time goes.",
     ]
     totals = {}
     for key, label in (("multitask", "multitask"), ("per_task", "per-task")):
@@ -196,8 +198,8 @@ def server_markdown(server: dict) -> list[str]:
             top = ", ".join(f"{k} {v:.2f}" for k, v in list(t["by_model"].items())[:4])
             lines += [
                 "",
-                f"Per utterance: {t['compute_ms']:.2f} ms of model compute ({top}) and {t['queue_ms']:.2f} ms "
-                "queued, summed over the models that compute.",
+                f"Per utterance: {t['compute_ms']:.2f} ms of model execution ({top}; each batch counted once) "
+                f"and {t['queue_ms']:.2f} request-ms queued, summed over the models that compute.",
             ]
     if len(totals) == 2 and totals["multitask"]["compute_ms"] > 0:
         mt, pt = totals["multitask"]["compute_ms"], totals["per-task"]["compute_ms"]

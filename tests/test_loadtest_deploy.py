@@ -103,7 +103,11 @@ def test_loadtest_against_one_deployment_per_task(deployments, tmp_path, capsys)
             assert not any(k.startswith("multitask") for k in server)
     md = (tmp_path / "capacity.md").read_text()
     assert "## Where the server's time goes" in md and "Model compute per utterance" in md
-    assert cap["server"]["multitask"]["models"]["trunk"]["compute_infer_ms"] > 0
+    trunk = cap["server"]["multitask"]["models"]["trunk"]
+    assert (
+        trunk["compute_infer_ms"] > 0
+        and 0 < trunk["exec_ms_total"] <= trunk["compute_infer_ms"] * trunk["requests"] * 1.5
+    )
     reports = sorted(p.name for p in (tmp_path / "locust").iterdir())
     assert any(n.endswith("_stats.csv") for n in reports) and any(n.endswith(".html") for n in reports)
     assert len([n for n in reports if n.endswith("_stats.csv")]) == len(steps["steps"])
