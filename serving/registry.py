@@ -15,7 +15,8 @@ reader through `load`/`read`. Standard library only: the serving side reads it w
                        "head_version", "baseline", "dev_score", ...}},
       "history": [{"revision", "time", "action", "task", "before", "after", "multitask_version",
                    "trunk_version", ["reverts"], ["archived": {"<model>/<v>" or "<model>": "<slot>/..."}]}],
-      "export_checks": {model: {"max_abs_diff"}}
+      "export_checks": {model: {"max_abs_diff"}},
+      "serving": {"max_batch", "queue_delay_us", "instances", "buckets", "warmup", "response_cache", ...}
     }
 
 `before`/`after` are the task's whole entry before and after the change (null: absent), so any
@@ -116,6 +117,8 @@ class Registry:
     export_checks: dict = field(default_factory=dict)
     onnx: dict | None = None  # how the ONNX models were built (fp16, tensorrt): later heads match it
     synthetic: dict | None = None  # set by the load test's synthetic repositories
+    # how the configs serve (batching knobs, warm-up, response cache): training/export.py ServingOptions
+    serving: dict | None = None
 
     def layers_served(self, tasks=None) -> int:
         chosen = self.tasks if tasks is None else tasks
@@ -128,7 +131,7 @@ class Registry:
         d = {"version": SCHEMA_VERSION}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in ("onnx", "synthetic") and v is None:
+            if f.name in ("onnx", "synthetic", "serving") and v is None:
                 continue
             if f.name == "tasks":
                 v = {n: e.to_dict() for n, e in v.items()}

@@ -39,6 +39,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -49,7 +50,11 @@ CACHE_DIRS = ("__pycache__",)  # Python writes these when Triton's python backen
 DEFAULT_MODEL_FILE = {"onnxruntime": "model.onnx", "python": "model.py"}
 STOCK_IMAGE_MODULES = frozenset(sys.stdlib_module_names) | {"numpy", "triton_python_backend_utils"}
 TRT_PRECISIONS = ("FP32", "FP16", "INT8")
+TRT_BOOLS = ("0", "1", "true", "false")
+TRT_PROFILE_KEYS = tuple(f"trt_profile_{k}_shapes" for k in ("min", "opt", "max"))
 BATCHING_WILDCARD = -1
+WARMUP_DIR = "warmup"  # Triton reads a model_warmup input_data_file from <model>/warmup/
+_ITEMSIZE = {mc.TYPE_INT64: 8, mc.TYPE_INT32: 4, mc.TYPE_FP32: 4, mc.TYPE_FP16: 2, mc.TYPE_BOOL: 1}
 
 # ONNX TensorProto element type -> Triton data type
 _ONNX_TO_TRITON = {
@@ -161,6 +166,7 @@ class RepositoryChecker:
             self.models[entry.name] = model
             self._check_config(model)
             self._scan_versions(model)
+            self._check_warmup(model)
 
     def _parse_config(self, path: Path) -> mc.ModelConfig | None:
         rel = self.rel(path)
@@ -273,13 +279,143 @@ class RepositoryChecker:
                         where,
                         f"{f}.parameters[\"max_workspace_size_bytes\"]: '{ws}' is not a positive integer",
                     )
+                self._check_trt_cache_and_profiles(m, f, acc.parameters)
             if accelerators and not all(g.kind == mc.ModelInstanceGroup.KIND_GPU for g in cfg.instance_group):
                 self.report(where, f"{f}: a GPU accelerator on instances that are not all KIND_GPU")
+
+    def _check_trt_cache_and_profiles(self, m: Model, f: str, params) -> None:
+        """The engine cache (a flag and an absolute folder) and the optimisation profiles: every input of the
+        model in each profile, ranks that match the config (batch first), min <= opt <= max."""
+        where = m.cfg_file
+        enable = params.get("trt_engine_cache_enable")
+        if enable is not None and enable.lower() not in TRT_BOOLS:
+            self.report(
+                where, f"{f}.parameters[\"trt_engine_cache_enable\"]: '{enable}' is not one of {TRT_BOOLS}"
+            )
+        path = params.get("trt_engine_cache_path")
+        if enable is not None and enable.lower() in ("1", "true") and not (path or "").startswith("/"):
+            self.report(
+                where,
+                f'{f}.parameters["trt_engine_cache_path"]: {path!r}: engine caching needs an absolute folder',
+            )
+        given = [k for k in TRT_PROFILE_KEYS if k in params]
+        if not given:
+            return
+        if len(given) != len(TRT_PROFILE_KEYS):
+            missing = sorted(set(TRT_PROFILE_KEYS) - set(given))
+            self.report(
+                where, f"{f}.parameters: {', '.join(missing)} missing (TensorRT needs min, opt and max)"
+            )
+            return
+        shapes: dict[str, dict[str, list[list[int]]]] = {}
+        for key in TRT_PROFILE_KEYS:
+            per_input: dict[str, list[list[int]]] = {}
+            for item in params[key].split(","):
+                name, sep, dims = item.partition(":")
+                try:
+                    values = [int(d) for d in dims.split("x")]
+                except ValueError:
+                    values = []
+                if not sep or not values or min(values) < 1:
+                    self.report(where, f'{f}.parameters["{key}"]: {item!r} is not <input>:<d1>x<d2>...')
+                    return
+                per_input.setdefault(name, []).append(values)
+            shapes[key] = per_input
+        batching = m.config.max_batch_size > 0
+        for key, per_input in shapes.items():
+            if set(per_input) != set(m.inputs):
+                self.report(
+                    where,
+                    f'{f}.parameters["{key}"]: inputs {sorted(per_input)}, but the model\'s inputs are '
+                    f"{sorted(m.inputs)}",
+                )
+                return
+        counts = {len(v) for per_input in shapes.values() for v in per_input.values()}
+        if len(counts) != 1:
+            self.report(where, f"{f}.parameters: the min/opt/max shapes give different numbers of profiles")
+            return
+        for name, t in m.inputs.items():
+            want_rank = len(t.dims) + (1 if batching else 0)
+            for i, (lo, opt, hi) in enumerate(zip(*(shapes[k][name] for k in TRT_PROFILE_KEYS), strict=True)):
+                if not (len(lo) == len(opt) == len(hi) == want_rank):
+                    self.report(
+                        where,
+                        f"{f}.parameters: profile {i} of input '{name}' has rank {len(lo)}, not {want_rank}",
+                    )
+                elif not all(a <= b <= c for a, b, c in zip(lo, opt, hi, strict=True)):
+                    self.report(
+                        where,
+                        f"{f}.parameters: profile {i} of input '{name}': min {lo} <= opt {opt} <= max {hi} fails",
+                    )
+                elif batching and hi[0] > m.config.max_batch_size:
+                    self.report(
+                        where,
+                        f"{f}.parameters: profile {i} of input '{name}' reaches batch {hi[0]} > max_batch_size "
+                        f"{m.config.max_batch_size}",
+                    )
+
+    def _check_warmup(self, m: Model) -> None:
+        """model_warmup: batch sizes the model takes, every required input given once with the config's data type
+        and concrete dims, one data source each, and each data file in <model>/warmup/ of the right size."""
+        cfg, where = m.config, m.cfg_file
+        wdir = m.path / WARMUP_DIR
+        used: set[str] = set()
+        if cfg.model_warmup and m.kind == "ensemble":
+            self.report(where, "model_warmup: set on an ensemble (warm its composing models instead)")
+            return
+        for i, w in enumerate(cfg.model_warmup):
+            f = f"model_warmup[{i}]" + (f' ("{w.name}")' if w.name else "")
+            limit = max(cfg.max_batch_size, 1)
+            if not 1 <= w.batch_size <= limit:
+                self.report(where, f"{f}.batch_size: {w.batch_size}, but the model takes 1 to {limit}")
+            for name in sorted(set(w.inputs) - set(m.inputs)):
+                self.report(where, f'{f}.inputs["{name}"]: not an input of the model')
+            for name, t in m.inputs.items():
+                sample = w.inputs.get(name)
+                if sample is None:
+                    if not t.optional:
+                        self.report(where, f'{f}.inputs["{name}"]: missing (a required input)')
+                    continue
+                fi = f'{f}.inputs["{name}"]'
+                if sample.data_type != t.data_type:
+                    self.report(
+                        where,
+                        f"{fi}.data_type: {_dtype(sample.data_type)}, but the input is {_dtype(t.data_type)}",
+                    )
+                dims = list(sample.dims)
+                if len(dims) != len(t.dims) or any(
+                    d < 1 or (c != -1 and c != d) for d, c in zip(dims, t.dims, strict=False)
+                ):
+                    self.report(where, f"{fi}.dims: {dims} do not fit the input's dims {list(t.dims)}")
+                    continue
+                source = sample.WhichOneof("input_data_type")
+                if source is None:
+                    self.report(where, f"{fi}: no data (zero_data, random_data or input_data_file)")
+                elif source == "input_data_file":
+                    used.add(sample.input_data_file)
+                    path = wdir / sample.input_data_file
+                    size = _ITEMSIZE.get(sample.data_type)
+                    if not path.is_file():
+                        self.report(
+                            f"{m.name}/{WARMUP_DIR}/{sample.input_data_file}", f"missing: {fi} reads it"
+                        )
+                    elif size is not None and path.stat().st_size != size * int(np.prod(dims)):
+                        self.report(
+                            f"{m.name}/{WARMUP_DIR}/{sample.input_data_file}",
+                            f"{path.stat().st_size} bytes, but {fi} needs {size * int(np.prod(dims))} "
+                            f"({_dtype(sample.data_type)} {dims})",
+                        )
+        if wdir.is_dir() and cfg.model_warmup:
+            for entry in sorted(wdir.iterdir()):
+                if entry.name not in used:
+                    self.report(self.rel(entry), "dangling: no model_warmup sample reads it")
 
     def _scan_versions(self, m: Model) -> None:
         for entry in sorted(m.path.iterdir()):
             if entry.name == "config.pbtxt":
                 continue
+            if entry.name == WARMUP_DIR and entry.is_dir() and m.config.model_warmup:
+                continue  # the warm-up samples' data files (_check_warmup)
             if entry.is_dir() and not entry.is_symlink() and entry.name.isdigit():
                 m.versions[int(entry.name)] = entry
             else:
@@ -701,6 +837,70 @@ class RepositoryChecker:
         for name in sorted(set(self.models) - known):
             self.report(f"{name}/", "dangling model: not in registry.json and run by no ensemble")
         self._check_profile(reg)
+        if reg.serving:
+            self._check_serving(reg.serving)
+
+    def _check_serving(self, serving: dict) -> None:
+        """The configs hold what registry.json `serving` says they were exported with (a later task change writes
+        its configs from it): max batch, queue delay and instances per kind, the response cache on the ensembles,
+        and warm-up for every sequence bucket and batch size."""
+        where = f"{registry.FILENAME}: serving"
+        instances = serving.get("instances") or {}
+        warmup = serving.get("warmup") or None
+        want_samples = (
+            {(s, b) for s in serving.get("buckets") or [] for b in warmup.get("batch_sizes") or []}
+            if warmup
+            else set()
+        )
+        for m in self.models.values():
+            cfg = m.config
+            if cfg.max_batch_size != serving.get("max_batch"):
+                self.report(
+                    m.cfg_file,
+                    f"max_batch_size: {cfg.max_batch_size}, but {where}.max_batch is {serving.get('max_batch')}",
+                )
+            if m.kind == "ensemble":
+                if cfg.response_cache.enable != bool(serving.get("response_cache")):
+                    self.report(
+                        m.cfg_file,
+                        f"response_cache.enable: {cfg.response_cache.enable}, but {where}.response_cache is "
+                        f"{serving.get('response_cache')}",
+                    )
+                continue
+            # --instances kinds: a full_<task> baseline is a whole BERT and takes the trunk's count
+            if m.name == names.TOKENIZER:
+                kind = "tokenizer"
+            elif m.name == names.TRUNK or names.task_of_full(m.name):
+                kind = "trunk"
+            else:
+                kind = "heads"
+            delay = cfg.dynamic_batching.max_queue_delay_microseconds
+            if delay != serving.get("queue_delay_us"):
+                self.report(
+                    m.cfg_file,
+                    f"dynamic_batching.max_queue_delay_microseconds: {delay}, but {where}.queue_delay_us is {serving.get('queue_delay_us')}",
+                )
+            counts = sorted({g.count for g in cfg.instance_group})
+            if kind in instances and counts != [instances[kind]]:
+                self.report(
+                    m.cfg_file,
+                    f"instance_group.count: {counts}, but {where}.instances.{kind} is {instances[kind]}",
+                )
+            if kind == "tokenizer":
+                continue
+            got = {
+                (int(w.inputs[names.ATTENTION_MASK].dims[0]), w.batch_size)
+                for w in cfg.model_warmup
+                if names.ATTENTION_MASK in w.inputs
+            }
+            if got != want_samples:
+                missing, extra = sorted(want_samples - got), sorted(got - want_samples)
+                self.report(
+                    m.cfg_file,
+                    f"model_warmup: (sequence, batch) samples differ from {where}.warmup"
+                    + (f"; missing {missing}" if missing else "")
+                    + (f"; not asked for {extra}" if extra else ""),
+                )
 
     def _check_trunk_entry(self, reg: registry.Registry, trunk: Model | None) -> None:
         if trunk is None:

@@ -179,6 +179,9 @@ def _without_profile_fields(cfg: mc.ModelConfig, tensorrt: bool = False) -> mc.M
     out.CopyFrom(cfg)
     out.ClearField("backend")
     out.ClearField("platform")
+    out.ClearField(
+        "model_warmup"
+    )  # the gpu profile warms up by default (test_gpu_profile_warms_up_every_bucket)
     for g in out.instance_group:
         g.ClearField("kind")
     if tensorrt:  # the optimization block must hold the TensorRT accelerator and nothing else
@@ -214,7 +217,11 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
         for p in tiny_repo.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    gpu_files = {p.relative_to(gpu_repo).as_posix() for p in gpu_repo.rglob("*") if p.is_file()}
+    gpu_files = {
+        p.relative_to(gpu_repo).as_posix()
+        for p in gpu_repo.rglob("*")
+        if p.is_file() and p.parent.name != "warmup"  # warm-up data: gpu profile only
+    }
     runners = {
         f
         for f in files - gpu_files
@@ -226,6 +233,10 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
             assert (tiny_repo / f).read_bytes() == (gpu_repo / f).read_bytes(), f
     reg_l, reg_g = (json.loads((r / "registry.json").read_text()) for r in (tiny_repo, gpu_repo))
     assert (reg_l.pop("profile"), reg_g.pop("profile")) == ("local", "gpu")
+    assert (reg_l["serving"].pop("warmup"), reg_g["serving"].pop("warmup")) == (
+        None,
+        {"batch_sizes": [1, 4, 16, 64]},
+    )
     assert reg_l == reg_g
 
 
@@ -241,10 +252,17 @@ def test_tensorrt_block_is_the_one_other_difference(tiny_repo, gpu_fp16_trt_repo
         if cfg.backend == "onnxruntime":
             assert len(accelerators) == 1, name
             assert accelerators[0].name == "tensorrt"
-            assert dict(accelerators[0].parameters) == {
+            params = dict(accelerators[0].parameters)
+            assert {k: params.pop(k) for k in ("precision_mode", "max_workspace_size_bytes")} == {
                 "precision_mode": "FP16",
                 "max_workspace_size_bytes": str(TRT_WORKSPACE_BYTES),
             }
+            # the rest: engine cache and optimisation profiles (test_tensorrt_engine_cache_and_profiles)
+            assert set(params) == {
+                "trt_engine_cache_enable",
+                "trt_engine_cache_path",
+                *(f"trt_profile_{k}_shapes" for k in ("min", "opt", "max")),
+            }, name
         else:
             assert not cfg.HasField("optimization"), name
     with pytest.raises(UserError, match="--tensorrt"):

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,7 @@ def _model_config(
     python_model: bool = False,
     max_batch: int = MAX_BATCH,
     instances: int = 1,
+    queue_delay_us: int = QUEUE_DELAY_US,
 ) -> mc.ModelConfig:
     cfg = mc.ModelConfig(name=name, max_batch_size=max_batch)
     if python_model or profile == "local":
@@ -255,7 +257,7 @@ def _model_config(
     cfg.instance_group.add(
         count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU
     )
-    cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_US
+    cfg.dynamic_batching.max_queue_delay_microseconds = queue_delay_us
     # No default_queue_policy (REJECT after a timeout), although it would bound the backlog an overload leaves:
     # with ensembles of python-backend models, Triton 2.51 segfaulted under overload with it (in
     # TRITONBACKEND_ResponseSend), and queue timeouts in ensembles are reported unreliable upstream
@@ -263,29 +265,234 @@ def _model_config(
     return cfg
 
 
-def add_tensorrt(cfg: mc.ModelConfig, workspace_bytes: int = TRT_WORKSPACE_BYTES) -> mc.ModelConfig:
-    """onnxruntime's TensorRT execution provider (fp16 engines) for an onnxruntime-backend, KIND_GPU model."""
+def add_tensorrt(
+    cfg: mc.ModelConfig,
+    workspace_bytes: int = TRT_WORKSPACE_BYTES,
+    *,
+    cache_path: str | None = None,
+    profiles: dict[str, str] | None = None,
+) -> mc.ModelConfig:
+    """onnxruntime's TensorRT execution provider (fp16 engines) for an onnxruntime-backend, KIND_GPU model.
+    cache_path: engines are written there once and read back on every later load (the manifests mount a volume
+    there), so a restarted pod does not rebuild them. profiles: trt_profile_{min,opt,max}_shapes
+    (tensorrt_profiles), so TensorRT builds its engines for the shapes Triton will send, once, at load."""
     acc = cfg.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
     acc.parameters["precision_mode"] = "FP16"
     acc.parameters["max_workspace_size_bytes"] = str(workspace_bytes)
+    if cache_path is not None:
+        acc.parameters["trt_engine_cache_enable"] = "1"
+        acc.parameters["trt_engine_cache_path"] = cache_path
+    for key, value in (profiles or {}).items():
+        acc.parameters[key] = value
     return cfg
 
 
-def _onnx_model_config(
-    name: str, inputs: list[dict], outputs: list[dict], profile: str, tensorrt: bool = False
+# ---------------------------------------------------------------- serving options: batching, warm-up, caches
+MODEL_KINDS = ("trunk", "heads", "tokenizer")  # --instances: the full_<task> baselines count as "trunk"
+# Where TensorRT engines are cached: the InferenceService mounts the engine-cache volume here (k8s/base).
+TRT_CACHE_PATH = "/var/cache/mtserve/tensorrt"
+WARMUP_DIR = "warmup"  # Triton reads model_warmup input_data_file from <model>/warmup/
+
+
+@dataclass
+class ServingOptions:
+    """How the configs serve, beyond the model itself: the batching knobs, warm-up, Triton's response cache
+    and the TensorRT engine cache. Recorded in registry.json (`serving`), so a later `mtserve task add`
+    writes its configs the same way. The defaults are what export wrote before these were options."""
+
+    max_batch: int = MAX_BATCH
+    queue_delay_us: int = QUEUE_DELAY_US
+    instances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODEL_KINDS, 1))
+    warmup: bool = False
+    response_cache: bool = False
+    trt_cache_path: str = TRT_CACHE_PATH
+    buckets: list[int] = field(default_factory=list)  # the sequence lengths the tokenizer pads to
+
+    def __post_init__(self):
+        if not (isinstance(self.max_batch, int) and self.max_batch >= 1):
+            raise UserError(f"--max-batch must be an integer >= 1, got {self.max_batch!r}")
+        if not (isinstance(self.queue_delay_us, int) and self.queue_delay_us >= 0):
+            raise UserError(f"--queue-delay-us must be an integer >= 0, got {self.queue_delay_us!r}")
+        unknown = set(self.instances) - set(MODEL_KINDS)
+        if unknown:
+            raise UserError(
+                f"--instances: unknown model kind(s) {sorted(unknown)} (kinds: {', '.join(MODEL_KINDS)})"
+            )
+        self.instances = dict.fromkeys(MODEL_KINDS, 1) | dict(self.instances)
+        bad = {k: v for k, v in self.instances.items() if not (isinstance(v, int) and v >= 1)}
+        if bad:
+            raise UserError(f"--instances: counts must be integers >= 1, got {bad}")
+        if not self.trt_cache_path.startswith("/"):
+            raise UserError(
+                f"--trt-cache-path must be an absolute path in the container, got {self.trt_cache_path!r}"
+            )
+
+    @property
+    def warmup_batches(self) -> list[int]:
+        """A few batch sizes the dynamic batcher forms: 1, powers of 4 below the maximum, and the maximum."""
+        sizes, b = {1, self.max_batch}, 4
+        while b < self.max_batch:
+            sizes.add(b)
+            b *= 4
+        return sorted(sizes)
+
+    def to_registry(self) -> dict:
+        return {
+            "max_batch": self.max_batch,
+            "queue_delay_us": self.queue_delay_us,
+            "instances": dict(self.instances),
+            "buckets": list(self.buckets),
+            "warmup": {"batch_sizes": self.warmup_batches} if self.warmup else None,
+            "response_cache": self.response_cache,
+            "trt_cache_path": self.trt_cache_path,
+        }
+
+    @classmethod
+    def from_registry(cls, d: dict | None) -> ServingOptions:
+        """The options a repository was exported with (registry.json `serving`); defaults when it predates them."""
+        if not d:
+            return cls()
+        return cls(
+            max_batch=int(d.get("max_batch", MAX_BATCH)),
+            queue_delay_us=int(d.get("queue_delay_us", QUEUE_DELAY_US)),
+            instances=dict(d.get("instances") or {}),
+            warmup=bool(d.get("warmup")),
+            response_cache=bool(d.get("response_cache")),
+            trt_cache_path=d.get("trt_cache_path", TRT_CACHE_PATH),
+            buckets=list(d.get("buckets") or []),
+        )
+
+
+def sequence_buckets(tokenizer) -> list[int]:
+    """Every sequence length the serving tokenizer pads a batch to, from its own rule (WordPieceTokenizer
+    .padded_length with bucket=True, as serving/models/tokenizer.py calls it): a row has 2 to max_length ids."""
+    return sorted({tokenizer.padded_length(n, bucket=True) for n in range(2, tokenizer.max_length + 1)})
+
+
+def parse_instances(text: str) -> dict[str, int]:
+    """--instances trunk=2,heads=1,tokenizer=4 (kinds left out keep 1)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, count = part.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise UserError(f"--instances: {part!r} is not KIND=COUNT (kinds: {', '.join(MODEL_KINDS)})")
+        out[kind.strip()] = int(count)
+    return out
+
+
+def apply_batching(cfg: mc.ModelConfig, opts: ServingOptions, kind: str) -> mc.ModelConfig:
+    """The batching knobs: largest batch, how long the batcher waits to fill one, instances of this kind."""
+    cfg.max_batch_size = opts.max_batch
+    if cfg.platform != "ensemble":
+        cfg.dynamic_batching.max_queue_delay_microseconds = opts.queue_delay_us
+        for g in cfg.instance_group:
+            g.count = opts.instances[kind]
+    return cfg
+
+
+def add_response_cache(cfg: mc.ModelConfig) -> mc.ModelConfig:
+    """Triton's response cache on an ensemble: a repeated request (same text) is answered from the cache
+    without running the tokenizer, trunk or heads (Triton >= 23.x caches top-level ensemble requests when every
+    composing model can be cached). The server needs --cache-config too (`mtserve serve`, the ServingRuntime)."""
+    cfg.response_cache.enable = True
+    return cfg
+
+
+def add_warmup(
+    cfg: mc.ModelConfig, model_dir: Path, buckets: list[int], batch_sizes: list[int]
 ) -> mc.ModelConfig:
-    cfg = _model_config(name, inputs, outputs, profile)
+    """model_warmup: one request per (sequence bucket, batch size) before the model is marked ready, so the first
+    user request does not pay for kernel selection or a TensorRT engine build. The variable dimension of each
+    input (-1, the sequence) takes the bucket length; attention masks are all ones (a real row, from a file in
+    <model>/warmup/), floats random, ids zeros ([PAD], a valid id in every vocabulary)."""
+    wdir = model_dir / WARMUP_DIR
+    wdir.mkdir(parents=True, exist_ok=True)
+    for seq in buckets:
+        ones = f"ones_int64_{seq}"
+        (wdir / ones).write_bytes(np.ones(seq, dtype="<i8").tobytes())
+        for batch in batch_sizes:
+            w = cfg.model_warmup.add(name=f"seq{seq}_batch{batch}", batch_size=batch, count=1)
+            for t in cfg.input:
+                dims = [seq if d == -1 else d for d in t.dims]
+                sample = w.inputs[t.name]
+                sample.data_type = t.data_type
+                sample.dims.extend(dims)
+                if t.name == names.ATTENTION_MASK:
+                    sample.input_data_file = ones
+                elif t.data_type in (mc.TYPE_FP32, mc.TYPE_FP16):
+                    sample.random_data = True
+                else:
+                    sample.zero_data = True
+    return cfg
+
+
+def tensorrt_profiles(cfg: mc.ModelConfig, buckets: list[int], max_batch: int) -> dict[str, str]:
+    """TensorRT optimisation profiles, one per sequence bucket: batch 1..max_batch, sequence (previous bucket,
+    bucket], optimised for a full batch at the bucket length (what the tokenizer and batcher produce under
+    load). onnxruntime reads several profiles from one string by repeating the input names."""
+    lo, shapes = 1, {"min": [], "opt": [], "max": []}
+    for seq in buckets:
+        for t in cfg.input:
+
+            def dims(batch, s, t=t):
+                return "x".join(str(d) for d in [batch, *(s if d == -1 else d for d in t.dims)])
+
+            shapes["min"].append(f"{t.name}:{dims(1, lo)}")
+            shapes["opt"].append(f"{t.name}:{dims(max_batch, seq)}")
+            shapes["max"].append(f"{t.name}:{dims(max_batch, seq)}")
+        lo = seq + 1
+    return {f"trt_profile_{k}_shapes": ",".join(v) for k, v in shapes.items()}
+
+
+def infer_shapes(path: Path) -> None:
+    """onnxruntime's symbolic shape inference, saved into the file: every intermediate tensor gets a (symbolic)
+    shape, which the TensorRT execution provider needs to take whole graphs instead of falling back to CUDA
+    for the parts it cannot size."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    model = SymbolicShapeInference.infer_shapes(onnx.load(str(path)), auto_merge=True)
+    if model is None:
+        raise RuntimeError(f"{path}: onnxruntime's symbolic shape inference failed")
+    onnx.save(model, str(path))
+
+
+def _onnx_model_config(
+    name: str,
+    inputs: list[dict],
+    outputs: list[dict],
+    profile: str,
+    tensorrt: bool = False,
+    *,
+    kind: str = "trunk",
+    serving: ServingOptions | None = None,
+    model_dir: Path | None = None,
+) -> mc.ModelConfig:
+    opts = serving or ServingOptions()
+    cfg = apply_batching(_model_config(name, inputs, outputs, profile), opts, kind)
+    if opts.warmup:
+        add_warmup(cfg, model_dir, opts.buckets, opts.warmup_batches)
     if tensorrt:
         if profile != "gpu":
             raise UserError("--tensorrt applies to --profile gpu only (the python backend has no TensorRT)")
-        add_tensorrt(cfg)
+        add_tensorrt(
+            cfg,
+            cache_path=opts.trt_cache_path,
+            profiles=tensorrt_profiles(cfg, opts.buckets, opts.max_batch) if opts.buckets else None,
+        )
     return cfg
 
 
 def _ensemble(
-    name: str, inputs: list[dict], outputs: list[dict], steps: list[tuple[str, dict, dict]]
+    name: str,
+    inputs: list[dict],
+    outputs: list[dict],
+    steps: list[tuple[str, dict, dict]],
+    serving: ServingOptions | None = None,
 ) -> mc.ModelConfig:
-    cfg = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=MAX_BATCH)
+    opts = serving or ServingOptions()
+    cfg = mc.ModelConfig(name=name, platform="ensemble", max_batch_size=opts.max_batch)
+    if opts.response_cache:
+        add_response_cache(cfg)
     for t in inputs:
         cfg.input.add(**t)
     for t in outputs:
@@ -327,7 +534,8 @@ def _copy_python_model(src: str, version_dir: Path, extra: tuple[str, ...] = ())
 
 
 # ---------------------------------------------------------------- the repository
-def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
+def write_tokenizer(run_root: Path, repo: Path, max_length: int, serving: ServingOptions | None = None):
+    """The tokenizer model; returns the serving tokenizer (its padding rule gives the sequence buckets)."""
     from transformers import AutoTokenizer
 
     from mtserve.training.tokenizer_export import export_tokenizer
@@ -335,11 +543,10 @@ def write_tokenizer(run_root: Path, repo: Path, max_length: int) -> None:
     version = repo / names.TOKENIZER / "1"
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
     hf = AutoTokenizer.from_pretrained(str(run_root / "tokenizer"), local_files_only=True)
-    export_tokenizer(hf, version, max_length)
-    write_config(
-        _model_config(names.TOKENIZER, TEXT_INPUTS, ID_TENSORS, "local", python_model=True),
-        repo / names.TOKENIZER,
-    )
+    tok = export_tokenizer(hf, version, max_length)
+    cfg = _model_config(names.TOKENIZER, TEXT_INPUTS, ID_TENSORS, "local", python_model=True)
+    write_config(apply_batching(cfg, serving or ServingOptions(), "tokenizer"), repo / names.TOKENIZER)
+    return tok
 
 
 def _precision(fp16: bool) -> dict:
@@ -355,15 +562,28 @@ def write_trunk(
     *,
     fp16: bool = False,
     tensorrt: bool = False,
+    serving: ServingOptions | None = None,
 ) -> dict:
     h = trunk.embeddings.word_embeddings.embedding_dim
     vdir = repo / names.TRUNK / str(version)
     vdir.mkdir(parents=True, exist_ok=True)
     diff = export_trunk(trunk, vdir / "model.onnx", vocab_size, fp16=fp16)
+    if tensorrt:
+        infer_shapes(vdir / "model.onnx")
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
     outs = [_tensor(names.hidden(d), F32, [-1, h]) for d in trunk.out_depths]
-    write_config(_onnx_model_config(names.TRUNK, ID_TENSORS, outs, profile, tensorrt), repo / names.TRUNK)
+    cfg = _onnx_model_config(
+        names.TRUNK,
+        ID_TENSORS,
+        outs,
+        profile,
+        tensorrt,
+        kind="trunk",
+        serving=serving,
+        model_dir=repo / names.TRUNK,
+    )
+    write_config(cfg, repo / names.TRUNK)
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
@@ -377,6 +597,7 @@ def write_head(
     *,
     fp16: bool = False,
     tensorrt: bool = False,
+    serving: ServingOptions | None = None,
 ) -> dict:
     h = branch.config.hidden_size
     vdir = repo / name / str(version)
@@ -384,13 +605,16 @@ def write_head(
     diff = export_head(
         branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", fp16=fp16
     )
+    if tensorrt:
+        infer_shapes(vdir / "model.onnx")
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
     inputs = [_tensor("hidden", F32, [-1, h]), _tensor("attention_mask", I64, [-1])]
-    write_config(
-        _onnx_model_config(name, inputs, task_outputs(name, spec, prefix=False), profile, tensorrt),
-        repo / name,
+    outputs = task_outputs(name, spec, prefix=False)
+    cfg = _onnx_model_config(
+        name, inputs, outputs, profile, tensorrt, kind="heads", serving=serving, model_dir=repo / name
     )
+    write_config(cfg, repo / name)
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
@@ -404,20 +628,31 @@ def write_full(
     *,
     fp16: bool = False,
     tensorrt: bool = False,
+    serving: ServingOptions | None = None,
 ) -> dict:
     vdir = repo / names.full(name) / "1"
     vdir.mkdir(parents=True, exist_ok=True)
     diff = export_full(
         model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size, fp16=fp16
     )
+    if tensorrt:
+        infer_shapes(vdir / "model.onnx")
     if profile == "local":
         _copy_python_model("onnx_runner.py", vdir)
-    write_config(
-        _onnx_model_config(
-            names.full(name), ID_TENSORS, task_outputs(name, spec, prefix=False), profile, tensorrt
-        ),
-        repo / names.full(name),
+    model_dir = repo / names.full(name)
+    outputs = task_outputs(name, spec, prefix=False)
+    # a baseline is a whole BERT, sized like the trunk: it takes the trunk's instance count
+    cfg = _onnx_model_config(
+        names.full(name),
+        ID_TENSORS,
+        outputs,
+        profile,
+        tensorrt,
+        kind="trunk",
+        serving=serving,
+        model_dir=model_dir,
     )
+    write_config(cfg, model_dir)
     return {"max_abs_diff": diff, **_precision(fp16)}
 
 
@@ -426,7 +661,9 @@ def _tok_step() -> tuple[str, dict, dict]:
     return names.TOKENIZER, {names.TEXT: names.TEXT, names.TEXT_PAIR: names.TEXT_PAIR}, ids
 
 
-def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
+def multitask_config(
+    tasks: dict[str, tuple[TaskSpec, int]], serving: ServingOptions | None = None
+) -> mc.ModelConfig:
     """tasks: name -> (spec, branch depth). Each head reads the trunk's hidden state at its own depth."""
     depths = sorted({d for _, d in tasks.values()})
     steps = [
@@ -444,16 +681,16 @@ def multitask_config(tasks: dict[str, tuple[TaskSpec, int]]) -> mc.ModelConfig:
             (name, {"hidden": names.hidden(depth), names.ATTENTION_MASK: names.ATTENTION_MASK}, out_map)
         )
         outputs += task_outputs(name, spec)
-    return _ensemble(names.MULTITASK, TEXT_INPUTS, outputs, steps)
+    return _ensemble(names.MULTITASK, TEXT_INPUTS, outputs, steps, serving)
 
 
-def single_config(name: str, spec: TaskSpec) -> mc.ModelConfig:
+def single_config(name: str, spec: TaskSpec, serving: ServingOptions | None = None) -> mc.ModelConfig:
     out_map = {"scores": f"{name}_scores"} | ({} if spec.is_regression else {"label": f"{name}_label"})
     steps = [
         _tok_step(),
         (names.full(name), {n: n for n in names.ID_TENSORS}, out_map),
     ]
-    return _ensemble(names.single(name), TEXT_INPUTS, task_outputs(name, spec), steps)
+    return _ensemble(names.single(name), TEXT_INPUTS, task_outputs(name, spec), steps, serving)
 
 
 def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
@@ -498,11 +735,14 @@ def export_run(
     *,
     fp16: bool = False,
     tensorrt: bool = False,
+    serving: ServingOptions | None = None,
 ) -> dict:
     """Export a training run (training/run_dir.py's Run) as a model repository at `out`.
 
     fp16: every ONNX model (trunk, heads and the full_* baselines alike, so capacity comparisons stay fair)
-    computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt."""
+    computes in fp16 with fp32 inputs and outputs. tensorrt: gpu profile only, see add_tensorrt.
+    serving: batching knobs, warm-up, response cache (ServingOptions); by default warm-up is on for the gpu
+    profile (the first request must not pay for kernel selection) and off for local (CPU, started often)."""
     from tqdm.auto import tqdm
 
     from mtserve.training.run_dir import Run
@@ -511,7 +751,8 @@ def export_run(
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
     if tensorrt and profile != "gpu":
         raise UserError("--tensorrt applies to --profile gpu only (the python backend has no TensorRT)")
-    opts = {"fp16": fp16, "tensorrt": tensorrt}
+    serving = ServingOptions(warmup=profile == "gpu") if serving is None else serving
+    opts = {"fp16": fp16, "tensorrt": tensorrt, "serving": serving}
     run = Run(run_dir)
     meta = run.meta
     bert_cfg = run.bert_config()
@@ -535,7 +776,8 @@ def export_run(
         for step in bar:
             bar.set_postfix_str(step)
             if step == names.TOKENIZER:
-                write_tokenizer(run.root, tmp, meta["config"]["max_length"])
+                tok = write_tokenizer(run.root, tmp, meta["config"]["max_length"], serving)
+                serving.buckets = sequence_buckets(tok)  # before the models that warm up on them
             elif step == names.TRUNK:
                 checks[names.TRUNK] = write_trunk(trunk, tmp, profile, bert_cfg.vocab_size, **opts)
             elif names.task_of_full(step):
@@ -545,10 +787,10 @@ def export_run(
                 )
             else:
                 checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile, **opts)
-        write_ensemble(multitask_config(tasks), tmp)
+        write_ensemble(multitask_config(tasks, serving), tmp)
         if with_baseline:
             for name, (spec, _) in tasks.items():
-                write_ensemble(single_config(name, spec), tmp)
+                write_ensemble(single_config(name, spec, serving), tmp)
         reg = registry.Registry(
             profile=profile,
             backbone=meta["backbone"],
@@ -572,6 +814,7 @@ def export_run(
             onnx={"precision": "fp16" if fp16 else "fp32", "tensorrt": tensorrt}
             if fp16 or tensorrt
             else None,
+            serving=serving.to_registry(),
         )
         registry.save(tmp, reg)
     return reg
@@ -598,7 +841,43 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tensorrt",
         action="store_true",
-        help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models",
+        help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models, with "
+        "an engine cache (--trt-cache-path) and optimisation profiles for batch 1..--max-batch and every "
+        "sequence bucket",
+    )
+    g = p.add_argument_group("serving options (written into the configs and registry.json)")
+    g.add_argument(
+        "--max-batch", type=int, default=MAX_BATCH, help=f"largest batch of every model (default {MAX_BATCH})"
+    )
+    g.add_argument(
+        "--queue-delay-us",
+        type=int,
+        default=QUEUE_DELAY_US,
+        help=f"how long the dynamic batcher waits to fill a batch, in microseconds (default {QUEUE_DELAY_US})",
+    )
+    g.add_argument(
+        "--instances",
+        type=parse_instances,
+        default={},
+        metavar="KIND=N,...",
+        help="model instances per kind, e.g. trunk=2,heads=1,tokenizer=4 (default 1 each; the full_<task> "
+        "baselines take the trunk's count)",
+    )
+    g.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="model_warmup for every sequence bucket and a few batch sizes (default: on for --profile gpu)",
+    )
+    g.add_argument(
+        "--response-cache",
+        action="store_true",
+        help="enable Triton's response cache on the ensembles (serve with --cache-config local,size=...)",
+    )
+    g.add_argument(
+        "--trt-cache-path",
+        default=TRT_CACHE_PATH,
+        help=f"with --tensorrt: engine cache folder in the container (default {TRT_CACHE_PATH}, mounted by k8s/)",
     )
     p.add_argument(
         "--check",
@@ -624,7 +903,23 @@ def run(args) -> int:
         print(f"{repo}: ok")
         return 0
     fp16, tensorrt = getattr(args, "fp16", False), getattr(args, "tensorrt", False)
-    reg = export_run(args.run_dir, args.out, args.profile, not args.no_baseline, fp16=fp16, tensorrt=tensorrt)
+    serving = ServingOptions(
+        max_batch=args.max_batch,
+        queue_delay_us=args.queue_delay_us,
+        instances=args.instances,
+        warmup=args.profile == "gpu" if args.warmup is None else args.warmup,
+        response_cache=args.response_cache,
+        trt_cache_path=args.trt_cache_path,
+    )
+    reg = export_run(
+        args.run_dir,
+        args.out,
+        args.profile,
+        not args.no_baseline,
+        fp16=fp16,
+        tensorrt=tensorrt,
+        serving=serving,
+    )
     worst = max(c["max_abs_diff"] for c in reg.export_checks.values())
     print(
         f"exported {len(reg.tasks)} task(s) to {args.out} (profile {args.profile}); trunk {reg.trunk.layers} "

@@ -53,18 +53,19 @@ def spec_of(entry: registry.TaskEntry):
     return TaskSpec.from_dict(entry.to_dict())
 
 
-def multitask_bytes(tasks: dict[str, registry.TaskEntry], version: int) -> bytes:
-    from mtserve.training.export import multitask_config
+def multitask_bytes(tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None) -> bytes:
+    from mtserve.training.export import ServingOptions, multitask_config
 
+    tasks_depths = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
     return config_bytes(
-        versioned(multitask_config({n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}), version)
+        versioned(multitask_config(tasks_depths, ServingOptions.from_registry(serving)), version)
     )
 
 
-def single_bytes(name: str, entry: registry.TaskEntry) -> bytes:
-    from mtserve.training.export import single_config
+def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = None) -> bytes:
+    from mtserve.training.export import ServingOptions, single_config
 
-    return config_bytes(single_config(name, spec_of(entry)))
+    return config_bytes(single_config(name, spec_of(entry), ServingOptions.from_registry(serving)))
 
 
 # ---------------------------------------------------------------- a change
@@ -112,7 +113,7 @@ def multitask_step(
     d.mkdir()
     (d / names.ENSEMBLE_PLACEHOLDER).touch()
     change.dirs.append((d, mt / str(mv)))
-    change.files.append((mt / "config.pbtxt", multitask_bytes(tasks_after, mv)))
+    change.files.append((mt / "config.pbtxt", multitask_bytes(tasks_after, mv, reg.serving)))
     change.loads.append((names.MULTITASK, mv))
     if (mt / str(old)).is_dir():
         change.retire.append(f"{names.MULTITASK}/{old}")
@@ -136,7 +137,7 @@ def train_and_stage(
     import torch
 
     from mtserve.training.backbone import load_branch, load_full
-    from mtserve.training.export import read_config, write_full, write_head, write_trunk
+    from mtserve.training.export import ServingOptions, read_config, write_full, write_head, write_trunk
     from mtserve.training.features import FeatureCache
     from mtserve.training.pipeline import train_task
     from mtserve.training.search import Candidate
@@ -179,6 +180,8 @@ def train_and_stage(
         }.items()
         if v
     }
+    # batching knobs, warm-up and caches as the repository was exported (registry.json `serving`)
+    opts["serving"] = ServingOptions.from_registry(reg.serving)
     # the trunk: a new version only if it does not output this depth yet (same weights, one more output)
     depths = list(reg.trunk.depths)
     if depth not in depths:
@@ -251,7 +254,8 @@ def baseline_steps(change: Change, repo: Path, live: Live | None, new_task: bool
     if not after or not after.baseline:
         return
     single = names.single(name)
-    data = single_bytes(name, after)
+    # the repository's serving options (response cache, max batch) hold for every change: read them from it
+    data = single_bytes(name, after, registry.read(registry.path(repo)).serving)
     if (repo / single).exists():
         change.files.append((repo / single / "config.pbtxt", data))  # written only if it differs
     else:
@@ -330,7 +334,7 @@ def plan_restore(change: Change, repo: Path, reg: registry.Registry, live: Live 
             ):
                 change.retire.append(f"{m}/{current.head_version}")
         else:
-            change.files.append((repo / m / "config.pbtxt", single_bytes(name, want)))
+            change.files.append((repo / m / "config.pbtxt", single_bytes(name, want, reg.serving)))
     if live is not None:
         change.loads.append((name, v))
         serve = (names.full(name) in live.before) if current else baselines_served(live)
