@@ -13,6 +13,11 @@ import yaml
 from mtserve.serving import names
 from mtserve.serving.errors import UserError
 from mtserve.serving.k8s_kustomize import build, kustomization_file
+from mtserve.serving.k8s_monitoring import (
+    is_dashboard_config_map,
+    validate_dashboard_config_map,
+    validate_monitoring,
+)
 from mtserve.serving.k8s_repository import uri_problem
 from mtserve.serving.k8s_schema import validate_schema
 
@@ -251,7 +256,11 @@ def validate_docs(docs: list[dict], policy: bool = True) -> list[str]:
     errors = []
     for d in docs:
         rid = _res_id(d)
-        errs = validate_schema(d)
+        errs = validate_monitoring(d)  # PodMonitor, PrometheusRule: no SDK models them (k8s_monitoring)
+        if errs is None:
+            errs = validate_schema(d)
+            if not errs and is_dashboard_config_map(d):
+                errs = validate_dashboard_config_map(d)
         if policy and not errs:
             if d.get("kind") == "InferenceService":
                 errs = policy_inference_service(d)

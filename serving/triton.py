@@ -298,6 +298,7 @@ class TritonServer:
         shm_default_bytes: int = SHM_DEFAULT_BYTES,
         shm_growth_bytes: int = SHM_GROWTH_BYTES,
         repository_poll_secs: int | None = None,
+        cache_config: str | None = None,
     ):
         if model_control not in MODEL_CONTROL_MODES:
             raise ValueError(f"model_control must be one of {MODEL_CONTROL_MODES}, got {model_control!r}")
@@ -315,6 +316,9 @@ class TritonServer:
         self.shm_default_bytes = int(shm_default_bytes)
         self.shm_growth_bytes = int(shm_growth_bytes)
         self.repository_poll_secs = repository_poll_secs
+        # Triton's response cache, e.g. "local,size=268435456": used by the models whose config enables it
+        # (`mtserve export --response-cache` enables it on the ensembles)
+        self.cache_config = check_cache_config(cache_config) if cache_config else None
         self._auto_ports = {
             "grpc": grpc_port is None,
             "http": http_port is None,
@@ -421,6 +425,8 @@ class TritonServer:
                 f"--http-address={self.address}",
                 f"--metrics-address={self.address}",
             ]
+        if self.cache_config:
+            args.append(f"--cache-config={self.cache_config}")
         if self.model_control == "poll" and self.repository_poll_secs is not None:
             args.append(f"--repository-poll-secs={int(self.repository_poll_secs)}")
         args += [f"--load-model={m}" for m in self.load_models]
@@ -655,12 +661,65 @@ def configure(parser) -> None:
         help="seconds to wait after forwarding SIGINT/SIGTERM before killing Triton (default 30)",
     )
     parser.add_argument(
+        "--cache-config",
+        metavar="local,size=BYTES",
+        help="Triton's response cache for models that enable it (mtserve export --response-cache), "
+        "e.g. local,size=268435456",
+    )
+    parser.add_argument(
+        "--trace-rate",
+        type=int,
+        metavar="N",
+        help="OpenTelemetry tracing: trace one request in N (needs --trace-endpoint)",
+    )
+    parser.add_argument(
+        "--trace-endpoint",
+        metavar="URL",
+        help="OTLP/HTTP endpoint for the traces, e.g. http://127.0.0.1:4318/v1/traces",
+    )
+    parser.add_argument(
         "--triton-arg",
         action="append",
         default=[],
         metavar="ARG",
         help="extra argument for tritonserver, e.g. --triton-arg=--exit-timeout-secs=5 (repeatable)",
     )
+
+
+def check_cache_config(value: str) -> str:
+    """`--cache-config` as Triton takes it: `local,size=<bytes>` (the cache bundled with Triton), size > 0."""
+    cache, _, rest = value.partition(",")
+    settings = dict(kv.partition("=")[::2] for kv in rest.split(",") if kv)
+    if (
+        cache != "local"
+        or set(settings) != {"size"}
+        or not settings["size"].isdigit()
+        or int(settings["size"]) < 1024
+    ):
+        raise UserError(
+            f"--cache-config {value!r}: expected local,size=<bytes> with at least 1024 bytes, e.g. "
+            "local,size=268435456 (Triton's local response cache; smaller sizes fail to initialise)"
+        )
+    return value
+
+
+TRACE_LEVELS = ("TIMESTAMPS", "TENSORS")
+
+
+def trace_args(rate: int, endpoint: str, service: str = "mtserve", level: str = "TIMESTAMPS") -> list[str]:
+    """Triton's OpenTelemetry tracing: one request in `rate` traced, spans exported over OTLP/HTTP to
+    `endpoint` (an OpenTelemetry collector, e.g. http://otel-collector:4318/v1/traces)."""
+    if rate < 1:
+        raise UserError(f"--trace-rate {rate}: trace one request in N, N >= 1")
+    if level not in TRACE_LEVELS:
+        raise UserError(f"--trace-level {level!r}: one of {', '.join(TRACE_LEVELS)}")
+    return [
+        "--trace-config=mode=opentelemetry",
+        f"--trace-config=rate={rate}",
+        f"--trace-config=level={level}",
+        f"--trace-config=opentelemetry,url={endpoint}",
+        f"--trace-config=opentelemetry,resource=service.name={service}",
+    ]
 
 
 def _exit_status(code: int | None) -> int:
@@ -676,6 +735,11 @@ def run(args) -> int:
     if args.load_model and args.model_control != "explicit":
         raise UserError("--load-model needs --model-control explicit")
     find_tritonserver()  # a clear error before anything starts
+    if (args.trace_rate is None) != (args.trace_endpoint is None):
+        raise UserError("tracing needs both --trace-rate and --trace-endpoint")
+    extra = list(args.triton_arg)
+    if args.trace_rate is not None:
+        extra += trace_args(args.trace_rate, args.trace_endpoint)
 
     stop_requested = threading.Event()
     received: list[int] = []
@@ -694,8 +758,9 @@ def run(args) -> int:
         load_models=args.load_model,
         log_file="-",
         log_verbose=args.log_verbose,
-        extra_args=args.triton_arg,
+        extra_args=extra,
         address=args.address,
+        cache_config=args.cache_config,
     )
     try:
         try:
