@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 
-.PHONY: venv lock test test-fast demo bench lint clean
+.PHONY: venv lock test test-fast demo bench gpu-check lint clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ demo: venv
 
 bench: venv
 	$(BIN)/mtserve bench
+
+# Where a GPU exists (and onnxruntime-gpu is installed): trunk + heads against the per-task models, timed on the
+# GPU at the batch sizes Triton forms; prints the cost ratio. Skips with a message (exit 0) without a GPU.
+gpu-check: venv
+	$(BIN)/mtserve gpu-check
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

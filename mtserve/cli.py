@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the whole pipeline on the embedded corpus: train, export, serve, load-test",
     ),
     "bench": ("mtserve.loadtest.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
+    "gpu-check": (
+        "mtserve.serving.gpu_check",
+        "on a GPU: time trunk + heads against the per-task models, print the cost ratio (skips without one)",
+    ),
 }
 
 

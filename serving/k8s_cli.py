@@ -27,7 +27,12 @@ from mtserve.serving.k8s_render import (
 )
 from mtserve.serving.k8s_repository import repository_facts
 from mtserve.serving.k8s_upload import upload
-from mtserve.serving.k8s_validate import load_for_validation, validate_docs
+from mtserve.serving.k8s_validate import (
+    DEFAULT_KSERVE_VERSION,
+    load_for_validation,
+    parse_kserve_version,
+    validate_docs,
+)
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -65,6 +70,17 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="raw: KEDA on Triton's queue time and pending requests; serverless: Knative concurrency",
     )
     r.add_argument("--max-replicas", type=int, default=4, help="upper bound with --autoscale (default: 4)")
+    r.add_argument(
+        "--kserve-version",
+        default=DEFAULT_KSERVE_VERSION,
+        help="the cluster's KServe release: mode names RawDeployment/Serverless before 0.16, Standard/Knative "
+        f"from 0.16 (default {DEFAULT_KSERVE_VERSION})",
+    )
+    r.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="add k8s/components/monitoring: PodMonitor, PrometheusRule alerts, Grafana dashboard",
+    )
     r.add_argument("--prometheus-url", default=DEFAULT_PROMETHEUS, help="Prometheus that KEDA queries")
     r.add_argument("--k8s-dir", type=Path, default=K8S_DIR, help=argparse.SUPPRESS)
 
@@ -79,6 +95,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         "paths", nargs="+", type=Path, help="kustomization folders (built first), YAML folders or files"
     )
     v.add_argument("--schema-only", action="store_true", help="skip the project's policy checks")
+    v.add_argument(
+        "--kserve-version",
+        default=DEFAULT_KSERVE_VERSION,
+        help=f"the deployment-mode names of this KServe release are the valid ones (default {DEFAULT_KSERVE_VERSION})",
+    )
 
     u = sub.add_parser(
         "upload",
@@ -102,6 +123,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cmd = args.k8s_command
+    if getattr(args, "kserve_version", None) is not None:
+        parse_kserve_version(args.kserve_version)  # a clear error before anything is written
     if cmd == "build":
         sys.stdout.write(kustomize(args.dir))
         return 0
@@ -109,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         failed = False
         for path in args.paths:
             docs = load_for_validation(path)
-            errors = validate_docs(docs, policy=not args.schema_only)
+            errors = validate_docs(docs, policy=not args.schema_only, kserve_version=args.kserve_version)
             kinds: dict[str, int] = {}
             for d in docs:
                 kinds[str(d.get("kind"))] = kinds.get(str(d.get("kind")), 0) + 1
@@ -143,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
             autoscale=args.autoscale,
             prometheus=args.prometheus_url,
             max_replicas=args.max_replicas,
+            kserve_version=args.kserve_version,
+            monitoring=args.monitoring,
         )
-        errors = validate_docs(build(out))
+        errors = validate_docs(build(out), kserve_version=args.kserve_version)
         for e in errors:
             print(f"{out}: {e}", file=sys.stderr)
         what = f"{len(tasks)} per-task services" if tasks else "the multitask service"

@@ -21,8 +21,9 @@ from mtserve.serving.k8s_monitoring import (
 from mtserve.serving.k8s_repository import uri_problem
 from mtserve.serving.k8s_schema import validate_schema
 
-KNATIVE_MODES = {"Knative", "Serverless"}  # "Serverless": the name before KServe 0.16, still accepted
+KNATIVE_MODES = {"Knative", "Serverless"}  # "Serverless": the name before KServe 0.16
 STANDARD_MODES = {"Standard", "RawDeployment"}  # "RawDeployment": likewise
+DEFAULT_KSERVE_VERSION = "0.16"
 GPU = "nvidia.com/gpu"
 # the one Triton model an InferenceService loads: the multitask ensemble or a per-task baseline
 LOAD_MODEL = re.compile(rf"--load-model=({names.MULTITASK}|{names.SINGLE_PREFIX}{names.TASK_NAME_RULE})\Z")
@@ -82,15 +83,90 @@ def _no_inline_credentials(env: Any, path: str, errors: list[str]) -> None:
             )
 
 
-def policy_inference_service(doc: dict) -> list[str]:
+def parse_kserve_version(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(\.\d+)?", str(text).strip())
+    if not m:
+        raise UserError(f"--kserve-version {text!r}: expected MAJOR.MINOR, e.g. 0.15 or 0.16")
+    return int(m.group(1)), int(m.group(2))
+
+
+def mode_names(kserve_version: str = DEFAULT_KSERVE_VERSION) -> dict[str, str]:
+    """The deploymentMode annotation values a KServe release understands: 0.16 renamed RawDeployment to Standard
+    and Serverless to Knative. An InferenceService created on 0.16+ with an old name is rejected on every later
+    update, deletion included (kserve#5885), and 0.15 does not know the new names."""
+    if parse_kserve_version(kserve_version) >= (0, 16):
+        return {"raw": "Standard", "serverless": "Knative"}
+    return {"raw": "RawDeployment", "serverless": "Serverless"}
+
+
+# Pod and container fields a Knative Serving install rejects with its default config-features (the flag that
+# allows each; None: never allowed), from knative/serving pkg/apis/serving/fieldmask.go and k8s_flags.go.
+KNATIVE_POD_FIELDS = {
+    "tolerations": "kubernetes.podspec-tolerations",
+    "affinity": "kubernetes.podspec-affinity",
+    "nodeSelector": "kubernetes.podspec-nodeselector",
+    "runtimeClassName": "kubernetes.podspec-runtimeclassname",
+    "securityContext": "kubernetes.podspec-securitycontext",
+    "priorityClassName": "kubernetes.podspec-priorityclassname",
+    "schedulerName": "kubernetes.podspec-schedulername",
+    "initContainers": "kubernetes.podspec-init-containers",
+    "topologySpreadConstraints": "kubernetes.podspec-topologyspreadconstraints",
+    "hostAliases": "kubernetes.podspec-hostaliases",
+    "shareProcessNamespace": "kubernetes.podspec-shareprocessnamespace",
+    "hostNetwork": None,
+    "hostPID": None,
+    "hostIPC": None,
+    "nodeName": None,
+    "dnsConfig": None,
+}
+KNATIVE_CONTAINER_SECURITY = {"privileged": None, "seLinuxOptions": None, "procMount": None}
+KNATIVE_CONTAINER_FIELDS = {"lifecycle": None, "stdin": None, "tty": None, "volumeDevices": None}
+
+
+def _knative_rejects(pred: dict, model: dict) -> list[str]:
+    errors = []
+
+    def why(flag):
+        return (
+            f"a default Knative rejects it ({flag} is disabled in config-features)"
+            if flag
+            else "Knative never accepts it"
+        )
+
+    for key, flag in KNATIVE_POD_FIELDS.items():
+        if key in pred:
+            errors.append(f"spec.predictor.{key}: {why(flag)}; k8s/components/serverless removes it")
+    for key, flag in KNATIVE_CONTAINER_FIELDS.items():
+        if key in model:
+            errors.append(f"spec.predictor.model.{key}: {why(flag)}")
+    sc = model.get("securityContext") or {}
+    for key, flag in KNATIVE_CONTAINER_SECURITY.items():
+        if key in sc:
+            errors.append(f"spec.predictor.model.securityContext.{key}: {why(flag)}, even set to false")
+    if _get(sc, "capabilities", "add"):
+        errors.append(
+            f"spec.predictor.model.securityContext.capabilities.add: {why('kubernetes.containerspec-addcapabilities')}"
+        )
+    return errors
+
+
+def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VERSION) -> list[str]:
     """What this project requires of an InferenceService on top of the schema."""
     errors: list[str] = []
     ann = _get(doc, "metadata", "annotations") or {}
     mode = ann.get("serving.kserve.io/deploymentMode")
-    if mode not in KNATIVE_MODES | STANDARD_MODES:
+    names_now = mode_names(kserve_version)
+    other = mode_names("0.15" if names_now["raw"] == "Standard" else "0.16")
+    f = "metadata.annotations.serving.kserve.io/deploymentMode"
+    if mode in other.values():
         errors.append(
-            "metadata.annotations.serving.kserve.io/deploymentMode: must be set explicitly to "
-            "Standard or Knative (KServe's default differs between releases)"
+            f"{f}: {mode!r} is not a mode name of KServe {kserve_version} (it takes "
+            f"{names_now['raw']} or {names_now['serverless']}; render with --kserve-version)"
+        )
+    elif mode not in names_now.values():
+        errors.append(
+            f"{f}: must be set explicitly to {names_now['raw']} or {names_now['serverless']} "
+            "(KServe's default differs between releases)"
         )
     if (
         ann.get("serving.kserve.io/enable-prometheus-scraping") != "true"
@@ -173,9 +249,96 @@ def policy_inference_service(doc: dict) -> list[str]:
     elif not LOAD_MODEL.match(loads[0]):
         errors.append(f"{p}.args: {loads[0]!r} is not multitask or single_<task>")
     _secure_container(model.get("securityContext"), f"{p}.securityContext", errors)
-    if _get(pred, "securityContext", "runAsNonRoot") is not True:
+    if mode in KNATIVE_MODES:
+        # the container's runAsNonRoot (checked above) stands in for the pod's, which Knative does not take
+        errors += _knative_rejects(pred, model)
+    elif _get(pred, "securityContext", "runAsNonRoot") is not True:
         errors.append("spec.predictor.securityContext.runAsNonRoot: must be true")
+    trt = volumes.get(mounts.get(names.TRT_CACHE_PATH)) if names.TRT_CACHE_PATH in mounts else None
+    if trt is None:
+        errors.append(
+            f"{p}.volumeMounts: {names.TRT_CACHE_PATH} must be mounted (an emptyDir or a claim): "
+            "`mtserve export --tensorrt` caches TensorRT engines there"
+        )
+    elif (
+        not ("emptyDir" in trt or "persistentVolumeClaim" in trt)
+        or _get(trt, "emptyDir", "medium") == "Memory"
+    ):
+        errors.append(
+            f"spec.predictor.volumes.{trt.get('name')}: the TensorRT engine cache needs a disk emptyDir or a "
+            "persistentVolumeClaim (engines are hundreds of MB: not in memory)"
+        )
     _no_inline_credentials(model.get("env"), f"{p}.env", errors)
+    errors += admin_key_problems(model, p)
+    return errors
+
+
+# ---------------------------------------------------------------- credentials fail closed
+RESTRICTED_FLAG = re.compile(
+    r"^--(grpc-restricted-protocol|http-restricted-api)=(?P<apis>[^:]*):(?P<header>[^=]+)=(?P<key>.*)$"
+)
+ENV_REF = re.compile(r"^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
+CREDENTIAL_ARG = re.compile(r"^--[\w-]*(key|token|password|secret|credential)[\w-]*=(?P<value>.+)$", re.I)
+
+
+def admin_key_problems(container: dict, path: str, env: list[tuple[str, dict]] | None = None) -> list[str]:
+    """Every way the container's admin key (Triton's restricted-API header value) or another credential in its
+    args could fall back to a value known to anyone who reads the manifests: a literal key, a $(VAR) that no env
+    entry defines (Kubernetes then passes the text itself), or one defined by a literal, a ConfigMap or an
+    optional Secret reference (a missing Secret then starts the pod with the literal `$(VAR)`). `env`: the
+    container's effective env as (where, entry) when another resource's entries override it (KServe merges the
+    InferenceService's container into the runtime's, env entries by name)."""
+    errors: list[str] = []
+    if env is None:
+        env = [(f"{path}.env[{j}]", e) for j, e in enumerate(container.get("env") or [])]
+    by_name = {e.get("name"): (where, e) for where, e in env if isinstance(e, dict)}
+    for i, arg in enumerate(container.get("args") or []):
+        arg = str(arg)
+        m = RESTRICTED_FLAG.match(arg)
+        value = m.group("key") if m else None
+        if m is None:
+            c = CREDENTIAL_ARG.match(arg)
+            value = c.group("value") if c else None
+        if value is None:
+            continue
+        what = (
+            f"the admin key of {arg.split('=', 1)[0]}" if m else f"the credential in {arg.split('=', 1)[0]}"
+        )
+        ref = ENV_REF.match(value)
+        if ref is None:
+            errors.append(
+                f"{path}.args[{i}]: {what} is a literal in the manifest; pass $(VAR) with env VAR from "
+                "valueFrom.secretKeyRef"
+            )
+            continue
+        var = ref.group(1)
+        if var not in by_name:
+            errors.append(
+                f"{path}.args[{i}]: {what} is $({var}), which no env entry defines: Kubernetes then passes the text "
+                f"'$({var})' itself, a key anyone reading this manifest knows"
+            )
+            continue
+        where, e = by_name[var]
+        if "value" in e:
+            errors.append(f"{where}.value: {var} ({what}) is a literal; use valueFrom.secretKeyRef")
+        elif not isinstance(_get(e, "valueFrom", "secretKeyRef"), dict):
+            errors.append(f"{where}.valueFrom: {var} ({what}) must come from a Secret (secretKeyRef)")
+        elif _get(e, "valueFrom", "secretKeyRef", "optional") is True:
+            errors.append(
+                f"{where}.valueFrom.secretKeyRef.optional: true lets the pod start without Secret "
+                f"{_get(e, 'valueFrom', 'secretKeyRef', 'name')!r}, and {what} falls back to the literal '$({var})'"
+            )
+    args = [str(a) for a in container.get("args") or []]
+    if "--model-control-mode=explicit" in args:
+        for flag in ("--http-restricted-api", "--grpc-restricted-protocol"):
+            if not any(
+                a.startswith(flag + "=") and "model-repository" in a.split("=", 1)[1].split(":", 1)[0]
+                for a in args
+            ):
+                errors.append(
+                    f"{path}.args: --model-control-mode=explicit opens Triton's repository API (load/unload); "
+                    f"restrict it with {flag}=model-repository,...:<header>=$(KEY) from a Secret"
+                )
     return errors
 
 
@@ -197,6 +360,7 @@ def policy_serving_runtime(doc: dict) -> list[str]:
         "--grpc-port=9000",
         "--http-port=8080",
         "--metrics-port=8002",
+        "--metrics-config=summary_latencies=true",  # the p99 alert (k8s/components/monitoring) reads these
     ):
         if flag not in args:
             errors.append(f"{p}.args: {flag} missing")
@@ -204,6 +368,7 @@ def policy_serving_runtime(doc: dict) -> list[str]:
         errors.append(f"{p}.args: --load-model belongs to each InferenceService, not the shared runtime")
     _secure_container(c.get("securityContext"), f"{p}.securityContext", errors)
     _no_inline_credentials(c.get("env"), f"{p}.env", errors)
+    errors += admin_key_problems(c, p)
     return errors
 
 
@@ -230,14 +395,39 @@ def policy_cross(docs: list[dict]) -> list[str]:
                 f"ServingRuntimes ({', '.join(sorted(map(str, runtimes)))})"
             )
             continue
-        image = next(
-            (
-                c.get("image", "")
-                for c in _get(rt, "spec", "containers") or []
-                if c.get("name") == "kserve-container"
-            ),
-            "",
+        container = next(
+            (c for c in _get(rt, "spec", "containers") or [] if c.get("name") == "kserve-container"), {}
         )
+        image = container.get("image", "")
+        mode = _get(d, "metadata", "annotations", "serving.kserve.io/deploymentMode")
+        if mode in KNATIVE_MODES:  # KServe merges the runtime's container into the Knative revision's
+            for key in KNATIVE_CONTAINER_SECURITY:
+                if key in (container.get("securityContext") or {}):
+                    errors.append(
+                        f"{_res_id(rt)}: spec.containers[kserve-container].securityContext.{key}: "
+                        f"{_res_id(d)} runs in Knative mode, which never accepts it (even set to false)"
+                    )
+        # What runs: the runtime's args, then the InferenceService's; the runtime's env with the InferenceService's
+        # entries replacing those of the same name. Problems the InferenceService brings in (its args, its env
+        # entries) are reported here; the runtime's own are reported on the runtime.
+        isvc_env = [(f"spec.predictor.model.env[{j}]", e) for j, e in enumerate(model.get("env") or [])]
+        overrides = {e.get("name") for _, e in isvc_env if isinstance(e, dict)}
+        rt_env = [
+            (f"ServingRuntime/{name} spec.containers[kserve-container].env[{j}]", e)
+            for j, e in enumerate(container.get("env") or [])
+            if isinstance(e, dict) and e.get("name") not in overrides
+        ]
+        n_rt_args = len(container.get("args") or [])
+        merged = {"args": list(container.get("args") or []) + list(model.get("args") or [])}
+        for problem in admin_key_problems(merged, "args", rt_env + isvc_env):
+            m = re.match(r"args\[(\d+)\]", problem)
+            if m and int(m.group(1)) >= n_rt_args:  # one of the InferenceService's args
+                problem = (
+                    f"spec.predictor.model.args[{int(m.group(1)) - n_rt_args}]" + problem[len(m.group(0)) :]
+                )
+            elif not problem.startswith("spec.predictor.model.env["):
+                continue
+            errors.append(f"{_res_id(d)}: {problem}")
         if model.get("runtimeVersion") and "@sha256:" in image:
             errors.append(
                 f"{_res_id(d)}: spec.predictor.model.runtimeVersion: KServe would replace the runtime's image "
@@ -251,8 +441,11 @@ def policy_cross(docs: list[dict]) -> list[str]:
     return errors
 
 
-def validate_docs(docs: list[dict], policy: bool = True) -> list[str]:
-    """Every error of a set of resources, as '<Kind>/<name>: <field path>: <problem>'."""
+def validate_docs(
+    docs: list[dict], policy: bool = True, kserve_version: str = DEFAULT_KSERVE_VERSION
+) -> list[str]:
+    """Every error of a set of resources, as '<Kind>/<name>: <field path>: <problem>'; the deployment-mode
+    names are those of `kserve_version`."""
     errors = []
     for d in docs:
         rid = _res_id(d)
@@ -263,7 +456,7 @@ def validate_docs(docs: list[dict], policy: bool = True) -> list[str]:
                 errs = validate_dashboard_config_map(d)
         if policy and not errs:
             if d.get("kind") == "InferenceService":
-                errs = policy_inference_service(d)
+                errs = policy_inference_service(d, kserve_version)
             elif d.get("kind") in ("ServingRuntime", "ClusterServingRuntime"):
                 errs = policy_serving_runtime(d)
         errors.extend(f"{rid}: {e}" for e in errs)

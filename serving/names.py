@@ -54,6 +54,10 @@ def task_of_single(model: str) -> str | None:
 # writes this placeholder and uploads keep it.
 ENSEMBLE_PLACEHOLDER = ".keep"
 
+# Where TensorRT engines are cached in the serving container: `mtserve export --tensorrt` writes it into the
+# configs (trt_engine_cache_path) and the InferenceService mounts its engine-cache volume there.
+TRT_CACHE_PATH = "/var/cache/mtserve/tensorrt"
+
 # ---------------------------------------------------------------- tensors
 TEXT = "text"
 TEXT_PAIR = "text_pair"

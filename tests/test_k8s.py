@@ -339,9 +339,9 @@ def test_serving_runtime_containers_are_checked_as_kubernetes_containers():
 
 def test_unknown_kinds_are_errors():
     errs = k8s_validate.validate_docs(
-        [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "x"}}]
+        [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"}}]
     )
-    assert errs and "PodMonitor" in errs[0]
+    assert errs and "ScaledObject" in errs[0]
 
 
 # ---------------------------------------------------------------- project policy

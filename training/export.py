@@ -289,8 +289,7 @@ def add_tensorrt(
 
 # ---------------------------------------------------------------- serving options: batching, warm-up, caches
 MODEL_KINDS = ("trunk", "heads", "tokenizer")  # --instances: the full_<task> baselines count as "trunk"
-# Where TensorRT engines are cached: the InferenceService mounts the engine-cache volume here (k8s/base).
-TRT_CACHE_PATH = "/var/cache/mtserve/tensorrt"
+TRT_CACHE_PATH = names.TRT_CACHE_PATH  # the InferenceService mounts the engine-cache volume there (k8s/base)
 WARMUP_DIR = "warmup"  # Triton reads model_warmup input_data_file from <model>/warmup/
 
 
