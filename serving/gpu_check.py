@@ -54,7 +54,7 @@ def why_no_gpu() -> str:
     )
 
 
-def _feeds(session, batch: int, seq: int, hidden: int, rng) -> dict:
+def _feeds(session, batch: int, seq: int, hidden: int, rng, vocab: int = 1000) -> dict:
     feeds = {}
     for i in session.get_inputs():
         if i.name == "hidden":
@@ -62,7 +62,9 @@ def _feeds(session, batch: int, seq: int, hidden: int, rng) -> dict:
         elif i.name == names.ATTENTION_MASK:
             feeds[i.name] = np.ones((batch, seq), dtype=np.int64)
         elif i.name == "input_ids":
-            feeds[i.name] = rng.integers(1000, 2000, (batch, seq), dtype=np.int64)
+            feeds[i.name] = rng.integers(
+                1, vocab, (batch, seq), dtype=np.int64
+            )  # any valid ids: cost, not values
         else:
             feeds[i.name] = np.zeros((batch, seq), dtype=np.int64)
     return feeds
@@ -95,10 +97,12 @@ def measure(repo: Path, providers: list, batches: list[int], seq: int, repeats: 
     trunk = session(names.TRUNK, reg.trunk.version)
     heads = {t: session(t, reg.tasks[t].head_version) for t in tasks}
     fulls = {t: session(names.full(t)) for t in tasks}
+    vocab_file = next((repo / names.TOKENIZER).glob("*/vocab.txt"))
+    vocab = sum(1 for _ in vocab_file.open(encoding="utf-8"))
     rng = np.random.default_rng(0)
     rows = []
     for b in batches:
-        ids = _feeds(trunk, b, seq, reg.hidden_size, rng)
+        ids = _feeds(trunk, b, seq, reg.hidden_size, rng, vocab)
         t_trunk = time_model(trunk, ids, repeats)
         t_heads = sum(time_model(h, _feeds(h, b, seq, reg.hidden_size, rng), repeats) for h in heads.values())
         t_full = sum(time_model(f, ids, repeats) for f in fulls.values())

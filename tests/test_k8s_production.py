@@ -228,6 +228,7 @@ def test_monitoring_component_renders_and_validates(tree, tmp_path):  # noqa: F8
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert {
         "MtserveP99OverSLO",
+        "MtserveP99Unmeasured",
         "MtserveQueueTimeHigh",
         "MtserveRequestFailures",
         "MtserveModelNotReady",
@@ -291,12 +292,12 @@ def _bad_dashboard(edit):
             "spec.groups[0].rules[0] (MtserveP99OverSLO).expr: does not parse as PromQL",
         ),
         (
-            lambda docs: docs[1]["spec"]["groups"][0]["rules"][1].update({"for": "ten minutes"}),
-            "rules[1] (MtserveQueueTimeHigh).for",
+            lambda docs: docs[1]["spec"]["groups"][0]["rules"][2].update({"for": "ten minutes"}),
+            "rules[2] (MtserveQueueTimeHigh).for",
         ),
         (
-            lambda docs: docs[1]["spec"]["groups"][0]["rules"][2].update(severity="page"),
-            "rules[2].severity: unknown field",
+            lambda docs: docs[1]["spec"]["groups"][0]["rules"][3].update(severity="page"),
+            "rules[3].severity: unknown field",
         ),
         (
             lambda docs: docs[1]["spec"]["groups"][0]["rules"][0].update(expr='{__name__=~"nv_.+"} > 1'),

@@ -13,7 +13,7 @@ import pytest
 
 from mtserve.serving import k8s_kustomize, k8s_monitoring
 from mtserve.serving.client import MultitaskClient
-from mtserve.serving.triton import TritonServer
+from mtserve.serving.triton import TritonServer, free_port, trace_args
 from mtserve.training.export import ServingOptions, export_run
 
 from .conftest import ROOT
@@ -51,10 +51,12 @@ def warm_cached(tiny_run, tmp_path_factory):
         progress=False,
         serving=ServingOptions(warmup=True, response_cache=True),
     )
+    # OpenTelemetry tracing as `mtserve serve --trace-rate` sets it (to a closed local port: nothing listens)
+    tracing = trace_args(1000, f"http://127.0.0.1:{free_port()}/v1/traces")
     server = TritonServer(
         repo,
         cache_config=CACHE,
-        extra_args=["--metrics-config=summary_latencies=true"],
+        extra_args=["--metrics-config=summary_latencies=true", *tracing],
         log_verbose=1,  # Triton logs each warm-up sample it runs
     )
     server.start()
@@ -101,8 +103,9 @@ def test_every_metric_the_monitoring_reads_is_one_triton_exports(warm_cached, tm
     server, before_requests = warm_cached
     with MultitaskClient(server.grpc_url) as c:
         c.infer([TEXT, "play some jazz"])
+    scrape = _scrape(server)
     exported = {
-        line.split()[2] for line in _scrape(server).splitlines() if line.startswith("# TYPE ")
+        line.split()[2] for line in scrape.splitlines() if line.startswith("# TYPE ")
     }  # metric families; a summary's _sum/_count/quantile series belong to its family
     overlay = tmp_path / "overlay"
     overlay.mkdir()
@@ -129,3 +132,8 @@ def test_every_metric_the_monitoring_reads_is_one_triton_exports(warm_cached, tm
         assert gpu_only <= exported
     # MtserveModelNotReady relies on this: a loaded model's counters exist before its first request
     assert _sample(before_requests, "nv_inference_request_success", model="multitask") == 0
+    # Triton exports no request summary for a model whose response cache is on (its metrics guide says so, and
+    # this one does so): MtserveP99Unmeasured fires for such a model instead of the p99 alert staying silent
+    assert _sample(scrape, "nv_inference_request_summary_us", model="trunk", quantile="0.99") is not None
+    assert _sample(scrape, "nv_inference_request_summary_us", model="multitask", quantile="0.99") is None
+    assert _sample(scrape, "nv_inference_request_success", model="multitask") > 0
