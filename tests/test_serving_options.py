@@ -194,3 +194,20 @@ def test_gpu_check_procedure_on_cpu(tuned_repo, tmp_path, capsys, monkeypatch):
         assert r["multitask_ms"] == pytest.approx(r["trunk_ms"] + r["heads_ms"], abs=2e-3)
         assert r["cost_ratio"] == pytest.approx(r["multitask_ms"] / r["per_task_ms"], rel=1e-2)
     assert "ideal" in capsys.readouterr().out
+
+
+def test_serve_options_for_the_cache_and_tracing(tmp_path):
+    from mtserve.serving.errors import UserError
+    from mtserve.serving.triton import TritonServer, trace_args
+
+    cmd = TritonServer(tmp_path, cache_config="local,size=268435456").command()
+    assert "--cache-config=local,size=268435456" in cmd
+    for bad in ("local,size=100", "redis,size=4096", "local,bytes=4096", "local"):
+        with pytest.raises(UserError, match="--cache-config"):
+            TritonServer(tmp_path, cache_config=bad)
+    assert trace_args(100, "http://127.0.0.1:4318/v1/traces")[:2] == [
+        "--trace-config=mode=opentelemetry",
+        "--trace-config=rate=100",
+    ]
+    with pytest.raises(UserError, match="--trace-rate 0"):
+        trace_args(0, "http://127.0.0.1:4318/v1/traces")
