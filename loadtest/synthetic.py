@@ -158,11 +158,11 @@ def build_synthetic_repo(
     from mtserve.training.backbone import full_model, make_branch, make_trunk
     from mtserve.training.export import (
         atomic_repository,
-        multitask_config,
         single_config,
         write_ensemble,
         write_full,
         write_head,
+        write_multitask,
         write_tokenizer,
         write_trunk,
     )
@@ -216,7 +216,7 @@ def build_synthetic_repo(
                     write_full(spec.name, spec, model.eval(), tmp, profile, VOCAB_SIZE)
                     fulls[fkey] = spec.name
         tasks = {spec.name: (spec, shape.depth) for spec, _ in specs}
-        write_ensemble(multitask_config(tasks), tmp)
+        write_multitask(tasks, tmp)
         if baseline:
             for spec, _ in specs:
                 write_ensemble(single_config(spec.name, spec), tmp)

@@ -26,7 +26,10 @@ def check_task_name(name: str, where: str = "") -> str:
 TOKENIZER = "tokenizer"
 TRUNK = "trunk"
 MULTITASK = "multitask"
-RESERVED_MODELS = (TOKENIZER, TRUNK, MULTITASK)
+# What `multitask` runs: tokenizer -> trunk -> every head. Clients call `multitask`, a one-step wrapper, so that a
+# cancelled request never reaches the heads (training/export.py multitask_config says why).
+MULTITASK_GRAPH = "multitask_graph"
+RESERVED_MODELS = (TOKENIZER, TRUNK, MULTITASK, MULTITASK_GRAPH)
 FULL_PREFIX = "full_"
 SINGLE_PREFIX = "single_"
 RESERVED_PREFIXES = (FULL_PREFIX, SINGLE_PREFIX)

@@ -2,7 +2,7 @@
 
 `check_repository(repo)` returns one line per problem, each naming the file and the field, e.g.
 
-    multitask/config.pbtxt: ensemble_scheduling.step[2].input_map["hidden"]: tensor 'hidden_9' is not produced by any step or ensemble input
+    multitask_graph/config.pbtxt: ensemble_scheduling.step[2].input_map["hidden"]: tensor 'hidden_9' is not produced by any step or ensemble input
 
 What it checks, in order:
   1. layout: every top-level folder is a model (has config.pbtxt) and every top-level file is registry.json or
@@ -22,7 +22,8 @@ What it checks, in order:
      twice, every ensemble output is produced, no tensor is left unused; producer and consumer agree on dtype
      and dims; composing models batch at least as far as the ensemble.
   5. registry.json: its tasks, the head models and the multitask outputs agree; each head's branch depth has a
-     trunk output hidden_<d> and is what the multitask ensemble feeds it; scores/label shapes follow the
+     trunk output hidden_<d> and is what the multitask graph feeds it; `multitask` is one step running the
+     graph, and no head has a queue bound (docs/overload.md); scores/label shapes follow the
      task's labels; every model belongs to the registry or an ensemble; the profile holds (local: python
      backend everywhere; gpu: onnxruntime + KIND_GPU everywhere but the tokenizer, which stays a python model
      importing only numpy and the standard library, as the stock Triton image requires).
@@ -794,7 +795,8 @@ class RepositoryChecker:
             if name not in self.models and name not in self.broken:
                 self.report(
                     f"{name}/",
-                    "missing: every repository serves the tokenizer, the trunk and the multitask ensemble",
+                    "missing: every repository serves the tokenizer, the trunk, the multitask graph and its "
+                    "multitask wrapper",
                 )
         if not path.is_file():
             self.report(
@@ -813,24 +815,28 @@ class RepositoryChecker:
             return
         reg = registry.Registry.from_dict(raw)
         trunk, multitask = self.models.get(names.TRUNK), self.models.get(names.MULTITASK)
+        graph = self.models.get(names.MULTITASK_GRAPH)  # the heads' steps; `multitask` wraps it
         self._check_trunk_entry(reg, trunk)
         mt_steps = {}
-        if multitask is not None:
-            if reg.multitask_version not in multitask.served:
+        for m in (graph, multitask):
+            if m is not None and reg.multitask_version not in m.served:
                 self.report(
                     registry.FILENAME,
-                    f"multitask_version: {reg.multitask_version}, but multitask serves "
-                    f"version(s) {sorted(multitask.served) or 'none'}",
+                    f"multitask_version: {reg.multitask_version}, but {m.name} serves "
+                    f"version(s) {sorted(m.served) or 'none'}",
                 )
-            for i, step in enumerate(multitask.config.ensemble_scheduling.step):
+        if graph is not None:
+            for i, step in enumerate(graph.config.ensemble_scheduling.step):
                 mt_steps.setdefault(step.model_name, (i, step))
         for task, info in reg.tasks.items():
-            self._check_task(task, info, trunk, multitask, mt_steps)
+            self._check_task(task, info, trunk, graph, mt_steps)
             known.add(task)
             if info.baseline:
                 known |= {info.baseline, names.full(task)}
-        if multitask is not None:
-            self._check_multitask_against_tasks(multitask, reg.tasks)
+        if graph is not None:
+            self._check_multitask_against_tasks(graph, reg.tasks)
+        if multitask is not None and graph is not None:
+            self._check_wrapper(multitask, graph)
         for m in self.models.values():
             if m.kind == "ensemble":
                 known |= {s.model_name for s in m.config.ensemble_scheduling.step}
@@ -950,6 +956,17 @@ class RepositoryChecker:
                     f"{f}.head_version: {hv}, but '{task}' serves version(s) {sorted(head.served) or 'none'}",
                 )
             self._check_task_outputs(head, "", num, classification, "the head")
+            policy = head.config.dynamic_batching.default_queue_policy
+            if policy.max_queue_size or (
+                policy.timeout_action == mc.ModelQueuePolicy.REJECT and policy.default_timeout_microseconds
+            ):
+                # A rejected head fails while the trunk's thread schedules its siblings: Triton <= 2.56 then
+                # releases the client's request and uses it (training/export.py _model_config).
+                self.report(
+                    head.cfg_file,
+                    "dynamic_batching.default_queue_policy: a head must not reject requests (max_queue_size, "
+                    "REJECT timeout): the multitask graph schedules the heads together",
+                )
             hidden = head.inputs.get("hidden")
             if hidden is None or names.ATTENTION_MASK not in head.inputs:
                 self.report(head.cfg_file, "input: a head reads 'hidden' and 'attention_mask'")
@@ -983,7 +1000,7 @@ class RepositoryChecker:
                         f"ensemble_scheduling.step[{i}].input_map[\"hidden\"]: '{got}', "
                         f"but registry.json {f}.branch_depth {depth} means '{names.hidden(depth)}'",
                     )
-            self._check_task_outputs(multitask, f"{task}_", num, classification, "the multitask ensemble")
+            self._check_task_outputs(multitask, f"{task}_", num, classification, "the multitask graph")
         baseline = info.baseline
         if baseline:
             for name in (baseline, names.full(task)):
@@ -1030,6 +1047,35 @@ class RepositoryChecker:
                     multitask.cfg_file,
                     f'output["{t.name}"]: not <task>_scores / <task>_label of a task in registry.json',
                 )
+
+    def _check_wrapper(self, wrapper: Model, graph: Model) -> None:
+        """`multitask` is one step running the graph with the graph's inputs and outputs, unrenamed: the step that
+        keeps a client's cancellation away from the heads (training/export.py multitask_config)."""
+        steps = wrapper.config.ensemble_scheduling.step
+        if len(steps) != 1 or steps[0].model_name != graph.name:
+            self.report(
+                wrapper.cfg_file,
+                f"ensemble_scheduling.step: {[s.model_name for s in steps]}, expected one step running "
+                f"'{graph.name}' (heads scheduled by the ensemble clients call can crash Triton when a "
+                "request is cancelled)",
+            )
+            return
+        for f, ours, theirs in (
+            ("input", wrapper.inputs, graph.inputs),
+            ("output", wrapper.outputs, graph.outputs),
+        ):
+            if ours.keys() != theirs.keys():
+                self.report(
+                    wrapper.cfg_file,
+                    f"{f}: {sorted(ours)}, but {graph.cfg_file} has {sorted(theirs)}",
+                )
+        step = steps[0]
+        for f, mapping in (("input_map", step.input_map), ("output_map", step.output_map)):
+            for k, v in sorted(mapping.items()):
+                if k != v:
+                    self.report(
+                        wrapper.cfg_file, f"ensemble_scheduling.step[0].{f}[\"{k}\"]: '{v}', expected '{k}'"
+                    )
 
     def _check_profile(self, reg: registry.Registry) -> None:
         profile = reg.profile  # one of registry.PROFILES: validated with the rest of the registry

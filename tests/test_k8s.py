@@ -973,7 +973,7 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
         ready = {m["name"] for m in index["models"] if m.get("state") == "READY"}
         registry = json.loads((tiny_repo / "registry.json").read_text())
         if model == "multitask":
-            assert ready == {"multitask", "tokenizer", "trunk", *registry["tasks"]}
+            assert ready == {"multitask", "multitask_graph", "tokenizer", "trunk", *registry["tasks"]}
         else:
             assert ready == {model, "tokenizer", "full_intent"}
         text = grpcclient.InferInput("text", [1, 1], "BYTES")

@@ -266,8 +266,11 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     assert (
         json.loads((repo / "registry.json").read_text())["tasks"]["t01"]["labels"] is None
     )  # a regression task
-    mt = read_config(repo / "multitask")
+    mt = read_config(repo / "multitask_graph")
     assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk", *reg.tasks}
+    assert [s.model_name for s in read_config(repo / "multitask").ensemble_scheduling.step] == [
+        "multitask_graph"
+    ]
     # t02 has t00's shape: exported once, hard-linked, renamed
     assert (repo / "t02/1/model.onnx").stat().st_ino == (repo / "t00/1/model.onnx").stat().st_ino
     assert read_config(repo / "full_t02").name == "full_t02" and (repo / "single_t02/config.pbtxt").is_file()

@@ -18,7 +18,13 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from mtserve.serving.errors import UserError
 from mtserve.serving.repository_check import check_repository
-from mtserve.training.export import FP16_TOL, QUEUE_DELAY_US, TRT_WORKSPACE_BYTES, export_run
+from mtserve.training.export import (
+    FP16_TOL,
+    QUEUE_DELAY_US,
+    QUEUE_TIMEOUT_US,
+    TRT_WORKSPACE_BYTES,
+    export_run,
+)
 
 from .conftest import ROOT
 
@@ -52,7 +58,7 @@ def _classification_task(repo: Path) -> str:
 
 
 def _head_step(repo: Path, task: str) -> int:
-    steps = _configs(repo)["multitask"].ensemble_scheduling.step
+    steps = _configs(repo)["multitask_graph"].ensemble_scheduling.step
     return next(i for i, s in enumerate(steps) if s.model_name == task)
 
 
@@ -73,7 +79,7 @@ def _missing_head(repo: Path) -> list[str]:
     i = _head_step(repo, task)
     shutil.rmtree(repo / task)
     return [
-        f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].model_name: model '{task}' is not in the repository",
+        f"multitask_graph/config.pbtxt: ensemble_scheduling.step[{i}].model_name: model '{task}' is not in the repository",
         f"registry.json: tasks[\"{task}\"]: model '{task}' is not in the repository",
     ]
 
@@ -85,9 +91,9 @@ def _renamed_tensor(repo: Path) -> list[str]:
     def edit(cfg):
         cfg.ensemble_scheduling.step[i].input_map["hidden"] = "hidden_9"
 
-    _edit_config(repo / "multitask" / "config.pbtxt", edit)
+    _edit_config(repo / "multitask_graph" / "config.pbtxt", edit)
     return [
-        f"multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map[\"hidden\"]: tensor 'hidden_9' is not "
+        f"multitask_graph/config.pbtxt: ensemble_scheduling.step[{i}].input_map[\"hidden\"]: tensor 'hidden_9' is not "
         "produced by any step or ensemble input"
     ]
 
@@ -102,7 +108,7 @@ def _dtype_mismatch(repo: Path) -> list[str]:
     i = _head_step(repo, task)
     return [
         f'{task}/config.pbtxt: input["hidden"].data_type: TYPE_FP16, but {task}/1/model.onnx declares TYPE_FP32',
-        f'multitask/config.pbtxt: ensemble_scheduling.step[{i}].input_map["hidden"]: data type mismatch',
+        f'multitask_graph/config.pbtxt: ensemble_scheduling.step[{i}].input_map["hidden"]: data type mismatch',
     ]
 
 
@@ -129,7 +135,31 @@ def _bad_config_syntax(repo: Path) -> list[str]:
     return ["trunk/config.pbtxt: line 3, column 1: does not parse as Triton's ModelConfig"]
 
 
+def _head_queue_bound(repo: Path) -> list[str]:
+    task = _classification_task(repo)
+
+    def edit(cfg):
+        cfg.dynamic_batching.default_queue_policy.max_queue_size = 64
+
+    _edit_config(repo / task / "config.pbtxt", edit)
+    return [f"{task}/config.pbtxt: dynamic_batching.default_queue_policy: a head must not reject requests"]
+
+
+def _heads_in_the_called_ensemble(repo: Path) -> list[str]:
+    """The layout issue 15 crashed: clients' `multitask` scheduling the heads itself."""
+    graph = text_format.Parse((repo / "multitask_graph" / "config.pbtxt").read_text(), mc.ModelConfig())
+
+    def edit(cfg):
+        del cfg.ensemble_scheduling.step[:]
+        cfg.ensemble_scheduling.step.extend(graph.ensemble_scheduling.step)
+
+    _edit_config(repo / "multitask" / "config.pbtxt", edit)
+    return ["multitask/config.pbtxt: ensemble_scheduling.step: ['tokenizer', 'trunk'"]
+
+
 BREAKAGES = [
+    _head_queue_bound,
+    _heads_in_the_called_ensemble,
     _missing_head,
     _renamed_tensor,
     _dtype_mismatch,
@@ -238,6 +268,30 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
         {"batch_sizes": [1, 4, 16, 64]},
     )
     assert reg_l == reg_g
+
+
+def test_queue_bounds_only_on_models_an_ensemble_schedules_alone(tiny_repo, gpu_repo):
+    """The configuration docs/overload.md found safe on Triton 2.51: a REJECT timeout on the tokenizer, the trunk
+    and the full models, nothing on the heads, no max_queue_size; clients call a one-step `multitask`."""
+    tasks = _tasks(tiny_repo)
+    for repo in (tiny_repo, gpu_repo):
+        cfgs = _configs(repo)
+        for name, cfg in cfgs.items():
+            if cfg.platform == "ensemble":
+                continue
+            policy = cfg.dynamic_batching.default_queue_policy
+            assert policy.max_queue_size == 0, name
+            if name in tasks:
+                assert policy == mc.ModelQueuePolicy(), name
+            else:
+                assert (policy.timeout_action, policy.default_timeout_microseconds) == (
+                    mc.ModelQueuePolicy.REJECT,
+                    QUEUE_TIMEOUT_US,
+                ), name
+                assert policy.allow_timeout_override, name
+        steps = cfgs["multitask"].ensemble_scheduling.step
+        assert [s.model_name for s in steps] == ["multitask_graph"]
+        assert [t.name for t in cfgs["multitask"].output] == [t.name for t in cfgs["multitask_graph"].output]
 
 
 def test_tensorrt_block_is_the_one_other_difference(tiny_repo, gpu_fp16_trt_repo):

@@ -240,6 +240,7 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
         "mood",
         "full_mood",
         "single_mood",
+        "multitask_graph",
         "multitask",
     ], lines
     assert frozenset(old_outputs) in load.outputs_seen  # traffic before the swap ...
@@ -265,10 +266,11 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
         ("trunk", "2"),
         ("mood", "1"),
         ("multitask", "2"),
+        ("multitask_graph", "2"),
         ("full_mood", "1"),
         ("single_mood", "1"),
     } <= now
-    assert ("trunk", "1") not in now and ("multitask", "1") not in now
+    assert ("trunk", "1") not in now and ("multitask", "1") not in now and ("multitask_graph", "1") not in now
 
     # the run directory knows the task too, and the served head matches PyTorch on the run's own weights
     run = Run(ws.run)
@@ -316,10 +318,14 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     changed = {p for p in files0.keys() | files1.keys() if files0.get(p) != files1.get(p)}
     mine = ("sentiment/", "full_sentiment/", "single_sentiment/")
     others = {p for p in changed if not p.startswith(mine)}
-    # the new multitask version's placeholder appears and the retired one's goes to the archive: nothing else
-    placeholders = {p for p in others if re.fullmatch(r"multitask/\d+/\.keep", p)}
-    assert others - placeholders == {"registry.json", "multitask/config.pbtxt"}
-    assert len(placeholders) == 2
+    # the new multitask (and graph) version's placeholder appears and the retired one's goes to the archive
+    placeholders = {p for p in others if re.fullmatch(r"multitask(_graph)?/\d+/\.keep", p)}
+    assert others - placeholders == {
+        "registry.json",
+        "multitask/config.pbtxt",
+        "multitask_graph/config.pbtxt",
+    }
+    assert len(placeholders) == 4
     v = reg.tasks["sentiment"].head_version
     assert v == old_v + 1 and reg.trunk == reg0.trunk
     assert {
@@ -341,7 +347,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
             model, version, rest = p.split("/", 2)
             # the task's old version, or the retired multitask version's placeholder
             assert (p.startswith(mine) and version == str(old_v)) or (
-                model == "multitask" and rest == ".keep"
+                model in ("multitask", "multitask_graph") and rest == ".keep"
             ), p
             assert hash_tree(arch / archived[f"{model}/{version}"]).get(rest) == h, p
     assert_valid(ws.repo)

@@ -45,6 +45,11 @@ from mtserve.training.tasks import TaskSpec
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 MAX_BATCH = 64
 QUEUE_DELAY_US = 500
+# A request that waited this long in the queue of a model no ensemble fans out from (tokenizer, trunk,
+# full_<task>) is answered UNAVAILABLE ("Request timeout expired") instead of joining a backlog that slows
+# everything after an overload. Below the load test's default client deadline (2 s or more), so that a queued
+# request is rejected before its client gives up. No max_queue_size: see _model_config.
+QUEUE_TIMEOUT_US = 1_000_000
 # --fp16: onnxruntime (fp16 inside, fp32 at the graph's edges) against PyTorch fp32. A tolerance, not a
 # measurement: on CPU onnxruntime the tiny test BERT's trunk differs by ~4e-3, all-MiniLM-L6's by ~8e-3 (hidden
 # states up to ~10 in magnitude), the heads' probabilities by ~1e-5.
@@ -243,6 +248,7 @@ def _model_config(
     max_batch: int = MAX_BATCH,
     instances: int = 1,
     queue_delay_us: int = QUEUE_DELAY_US,
+    bounded_queue: bool = True,
 ) -> mc.ModelConfig:
     cfg = mc.ModelConfig(name=name, max_batch_size=max_batch)
     if python_model or profile == "local":
@@ -258,10 +264,19 @@ def _model_config(
         count=instances, kind=mc.ModelInstanceGroup.KIND_GPU if gpu else mc.ModelInstanceGroup.KIND_CPU
     )
     cfg.dynamic_batching.max_queue_delay_microseconds = queue_delay_us
-    # No default_queue_policy (REJECT after a timeout), although it would bound the backlog an overload leaves:
-    # with ensembles of python-backend models, Triton 2.51 segfaulted under overload with it (in
-    # TRITONBACKEND_ResponseSend), and queue timeouts in ensembles are reported unreliable upstream
-    # (triton-inference-server/server#5783, #7512). Load shedding belongs in front of Triton (KServe/ingress).
+    if bounded_queue:
+        # Only for models whose ensemble step is scheduled alone (tokenizer, trunk, full_<task>). A head is one of
+        # several steps the multitask graph schedules at once when the trunk answers, and Triton's ensemble
+        # scheduler (core up to r26.03: 2.51 here, the 25.03 image) mis-counts when one of those steps fails
+        # while the others are still being scheduled: it releases the client's request and then uses it (SIGSEGV
+        # in TRITONBACKEND_ResponseSend; fixed upstream in core #482/#483). A rejected head is such a failure.
+        # A timeout, not max_queue_size: a full queue rejects the tokenizer step inside the gRPC handler's own
+        # call, before it records the request as in flight, and 2.51's gRPC frontend then crashed when clients
+        # cancelled (scripts/repro_cancel_crash.py --a-queue-policy size). docs/overload.md has the details.
+        policy = cfg.dynamic_batching.default_queue_policy
+        policy.timeout_action = mc.ModelQueuePolicy.REJECT
+        policy.default_timeout_microseconds = QUEUE_TIMEOUT_US
+        policy.allow_timeout_override = True  # a request's own shorter timeout applies
     return cfg
 
 
@@ -467,7 +482,10 @@ def _onnx_model_config(
     model_dir: Path | None = None,
 ) -> mc.ModelConfig:
     opts = serving or ServingOptions()
-    cfg = apply_batching(_model_config(name, inputs, outputs, profile), opts, kind)
+    # heads: no queue bound (_model_config says why)
+    cfg = apply_batching(
+        _model_config(name, inputs, outputs, profile, bounded_queue=kind != "heads"), opts, kind
+    )
     if opts.warmup:
         add_warmup(cfg, model_dir, opts.buckets, opts.warmup_batches)
     if tensorrt:
@@ -660,10 +678,11 @@ def _tok_step() -> tuple[str, dict, dict]:
     return names.TOKENIZER, {names.TEXT: names.TEXT, names.TEXT_PAIR: names.TEXT_PAIR}, ids
 
 
-def multitask_config(
+def multitask_graph_config(
     tasks: dict[str, tuple[TaskSpec, int]], serving: ServingOptions | None = None
 ) -> mc.ModelConfig:
-    """tasks: name -> (spec, branch depth). Each head reads the trunk's hidden state at its own depth."""
+    """tasks: name -> (spec, branch depth): tokenizer -> trunk -> every head, each head reading the trunk's hidden
+    state at its own depth. Clients call the `multitask` wrapper around it (multitask_config), never this."""
     depths = sorted({d for _, d in tasks.values()})
     steps = [
         _tok_step(),
@@ -680,7 +699,44 @@ def multitask_config(
             (name, {"hidden": names.hidden(depth), names.ATTENTION_MASK: names.ATTENTION_MASK}, out_map)
         )
         outputs += task_outputs(name, spec)
-    return _ensemble(names.MULTITASK, TEXT_INPUTS, outputs, steps, serving)
+    return _ensemble(names.MULTITASK_GRAPH, TEXT_INPUTS, outputs, steps, serving)
+
+
+def multitask_config(
+    tasks: dict[str, tuple[TaskSpec, int]], serving: ServingOptions | None = None
+) -> mc.ModelConfig:
+    """`multitask`, what clients call: one step, the multitask graph, with the same inputs and outputs (and the
+    same batch size and response cache setting).
+
+    Why a wrapper: Triton marks the steps an ensemble schedules after its request was cancelled (a client's
+    deadline or cancel, through gRPC) as cancelled too, and the heads' dynamic batchers answer those CANCELLED at
+    once, while the trunk's thread is still scheduling the other heads. Triton 2.51's ensemble scheduler (and
+    25.03's) then releases the client's request and uses it again: SIGSEGV in TRITONBACKEND_ResponseSend. It only
+    passes a cancellation on to steps it schedules later, never to one already running, so the graph's request,
+    created by this single step when the client's request arrives, is either cancelled before its tokenizer step
+    (which its batcher then rejects alone: no heads run) or never. The price: the step asks the graph for every
+    output, so a request for some tasks runs every head. docs/overload.md has the upstream references.
+    """
+    graph = multitask_graph_config(tasks, serving)
+    cfg = mc.ModelConfig()
+    cfg.CopyFrom(graph)
+    cfg.name = names.MULTITASK
+    del cfg.ensemble_scheduling.step[:]
+    step = cfg.ensemble_scheduling.step.add(model_name=names.MULTITASK_GRAPH, model_version=-1)
+    step.input_map.update({t.name: t.name for t in graph.input})
+    step.output_map.update({t.name: t.name for t in graph.output})
+    return cfg
+
+
+def write_multitask(
+    tasks: dict[str, tuple[TaskSpec, int]],
+    repo: Path,
+    serving: ServingOptions | None = None,
+    version: int = 1,
+) -> None:
+    """The multitask graph and its `multitask` wrapper, both at `version`."""
+    write_ensemble(multitask_graph_config(tasks, serving), repo, version)
+    write_ensemble(multitask_config(tasks, serving), repo, version)
 
 
 def single_config(name: str, spec: TaskSpec, serving: ServingOptions | None = None) -> mc.ModelConfig:
@@ -786,7 +842,7 @@ def export_run(
                 )
             else:
                 checks[step] = write_head(step, tasks[step][0], branches[step][0], tmp, profile, **opts)
-        write_ensemble(multitask_config(tasks, serving), tmp)
+        write_multitask(tasks, tmp, serving)
         if with_baseline:
             for name, (spec, _) in tasks.items():
                 write_ensemble(single_config(name, spec, serving), tmp)

@@ -53,13 +53,18 @@ def spec_of(entry: registry.TaskEntry):
     return TaskSpec.from_dict(entry.to_dict())
 
 
-def multitask_bytes(tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None) -> bytes:
-    from mtserve.training.export import ServingOptions, multitask_config
+def multitask_bytes(
+    tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None
+) -> dict[str, bytes]:
+    """model name -> config.pbtxt: the multitask graph and its `multitask` wrapper, both at `version`."""
+    from mtserve.training.export import ServingOptions, multitask_config, multitask_graph_config
 
-    tasks_depths = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
-    return config_bytes(
-        versioned(multitask_config(tasks_depths, ServingOptions.from_registry(serving)), version)
-    )
+    specs = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
+    opts = ServingOptions.from_registry(serving)
+    return {
+        names.MULTITASK_GRAPH: config_bytes(versioned(multitask_graph_config(specs, opts), version)),
+        names.MULTITASK: config_bytes(versioned(multitask_config(specs, opts), version)),
+    }
 
 
 def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = None) -> bytes:
@@ -103,21 +108,38 @@ def baselines_served(live: Live | None) -> bool:
 
 
 def multitask_step(
-    change: Change, repo: Path, reg: registry.Registry, tasks_after: dict[str, registry.TaskEntry]
+    change: Change,
+    repo: Path,
+    reg: registry.Registry,
+    tasks_after: dict[str, registry.TaskEntry],
 ) -> int:
-    """A new multitask version (an empty folder and the config naming it), swapped in after everything it uses."""
+    """A new version of the multitask graph and of its `multitask` wrapper (empty folders and the configs naming
+    them), swapped in after everything they use."""
     old = reg.multitask_version
-    mt = repo / names.MULTITASK
-    mv = registry.next_version(old, registry.version_dirs(mt))
-    d = change.staging / "multitask_version"
-    d.mkdir()
-    (d / names.ENSEMBLE_PLACEHOLDER).touch()
-    change.dirs.append((d, mt / str(mv)))
-    change.files.append((mt / "config.pbtxt", multitask_bytes(tasks_after, mv, reg.serving)))
-    change.loads.append((names.MULTITASK, mv))
-    if (mt / str(old)).is_dir():
-        change.retire.append(f"{names.MULTITASK}/{old}")
+    models = (names.MULTITASK_GRAPH, names.MULTITASK)
+    mv = registry.next_version(old, *(registry.version_dirs(repo / m) for m in models))
+    configs = multitask_bytes(tasks_after, mv, reg.serving)
+    for m in models:  # the graph's config is written before the wrapper's that runs it
+        d = change.staging / f"{m}_version"
+        d.mkdir()
+        (d / names.ENSEMBLE_PLACEHOLDER).touch()
+        change.dirs.append((d, repo / m / str(mv)))
+        change.files.append((repo / m / "config.pbtxt", configs[m]))
+        if (repo / m / str(old)).is_dir():
+            change.retire.append(f"{m}/{old}")
+    # Loading one reloads the other with it, so at every moment the graph must produce at least the outputs the
+    # wrapper maps: when outputs go away the wrapper (which stops asking for them) is loaded first.
+    outputs_before = {o for e in reg.tasks.values() for o in _outputs(e)}
+    outputs_after = {o for e in tasks_after.values() for o in _outputs(e)}
+    order = models if outputs_before <= outputs_after else tuple(reversed(models))
+    change.loads += [(m, mv) for m in order]
     return mv
+
+
+def _outputs(entry: registry.TaskEntry) -> list[str]:
+    from mtserve.training.export import task_outputs
+
+    return [t["name"] for t in task_outputs(entry.name, spec_of(entry))]
 
 
 def train_and_stage(
