@@ -123,9 +123,19 @@ def _input(text: bool):
     return inp
 
 
-def burst(url: str, model: str, text: bool, n: int, rate: float, deadline: float, cancel: float, seed: int):
-    """`n` requests at `rate`/s; deadlines log-uniform in [1 ms, `deadline`]; a `cancel` fraction is also
-    cancelled by the client at a log-uniform moment in the same range. Returns {outcome: count}."""
+def burst(
+    url: str,
+    model: str,
+    text: bool,
+    n: int,
+    rate: float,
+    deadline: float,
+    cancel: float,
+    seed: int,
+    fixed: bool,
+):
+    """`n` requests at `rate`/s; deadlines log-uniform in [1 ms, `deadline`] (`fixed`: all `deadline`); a
+    `cancel` fraction is also cancelled by the client at a moment drawn the same way. Returns {outcome: count}."""
     rng = random.Random(seed)
     counts: dict[str, int] = {}
     lock = threading.Lock()
@@ -138,7 +148,7 @@ def burst(url: str, model: str, text: bool, n: int, rate: float, deadline: float
         ended.release()
 
     def log_uniform() -> float:
-        return 1e-3 * (deadline / 1e-3) ** rng.random()
+        return deadline if fixed else 1e-3 * (deadline / 1e-3) ** rng.random()
 
     inp = _input(text)
     pending: list[tuple[float, object]] = []
@@ -192,6 +202,7 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=3000, help="per burst (default 3000)")
     p.add_argument("--rate", type=float, default=600, help="requests per second (default 600)")
     p.add_argument("--deadline", type=float, default=0.4, help="longest gRPC deadline, s (default 0.4)")
+    p.add_argument("--fixed-deadline", action="store_true", help="every deadline is --deadline (as reported)")
     p.add_argument("--cancel", type=float, default=0.5, help="fraction the client cancels (default 0.5)")
     p.add_argument("--bursts", type=int, default=3, help="number of bursts (default 3)")
     a = p.parse_args()
@@ -207,7 +218,9 @@ def main() -> int:
     try:
         for b in range(a.bursts):
             t0 = time.monotonic()
-            counts = burst(server.grpc_url, model, text, a.requests, a.rate, a.deadline, a.cancel, seed=b)
+            counts = burst(
+                server.grpc_url, model, text, a.requests, a.rate, a.deadline, a.cancel, b, a.fixed_deadline
+            )
             up = server.is_running()
             print(
                 f"burst {b}: {a.requests} requests to {model} in {time.monotonic() - t0:.1f} s: {counts}, "
