@@ -1,0 +1,142 @@
+"""Clients that time out or cancel under load must not crash Triton (issue 15).
+
+Triton 2.51's ensemble scheduler crashed the server (SIGSEGV in TRITONBACKEND_ResponseSend) when a step it
+scheduled together with others failed at once, e.g. a head answered CANCELLED because the client's gRPC deadline
+had passed: docs/overload.md. With the exported configuration (`multitask` wrapping the multitask graph, queue
+bounds only on steps scheduled alone) a burst of such requests leaves the server up and answering as before.
+With the old layout (the ensemble the client calls schedules the heads) this test failed both times it was run
+against it: once Triton crashed in the multitask burst, once `multitask` no longer answered after it
+(docs/overload.md, "Checked").
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.triton
+
+TEXTS = ["the delivery was late again", "please book a table for two", "is the museum open on sunday"]
+# Outcomes a client may see in a burst: its own deadline or cancel, or Triton's queue bound (UNAVAILABLE).
+EXPECTED_ERRORS = {"StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED", "StatusCode.UNAVAILABLE"}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_repo):
+    """Its own Triton (a crash must not take the session's server with it, nor its backlog slow other tests),
+    loading only what the bursts call."""
+    from mtserve.serving.triton import TritonServer
+
+    task = _classification_task(tiny_repo)
+    s = TritonServer(
+        tiny_repo, model_control="explicit", load_models=["multitask", f"single_{task}", "tokenizer"]
+    )
+    s.start()
+    yield s
+    s.stop()
+
+
+def _classification_task(repo) -> str:
+    tasks = json.loads((repo / "registry.json").read_text())["tasks"]
+    return next(t for t, info in sorted(tasks.items()) if info["labels"])
+
+
+def _text_input(texts):
+    import tritonclient.grpc as g
+
+    inp = g.InferInput("text", [len(texts), 1], "BYTES")
+    inp.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=np.object_))
+    return inp
+
+
+def _answers(url: str, model: str) -> dict[str, np.ndarray]:
+    import tritonclient.grpc as g
+
+    with g.InferenceServerClient(url) as c:
+        r = c.infer(model, [_text_input(TEXTS)], client_timeout=60)
+        return {o.name: r.as_numpy(o.name) for o in r.get_response().outputs}
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return lo * (hi / lo) ** rng.random()
+
+
+def burst(url: str, model: str, n: int, rate: float, seed: int) -> dict[str, int]:
+    """`n` requests at `rate`/s, open loop. Each has a gRPC deadline and half are also cancelled by the client
+    some time after they were sent, both between 1 ms and 0.4 s on a log scale, so that many end while their
+    request is in a queue or running whatever the latency; one in ten asks for a 1 us queue timeout (Triton then
+    rejects it in a queue). Returns how the requests ended; every one must end within the wait below."""
+    import tritonclient.grpc as g
+
+    rng = random.Random(seed)
+    outcomes: dict[str, int] = {}
+    lock = threading.Lock()
+    ended = threading.Semaphore(0)
+
+    def done(result, error):
+        key = "ok" if error is None else str(error.status())
+        with lock:
+            outcomes[key] = outcomes.get(key, 0) + 1
+        ended.release()
+
+    inp = _text_input(TEXTS[:1])
+    cancels: list[tuple[float, object]] = []
+    with g.InferenceServerClient(url) as client:
+        t0 = time.monotonic()
+        for i in range(n):
+            while (wait := t0 + i / rate - time.monotonic()) > 0:
+                time.sleep(min(wait, 0.002))
+            ctx = client.async_infer(
+                model,
+                [inp],
+                done,
+                client_timeout=_log_uniform(rng, 1e-3, 0.4),
+                timeout=1 if rng.random() < 0.1 else None,
+            )
+            if rng.random() < 0.5:
+                cancels.append((time.monotonic() + _log_uniform(rng, 1e-3, 0.4), ctx))
+            now = time.monotonic()
+            due = [c for c in cancels if c[0] <= now]
+            cancels = [c for c in cancels if c[0] > now]
+            for _, c in due:
+                c.cancel()
+        for when, ctx in sorted(cancels, key=lambda c: c[0]):
+            time.sleep(max(0.0, when - time.monotonic()))
+            ctx.cancel()
+        # Every request has ended by its deadline; the slack covers a loaded machine.
+        deadline = time.monotonic() + 30
+        finished = sum(ended.acquire(timeout=max(0.0, deadline - time.monotonic())) for _ in range(n))
+    outcomes["never ended"] = n - finished
+    return outcomes
+
+
+def test_cancelled_and_timed_out_bursts_leave_triton_up_and_correct(server, tiny_repo):
+    url = server.grpc_url
+    single = f"single_{_classification_task(tiny_repo)}"
+    models = ["multitask", single, "tokenizer"]  # through the multitask graph, a two-step ensemble, one model
+    before = {m: _answers(url, m) for m in models}
+    t0 = time.monotonic()
+    for seed, (model, n, rate) in enumerate(
+        [("multitask", 3000, 600), (single, 1000, 500), ("tokenizer", 1000, 500)]
+    ):
+        outcomes = burst(url, model, n, rate, seed)
+        print(f"{model}: {n} requests at {rate}/s: {outcomes}, server up: {server.is_running()}")
+        assert server.is_running(), f"Triton died during the {model} burst:\n{server.log_tail(40)}"
+        assert outcomes.pop("never ended") == 0, outcomes
+        assert set(outcomes) - {"ok"} <= EXPECTED_ERRORS, outcomes
+        assert sum(outcomes.values()) == n
+    print(f"bursts: {time.monotonic() - t0:.1f} s")
+    assert server.ready()
+    for m in models:  # and it answers as before
+        after = _answers(url, m)
+        assert after.keys() == before[m].keys(), m
+        for name, want in before[m].items():
+            if want.dtype == np.object_ or want.dtype.kind in "iu":
+                assert np.array_equal(after[name], want), (m, name)
+            else:
+                np.testing.assert_allclose(after[name], want, rtol=0, atol=1e-5, err_msg=f"{m} {name}")
