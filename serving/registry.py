@@ -10,7 +10,7 @@ reader through `load`/`read`. Standard library only: the serving side reads it w
       "revision": 4,                     # +1 on every change
       "profile": "local" | "gpu", "backbone", "num_layers", "hidden_size", "max_length",
       "trunk": {"version", "depths", "layers", "fingerprint"},
-      "multitask_version": 3,            # the version folder multitask/<v>/ its config selects
+      "multitask_version": 3,            # the version folder multitask/<v>/ (and multitask_graph/<v>/) its config selects
       "tasks": {name: {"name", "labels", "metric", "is_pair", "kind", "branch_depth", "task_layers",
                        "head_version", "baseline", "dev_score", ...}},
       "history": [{"revision", "time", "action", "task", "before", "after", "multitask_version",
