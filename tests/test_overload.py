@@ -4,15 +4,16 @@ Triton 2.51's ensemble scheduler crashed the server (SIGSEGV in TRITONBACKEND_Re
 scheduled together with others failed at once, e.g. a head answered CANCELLED because the client's gRPC deadline
 had passed: docs/overload.md. With the exported configuration (`multitask` wrapping the multitask graph, queue
 bounds only on steps scheduled alone) a burst of such requests leaves the server up and answering as before.
-With the old layout (the ensemble the client calls schedules the heads) this test failed both times it was run
-against it: once Triton crashed in the multitask burst, once `multitask` no longer answered after it
-(docs/overload.md, "Checked").
+With the old layout (the ensemble the client calls schedules the heads) the test body failed all 6 times it was
+run against it here: 5 times Triton crashed in the multitask burst, once `multitask` no longer answered after it
+(docs/overload.md, "Checked"). A crash of 2.51's gRPC frontend, a different upstream bug, is reported as xfail.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.triton
 
 TEXTS = ["the delivery was late again", "please book a table for two", "is the museum open on sunday"]
 # Outcomes a client may see in a burst: its own deadline or cancel, or Triton's queue bound (UNAVAILABLE).
+DEADLINES = (1e-3, 0.4)  # s: the range of client deadlines and of the moments clients cancel, log-uniform
 EXPECTED_ERRORS = {"StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED", "StatusCode.UNAVAILABLE"}
 
 
@@ -95,11 +97,11 @@ def burst(url: str, model: str, n: int, rate: float, seed: int) -> dict[str, int
                 model,
                 [inp],
                 done,
-                client_timeout=_log_uniform(rng, 1e-3, 0.4),
+                client_timeout=_log_uniform(rng, *DEADLINES),
                 timeout=1 if rng.random() < 0.1 else None,
             )
             if rng.random() < 0.5:
-                cancels.append((time.monotonic() + _log_uniform(rng, 1e-3, 0.4), ctx))
+                cancels.append((time.monotonic() + _log_uniform(rng, *DEADLINES), ctx))
             now = time.monotonic()
             due = [c for c in cancels if c[0] <= now]
             cancels = [c for c in cancels if c[0] > now]
@@ -115,6 +117,19 @@ def burst(url: str, model: str, n: int, rate: float, seed: int) -> dict[str, int
     return outcomes
 
 
+def grpc_frontend_crash(log: str) -> bool:
+    """A crash whose every frame lies in the `tritonserver` binary or the C/C++ runtime: Triton 2.51's gRPC
+    frontend, which has races of its own between a cancellation and a response (server issue #8034, fixed by
+    server #8078 in r25.04; also #7840, #8220). No model configuration avoids them; one ended 1 of 18 runs of
+    these bursts here with the shipped layout. The crash this test guards has frames in libtritonserver
+    (TRITONBACKEND_ResponseSend, the ensemble scheduler)."""
+    trace = log.split("Signal (11) received.", 1)
+    frames = re.findall(r"^\s*\d+# .* in (\S+)$", trace[1], re.M) if len(trace) == 2 else []
+    return bool(frames) and all(
+        f.endswith("/bin/tritonserver") or "/libc.so" in f or "/libstdc++.so" in f for f in frames
+    )
+
+
 def test_cancelled_and_timed_out_bursts_leave_triton_up_and_correct(server, tiny_repo):
     url = server.grpc_url
     single = f"single_{_classification_task(tiny_repo)}"
@@ -126,7 +141,13 @@ def test_cancelled_and_timed_out_bursts_leave_triton_up_and_correct(server, tiny
     ):
         outcomes = burst(url, model, n, rate, seed)
         print(f"{model}: {n} requests at {rate}/s: {outcomes}, server up: {server.is_running()}")
-        assert server.is_running(), f"Triton died during the {model} burst:\n{server.log_tail(40)}"
+        if not server.is_running():
+            log = server.log_tail(60)
+            if grpc_frontend_crash(log):
+                pytest.xfail(
+                    f"Triton 2.51's gRPC frontend crashed in the {model} burst (server#8034):\n{log}"
+                )
+            pytest.fail(f"Triton died during the {model} burst:\n{log}")
         assert outcomes.pop("never ended") == 0, outcomes
         assert set(outcomes) - {"ok"} <= EXPECTED_ERRORS, outcomes
         assert sum(outcomes.values()) == n
