@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from mtserve.loadtest import protocol
+from mtserve.serving import names
 
 LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
 
@@ -128,7 +129,7 @@ def capacity_markdown(result: dict, target_rps: float) -> str:
 
 def _is_ensemble(key: str) -> bool:
     model = key.split(" @ ", 1)[0]
-    return model == protocol.MULTITASK or model.startswith("single_")
+    return model in (protocol.MULTITASK, names.MULTITASK_GRAPH) or model.startswith(names.SINGLE_PREFIX)
 
 
 def time_per_utterance(models: dict) -> dict | None:

@@ -458,3 +458,20 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
     assert all(s["errors"] == 0 for s in steps) and all(math.isfinite(s["p99_ms"]) for s in steps)
     for name in ("capacity.md", "latency_vs_rate.png", "capacity_steps.json"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_time_per_utterance_leaves_out_every_ensemble():
+    """multitask_graph (what multitask runs) is an ensemble too: its time spans its steps, counting it would
+    charge the trunk and the heads twice."""
+    from mtserve.loadtest.report import time_per_utterance
+
+    models = {
+        "multitask": {"requests": 100, "exec_ms_total": 900.0, "queue_ms": 0.0},
+        "multitask_graph": {"requests": 100, "exec_ms_total": 800.0, "queue_ms": 0.0},
+        "trunk": {"requests": 100, "exec_ms_total": 300.0, "queue_ms": 2.0},
+        "intent": {"requests": 100, "exec_ms_total": 100.0, "queue_ms": 1.0},
+    }
+    got = time_per_utterance(models)
+    assert got["utterances"] == 100
+    assert got["by_model"] == {"trunk": 3.0, "intent": 1.0}
+    assert got["compute_ms"] == 4.0 and got["queue_ms"] == 3.0
