@@ -73,7 +73,7 @@ class MultitaskClient:
     ) -> dict[str, dict]:
         """{task: {"scores": float32 [B, C], "label": [str] * B (classification only)}}.
 
-        Asking for a subset of tasks requests only their outputs, so only their heads run."""
+        Asking for a subset of tasks returns only their outputs (every head still runs: docs/overload.md)."""
         from tritonclient.utils import InferenceServerException
 
         served = self.tasks(model)
@@ -135,7 +135,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
     p.add_argument("--model", default="multitask", help="multitask or single_<task>")
     add_connection_arguments(p)
-    p.add_argument("--tasks", help="comma-separated subset of tasks (only their heads run)")
+    p.add_argument("--tasks", help="comma-separated subset of tasks (only their outputs are returned)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

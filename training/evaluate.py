@@ -1,7 +1,8 @@
 """Dev scores of what Triton serves: each task's dev set sent through the ensemble over gRPC.
 
-Asking `multitask` for one task's outputs runs only that task's head, so each task's dev set costs
-one trunk pass per row plus its own head. The result is compared with the in-process scores that
+Each task's dev set asks `multitask` for that task's outputs alone; every head runs all the same (the one-step
+wrapper that keeps cancelled requests from crashing Triton: docs/overload.md), so a row costs one trunk pass plus
+every head. The result is compared with the in-process scores that
 reports/accuracy.json holds.
 """
 
