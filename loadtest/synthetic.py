@@ -122,7 +122,7 @@ def synthetic_specs(n_tasks: int, shape: Shape):
 
 def _clone_model(src: Path, dst: Path, name: str) -> None:
     """Another task's model of the same shape: the version folders hard-linked, config.pbtxt renamed."""
-    from mtserve.training.export import read_config, write_config
+    from mtserve.training.model_config import read_config, write_config
 
     for f in src.rglob("*"):
         if not f.is_file() or f.name == "config.pbtxt" or "__pycache__" in f.parts:

@@ -117,7 +117,7 @@ class Registry:
     export_checks: dict = field(default_factory=dict)
     onnx: dict | None = None  # how the ONNX models were built (fp16, tensorrt): later heads match it
     synthetic: dict | None = None  # set by the load test's synthetic repositories
-    # how the configs serve (batching knobs, warm-up, response cache): training/export.py ServingOptions
+    # how the configs serve (batching knobs, warm-up, response cache): training/model_config.py ServingOptions
     serving: dict | None = None
 
     def layers_served(self, tasks=None) -> int:

@@ -961,7 +961,7 @@ class RepositoryChecker:
                 policy.timeout_action == mc.ModelQueuePolicy.REJECT and policy.default_timeout_microseconds
             ):
                 # A rejected head fails while the trunk's thread schedules its siblings: Triton <= 2.56 then
-                # releases the client's request and uses it (training/export.py _model_config).
+                # releases the client's request and uses it (training/model_config.py base_config).
                 self.report(
                     head.cfg_file,
                     "dynamic_batching.default_queue_policy: a head must not reject requests (max_queue_size, "

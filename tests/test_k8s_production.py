@@ -356,7 +356,7 @@ def test_autoscaling_signal_does_not_grow_with_the_number_of_tasks():
 
 
 def test_tensorrt_engine_cache_is_mounted_where_export_points():
-    from mtserve.training.export import TRT_CACHE_PATH
+    from mtserve.training.model_config import TRT_CACHE_PATH
 
     assert TRT_CACHE_PATH == names.TRT_CACHE_PATH
     s = isvcs(built("base"))[0]

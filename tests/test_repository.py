@@ -18,13 +18,9 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from mtserve.serving.errors import UserError
 from mtserve.serving.repository_check import check_repository
-from mtserve.training.export import (
-    FP16_TOL,
-    QUEUE_DELAY_US,
-    QUEUE_TIMEOUT_US,
-    TRT_WORKSPACE_BYTES,
-    export_run,
-)
+from mtserve.training.export import export_run
+from mtserve.training.model_config import QUEUE_DELAY_US, QUEUE_TIMEOUT_US, TRT_WORKSPACE_BYTES
+from mtserve.training.onnx_export import FP16_TOL
 
 from .conftest import ROOT
 

@@ -15,7 +15,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from mtserve.serving.repository_check import check_repository
 from mtserve.serving.wordpiece import WordPieceTokenizer
-from mtserve.training.export import TRT_CACHE_PATH, ServingOptions, export_run
+from mtserve.training.export import export_run
+from mtserve.training.model_config import TRT_CACHE_PATH, ServingOptions
 
 
 def _configs(repo: Path) -> dict[str, mc.ModelConfig]:

@@ -14,7 +14,8 @@ import pytest
 from mtserve.serving import k8s_kustomize, k8s_monitoring
 from mtserve.serving.client import MultitaskClient
 from mtserve.serving.triton import TritonServer, free_port, trace_args
-from mtserve.training.export import ServingOptions, export_run
+from mtserve.training.export import export_run
+from mtserve.training.model_config import ServingOptions
 
 from .conftest import ROOT
 

@@ -38,7 +38,7 @@ def versioned(cfg, version: int):
 
 
 def with_outputs(cfg, name: str, spec):
-    from mtserve.training.export import task_outputs
+    from mtserve.training.model_config import task_outputs
 
     del cfg.output[:]
     for t in task_outputs(name, spec, prefix=False):
@@ -57,7 +57,8 @@ def multitask_bytes(
     tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None
 ) -> dict[str, bytes]:
     """model name -> config.pbtxt: the multitask graph and its `multitask` wrapper, both at `version`."""
-    from mtserve.training.export import ServingOptions, multitask_config, multitask_graph_config
+    from mtserve.training.export import multitask_config, multitask_graph_config
+    from mtserve.training.model_config import ServingOptions
 
     specs = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
     opts = ServingOptions.from_registry(serving)
@@ -68,7 +69,8 @@ def multitask_bytes(
 
 
 def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = None) -> bytes:
-    from mtserve.training.export import ServingOptions, single_config
+    from mtserve.training.export import single_config
+    from mtserve.training.model_config import ServingOptions
 
     return config_bytes(single_config(name, spec_of(entry), ServingOptions.from_registry(serving)))
 
@@ -137,7 +139,7 @@ def multitask_step(
 
 
 def _outputs(entry: registry.TaskEntry) -> list[str]:
-    from mtserve.training.export import task_outputs
+    from mtserve.training.model_config import task_outputs
 
     return [t["name"] for t in task_outputs(entry.name, spec_of(entry))]
 
@@ -159,8 +161,9 @@ def train_and_stage(
     import torch
 
     from mtserve.training.backbone import load_branch, load_full
-    from mtserve.training.export import ServingOptions, read_config, write_full, write_head, write_trunk
+    from mtserve.training.export import write_full, write_head, write_trunk
     from mtserve.training.features import FeatureCache
+    from mtserve.training.model_config import ServingOptions, read_config
     from mtserve.training.pipeline import train_task
     from mtserve.training.search import Candidate
     from mtserve.training.task_file import store_task_data
@@ -311,7 +314,7 @@ def plan_removal(change: Change, repo: Path, live: Live | None) -> None:
 def plan_restore(change: Change, repo: Path, reg: registry.Registry, live: Live | None) -> None:
     """Plan bringing `change.after` (an earlier entry of the task) back: its version folders from the archive,
     configs selecting them, the current version retired."""
-    from mtserve.training.export import read_config
+    from mtserve.training.model_config import read_config
 
     name, want, current = change.task, change.after, change.before
     if want.branch_depth not in reg.trunk.depths:
