@@ -29,6 +29,9 @@ measurement window and sends them to the master (`mtserve_samples`) when the win
 in-flight utterances drained; the master's percentiles come from every sample of every worker, not
 from Locust's rounded response-time buckets. `--utterance-stats` writes them (JSON), `--utterance-samples`
 every sample (CSV). `mtserve loadtest` drives the same users and messages step by step (loadtest/worker.py).
+
+Why one long file: `locust -f` loads a single file on the master and on every worker, and the users, the
+master/worker messages and the command-line options must all be registered by that import.
 """
 
 from __future__ import annotations  # noqa: I001

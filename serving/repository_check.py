@@ -29,6 +29,9 @@ What it checks, in order:
      importing only numpy and the standard library, as the stock Triton image requires).
 
 It needs onnx and tritonclient's protobufs, not torch or onnxruntime.
+
+Why one long module: one checker walks the repository once, and every rule reads the same parsed index of
+models, versions and tensors; the rules follow the numbered sections above, in that order.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ treated as control characters and dropped.
 Differences from `transformers`' call API, on purpose: `encode(text, text_pair="")` is a pair with
 an empty second segment (as `tokenizers` and the batched `transformers` call do); the single-text
 `transformers` call treats an empty `text_pair` like None.
+
+Why one long file: it is copied beside the tokenizer model into every repository and imported there by
+name (serving/models/tokenizer.py); one self-contained file is what the stock image can import.
 """
 
 from __future__ import annotations

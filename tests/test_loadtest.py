@@ -19,13 +19,13 @@ import pytest
 from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity import (
     SHORT,
-    LocustWorker,
     SearchConfig,
     preflight,
     run_capacity,
     short_capacity,
 )
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.worker_process import LocustWorker
 from mtserve.loadtest.workload import build_pool, parse_mix, parse_words
 from mtserve.serving.errors import UserError
 
