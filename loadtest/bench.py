@@ -20,12 +20,10 @@ import json
 import time
 from pathlib import Path
 
-from mtserve.loadtest.capacity import (
-    SHORT,
-    SearchConfig,
+from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
+from mtserve.loadtest.capacity_cli import (
     add_search_arguments,
     add_workload_arguments,
-    run_capacity,
     search_config,
     utterances_from,
 )

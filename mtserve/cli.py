@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "send text to the multitask ensemble over gRPC and print every task",
     ),
     "loadtest": (
-        "mtserve.loadtest.capacity",
+        "mtserve.loadtest.capacity_cli",
         "Locust capacity search: multitask against one deployment per task",
     ),
     "task": (
