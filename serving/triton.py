@@ -16,6 +16,10 @@ The environment matters more than the command line (all of it is in `server_env`
   models import nothing from mtserve, as in NVIDIA's stock image.
 * `OMP_NUM_THREADS=1` and friends: every python-backend model instance is its own process, so
   each one gets one math thread unless the caller's environment says otherwise.
+
+Why one long module: each section below is a trap of this one binary (where the wheel keeps it, the backend
+directory it needs, the environment its stubs need, readiness, a clean stop) and `mtserve serve` is the thin
+command line over them; split apart, a fix to one trap would have to be repeated in the others' callers.
 """
 
 from __future__ import annotations
