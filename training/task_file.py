@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import yaml
 
 from mtserve.serving import names
 from mtserve.serving.errors import UserError
-from mtserve.training.tasks import METRICS, Split, TaskData, TaskSpec
+from mtserve.training.tasks import METRICS, Split, TaskData, TaskSpec, parse_target
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 KINDS = ("classification", "regression")
@@ -299,14 +298,7 @@ def _to_split(entry: TaskEntrySpec, spec: TaskSpec, rows: Rows, what: str) -> Sp
     for n, _, _, raw in rows.items:
         where = f"{rows.path}:{n}: column {entry.label!r}"
         if spec.is_regression:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise UserError(
-                    f"{where}: {raw!r} is not a number ({entry.name} is a regression task)"
-                ) from None
-            if not math.isfinite(value):
-                raise UserError(f"{where}: {raw!r} is not finite")
+            value = parse_target(raw, where, entry.name)
             labels.append(value)
             continue
         name = entry.label_map.get(raw, raw)

@@ -170,20 +170,23 @@ def _read_tsv_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
+def parse_target(raw: str, where: str, task: str) -> float:
+    """A regression task's label: a finite number, or a UserError naming `where` (file, row, column)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{where}: {raw!r} is not a number ({task} is a regression task)") from None
+    if not math.isfinite(value):
+        raise UserError(f"{where}: {raw!r} is not finite")
+    return value
+
+
 def _parse_label(
     spec: TaskSpec, raw: str, where: str, raw_labels: Sequence[str] | None = None
 ) -> int | float:
     raw = raw.strip()
     if spec.is_regression:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UserError(
-                f"{where}: label {raw!r} is not a number (task {spec.name} is a regression task)"
-            ) from None
-        if not math.isfinite(value):
-            raise UserError(f"{where}: label {raw!r} is not finite")
-        return value
+        return parse_target(raw, f"{where}: label", spec.name)
     names = list(raw_labels or spec.labels)
     if raw in names:
         return names.index(raw)
