@@ -168,6 +168,13 @@ def archive_dir(repo: str | Path) -> Path:
     return r.parent / f"{r.name}.archive"
 
 
+def journal_path(repo: str | Path) -> Path:
+    """The journal of a `mtserve task` change in progress (training/task_journal.py), beside the repository: it
+    exists only while a change runs, or after one was killed (the next `mtserve task` then recovers it)."""
+    r = Path(repo).resolve()
+    return r.parent / f".{r.name}.mtserve-task.journal"
+
+
 def locate_archived(repo: str | Path, reg: Registry, rel: str) -> Path | None:
     """Where the archive holds `rel` ("<model>/<v>" or "<model>"), from the newest history entry that moved
     it (or a folder holding it) there; None when it is nowhere."""

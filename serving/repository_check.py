@@ -1131,6 +1131,14 @@ class RepositoryChecker:
     def run(self) -> list[str]:
         if not self.repo.is_dir():
             return [f"{self.repo}: not a folder"]
+        journal = registry.journal_path(self.repo)
+        if journal.exists():
+            # a `mtserve task` change is running, or was killed half-way: what follows may be half of it
+            self.report(
+                journal.name,
+                f"an unfinished `mtserve task` change ({journal}): `mtserve task recover --repo {self.repo}` "
+                "undoes it (or finishes it past its commit point); a change in progress removes it when done",
+            )
         self.scan()
         for m in self.models.values():
             if m.kind == "ensemble":

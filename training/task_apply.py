@@ -1,5 +1,6 @@
 """Put a planned task change in place, or undo all of it: renames and atomic file replaces, `registry.json`
 last (the commit point), one `mtserve task` per repository at a time; then keep the run directory in step.
+Every step is journaled first (task_journal.py), so a change killed half-way is undone or finished later.
 """
 
 from __future__ import annotations
@@ -15,63 +16,19 @@ from pathlib import Path
 from mtserve.serving import registry
 from mtserve.serving.errors import UserError
 from mtserve.serving.model_control import Live
+from mtserve.training import task_journal
 from mtserve.training.task_plan import Change, multitask_step, say
 
 PROG = "mtserve task"
 
 
-# ---------------------------------------------------------------- safe writes
-class Transaction:
-    """File changes that can all be undone: folders renamed into place (never over anything), files replaced
-    atomically (old bytes kept), folders moved away (to the archive). Every step is a rename or an atomic
-    replace on one file system."""
-
-    def __init__(self):
-        self._undo: list = []
-
-    def move(self, src: Path, dst: Path) -> None:
-        if dst.exists():
-            raise UserError(f"{dst} already exists; refusing to overwrite it")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(src, dst)
-        self._undo.append(lambda: os.rename(dst, src))
-
-    def write(self, target: Path, data: bytes) -> bool:
-        old = target.read_bytes() if target.exists() else None
-        if old == data:
-            return False
-        registry.atomic_write(target, data)
-        self._undo.append(lambda: registry.atomic_write(target, old) if old is not None else target.unlink())
-        return True
-
-    def revert(self) -> list[str]:
-        errors = []
-        for undo in reversed(self._undo):
-            try:
-                undo()
-            except Exception as e:  # noqa: BLE001 - keep undoing the rest
-                errors.append(f"{type(e).__name__}: {e}")
-        self._undo.clear()
-        return errors
-
-
-def prune_up(path: Path, stop: Path) -> None:
-    """Remove `path` and its parents up to `stop` (included) while they are empty folders."""
-    stop = stop.resolve()
-    path = path.resolve()
-    while path == stop or stop in path.parents:
-        try:
-            path.rmdir()
-        except OSError:
-            return
-        if path == stop:
-            return
-        path = path.parent
-
-
+# ---------------------------------------------------------------- one change at a time
 @contextlib.contextmanager
-def repository_lock(repo: Path):
-    """One `mtserve task` at a time per repository (a lock file beside it: the repository's files stay as they are)."""
+def repository_lock(repo: Path, server: str | None = None, run_dir: str | Path | None = None, log=say):
+    """One `mtserve task` at a time per repository (a lock file beside it: the repository's files stay as they
+    are). The lock dies with its process, so a change journal found once it is held belongs to a process that
+    was killed: it is recovered (undone, or finished past its commit point) before anything else runs. Yields
+    what the recovery did ('' when there was nothing to recover)."""
     r = repo.resolve()
     if not r.is_dir():
         raise UserError(f"model repository not found: {repo}")
@@ -83,7 +40,7 @@ def repository_lock(repo: Path):
                 f"another `mtserve task` is changing {repo} right now; try again when it is done"
             ) from None
         try:
-            yield
+            yield task_journal.recover(repo, server, run_dir, log)
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -97,10 +54,19 @@ def archive_slot(archive: Path, name: str) -> str:
 
 
 def apply_change(
-    repo: Path, reg: registry.Registry, change: Change, live: Live | None, log=say
+    repo: Path,
+    reg: registry.Registry,
+    change: Change,
+    live: Live | None,
+    log=say,
+    run_dir: Path | None = None,
+    trained: Path | None = None,
 ) -> registry.Registry:
     """Put the change in place - new folders, configs, live loads/unloads, retired folders to the archive, and
-    registry.json last (the commit point) - or undo all of it."""
+    registry.json last (the commit point) - then bring the run directory in step (`run_dir`; `trained`: the
+    newly trained task folder); or undo all of it. Every step is written to the journal (task_journal) before
+    the first is taken, so a kill at any point is undone, or finished, by the next `mtserve task`."""
+    task_journal.failpoint("staged")
     tasks_after = {n: e for n, e in reg.tasks.items() if n != change.task}
     if change.after is not None:
         tasks_after = dict(reg.tasks) | {change.task: change.after}
@@ -120,41 +86,70 @@ def apply_change(
     if problems:
         raise UserError("the change would leave an invalid registry: " + "; ".join(problems))
 
-    tx = Transaction()
+    # The whole plan, in the order it is taken: new names only first (nothing Triton serves changes yet), then
+    # configs (dependencies first, the multitask config last), the live swap, the retired folders to the
+    # archive, and registry.json last: the commit point.
+    journal = task_journal.Journal(
+        str(repo.resolve()),
+        change.action,
+        change.task,
+        revision,
+        server=live.url if live is not None else None,
+        served_before=sorted(live.before) if live is not None else [],
+        archive=str(archive),
+        staging=[str(d) for d in [change.staging, *change.cleanup]],
+        prune=[str(src.parent) for src, _ in change.dirs if archive in src.parents],
+        run_sync=None
+        if run_dir is None
+        else {
+            "run_dir": str(run_dir),
+            "after": None if change.after is None else change.after.to_dict(),
+            "trained": None if trained is None else str(trained),
+        },
+    )
+    for src, dst in change.dirs:
+        journal.move(src, dst)
+    for target, data in change.files:
+        journal.write(target, data)
+    for name, version in change.loads if live is not None else ():
+        journal.load(name, version)
+    for name in change.unloads if live is not None else ():
+        journal.unload(name)
+    for rel, dest in archived.items():
+        journal.move(repo / rel, archive / dest, op="retire")
+    journal.write(registry.path(repo), registry.dumps(new_reg), op="commit")
+    journal.save()
+    task_journal.failpoint("journaled")
+
+    seen = set()
     try:
-        for src, dst in change.dirs:  # new names only: nothing Triton serves changes yet
-            tx.move(src, dst)
-        for target, data in change.files:  # dependencies first, the multitask config last
-            tx.write(target, data)
-        if live is not None:
-            for name, version in change.loads:
-                live.load(name, version)
-                log(f"  server: loaded {name}" + (f" v{version}" if version else ""))
-            for name in change.unloads:
-                problem = live.unload(name)
-                log(f"  server: {problem}" if problem else f"  server: unloaded {name}")
-        for rel, dest in archived.items():
-            tx.move(repo / rel, archive / dest)
-        tx.write(registry.path(repo), registry.dumps(new_reg))  # the commit point
+        for i, step in enumerate(journal.steps):
+            if step["op"] not in seen:
+                seen.add(step["op"])
+                task_journal.failpoint(f"before-{step['op']}")
+            task_journal.failpoint(f"step-{i}")
+            task_journal.do_step(step, live, log)
     except BaseException as e:
-        errors = tx.revert()
-        for rel in archived:  # the folders created for this change's slot, now empty again
-            prune_up((archive / slot / rel).parent, archive)
+        errors = task_journal.undo_files(journal)
         if live is not None:
             errors += live.restore()
         if errors:
             log(f"{PROG}: while undoing: " + "; ".join(errors))
+        else:
+            journal.remove()  # kept otherwise: the next `mtserve task` tries again, and says what is left
         if isinstance(e, UserError):
             raise UserError(
                 f"{e} (nothing was changed: the repository"
                 f"{' and the server are' if live else ' is'} as before)"
             ) from None
         raise
+    task_journal.failpoint("committed")
     if archived:
         log(f"  archived {', '.join(archived)} in {archive / slot}")
-    for src, _ in change.dirs:  # what a rollback took back leaves empty folders in the archive
-        if archive in src.parents:
-            prune_up(src.parent, archive)
+    task_journal.finish_committed(journal, log)
+    task_journal.failpoint("synced")
+    task_journal.remove_staging(journal)
+    journal.remove()
     return new_reg
 
 
@@ -184,7 +179,7 @@ def sync_run(
     current = run_dir / "tasks" / task
     hist = run_dir / "history" / task
     hist.mkdir(parents=True, exist_ok=True)
-    trash = Path(tempfile.mkdtemp(prefix=".task-trash-", dir=run_dir))
+    trash = Path(tempfile.mkdtemp(prefix=f".task-trash-{os.getpid()}-", dir=run_dir))
     try:
         if current.exists():
             old = hist / f"v{versions.get(task, 1)}"

@@ -13,7 +13,7 @@ from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.serving.model_control import Live, connect
 from mtserve.training.config import SearchConfig, TrainConfig
-from mtserve.training.task_apply import apply_change, repository_lock, sync_run
+from mtserve.training.task_apply import apply_change, repository_lock
 from mtserve.training.task_plan import (
     Change,
     baseline_steps,
@@ -175,7 +175,7 @@ def add_task(
     repo = Path(repo)
     if (spec_file is None) == (train is None or dev is None) or (train is None) != (dev is None):
         raise UserError("give the task's data as --train FILE --dev FILE, or as --spec TASKS.yaml (not both)")
-    with repository_lock(repo):
+    with repository_lock(repo, server, run_dir, log):
         reg = registry.load(repo)
         registry.check_new_task_name(name, reg)
         for model in (name, names.full(name), names.single(name)):
@@ -227,7 +227,7 @@ def retrain_task(
 ) -> registry.Registry:
     """Train a new version of a deployed task (on new data, or the data it was added with) and swap it in."""
     repo = Path(repo)
-    with repository_lock(repo):
+    with repository_lock(repo, server, run_dir, log):
         reg = registry.load(repo)
         if name not in reg.tasks:
             raise UserError(f"task {name!r} is not deployed in {repo} (tasks: {', '.join(reg.tasks)})")
@@ -296,8 +296,7 @@ def _train_and_swap(
         trained = train_and_stage(repo, reg, ctx, data, version, baseline, change, overrides, cache_dir, log)
         baseline_steps(change, repo, live, new_task=change.action == "add")
         order_loads(change)
-        new_reg = apply_change(repo, reg, change, live, log)
-        sync_run(ctx.root, new_reg, change.task, change.after, trained, log)
+        new_reg = apply_change(repo, reg, change, live, log, run_dir=ctx.root, trained=trained)
     finally:
         cleanup(change, live)
     return new_reg
@@ -308,7 +307,7 @@ def remove_task(
 ) -> registry.Registry:
     """Stop serving a task; its model folders go to the archive (`mtserve task rollback` brings them back)."""
     repo = Path(repo)
-    with repository_lock(repo):
+    with repository_lock(repo, server, run_dir, log):
         reg = registry.load(repo)
         if name not in reg.tasks:
             raise UserError(f"task {name!r} is not deployed in {repo} (tasks: {', '.join(reg.tasks)})")
@@ -318,8 +317,7 @@ def remove_task(
         change = Change("remove", name, reg.tasks[name], None, stage_dir(repo))
         try:
             plan_removal(change, repo, live)
-            new_reg = apply_change(repo, reg, change, live, log)
-            sync_run(_run_dir_or_none(run_dir, log), new_reg, name, None, None, log)
+            new_reg = apply_change(repo, reg, change, live, log, run_dir=_run_dir_or_none(run_dir, log))
         finally:
             cleanup(change, live)
         return new_reg
@@ -331,7 +329,7 @@ def rollback_task(
     """Undo the task's latest change not undone yet: a retrain goes back to the previous head version, an add
     removes the task, a remove brings it back from the archive exactly as it was. Repeat to go further back."""
     repo = Path(repo)
-    with repository_lock(repo):
+    with repository_lock(repo, server, run_dir, log):
         reg = registry.load(repo)
         target = registry.rollback_target(reg, name)
         current = reg.tasks.get(name)
@@ -347,8 +345,7 @@ def rollback_task(
                 plan_removal(change, repo, live)
             else:
                 plan_restore(change, repo, reg, live)
-            new_reg = apply_change(repo, reg, change, live, log)
-            sync_run(_run_dir_or_none(run_dir, log), new_reg, name, want, None, log)
+            new_reg = apply_change(repo, reg, change, live, log, run_dir=_run_dir_or_none(run_dir, log))
         finally:
             cleanup(change, live)
         return new_reg
@@ -362,3 +359,13 @@ def _run_dir_or_none(run_dir, log) -> Path | None:
         log(f"  run dir {p}: not found; only the repository was changed")
         return None
     return p
+
+
+def recover_change(
+    repo: str | Path, *, server: str | None = None, run_dir: str | Path | None = None, log=say
+) -> str:
+    """`mtserve task recover`: undo (or finish, past its commit point) a change that was killed half-way, and
+    delete the staging folders of dead processes. Any other `mtserve task` on the repository does this first
+    too. Returns what was done ('' when nothing was left over)."""
+    with repository_lock(Path(repo), server, run_dir, log) as outcome:
+        return outcome

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.serving.model_control import Live
+from mtserve.training.task_journal import run_stage_prefix
 
 if TYPE_CHECKING:
     from mtserve.training.task_ops import RunContext
@@ -173,7 +174,7 @@ def train_and_stage(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     bert, tokenizer, trunk, fp = ctx.backbone()
-    stage_run = Path(tempfile.mkdtemp(prefix=".task-", dir=ctx.root))
+    stage_run = Path(tempfile.mkdtemp(prefix=run_stage_prefix(), dir=ctx.root))  # pid: see sweep_stale
     change.cleanup.append(stage_run)
     log(
         f"training {name} ({len(data.train)} train / {len(data.dev)} dev rows; k in {search.k_values}, "

@@ -6,6 +6,7 @@ A task owner changes their task without touching anyone else's:
     mtserve task retrain NAME [--train FILE --dev FILE]                      [--server URL]
     mtserve task remove NAME                                                 [--server URL]
     mtserve task rollback NAME                                               [--server URL]
+    mtserve task recover                                                     [--server URL]
     mtserve task list [--history] [--json]
 
 Training runs the same steps as `mtserve train` (full fine-tuning, partial fine-tuning on the
@@ -28,6 +29,14 @@ anything is written; new files are written under temporary names and renamed; on
 change is undone (files and, with --server, the models already swapped), so the repository and the
 server are as they were.
 
+Killed half-way (SIGKILL, out of memory, power loss): before its first rename a change writes a journal
+beside the repository, `.<repo>.mtserve-task.journal`, listing every step it will take. The next
+`mtserve task` on that repository (or `mtserve task recover`) undoes the steps taken - or, when
+registry.json (written last, the commit point) already holds the new registry, finishes what follows it -
+puts the server back (with --server, or the server the journal names), and deletes the staging folders of
+dead processes; a rerun of the change then completes it. Two changes of one repository at once: the second
+fails at once with a clear error (a lock beside the repository), nothing is written.
+
 Live (`--server URL`, a Triton in explicit model-control mode on the same repository): after the files
 are in place, each changed model is loaded in dependency order - trunk, head, baseline, then the
 `multitask` ensemble last. Triton's load of an already-loaded model brings the new version up while the
@@ -39,12 +48,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from mtserve.options import add_dataclass_arguments, options
 from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.training.config import SearchConfig, TrainConfig
-from mtserve.training.task_ops import TASK_TRAIN_OPTIONS, add_task, remove_task, retrain_task, rollback_task
+from mtserve.training.task_ops import (
+    TASK_TRAIN_OPTIONS,
+    add_task,
+    recover_change,
+    remove_task,
+    retrain_task,
+    rollback_task,
+)
 
 
 # ---------------------------------------------------------------- CLI
@@ -127,6 +144,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(p, None)
 
     p = sub.add_parser(
+        "recover",
+        help="undo (or finish) a change that was killed half-way",
+        description="A change killed half-way (SIGKILL, out of memory, power loss) left a journal beside the "
+        "repository: undo it (or, past its commit point, finish it), put the server back with --server, and "
+        "delete staging folders of dead processes. Every other action does this first by itself.",
+    )
+    _common(p, "runs/latest")
+
+    p = sub.add_parser(
         "list",
         help="what the repository deploys (registry.json)",
         description="The deployed tasks, their branch depths, head versions, labels and metrics.",
@@ -153,7 +179,17 @@ def _summary(reg: registry.Registry, name: str) -> str:
 
 
 def run(args) -> int:
+    if args.action == "recover":
+        outcome = recover_change(args.repo, server=args.server, run_dir=args.run_dir)
+        print(f"recover: {outcome}" if outcome else f"recover: nothing to recover in {args.repo}")
+        return 0
     if args.action == "list":
+        if registry.journal_path(args.repo).exists():
+            print(
+                f"note: an unfinished `mtserve task` change left {registry.journal_path(args.repo)}: "
+                f"`mtserve task recover --repo {args.repo}` (or any other change) undoes or finishes it",
+                file=sys.stderr,
+            )
         reg = registry.load(args.repo)
         if args.json:
             print(json.dumps(reg.to_dict(), indent=2))
