@@ -25,6 +25,7 @@ command line over them; split apart, a fix to one trap would have to be repeated
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import ctypes
 import ctypes.util
@@ -263,6 +264,58 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 
 
 # --------------------------------------------------------------------------------------------------
+# Before and after a start: what Triton would not say clearly
+# --------------------------------------------------------------------------------------------------
+
+_FAILED_LOAD = re.compile(r"failed to load '([^']+)' version (\d+): (.*?)(?:\\n|\"$|$)", re.MULTILINE)
+
+
+def load_failures(log: str) -> list[str]:
+    """One line per model Triton failed to load, from its log: "model 'x' version 1: <reason>" (the reason's
+    first line: it names the file, e.g. "Load model from .../model.onnx failed: Protobuf parsing failed")."""
+    out = {}
+    for m in _FAILED_LOAD.finditer(log):
+        out.setdefault((m.group(1), m.group(2)), m.group(3).strip())
+    return [f"model '{name}' version {v}: {why}" for (name, v), why in out.items()]
+
+
+def missing_model_files(repo: Path, models: list[str] | None = None) -> list[str]:
+    """Python-backend model versions Triton would load without their model.py: Triton 2.51 does not fail such
+    a load, it waits for the stub forever (at start: never ready; a live load: never answered). `models`: the
+    models to look at (None or '*': all)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    problems = []
+    wanted = None if models is None or "*" in models else set(models)
+    for cfg_path in sorted(Path(repo).glob("*/config.pbtxt")):
+        folder = cfg_path.parent
+        if wanted is not None and folder.name not in wanted:
+            continue
+        try:
+            cfg = text_format.Parse(cfg_path.read_text(), mc.ModelConfig())
+        except (OSError, text_format.ParseError, UnicodeDecodeError):
+            continue  # Triton says what is wrong with a config itself, at once
+        if cfg.backend != "python":
+            continue
+        versions = sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+        policy = cfg.version_policy
+        if policy.HasField("specific"):
+            versions = [v for v in versions if v in set(policy.specific.versions)]
+        elif not policy.HasField("all"):  # latest (the default)
+            n = policy.latest.num_versions or 1
+            versions = versions[-n:]
+        for v in versions:
+            script = folder / str(v) / "model.py"
+            if not script.is_file():
+                problems.append(
+                    f"model '{folder.name}' version {v}: {script} is missing (a python-backend model runs it; "
+                    "Triton 2.51 would wait for it forever instead of failing the load)"
+                )
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------------
 
@@ -344,6 +397,7 @@ class TritonServer:
         self._returncode: int | None = None
         self._final_tail: str | None = None
         self._signaled = False
+        self._echo_tail: collections.deque[bytes] = collections.deque(maxlen=2000)
         self._lock = threading.RLock()
         self.startup_seconds: float | None = None
 
@@ -440,7 +494,9 @@ class TritonServer:
 
     def _spawn(self) -> None:
         if self._echo:
-            out = None
+            # through a pipe, copied to our stdout line by line, so the tail stays readable (log_tail, and the
+            # reason a start failed) when Triton's log goes to the terminal
+            out = subprocess.PIPE
         else:
             if self._own_log:
                 if self._log_path is not None:  # an earlier attempt's log
@@ -456,18 +512,33 @@ class TritonServer:
                 self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
-                stderr=subprocess.STDOUT if out is not None else None,
+                stderr=subprocess.STDOUT,
                 env=server_env(self.env),
                 cwd=str(self.repo),
                 start_new_session=True,  # terminal Ctrl-C reaches us only; we stop Triton ourselves
                 preexec_fn=_set_pdeathsig,
             )
         finally:
-            if out is not None:
+            if out not in (None, subprocess.PIPE):
                 out.close()
+        if self._echo:
+            self._echo_tail.clear()
+            threading.Thread(target=self._pump, args=(self._proc.stdout,), daemon=True).start()
         self._returncode = None
         self._final_tail = None
         self._signaled = False
+
+    def _pump(self, pipe) -> None:
+        out = getattr(sys.stdout, "buffer", None)
+        for line in iter(pipe.readline, b""):
+            self._echo_tail.append(line)
+            with contextlib.suppress(Exception):
+                if out is not None:
+                    out.write(line)
+                    out.flush()
+                else:
+                    print(line.decode(errors="replace"), end="", flush=True)
+        pipe.close()
 
     def ready(self, timeout: float = 2.0) -> bool:
         """True when `GET /v2/health/ready` answers 200, and the server answering is this one (its
@@ -493,6 +564,11 @@ class TritonServer:
                 raise RuntimeError(f"Triton is already running (pid {self.pid})")
             if not self.repo.is_dir():
                 raise UserError(f"model repository not found: {self.repo}")
+            missing = missing_model_files(
+                self.repo, None if self.model_control != "explicit" else self.load_models
+            )
+            if missing:
+                raise UserError(f"cannot serve {self.repo}: " + "; ".join(missing))
             t0 = time.monotonic()
             attempts = 3 if any(self._auto_ports.values()) else 1
             for attempt in range(attempts):
@@ -527,10 +603,16 @@ class TritonServer:
 
     def _failure(self, what: str, tail: str) -> str:
         where = f" (log: {self._log_path})" if self._log_path else ""
-        body = (
-            f"\n--- last lines of the Triton log ---\n{tail}" if tail else " (its log went to stdout/stderr)"
+        failed = load_failures(self.log_tail(2000))
+        why = "".join(f"\n  {f}" for f in failed)
+        if self._echo:  # the whole log is on the terminal already
+            return f"Triton on {self.repo} {what}" + (f"; models that failed to load:{why}" if why else "")
+        body = f"\n--- last lines of the Triton log ---\n{tail}" if tail else ""
+        return (
+            f"Triton on {self.repo} {what}{where}"
+            + (f"\nmodels that failed to load:{why}" if why else "")
+            + body
         )
-        return f"Triton on {self.repo} {what}{where}{body}"
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the process to exit on its own; its exit code, or None on timeout."""
@@ -590,7 +672,10 @@ class TritonServer:
                 self._log_path.unlink()
 
     def log_tail(self, n: int = 60) -> str:
-        """The last `n` lines Triton wrote (empty when its output goes to stdout)."""
+        """The last `n` lines Triton wrote."""
+        if self._echo:
+            lines = list(self._echo_tail)[-n:]
+            return "\n".join(x.decode("utf-8", errors="replace").rstrip("\n") for x in lines)
         if self._final_tail is not None and (self._log_path is None or not self._log_path.exists()):
             return "\n".join(self._final_tail.splitlines()[-n:])
         if self._log_path is None or not self._log_path.exists():
@@ -682,6 +767,13 @@ def configure(parser) -> None:
         help="OTLP/HTTP endpoint for the traces, e.g. http://127.0.0.1:4318/v1/traces",
     )
     parser.add_argument(
+        "--no-watchdog",
+        dest="watchdog",
+        action="store_false",
+        help="do not watch the python-backend model processes (by default a model whose process died is "
+        "reloaded in explicit mode, and reported in the other modes: Triton itself leaves it broken)",
+    )
+    parser.add_argument(
         "--triton-arg",
         action="append",
         default=[],
@@ -753,6 +845,7 @@ def run(args) -> int:
         stop_requested.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    watchdog = None
     server = TritonServer(
         repo,
         grpc_port=args.grpc_port or None,
@@ -780,6 +873,15 @@ def run(args) -> int:
             f"({server.startup_seconds:.1f} s)",
             flush=True,
         )
+        if args.watchdog:
+            from mtserve.serving.watchdog import StubWatchdog
+
+            watchdog = StubWatchdog(
+                server.pid,
+                server.grpc_url,
+                reload=args.model_control == "explicit",
+                log=lambda m: print(f"mtserve serve: watchdog: {m}", file=sys.stderr, flush=True),
+            ).start()
         while not stop_requested.wait(0.5):
             code = server.returncode
             if code is not None:
@@ -787,10 +889,14 @@ def run(args) -> int:
                     f"mtserve serve: Triton exited on its own with code {code}", file=sys.stderr, flush=True
                 )
                 return _exit_status(server.stop())
+        if watchdog is not None:  # a model unloading at shutdown is no death to repair
+            watchdog.stop()
         # Forward the signal we got (Triton treats SIGINT and SIGTERM alike: unload, then exit 0).
         server.send_signal(received[0] if received else signal.SIGINT)
         return _exit_status(server.stop(args.stop_timeout))
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         server.stop(args.stop_timeout)
         for s, handler in previous.items():
             signal.signal(s, handler)
