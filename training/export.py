@@ -273,9 +273,25 @@ def write_ensemble(cfg: mc.ModelConfig, repo: Path, version: int = 1) -> None:
     write_config(cfg, repo / cfg.name)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system or the file system
+    cannot (then the caller renames twice)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def atomic_repository(out: Path):
-    """Context manager: yields a temporary folder beside `out`; on success it replaces `out`."""
+    """Context manager: yields a temporary folder beside `out`; on success it replaces `out` in one step, so
+    a failure (a full disk, a kill) at any point leaves the previous repository as it was."""
     import contextlib
+    import errno
 
     @contextlib.contextmanager
     def _cm():
@@ -283,9 +299,21 @@ def atomic_repository(out: Path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
             yield tmp
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                free = shutil.disk_usage(out.parent).free
+                raise UserError(
+                    f"no space left on the device of {out.parent} while writing the repository "
+                    f"({e.filename or 'a model file'}); {free / 2**20:.1f} MiB free now that the partial copy is "
+                    f"removed. {out} is untouched"
+                    + (" (the previous repository, as it was)" if out.exists() else "")
+                    + ": free space, or export to another place with --out"
+                ) from None
             raise
+        if out.exists() and _exchange(tmp, out):  # the new repository in place, the old one now at tmp
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
