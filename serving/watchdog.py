@@ -104,8 +104,8 @@ class Event:
 @dataclass
 class StubWatchdog:
     """Every `interval` seconds: the stubs of `triton_pid` against the READY models of the server at `url`. An
-    instance seen alive in two scans whose process is gone, while its model stays READY for `grace` scans, is
-    dead: its model is reloaded (`reload`: explicit mode) or reported."""
+    instance seen alive whose process is gone while its model stays READY for `grace` scans is dead: its model
+    is reloaded (`reload`: explicit mode) or reported."""
 
     triton_pid: int
     url: str
@@ -116,7 +116,6 @@ class StubWatchdog:
     events: list[Event] = field(default_factory=list)
 
     def __post_init__(self):
-        self._seen: dict[tuple, int] = {}  # instance -> consecutive scans seen alive while READY
         self._known: dict[tuple, int] = {}  # established instances -> their last pid
         self._strikes: dict[tuple, int] = {}
         self._reported: set[int] = set()
@@ -157,12 +156,10 @@ class StubWatchdog:
         new = []
         for key, pids in alive.items():
             if key[:2] in ready:
-                self._seen[key] = self._seen.get(key, 0) + 1
-                if self._seen[key] >= 2:  # an instance of a READY model, not a process starting or stopping
-                    self._known[key] = max(pids)
+                # an instance of a READY model (the python backend's other, short-lived stub - the one that
+                # completes the config while a model loads - is left out by stub_processes)
+                self._known[key] = max(pids)
                 self._strikes.pop(key, None)
-        for key in [k for k in self._seen if k not in alive]:
-            self._seen.pop(key)
         dead: dict[str, list[tuple]] = {}
         for key in list(self._known):
             if key in alive:
@@ -211,11 +208,13 @@ class StubWatchdog:
 
     # -- in the background
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:  # the first scan at once: a process must be seen alive once to be missed later
             try:
                 self.check()
             except Exception as e:  # noqa: BLE001 - the watchdog never takes the server down
                 self.log(f"watchdog: {type(e).__name__}: {e}")
+            if self._stop.wait(self.interval):
+                return
 
     def start(self) -> StubWatchdog:
         self._thread = threading.Thread(target=self._loop, name="stub-watchdog", daemon=True)
