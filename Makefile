@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 
-.PHONY: venv lock test test-fast demo bench gpu-check lint clean
+.PHONY: venv lock test test-fast reliability demo bench gpu-check lint clean
 
 venv: $(STAMP)
 
@@ -40,12 +40,20 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
+# The reliability suite (tests/reliability: overload, faults, soak; about 35 minutes) is not part of it.
 test: venv
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -m "not reliability" tests
+
+# Overload, faults and soak against a real local Triton, measured and asserted; results merged into
+# docs/results/reliability.{json,md} per section. One part: make reliability K=overload (pytest's -k).
+# Shorter: MTSERVE_REL_OVERLOAD_S=10 MTSERVE_REL_SOAK_S=120 make reliability. Run it on a quiet machine.
+reliability: venv
+	MTSERVE_RELIABILITY_COMMAND="make reliability$(if $(K), K=$(K))" \
+	  $(BIN)/pytest -q -s -m reliability -p no:cacheprovider tests/reliability $(if $(K),-k "$(K)")
 
 # Unit tests only: no Triton server, no slow training.
 test-fast: venv
-	$(BIN)/pytest -q -m "not triton and not slow" tests
+	$(BIN)/pytest -q -m "not triton and not slow and not reliability" tests
 
 demo: venv
 	$(BIN)/mtserve demo
