@@ -168,16 +168,23 @@ class Client:
 
 
 def open_loop(
-    client: Client, rate: float, seconds: float, deadline: float, name: str = "", max_calls: int = 2_000_000
+    client: Client,
+    rate: float,
+    seconds: float,
+    deadline: float,
+    name: str = "",
+    max_calls: int = 2_000_000,
+    stop: threading.Event | None = None,
 ) -> Traffic:
-    """`rate` calls per second on a fixed schedule for `seconds`, each with a `deadline` (seconds); returns once
-    every call has its answer (bounded by the deadline)."""
+    """`rate` calls per second on a fixed schedule for `seconds` (or until `stop` is set), each with a
+    `deadline` (seconds); returns once every call has its answer (bounded by the deadline)."""
     t0 = time.monotonic()
     tr = Traffic(name, t0, t0 + seconds, rate)
     lock = threading.Lock()
     inflight = [0]
     done = threading.Event()
     n_total = min(max_calls, int(rate * seconds))
+    target = [n_total]  # calls that will have been sent or given up when the loop ends
 
     def finished(fut, sent, lag):
         lat = time.monotonic() - sent
@@ -191,10 +198,15 @@ def open_loop(
         with lock:
             tr.calls.append(call)
             inflight[0] -= 1
-            if inflight[0] == 0 and len(tr.calls) + tr.unsent >= n_total:
+            if inflight[0] == 0 and len(tr.calls) + tr.unsent >= target[0]:
                 done.set()
 
     for i in range(n_total):
+        if stop is not None and stop.is_set():
+            with lock:
+                target[0] = i  # the rest is never scheduled
+            tr.end = time.monotonic()
+            break
         due = t0 + i / rate
         now = time.monotonic()
         if due > now:
