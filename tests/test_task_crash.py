@@ -91,7 +91,7 @@ def remove_domain(ws):
 def new_head_version(ws, task="sentiment"):
     """A retrain without the training: the head's current weights as a new version, through the same planning
     and apply code (new version folder, config, the old version archived, the run directory updated)."""
-    from mtserve.training.export import read_config
+    from mtserve.training.model_config import read_config
     from mtserve.training.task_apply import apply_change, repository_lock
     from mtserve.training.task_plan import Change, config_bytes, stage_dir, versioned
 
