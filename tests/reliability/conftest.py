@@ -38,10 +38,11 @@ def _export_code_hash() -> str:
     """What a cached repository was exported with: a change to the exporter (queue policy, configs) or to the
     served models builds a new one, so a measurement never runs on a stale export."""
     h = hashlib.sha256()
-    files = [ROOT / "training" / "export.py", ROOT / "loadtest" / "synthetic.py"]
-    files += sorted((ROOT / "serving" / "models").glob("*.py"))
+    files = [ROOT / "training" / f for f in ("export.py", "model_config.py", "onnx_export.py")]
+    files += [ROOT / "loadtest" / "synthetic.py", *sorted((ROOT / "serving" / "models").glob("*.py"))]
     for f in files:
-        h.update(f.read_bytes())
+        if f.is_file():
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -283,6 +283,8 @@ class Serve:
             f"--http-port={self.http_port}",
             f"--metrics-port={self.metrics_port}",
             *args,
+            # e.g. "--no-watchdog": to see a check fail on a server without a fix (recorded with the results)
+            *os.environ.get("MTSERVE_REL_SERVE_ARGS", "").split(),
         ]
         self.ready_timeout = ready_timeout
         self.lines: list[str] = []

@@ -1,8 +1,9 @@
 """Overload: 2x and 4x the measured capacity, open loop, each request with a client deadline.
 
 The server (`mtserve serve` on the demo-shaped repository, as exported: whatever queue policy the configs carry)
-must stay up; what it cannot serve must fail fast (a clear rejection, not a request that waits until its deadline);
-what it accepts must keep a bounded p99; and once the burst ends, latency must be back at its unloaded level
+must stay up; what it cannot serve must be rejected - the server's own answer (UNAVAILABLE), well before the
+client's deadline, not a request that waits until its client gives up; what it accepts must keep a bounded p99,
+and the rate it answers must stay near capacity; once the burst ends, latency must be back at its unloaded level
 within 10 s (no backlog left over: the congestion collapse issue 15 describes).
 
 Phases per factor: `unloaded` (a quarter of capacity, the reference p99), `burst` (factor x capacity for
@@ -27,6 +28,7 @@ from tests.reliability.harness import (
     env_float,
     live,
     open_loop,
+    percentile,
 )
 
 pytestmark = pytest.mark.reliability
@@ -36,11 +38,12 @@ BURST_S = env_float("MTSERVE_REL_OVERLOAD_S", 60.0)
 FACTORS = [float(f) for f in os.environ.get("MTSERVE_REL_FACTORS", "2,4").split(",")]
 LOW = 0.25  # the unloaded and after-burst rate, as a fraction of capacity
 UNLOADED_S, AFTER_S = 20.0, 30.0
-# The limits, and why:
-REJECT_P99_S = (
-    0.5  # a rejection is an answer: well under the deadline, so a client can retry elsewhere in time
-)
-ACCEPTED_P99_S = DEADLINE_S / 2  # an accepted request leaves half its deadline: room for one retry
+# The limits, and why. On Triton 2.51 a full queue cannot reject at once (max_queue_size crashed its gRPC frontend:
+# docs/overload.md), so the exported configs reject by queue timeout; "fast" is then "the server's answer, with a
+# quarter of the client's deadline to spare", which a config without a queue bound (failures are the client's own
+# deadline) does not meet.
+ANSWER_BY = 0.75  # of the deadline: p99 of rejected calls, and of accepted ones
+LATE_MAX = 0.01  # at most this fraction of the burst ends by the client's deadline instead of an answer
 GOODPUT_MIN = 0.5  # of capacity, answered within the deadline during the burst: overload must not collapse it
 RECOVERY_S = 10.0  # issue 15: back at the unloaded p99 within 10 s of the burst's end
 
@@ -65,16 +68,18 @@ def queue_policies(repo) -> dict:
     return out
 
 
-def recovered_after(buckets: list[dict], limit_ms: float) -> float | None:
-    """Seconds after the burst's end from which every 1 s bucket has no failure and p99 <= limit (None: never)."""
-    good_from = None
-    for b in buckets:
-        ok = b["failed"] == 0 and b["p99_ms"] is not None and b["p99_ms"] <= limit_ms
-        if not ok:
-            good_from = None
-        elif good_from is None:
-            good_from = b["t"]
-    return good_from
+def recovered_after(calls, origin: float, limit_ms: float, horizon: float) -> float | None:
+    """The first second t after the burst's end (origin) such that, of every request sent from t on, none failed
+    and the p99 is at most `limit_ms` (None: never within `horizon` - 5 s). The tail of everything after t, not
+    of each second alone: one slow request on a shared machine does not undo a recovery."""
+    t = 0.0
+    while t <= horizon - 5.0:
+        tail = [c for c in calls if c.sent - origin >= t]
+        p99 = percentile([c.latency for c in tail], 99)
+        if tail and all(c.code == "OK" for c in tail) and p99 is not None and 1000 * p99 <= limit_ms:
+            return t
+        t += 1.0
+    return None
 
 
 def _run_into(box: dict, client, rate, seconds, deadline) -> None:
@@ -122,8 +127,9 @@ def test_overload(server):
                 1.5 * base_p99, base_p99 + 25.0
             )  # "its unloaded level", with room for a noisy machine
             buckets = after.buckets(end_of_burst)
-            rec = recovered_after(buckets, limit)
+            rec = recovered_after(after.calls, end_of_burst, limit, AFTER_S)
             up = serve.alive() and serve.triton_pid == pid and live(serve.url)
+            late = burst["codes"].get("DEADLINE_EXCEEDED", 0)
             m = {
                 "offered_rps": round(rate, 1),
                 "unloaded": unloaded,
@@ -135,22 +141,30 @@ def test_overload(server):
             }
             sec.measurements[f"x{factor:g}"] = m
             k = f"x{factor:g}"
+            by = ANSWER_BY * DEADLINE_S * 1000
             sec.check(f"{k} server up", up, True, up, "same tritonserver process, live, after the burst")
+            sec.check(
+                f"{k} answered before the deadline (share ended by it)",
+                round(late / max(1, burst["sent"]), 4),
+                LATE_MAX,
+                late <= LATE_MAX * burst["sent"],
+                f"{late} of {burst['sent']} got DEADLINE_EXCEEDED (the client gave up) instead of an answer",
+            )
             fp99 = burst["failed_p99_ms"]
             sec.check(
-                f"{k} rejections fast (p99 of failed calls, ms)",
+                f"{k} rejections p99 (ms)",
                 fp99,
-                REJECT_P99_S * 1000,
-                fp99 is None or fp99 <= REJECT_P99_S * 1000,
+                by,
+                fp99 is None or fp99 <= by,
                 f"{burst['failed']} of {burst['sent']} failed: {burst['codes']}",
             )
             ap99 = burst["ok_p99_ms"]
             sec.check(
-                f"{k} accepted p99 bounded (ms)",
+                f"{k} accepted p99 (ms)",
                 ap99,
-                ACCEPTED_P99_S * 1000,
-                ap99 is not None and ap99 <= ACCEPTED_P99_S * 1000,
-                "p99 of the burst's answered requests: at most half the deadline",
+                by,
+                ap99 is not None and ap99 <= by,
+                f"p99 of the burst's {burst['ok']} answered requests",
             )
             sec.check(
                 f"{k} goodput (answered/s)",
@@ -164,7 +178,7 @@ def test_overload(server):
                 rec,
                 RECOVERY_S,
                 rec is not None and rec <= RECOVERY_S,
-                f"every 1 s bucket from then on: no failure, p99 <= {limit:.0f} ms (unloaded p99 {base_p99} ms)",
+                f"from then on no failure and p99 <= {limit:.0f} ms (unloaded p99 {base_p99} ms)",
             )
             sec.save()
             if not up:

@@ -1,0 +1,127 @@
+"""Soak: 70% of capacity, open loop, for MTSERVE_REL_SOAK_S seconds (20 minutes by default).
+
+`mtserve serve` on the demo-shaped repository. Capacity is measured first (a closed loop of 16 callers, 15 s);
+then the open loop runs at 70% of it. Asserted: no request fails; the resident memory of every Triton process
+(tritonserver and each python-backend stub, from /proc every 10 s) does not grow - the least-squares slope of
+their sum over the run after a warm-up of a tenth of it, in MB/min; p99 stays put (the last tenth of the run
+against the first tenth after the warm-up).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.harness import (
+    Client,
+    Sampler,
+    Section,
+    Serve,
+    closed_loop,
+    env_float,
+    live,
+    ms,
+    open_loop,
+    percentile,
+    slope_per_minute,
+)
+
+pytestmark = pytest.mark.reliability
+
+SOAK_S = env_float("MTSERVE_REL_SOAK_S", 1200.0)
+LOAD = 0.7  # of capacity
+DEADLINE_S = 5.0
+SAMPLE_S = 10.0
+# Limits, and why:
+SLOPE_MB_PER_MIN = 1.0  # a leak of ~200 bytes per utterance at ~90/s; 20 MB over 20 minutes
+P99_GROWTH = 1.5  # last window's p99 at most 1.5x the first's (+10 ms: one slow request on a shared machine)
+
+
+@pytest.fixture(scope="module")
+def server(demo_repo):
+    repo, what = demo_repo
+    with Serve(repo) as s:
+        yield s, what
+
+
+def test_soak(server):
+    serve, what = server
+    sec = Section("soak", f"Soak: 70% of capacity for {SOAK_S / 60:g} minutes")
+    sec.measurements["repository"] = what
+    sec.measurements["deadline_s"] = DEADLINE_S
+    pid = serve.triton_pid
+    client = Client(serve.url)
+    sampler = None
+    try:
+        closed_loop(client, users=4, seconds=5, warmup=2)
+        cap = closed_loop(client, users=16, seconds=15)
+        sec.measurements["capacity"] = cap
+        rate = LOAD * cap["throughput_rps"]
+        sampler = Sampler(pid, interval=SAMPLE_S).start()
+        traffic = open_loop(client, rate, SOAK_S, DEADLINE_S, "soak")
+        sampler.stop()
+        s = traffic.summary()
+        warm = 0.1 * SOAK_S
+        window = max(30.0, 0.1 * SOAK_S)
+        lat = [(c.sent - traffic.start, c.latency) for c in traffic.ok()]
+        first = [x for t, x in lat if warm <= t < warm + window]
+        last = [x for t, x in lat if t >= SOAK_S - window]
+        p99_first, p99_last = ms(percentile(first, 99)), ms(percentile(last, 99))
+        totals = [(t, sum(v.values()) / 1e6) for t, v in sampler.rss]
+        per_process = {}
+        for name in sampler.rss[-1][1] if sampler.rss else {}:
+            pts = [(t, v[name] / 1e6) for t, v in sampler.rss if name in v and t >= warm]
+            per_process[name] = {
+                "start_mb": round(pts[0][1], 1) if pts else None,
+                "end_mb": round(pts[-1][1], 1) if pts else None,
+                "slope_mb_per_min": None
+                if slope_per_minute(pts) is None
+                else round(slope_per_minute(pts), 3),
+            }
+        slope_all = slope_per_minute(totals)
+        slope = slope_per_minute([(t, v) for t, v in totals if t >= warm])
+        up = serve.alive() and serve.triton_pid == pid and live(serve.url)
+        sec.measurements.update(
+            {
+                "rate_rps": round(rate, 1),
+                "seconds": SOAK_S,
+                "traffic": s,
+                "p99_first_window_ms": p99_first,
+                "p99_last_window_ms": p99_last,
+                "windows": f"first: {warm:g}-{warm + window:g} s, last: {SOAK_S - window:g}-{SOAK_S:g} s",
+                "rss_total_mb": [(round(t), round(v, 1)) for t, v in totals],
+                "rss_slope_mb_per_min": None if slope is None else round(slope, 3),
+                "rss_slope_whole_run_mb_per_min": None if slope_all is None else round(slope_all, 3),
+                "rss_per_process": per_process,
+                "processes": len(sampler.rss[-1][1]) if sampler.rss else 0,
+                "machine_load": sampler.quietness(),
+            }
+        )
+        sec.check("server up", up, True, up, "the same tritonserver process, live, at the end")
+        sec.check(
+            "zero errors",
+            s["failed"],
+            0,
+            s["failed"] == 0 and s["sent"] > 0,
+            f"{s['sent']} utterances at {rate:.1f}/s, deadline {DEADLINE_S:g} s: {s['codes']}",
+        )
+        sec.check(
+            "memory flat (MB/min, all Triton processes)",
+            None if slope is None else round(slope, 3),
+            SLOPE_MB_PER_MIN,
+            slope is not None and slope <= SLOPE_MB_PER_MIN,
+            f"least-squares slope of the summed RSS of {sec.measurements['processes']} processes, "
+            f"sampled every {SAMPLE_S:g} s after {warm:g} s of warm-up",
+        )
+        sec.check(
+            "p99 stable (ms, last window vs first)",
+            p99_last,
+            None if p99_first is None else round(P99_GROWTH * p99_first + 10, 1),
+            p99_first is not None and p99_last is not None and p99_last <= P99_GROWTH * p99_first + 10,
+            f"first window p99 {p99_first} ms",
+        )
+    finally:
+        client.close()
+        if sampler is not None:
+            sampler.stop()
+        sec.save()
+    assert not sec.failed(), "\n".join(sec.failed())
