@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
+import time
 
 import numpy as np
 
 from mtserve.serving.endpoint import TLS, Endpoint, add_connection_arguments, tls_from
 from mtserve.serving.errors import UserError
 
+# What an overloaded deployment answers instead of waiting: Triton's queue timeout (UNAVAILABLE), a full queue
+# or rate limit (RESOURCE_EXHAUSTED), an ingress or KServe with no ready replica (UNAVAILABLE). Worth retrying.
+RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.RESOURCE_EXHAUSTED")
+
 
 class MultitaskClient:
-    """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client."""
+    """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client.
+
+    `timeout` is each call's whole deadline, retries included: a call the server sheds (RETRYABLE) is tried
+    again up to `retries` times, after an exponential backoff with full jitter (so shed clients do not come back
+    in step), as long as the deadline leaves time for it."""
 
     def __init__(
         self,
@@ -25,6 +35,8 @@ class MultitaskClient:
         timeout: float = 30.0,
         authority: str | None = None,
         tls: TLS | None = None,
+        retries: int = 4,
+        backoff_s: float = 0.1,
     ):
         import tritonclient.grpc as grpcclient
 
@@ -34,6 +46,8 @@ class MultitaskClient:
         self.endpoint = Endpoint(url, authority, tls)
         self.url = self.endpoint.describe()
         self.timeout = timeout
+        self.retries, self.backoff_s = retries, backoff_s
+        self.attempts = 0  # of the last infer call
         channel_args = self.endpoint.options() or None
         creds = tls.credentials() if tls is not None else None
         self.client = grpcclient.InferenceServerClient(
@@ -100,10 +114,7 @@ class MultitaskClient:
             for kind in ("scores", "label")
             if f"{t}_{kind}" in out_names
         ]
-        try:
-            result = self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
-        except InferenceServerException as e:
-            raise UserError(f"{model} at {self.url}: {e.message()}") from None
+        result = self._infer_with_retries(model, inputs, outputs, InferenceServerException)
         answer = {}
         for t in tasks:
             entry = {"scores": result.as_numpy(f"{t}_scores")}
@@ -111,6 +122,24 @@ class MultitaskClient:
                 entry["label"] = [v.decode("utf-8") for v in result.as_numpy(f"{t}_label").reshape(-1)]
             answer[t] = entry
         return answer
+
+    def _infer_with_retries(self, model: str, inputs, outputs, exc_type):
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(self.retries + 1):
+            self.attempts = attempt + 1
+            left = deadline - time.monotonic()
+            try:
+                return self.client.infer(model, inputs, outputs=outputs, client_timeout=max(left, 0.001))
+            except exc_type as e:
+                pause = random.uniform(0, self.backoff_s * 2**attempt)
+                if (
+                    e.status() not in RETRYABLE
+                    or attempt == self.retries
+                    or time.monotonic() + pause >= deadline
+                ):
+                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                    raise UserError(f"{model} at {self.url}: {e.message()}{tries}") from None
+                time.sleep(pause)
 
 
 def format_predictions(texts: list[str], answer: dict[str, dict]) -> str:
@@ -137,6 +166,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_connection_arguments(p)
     p.add_argument("--tasks", help="comma-separated subset of tasks (only their outputs are returned)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole call, retries included")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=4,
+        help="retries of a call the server sheds (UNAVAILABLE, RESOURCE_EXHAUSTED), with jittered backoff",
+    )
 
 
 def run(args) -> int:
@@ -145,7 +181,9 @@ def run(args) -> int:
         raise UserError("give text as arguments or on stdin")
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     try:
-        with MultitaskClient(args.url, authority=args.authority, tls=tls_from(args)) as client:
+        with MultitaskClient(
+            args.url, args.timeout, authority=args.authority, tls=tls_from(args), retries=args.retries
+        ) as client:
             if not client.client.is_server_live(client_timeout=5):
                 raise UserError(f"no Triton server live at {client.url}")
             answer = client.infer(texts, args.pair, tasks, args.model)
