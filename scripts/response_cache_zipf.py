@@ -1,6 +1,6 @@
 """Triton's response cache under a skewed utterance mix: throughput with and without it, both workloads.
 
-    python docs/results/response_cache_zipf.py REPO OUT_JSON [UTTERANCES] [ZIPF_S] [CONCURRENCY] [SECONDS] [ROUNDS]
+    python scripts/response_cache_zipf.py REPO OUT_JSON [UTTERANCES] [ZIPF_S] [CONCURRENCY] [SECONDS] [ROUNDS]
 
 REPO is a local-profile repository (e.g. `mtserve loadtest --synthetic 4`'s, or `mtserve export`'s). Two copies
 are made beside OUT_JSON: one with `response_cache { enable: true }` on every ensemble (multitask, single_<task>),
@@ -149,7 +149,7 @@ for workload in ("multitask", "per-task"):
 json.dump(
     {
         "what": "throughput with and without Triton's response cache on the ensembles, Zipf utterance mix",
-        "command": "python docs/results/response_cache_zipf.py " + " ".join(sys.argv[1:]),
+        "command": "python scripts/response_cache_zipf.py " + " ".join(sys.argv[1:]),
         "repo": str(repo),
         "distinct_utterances": len(utterances),
         "zipf_s": zipf_s,

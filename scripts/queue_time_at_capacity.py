@@ -1,7 +1,7 @@
 """The autoscaling signal against load: the slowest step's mean queue time (what k8s/overlays/autoscaling's KEDA
 query reads) at rising load, up to the capacity under the p99 SLO.
 
-    python docs/results/queue_time_at_capacity.py REPO OUT_JSON [SLO_MS] [SECONDS] [CONCURRENCY,...]
+    python scripts/queue_time_at_capacity.py REPO OUT_JSON [SLO_MS] [SECONDS] [CONCURRENCY,...]
 
 Starts a local Triton on REPO (127.0.0.1), then drives `multitask` closed-loop at each concurrency for SECONDS:
 throughput, client-side p50/p99, and from Triton's statistics each composing model's mean queue time over the
@@ -11,7 +11,7 @@ the SLO (the margin is in latency: queue time climbs steeply near capacity, so a
 the target on the flat part of the curve, barely above the no-load floor, where the HPA's proportional rule
 scales out at any load). It must be at least twice the floor (the metric at the lowest load), or no target is
 given. k8s_render.QUEUE_TIME_TARGET_MS holds the value this printed.
-    python docs/results/queue_time_at_capacity.py --summarize OUT_JSON     # recompute the summary of a run
+    python scripts/queue_time_at_capacity.py --summarize OUT_JSON     # recompute the summary of a run
 """
 
 import json
@@ -129,7 +129,7 @@ with TritonServer(repo) as server:
             break
 result = {
     "what": "slowest step's mean queue time (the KEDA metric) against load, multitask, local Triton",
-    "command": "python docs/results/queue_time_at_capacity.py " + " ".join(sys.argv[1:]),
+    "command": "python scripts/queue_time_at_capacity.py " + " ".join(sys.argv[1:]),
     "repo": str(repo),
     "slo_p99_ms": slo_ms,
     "seconds": seconds,
