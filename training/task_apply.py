@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mtserve.serving import registry
+from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.serving.model_control import Live
 from mtserve.training import task_journal
@@ -109,10 +109,23 @@ def apply_change(
     )
     for src, dst in change.dirs:
         journal.move(src, dst)
+    # The multitask graph's and wrapper's configs are each written just before that model is loaded, not with
+    # the rest: loading one reloads the other from whatever its files say, so a graph config written early would
+    # be served, while the old wrapper still runs, by the wrapper's load - and an old-wrapper request would ask
+    # the new graph for a removed task's outputs (INVALID_ARGUMENT). multitask_step orders the two loads so
+    # that the graph served always produces what the wrapper served asks for.
+    swapped = {repo / m / "config.pbtxt": m for m in (names.MULTITASK_GRAPH, names.MULTITASK)}
+    deferred = {swapped[t]: (t, data) for t, data in change.files if t in swapped}
     for target, data in change.files:
+        if target not in swapped:
+            journal.write(target, data)
+    for name, version in change.loads:
+        if name in deferred:
+            journal.write(*deferred.pop(name))
+        if live is not None:
+            journal.load(name, version)
+    for target, data in deferred.values():  # not loaded by this change (none today): written all the same
         journal.write(target, data)
-    for name, version in change.loads if live is not None else ():
-        journal.load(name, version)
     for name in change.unloads if live is not None else ():
         journal.unload(name)
     for rel, dest in archived.items():
