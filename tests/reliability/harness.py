@@ -398,6 +398,10 @@ class Sampler:
     def __init__(self, triton_pid: int | None, interval: float = 1.0):
         self.triton_pid, self.interval = triton_pid, interval
         self.rss: list[tuple[float, dict[str, int]]] = []
+        self.other: list[
+            tuple[float, float]
+        ] = []  # (seconds, cores used by other work in the interval before)
+        self._prev: tuple[float, int, int] | None = None
         self._first: dict[int, int] = {}  # pid -> jiffies when first seen (0 for processes born later)
         self._last: dict[int, int] = {}
         self._stop = threading.Event()
@@ -418,8 +422,18 @@ class Sampler:
             j = process_jiffies([pid])
             self._first.setdefault(pid, j if initial else 0)
             self._last[pid] = j
+        t = time.monotonic() - self.t0
         if self.triton_pid and Path(f"/proc/{self.triton_pid}").exists():
-            self.rss.append((time.monotonic() - self.t0, triton_memory(self.triton_pid)))
+            self.rss.append((t, triton_memory(self.triton_pid)))
+        # other work per interval: when errors come, was the machine busy with something else?
+        busy, own = cpu_jiffies()[0], sum(self._last[p] - self._first[p] for p in self._last)
+        if self._prev is not None:
+            t0, busy0, own0 = self._prev
+            if t > t0:
+                self.other.append(
+                    (round(t, 1), round(max(0, (busy - busy0) - (own - own0)) / TICK / (t - t0), 2))
+                )
+        self._prev = (t, busy, own)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -555,7 +569,7 @@ def write_section(section: Section, path: Path = RESULTS) -> None:
     path.with_suffix(".md").write_text(render_markdown(doc))
 
 
-ORDER = ["overload", "stub_kill", "task_crash", "bad_files", "soak"]
+ORDER = ["overload", "soak", "soak_short", "stub_kill", "task_crash", "bad_files"]
 
 
 def render_markdown(doc: dict) -> str:

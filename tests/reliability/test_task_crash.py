@@ -40,7 +40,7 @@ CASES = [
     ("add", "mood", "training", "undone"),
     ("add", "mood", "staged", "undone"),
     ("add", "mood", "step-1", "undone"),  # after the first rename
-    ("add", "mood", "before-load", "undone"),  # every folder in place, the heads' configs written, nothing loaded
+    ("add", "mood", "before-load", "undone"),  # folders in place, the heads' configs written, none loaded
     ("add", "mood", "before-retire", "undone"),  # the server already serves the new models
     ("add", "mood", "before-commit", "undone"),  # just before the registry write
     ("add", "mood", "committed", "finished"),  # registry written, run directory not yet updated
