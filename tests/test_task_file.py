@@ -124,6 +124,17 @@ def test_row_cap_and_validation_split(tmp_path):
     area = load_task_file(path, only=["area"])["area"]
     assert len(area.train) == 50 and any("capped at 50" in n for n in area.notes)
     assert area.validation is not None and area.validation.texts == area.dev.texts
+    # without a validation file: a seeded 10% of the training rows, held out before the cap (so a capped task
+    # loses none of its cap to it), never trained on
+    del doc["tasks"][0]["validation"]
+    path.write_text(yaml.safe_dump(doc))
+    area = load_task_file(path, only=["area"], seed=1)["area"]
+    del doc["tasks"][0]["max_rows"]
+    path.write_text(yaml.safe_dump(doc))
+    full = load_task_file(path, only=["area"], seed=1)["area"]
+    assert len(area.train) == 50 and len(area.validation) == 16 and len(full.train) == 160 - 16
+    assert area.validation.texts == full.validation.texts
+    assert set(area.train.texts) <= set(full.train.texts)  # the cap samples what training has
 
 
 def _bad(tmp_path: Path, edit) -> Path:
@@ -243,11 +254,16 @@ def test_task_add_from_a_task_file_then_retrain_on_what_the_run_kept(tiny_run, t
         repo, run, "area", spec_file=spec_file, overrides=quick, cache_dir=None, log=lambda *_: None
     )
     e = reg.tasks["area"]
-    assert e.labels == sorted(AREAS) and e.head_version == 1 and e.train_examples == 120
+    # 12 of the 120 training rows held out: the branch choice's validation split
+    assert e.labels == sorted(AREAS) and e.head_version == 1 and e.train_examples == 108
     assert check_repository(repo) == [] and registry.load(repo) == reg
     kept = load_task_file(run / "tasks" / "area" / "data" / "task.yaml")["area"]
     original = load_task_file(spec_file, only=["area"])["area"]
     assert (kept.train.texts, kept.train.labels) == (original.train.texts, original.train.labels)
+    assert (kept.validation.texts, kept.validation.labels) == (
+        original.validation.texts,
+        original.validation.labels,
+    )
     assert kept.spec == original.spec
     reg2 = retrain_task(repo, run, "area", overrides=quick, cache_dir=None, log=lambda *_: None)
     assert reg2.tasks["area"].head_version == 2 and reg2.tasks["area"].labels == e.labels

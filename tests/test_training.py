@@ -314,6 +314,103 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
     )
 
 
+def test_validation_split_is_a_seeded_share_held_out_of_train(tiny_data):
+    from mtserve.training.tasks import VALIDATION_FRACTION, TaskData, with_validation
+
+    d = tiny_data["sentiment"]
+    a, again, other = with_validation(d, 3), with_validation(d, 3), with_validation(d, 4)
+    assert len(a.validation) == round(len(d.train) * VALIDATION_FRACTION) == 40
+    assert len(a.train) + len(a.validation) == len(d.train) and a.dev is d.dev
+
+    def rows(s):
+        return sorted(zip(s.texts, s.labels, strict=True))
+
+    assert rows(a.train) + rows(a.validation) != [] and sorted(rows(a.train) + rows(a.validation)) == rows(
+        d.train
+    )
+    assert a.validation.texts == again.validation.texts and a.validation.texts != other.validation.texts
+    assert any("held out of training" in n for n in a.notes) and d.validation is None  # d itself unchanged
+    assert with_validation(a, 9) is a  # a task's own validation split is kept
+    few = with_validation(TaskData(d.spec, d.train.head(5), d.dev), 0)
+    assert few.validation is few.train and any("nothing held out" in n for n in few.notes)
+
+
+def test_the_choice_scores_on_validation_and_the_report_on_dev(tiny_backbone, tiny_data, tmp_path):
+    """Validation = the dev rows with the regression target negated: every score the choice compares (each
+    candidate's `score`, full fine-tuning's `full_validation`) must be exactly minus its dev score. Had any of
+    them been computed on dev, it would carry the dev sign."""
+    import dataclasses
+
+    from mtserve.training.report import accuracy
+    from mtserve.training.tasks import Split
+
+    bert, tok = tiny_backbone
+    d = tiny_data["urgency"]  # pearson: negating the target negates the score
+    flipped = Split(d.dev.texts, d.dev.pairs, [-y for y in d.dev.labels])
+    data = dataclasses.replace(d, validation=flipped)
+    cfg = TrainConfig(max_length=32, epochs_full=1, epochs_partial=1, epochs_distil=1)
+    train(
+        {"urgency": data},
+        tmp_path,
+        backbone="tiny-test-bert",
+        cfg=cfg,
+        search=SearchConfig([1, 2], 1, 0.9),
+        cache_dir=None,
+        bert=bert,
+        tokenizer=tok,
+    )
+    r = Run(tmp_path).task_result("urgency")
+    assert r["validation_examples"] == len(d.dev) and r["train_examples"] == len(d.train)
+    assert r["full_validation"] == pytest.approx(-r["full"], abs=1e-4)
+    assert len(r["candidates"]) == 3
+    for c in r["candidates"]:
+        assert c["score"] == pytest.approx(-c["dev"], abs=1e-4) and abs(c["dev"]) > 1e-3
+    acc = accuracy(Run(tmp_path))["tasks"]["urgency"]
+    chosen = Candidate.from_dict(r["chosen"])
+    assert acc["choice_on"] == "validation" and acc["served"] == chosen.served
+    assert acc["retention"] == pytest.approx(chosen.served / r["full"] if r["full"] > 0 else 0.0)
+
+
+def test_peer_baseline_fine_tunes_with_transformers_trainer(tiny_backbone, tiny_data, tmp_path):
+    """--peer-baseline: Hugging Face's AutoModelForSequenceClassification + Trainer on the same rows and settings,
+    its dev score beside ours in accuracy.{json,md}."""
+    bert, tok = tiny_backbone
+    # the tiny random BERT learns from its [CLS] pooler slowly: 15 epochs (a few seconds)
+    cfg = TrainConfig(max_length=32, epochs_full=15, lr_full=1e-3, epochs_partial=1, epochs_distil=1)
+    train(
+        {"domain": tiny_data["domain"]},
+        tmp_path,
+        backbone="tiny-test-bert",
+        cfg=cfg,
+        search=SearchConfig([1], 0, 0.9),
+        cache_dir=None,
+        bert=bert,
+        tokenizer=tok,
+        peer_baseline=True,
+    )
+    r = Run(tmp_path).task_result("domain")
+    peer = r["peer"]
+    assert peer["settings"] == {
+        "epochs": 15,
+        "learning_rate": 1e-3,
+        "batch_size": cfg.batch_size,
+        "warmup": cfg.warmup,
+        "weight_decay": cfg.weight_decay,
+        "max_length": 32,
+        "seed": 0,
+        "train_examples": r["train_examples"],
+        "dev_examples": r["dev_examples"],
+    }
+    assert peer["settings"]["train_examples"] == r["train_examples"] == 360
+    assert peer["settings"]["dev_examples"] == r["dev_examples"] == 100
+    assert peer["score"] > 0.5  # it learned: 6 balanced domains, chance is 1/6
+    acc = write_accuracy(Run(tmp_path), tmp_path / "reports")
+    assert acc["tasks"]["domain"]["peer"] == peer["score"]
+    assert acc["tasks"]["domain"]["full_vs_peer"] == pytest.approx(r["full"] - peer["score"])
+    md = (tmp_path / "reports" / "accuracy.md").read_text()
+    assert "peer: HF Trainer" in md and f"{peer['score']:.4f} | {r['full']:.4f}" in md
+
+
 def test_search_without_the_cache_is_the_same_search(tiny_backbone, tiny_data, tmp_path):
     """--measure-uncached reruns every candidate with the trunk computed per batch: same candidates, same
     scores up to the fp16 rounding of the cache, and its time recorded beside the cached search's."""
@@ -510,11 +607,13 @@ def test_candidates_keep_the_stored_json_format(tiny_run):
     assert list(c.to_dict().items()) == list(stored.items())
     bare = {k: stored[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")}
     assert list(Candidate.from_dict(bare).to_dict().items()) == list(bare.items())
+    # runs since validation splits add each candidate's dev score after its time (`score`: on validation)
+    now = [*list(stored)[:7], "dev", *list(stored)[7:]]
     run = Run(tiny_run)
     for task in run.tasks():
         r = run.task_result(task)
-        assert list(r["chosen"]) == list(stored)
-        assert all(list(c) == list(stored)[:7] for c in r["candidates"])
+        assert list(r["chosen"]) == now
+        assert all(list(c) == now[:8] for c in r["candidates"])
         assert run.branch(task)[1]["chosen"] == r["chosen"]
 
 

@@ -54,6 +54,7 @@ from mtserve.training.model_config import (
     write_config,
 )
 from mtserve.training.onnx_export import export_full, export_head, export_trunk
+from mtserve.training.search import Candidate
 from mtserve.training.tasks import TaskSpec
 
 SERVING_DIR = Path(__file__).resolve().parent.parent / "serving"
@@ -404,7 +405,7 @@ def export_run(
                     task_layers=branches[name][0].config.num_layers,
                     head_version=1,
                     baseline=names.single(name) if with_baseline else None,
-                    dev_score=branches[name][1]["chosen"]["score"],
+                    dev_score=Candidate.from_dict(branches[name][1]["chosen"]).dev_score,
                 )
                 for name, (spec, depth) in tasks.items()
             },

@@ -43,39 +43,52 @@ from mtserve.training.backbone import (
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.device import CPU, Compute
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from mtserve.training.finetune import Timer, distil, train_full, train_partial
+from mtserve.training.finetune import Timer, distil, predict_full, train_full, train_partial
 from mtserve.training.run_dir import Run, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
-from mtserve.training.tasks import TaskData, TaskSpec
+from mtserve.training.tasks import TaskData, TaskSpec, score, with_validation
 
 
 def search_task(
     bert,
     spec: TaskSpec,
     feats: dict,
-    gold_train,
-    gold_dev,
+    gold: dict,
     cfg: TrainConfig,
     search: SearchConfig,
-    full_score: float,
+    full_validation: float,
 ) -> tuple[dict[tuple, Branch], Candidate, list[Candidate]]:
-    """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). Returns
-    every candidate branch by Candidate.key, this task's own choice, and every candidate."""
+    """Steps 2-4 for one task, on cached features (or LiveFeatures, to time the search without them). `feats`:
+    (split, depth) -> features and `gold`: split -> labels, for the splits train, validation and dev. Every
+    candidate is scored on validation (what the choice compares, against full fine-tuning's validation score)
+    and on dev (what the reports give: rows the choice never saw). Returns every candidate branch by
+    Candidate.key, this task's own choice, and every candidate."""
+    from mtserve.training.finetune import branch_outputs
+
     num_layers = bert.config.num_hidden_layers
+    comp = cfg.compute()
     candidates, branches = [], {}
+
+    def scored(kind: str, k: int, layers: int, branch: Branch, s_val: float, seconds: float) -> None:
+        s_dev = score(
+            spec, branch_outputs(branch, feats[("dev", num_layers - k)], comp=comp).numpy(), gold["dev"]
+        )
+        candidates.append(Candidate(kind, k, layers, num_layers - k, s_val, round(seconds, 2), dev=s_dev))
+        branches[candidates[-1].key] = branch
+
     for k in search.k_values:
         depth = num_layers - k
-        ftr, fdev = feats[("train", depth)], feats[("dev", depth)]
+        ftr, fval = feats[("train", depth)], feats[("validation", depth)]
         with Timer() as t:
-            teacher, s = train_partial(bert, spec, k, ftr, gold_train, fdev, gold_dev, cfg)
-        candidates.append(Candidate(PARTIAL, k, k, depth, s, round(t.seconds, 2)))
-        branches[candidates[-1].key] = teacher
+            teacher, s = train_partial(bert, spec, k, ftr, gold["train"], fval, gold["validation"], cfg)
+        scored(PARTIAL, k, k, teacher, s, t.seconds)
         for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
             with Timer() as t:
-                student, s = distil(teacher, spec, n_student, ftr, gold_train, fdev, gold_dev, cfg)
-            candidates.append(Candidate(DISTILLED, k, n_student, depth, s, round(t.seconds, 2)))
-            branches[candidates[-1].key] = student
-    chosen, met = choose(candidates, full_score, search.retention_target)
+                student, s = distil(
+                    teacher, spec, n_student, ftr, gold["train"], fval, gold["validation"], cfg
+                )
+            scored(DISTILLED, k, n_student, student, s, t.seconds)
+    chosen, met = choose(candidates, full_validation, search.retention_target)
     return branches, replace(chosen, meets_target=met), candidates
 
 
@@ -128,55 +141,71 @@ def train_task(
     run_dir: Path,
     measure_uncached: bool = False,
     keep_candidates: bool = False,
+    peer_baseline: bool = False,
 ) -> dict:
     """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (search.json's content)."""
     spec = data.spec
+    data = with_validation(data, cfg.seed)  # every loader holds one out already; data built elsewhere too
     task_dir = run_dir / "tasks" / spec.name
     task_dir.mkdir(parents=True, exist_ok=True)
     (task_dir / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2))
-    enc_train = encode(tokenizer, data.train, cfg.max_length)
-    enc_dev = encode(tokenizer, data.dev, cfg.max_length)
+    splits = {"train": data.train, "validation": data.validation, "dev": data.dev}
+    enc = {name: encode(tokenizer, s, cfg.max_length) for name, s in splits.items()}
+    gold = {name: s.labels for name, s in splits.items()}
     num_layers = bert.config.num_hidden_layers
+    comp = cfg.compute()
 
     with Timer() as t_full:
-        full, full_score = train_full(bert, spec, enc_train, data.train.labels, enc_dev, data.dev.labels, cfg)
+        full, full_score = train_full(bert, spec, enc["train"], gold["train"], enc["dev"], gold["dev"], cfg)
+        full_validation = score(spec, predict_full(full, enc["validation"], comp=comp), gold["validation"])
     save_full(
         full,
         task_dir / "full.safetensors",
         {"task": spec.to_dict(), "dev_score": full_score, "config": cfg.to_dict()},
     )
     del full
-    _progress(f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} ({t_full.seconds:.0f} s)")
+    _progress(
+        f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} on dev, {full_validation:.4f} on "
+        f"validation ({t_full.seconds:.0f} s)"
+    )
+
+    peer = None
+    if peer_baseline:
+        from mtserve.training.peer import peer_finetune
+
+        peer = peer_finetune(bert, tokenizer, data, cfg)
+        _progress(
+            f"{spec.name}: peer (Hugging Face Trainer) {spec.metric} {peer['score']:.4f} on dev "
+            f"({peer['seconds']:.0f} s; ours {full_score:.4f})"
+        )
 
     depths = sorted({num_layers - k for k in search.k_values})
+    feats = {}
     with Timer() as t_feat:
-        comp = cfg.compute()
-        f_train = cache.get(
-            trunk, fingerprint, enc_train, depths, desc=f"{spec.name}: trunk features (train)", comp=comp
-        )
-        f_dev = cache.get(
-            trunk, fingerprint, enc_dev, depths, desc=f"{spec.name}: trunk features (dev)", comp=comp
-        )
-    feats = {("train", d): f_train[d] for d in depths} | {("dev", d): f_dev[d] for d in depths}
+        for name in splits:
+            f = cache.get(
+                trunk, fingerprint, enc[name], depths, desc=f"{spec.name}: trunk features ({name})", comp=comp
+            )
+            feats |= {(name, d): f[d] for d in depths}
     with Timer() as t_search:
-        branches, chosen, candidates = search_task(
-            bert, spec, feats, data.train.labels, data.dev.labels, cfg, search, full_score
-        )
+        branches, chosen, candidates = search_task(bert, spec, feats, gold, cfg, search, full_validation)
         branch = branches[chosen.key]
         chosen = replace(
-            chosen, served=served_dev_score(trunk, branch, enc_dev, data.dev.labels, spec, comp=comp)
+            chosen, served=served_dev_score(trunk, branch, enc["dev"], gold["dev"], spec, comp=comp)
         )
     _progress(
-        f"{spec.name}: search {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
-        f"{'' if chosen.meets_target else ' (below target)'} ({t_search.seconds:.0f} s)"
+        f"{spec.name}: search (validation) {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
+        f"{'' if chosen.meets_target else ' (below target)'}, served dev {chosen.served:.4f} ({t_search.seconds:.0f} s)"
     )
     result = {
         "task": spec.to_dict(),
         "metric": spec.metric,
         "full": full_score,
+        "full_validation": full_validation,
         "chosen": chosen.to_dict(),
         "candidates": [c.to_dict() for c in candidates],
         "train_examples": len(data.train),
+        "validation_examples": len(data.validation),
         "dev_examples": len(data.dev),
         "notes": data.notes,
         "seconds": {
@@ -185,20 +214,18 @@ def train_task(
             "search": round(t_search.seconds, 2),
         },
     }
+    if peer is not None:
+        result["peer"] = peer
+        result["seconds"]["peer"] = peer["seconds"]
     if measure_uncached:
         # The same search (every k, every student) with the frozen trunk run over every batch instead of
         # read from the cache: what the cache saves, measured rather than estimated.
         live = {}
         for d in depths:
             shallow = trunk.truncated([d])
-            live |= {
-                ("train", d): LiveFeatures(shallow, enc_train, comp),
-                ("dev", d): LiveFeatures(shallow, enc_dev, comp),
-            }
+            live |= {(name, d): LiveFeatures(shallow, enc[name], comp) for name in splits}
         with Timer() as t_nc:
-            _, chosen_nc, candidates_nc = search_task(
-                bert, spec, live, data.train.labels, data.dev.labels, cfg, search, full_score
-            )
+            _, chosen_nc, candidates_nc = search_task(bert, spec, live, gold, cfg, search, full_validation)
         result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
         result["uncached"] = {
             "candidates": [c.to_dict() for c in candidates_nc],
@@ -229,7 +256,10 @@ def revise_jointly(
     """Replace each task's own choice by the choice across tasks (choose_jointly) where they differ: its branch,
     its served score, its search.json (the task's own choice stays there as `chosen_alone`)."""
     joint = choose_jointly(
-        {t: ([Candidate.from_dict(c) for c in r["candidates"]], r["full"]) for t, r in results.items()},
+        {
+            t: ([Candidate.from_dict(c) for c in r["candidates"]], r.get("full_validation", r["full"]))
+            for t, r in results.items()
+        },
         search.retention_target,
     )
     for task, (pick, met) in joint.items():
@@ -263,6 +293,7 @@ def train(
     measure_uncached: bool = False,
     notes: list[str] | None = None,
     resume: bool = False,
+    peer_baseline: bool = False,
 ) -> dict:
     """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs).
     `resume`: `run_dir` holds an interrupted run of the same settings and data; every task it finished is kept
@@ -270,7 +301,7 @@ def train(
     cfg = cfg or TrainConfig()
     search = search or SearchConfig()
     run_dir = Path(run_dir)
-    _check_resume(run_dir, backbone, cfg, search, datasets, resume)
+    _check_resume(run_dir, backbone, cfg, search, datasets, resume, peer_baseline)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if bert is None:
@@ -304,6 +335,7 @@ def train(
             run_dir,
             measure_uncached,
             keep_candidates=True,
+            peer_baseline=peer_baseline,
         )
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
@@ -330,24 +362,33 @@ def _data_hash(datasets: dict[str, TaskData]) -> dict[str, str]:
     out = {}
     for name, d in datasets.items():
         h = hashlib.sha256(json.dumps(d.spec.to_dict()).encode())
-        for s in (d.train, d.dev):
-            h.update(json.dumps([s.texts, s.pairs, s.labels]).encode())
+        for s in (d.train, d.validation, d.dev):
+            if s is not None:
+                h.update(json.dumps([s.texts, s.pairs, s.labels]).encode())
         out[name] = h.hexdigest()[:16]
     return out
 
 
-def _check_resume(run_dir: Path, backbone, cfg, search, datasets, resume: bool) -> None:
+def _check_resume(
+    run_dir: Path, backbone, cfg, search, datasets, resume: bool, peer_baseline: bool = False
+) -> None:
     """Record what this run trains (resume.json); a resumed run must train the same: settings and data."""
     want = {
         "backbone": str(backbone),
         "config": cfg.to_dict(),
         "search": search.to_dict(),
+        "peer_baseline": peer_baseline,
         "data": _data_hash(datasets),
     }
     path = run_dir / RESUME_FILE
     if resume and path.is_file():
         had = json.loads(path.read_text())
-        differ = [k for k in want if k != "data" and had.get(k) != want[k]]
+        differ = [
+            k
+            for k in want
+            if k != "data"
+            and had.get(k, want[k] if k == "peer_baseline" and not want[k] else None) != want[k]
+        ]
         differ += [
             f"task {t}'s data"
             for t in want["data"]
@@ -395,7 +436,7 @@ def load_datasets(
             f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
             "give --glue-dir for GLUE tasks"
         )
-    data = {t: data[t] for t in (tasks or list(data))}
+    data = {t: with_validation(data[t], seed) for t in (tasks or list(data))}  # held out before the cap
     if max_train:
         for d in data.values():
             if len(d.train) > max_train:
@@ -428,6 +469,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         "finished tasks are kept",
     )
     p.add_argument("--fresh", action="store_true", help="discard an interrupted run and start over")
+    p.add_argument(
+        "--peer-baseline",
+        action="store_true",
+        help="also fine-tune every task with Hugging Face's AutoModelForSequenceClassification and Trainer "
+        "(same data and settings) and report its dev score beside ours",
+    )
     p.add_argument(
         "--measure-uncached",
         action="store_true",
@@ -472,6 +519,7 @@ def run(args) -> int:
             search,
             args.cache_dir or None,
             measure_uncached=args.measure_uncached,
+            peer_baseline=args.peer_baseline,
             resume=args.resume,
         )
     except BaseException as e:

@@ -19,14 +19,17 @@ class Candidate:
     student of task_layers < k layers distilled from that teacher; both branch at depth num_layers - k.
 
     Stored as a dict in search.json and beside each branch checkpoint (to_dict/from_dict keep that format:
-    {kind, k, l, branch_depth, task_layers, score, seconds[, meets_target, served]}; "l" is task_layers)."""
+    {kind, k, l, branch_depth, task_layers, score, seconds[, dev, meets_target, served]}; "l" is task_layers)."""
 
     kind: str  # PARTIAL or DISTILLED
     k: int
     task_layers: int
     branch_depth: int
-    score: float  # dev score on the fp16 feature cache: what the search compares
+    # what the choice compares: the score on the validation split (runs before validation splits: on dev), on
+    # the fp16 feature cache
+    score: float
     seconds: float | None = None  # its training time
+    dev: float | None = None  # its dev score (rows the choice never saw), on the fp16 feature cache
     meets_target: bool | None = None  # the chosen branch only: whether it reaches retention_target x full
     served: float | None = None  # the chosen branch only: dev score through the fp32 trunk + branch (served)
 
@@ -37,6 +40,12 @@ class Candidate:
     @property
     def key(self) -> tuple[str, int, int]:
         return self.kind, self.k, self.task_layers
+
+    @property
+    def dev_score(self) -> float:
+        """Its dev score as reports give it: through the served fp32 path where measured (the chosen branch), else
+        on the feature cache; `score` for runs made before validation splits (it was the dev score then)."""
+        return next(s for s in (self.served, self.dev, self.score) if s is not None)
 
     @property
     def name(self) -> str:
@@ -51,7 +60,12 @@ class Candidate:
             "task_layers": self.task_layers,
             "score": self.score,
         }
-        optional = {"seconds": self.seconds, "meets_target": self.meets_target, "served": self.served}
+        optional = {
+            "seconds": self.seconds,
+            "dev": self.dev,
+            "meets_target": self.meets_target,
+            "served": self.served,
+        }
         return d | {k: v for k, v in optional.items() if v is not None}
 
     @classmethod
@@ -63,6 +77,7 @@ class Candidate:
             branch_depth=d["branch_depth"],
             score=d["score"],
             seconds=d.get("seconds"),
+            dev=d.get("dev"),
             meets_target=d.get("meets_target"),
             served=d.get("served"),
         )

@@ -5,7 +5,7 @@
       - name: intent                # [a-z][a-z0-9_]*
         train: intent/train.csv     # csv | tsv | jsonl, from the extension unless `format` says
         dev: intent/dev.csv         # scored for the reports; the branch choice never sees it
-        validation: intent/val.csv  # optional: the branch choice's data (default: a seeded share of train)
+        validation: intent/val.csv  # optional: the branch choice's data (default: a seeded 10% of train)
         text: utterance             # column names (a header's names, a JSONL key, or a 0-based index
         label: intent               #   when `header: false`)
         text_pair: null             # a second text column: a sentence-pair task
@@ -31,13 +31,11 @@ import yaml
 
 from mtserve.serving import names
 from mtserve.serving.errors import UserError
-from mtserve.training.tasks import METRICS, Split, TaskData, TaskSpec, parse_target
+from mtserve.training.tasks import METRICS, Split, TaskData, TaskSpec, parse_target, with_validation
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 KINDS = ("classification", "regression")
 GLUE_FILE = Path(__file__).with_name("glue.yaml")
-# What the branch choice uses when a task has no validation file: this share of its training rows, seeded.
-VALIDATION_FRACTION = 0.1
 FIELDS = {
     "name", "train", "dev", "validation", "format", "header", "quoting", "text", "text_pair", "label", "kind",
     "labels", "label_map", "metric", "max_rows", "split_dev",
@@ -309,14 +307,6 @@ def _to_split(entry: TaskEntrySpec, spec: TaskSpec, rows: Rows, what: str) -> Sp
     return Split([t for _, t, _, _ in rows.items], pairs, labels)
 
 
-def _take(s: Split, idx) -> Split:
-    return Split(
-        [s.texts[j] for j in idx],
-        None if s.pairs is None else [s.pairs[j] for j in idx],
-        [s.labels[j] for j in idx],
-    )
-
-
 def load_entry(entry: TaskEntrySpec, seed: int = 0, max_train: int | None = None) -> TaskData:
     """One task's data: train, dev and the validation split the branch choice uses."""
     notes: list[str] = []
@@ -328,7 +318,7 @@ def load_entry(entry: TaskEntrySpec, seed: int = 0, max_train: int | None = None
     if train_rows is None:  # e.g. QNLI here: its train file is not distributed
         order = np.random.default_rng(seed).permutation(len(dev))
         cut = int(len(dev) * entry.split_dev)
-        train, dev = _take(dev, order[:cut]), _take(dev, order[cut:])
+        train, dev = dev.take(order[:cut]), dev.take(order[cut:])
         share = round(entry.split_dev * 100)
         notes.append(
             f"no train file: the {len(order)}-row dev file was split {share}/{100 - share} (seed {seed}) "
@@ -336,16 +326,17 @@ def load_entry(entry: TaskEntrySpec, seed: int = 0, max_train: int | None = None
         )
     else:
         train = _to_split(entry, spec, train_rows, "train")
-    cap = min(c for c in (entry.max_rows, max_train, len(train)) if c is not None)
-    if cap < len(train):
-        # a seeded shuffle before capping, so a cap is a random sample rather than the file's first rows
-        notes.append(f"training set capped at {cap} of {len(train)} rows")
-        train = _take(train, np.random.default_rng(seed).permutation(len(train))[:cap])
+    validation = None
     if entry.validation is not None:
         validation = _to_split(entry, spec, read_rows(entry, entry.validation), "validation")
-    else:
-        validation = None
-    return TaskData(spec, train, dev, notes, validation=validation)
+    # held out before the cap: a capped task's validation rows come from what its training leaves out anyway
+    data = with_validation(TaskData(spec, train, dev, notes, validation=validation), seed)
+    cap = min(c for c in (entry.max_rows, max_train, len(data.train)) if c is not None)
+    if cap < len(data.train):
+        # a seeded shuffle before capping, so a cap is a random sample rather than the file's first rows
+        data.notes.append(f"training set capped at {cap} of {len(data.train)} rows")
+        data.train = data.train.take(np.random.default_rng(seed).permutation(len(data.train))[:cap])
+    return data
 
 
 def load_task_file(

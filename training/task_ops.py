@@ -43,11 +43,12 @@ def load_task_data(
     metric: str | None = None,
     keep_spec=None,
     max_train: int | None = None,
+    seed: int = 0,
 ):
     """TaskData from a task owner's TSV files (header: text, [text_pair], label). The label set comes from the
     training file; `keep_spec` (a retrained task's current spec) is kept when the label set is unchanged, so
     the label order (and the served `<task>_scores` layout) does not move."""
-    from mtserve.training.tasks import TaskData, load_tsv
+    from mtserve.training.tasks import TaskData, load_tsv, with_validation
 
     paths = [Path(train), Path(dev)]
     for p in paths:
@@ -71,11 +72,11 @@ def load_task_data(
             spec = keep_spec
             _, tr = _load(paths[0], spec=spec)
     _, dv = _load(paths[1], spec=spec)
-    notes = []
-    if max_train and len(tr) > max_train:
-        notes.append(f"training set capped at {max_train} of {len(tr)} rows")
-        tr = tr.head(max_train)
-    return TaskData(spec, tr, dv, notes)
+    data = with_validation(TaskData(spec, tr, dv), seed)  # held out before the cap
+    if max_train and len(data.train) > max_train:
+        data.notes.append(f"training set capped at {max_train} of {len(data.train)} rows")
+        data.train = data.train.head(max_train)
+    return data
 
 
 # ---------------------------------------------------------------- the training run
@@ -131,14 +132,14 @@ class RunContext:
         return bert, tokenizer, trunk, fp
 
 
-def stored_data(run_dir: Path, task: str, keep_spec, max_train: int | None):
+def stored_data(run_dir: Path, task: str, keep_spec, max_train: int | None, seed: int = 0):
     """The data a task was last trained on, as its run keeps it (task_file.store_task_data; runs written before
     task files: train.tsv and dev.tsv), or None."""
     from mtserve.training.task_file import STORED, load_task_file
 
     d = run_dir / "tasks" / task / "data"
     if (d / STORED).is_file():
-        return load_task_file(d / STORED, only=[task], max_train=max_train)[task]
+        return load_task_file(d / STORED, only=[task], max_train=max_train, seed=seed)[task]
     if (d / "train.tsv").is_file() and (d / "dev.tsv").is_file():
         return load_task_data(
             task,
@@ -149,6 +150,7 @@ def stored_data(run_dir: Path, task: str, keep_spec, max_train: int | None):
             metric=keep_spec.metric,
             keep_spec=keep_spec,
             max_train=max_train,
+            seed=seed,
         )
     return None
 
@@ -184,16 +186,23 @@ def add_task(
                     f"{repo / model} exists but task {name!r} is not in the registry; move it away first"
                 )
         max_train = (overrides or {}).get("max_train_examples")
+        ctx = RunContext(run_dir, reg)
+        seed = ctx.config(overrides)[0].seed  # bad --k etc. before anything runs
         if spec_file is not None:
             from mtserve.training.task_file import load_task_file
 
-            data = load_task_file(spec_file, only=[name], max_train=max_train)[name]
+            data = load_task_file(spec_file, only=[name], max_train=max_train, seed=seed)[name]
         else:
             data = load_task_data(
-                name, train, dev, is_pair=is_pair, regression=regression, metric=metric, max_train=max_train
+                name,
+                train,
+                dev,
+                is_pair=is_pair,
+                regression=regression,
+                metric=metric,
+                max_train=max_train,
+                seed=seed,
             )
-        ctx = RunContext(run_dir, reg)
-        ctx.config(overrides)  # bad --k etc. before anything runs
         version = registry.next_version(registry.versions_used(reg, name))
         baseline = any(e.baseline for e in reg.tasks.values())
         live = connect(server, reg)
@@ -236,8 +245,9 @@ def retrain_task(
             raise UserError("give both --train and --dev, or neither (the data the task was added with)")
         ctx = RunContext(run_dir, reg)
         spec, max_train = spec_of(before), (overrides or {}).get("max_train_examples")
+        seed = ctx.config(overrides)[0].seed
         if train is None:
-            data = stored_data(ctx.root, name, spec, max_train)
+            data = stored_data(ctx.root, name, spec, max_train, seed)
             if data is None:
                 raise UserError(
                     f"task {name!r} has no stored training data in {ctx.root / 'tasks' / name / 'data'}: "
@@ -253,8 +263,8 @@ def retrain_task(
                 metric=spec.metric,
                 keep_spec=spec,
                 max_train=max_train,
+                seed=seed,
             )
-        ctx.config(overrides)
         version = registry.next_version(
             registry.versions_used(reg, name),
             registry.version_dirs(repo / name),

@@ -190,7 +190,7 @@ def train_and_stage(
     depth = branch.config.depth
     log(
         f"  full fine-tuning {result['full']:.4f}; chosen: {chosen.kind} k={chosen.k} l={chosen.task_layers} "
-        f"at depth {depth}, {spec.metric} {chosen.score:.4f}"
+        f"at depth {depth}, {spec.metric} {chosen.dev_score:.4f} on dev"
         + ("" if chosen.meets_target else " (below the target)")
     )
 
@@ -262,9 +262,9 @@ def train_and_stage(
         task_layers=branch.config.num_layers,
         head_version=version,
         baseline=names.single(name) if baseline else None,
-        dev_score=chosen.score,
+        dev_score=chosen.dev_score,
         full_score=result["full"],
-        retention=(chosen.score / result["full"]) if result["full"] > 0 else None,
+        retention=(chosen.dev_score / result["full"]) if result["full"] > 0 else None,
         meets_target=chosen.meets_target,
         train_examples=len(data.train),
         dev_examples=len(data.dev),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,14 @@ class Split:
             return self
         return Split(self.texts[:n], None if self.pairs is None else self.pairs[:n], self.labels[:n])
 
+    def take(self, idx) -> Split:
+        """The rows at these indices, in this order."""
+        return Split(
+            [self.texts[j] for j in idx],
+            None if self.pairs is None else [self.pairs[j] for j in idx],
+            [self.labels[j] for j in idx],
+        )
+
 
 @dataclass
 class TaskData:
@@ -93,7 +101,39 @@ class TaskData:
     train: Split
     dev: Split
     notes: list[str] = field(default_factory=list)  # e.g. "training set capped at 4000 of 67349 rows"
-    validation: Split | None = None  # the branch choice's data when the task file gives one
+    validation: Split | None = None  # what the branch choice scores on (with_validation)
+
+
+# What the branch choice scores on when a task has no validation file: this share of its training rows (at most
+# VALIDATION_MAX_ROWS), drawn with the run's seed and removed from training. So the dev scores the reports give
+# come from rows neither training nor the choice saw. (The paper chose on dev.)
+VALIDATION_FRACTION = 0.1
+VALIDATION_MAX_ROWS = 10_000
+# Fewer training rows than this: nothing is held out (a handful of rows chooses nothing) and the choice scores
+# on the training rows, with a note saying so.
+VALIDATION_MIN_TRAIN = 20
+
+
+def with_validation(data: TaskData, seed: int = 0) -> TaskData:
+    """`data` with a validation split: its own, or a seeded share of train held out of it (and a note)."""
+    if data.validation is not None:
+        return data
+    n = len(data.train)
+    if n < VALIDATION_MIN_TRAIN:
+        note = f"only {n} training rows: nothing held out, the branch choice scored on the training rows"
+        return replace(data, validation=data.train, notes=[*data.notes, note])
+    n_val = min(VALIDATION_MAX_ROWS, max(1, round(n * VALIDATION_FRACTION)))
+    order = np.random.default_rng(seed).permutation(n)
+    note = (
+        f"branch chosen on {n_val} of the {n} training rows (held out of training, seed {seed}); "
+        "dev scores come from rows the choice never saw"
+    )
+    return replace(
+        data,
+        train=data.train.take(np.sort(order[n_val:])),
+        validation=data.train.take(np.sort(order[:n_val])),
+        notes=[*data.notes, note],
+    )
 
 
 # ---------------------------------------------------------------- metrics
