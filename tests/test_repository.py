@@ -267,8 +267,9 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
 
 
 def test_queue_bounds_only_on_models_an_ensemble_schedules_alone(tiny_repo, gpu_repo):
-    """The configuration docs/overload.md found safe on Triton 2.51: a REJECT timeout on the tokenizer, the trunk
-    and the full models, nothing on the heads, no max_queue_size; clients call a one-step `multitask`."""
+    """The configuration docs/overload.md found safe on Triton 2.51: a REJECT timeout on the trunk and the full
+    models, nothing on the heads and the tokenizer (a policy costs the batcher its prefetching: 500 ms stalls), no
+    max_queue_size; clients call a one-step `multitask`."""
     tasks = _tasks(tiny_repo)
     for repo in (tiny_repo, gpu_repo):
         cfgs = _configs(repo)
@@ -277,7 +278,7 @@ def test_queue_bounds_only_on_models_an_ensemble_schedules_alone(tiny_repo, gpu_
                 continue
             policy = cfg.dynamic_batching.default_queue_policy
             assert policy.max_queue_size == 0, name
-            if name in tasks:
+            if name in tasks or name == "tokenizer":
                 assert policy == mc.ModelQueuePolicy(), name
             else:
                 assert (policy.timeout_action, policy.default_timeout_microseconds) == (

@@ -78,7 +78,15 @@ def write_tokenizer(run_root: Path, repo: Path, max_length: int, serving: Servin
     _copy_python_model("tokenizer.py", version, ("wordpiece.py",))
     hf = AutoTokenizer.from_pretrained(str(run_root / "tokenizer"), local_files_only=True)
     tok = export_tokenizer(hf, version, max_length)
-    cfg = base_config(names.TOKENIZER, TEXT_INPUTS, ID_TENSORS, "local", python_model=True)
+    # No queue policy on the tokenizer: any policy turns off the dynamic batcher's prefetching, and Triton's
+    # batcher (core r24.10 to today, src/dynamic_batch_scheduler.cc WaitForPayloadSlotAvailable) then waits for
+    # a free instance with a 500 ms timeout whose wake-up can be missed. The tokenizer, shared by every
+    # single_<task> ensemble, gets several requests at once for each utterance of the per-task path: 11 of 84
+    # utterances stalled about 500 ms at 3 utterances/s (docs/overload.md). It is a small fraction of the work,
+    # so its queue never holds the backlog: the trunk's and full models' REJECT timeouts bound that.
+    cfg = base_config(
+        names.TOKENIZER, TEXT_INPUTS, ID_TENSORS, "local", python_model=True, bounded_queue=False
+    )
     write_config(apply_batching(cfg, serving or ServingOptions(), "tokenizer"), repo / names.TOKENIZER)
     return tok
 

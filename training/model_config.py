@@ -19,8 +19,8 @@ from mtserve.training.tasks import TaskSpec
 
 MAX_BATCH = 64
 QUEUE_DELAY_US = 500
-# A request that waited this long in the queue of a model no ensemble fans out from (tokenizer, trunk,
-# full_<task>) is answered UNAVAILABLE ("Request timeout expired") instead of joining a backlog that slows
+# A request that waited this long in the queue of the trunk or a full_<task> model (models no ensemble fans out
+# from; the tokenizer has none: export.write_tokenizer says why) is answered UNAVAILABLE ("Request timeout expired") instead of joining a backlog that slows
 # everything after an overload. Below the load test's default client deadline (2 s or more), so that a queued
 # request is rejected before its client gives up. No max_queue_size: see base_config.
 QUEUE_TIMEOUT_US = 1_000_000
