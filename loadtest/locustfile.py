@@ -223,6 +223,15 @@ class TritonGrpcUser(User):
                 channels[endpoint] = endpoint.channel(protocol.GRPC_OPTIONS)
             self.stubs[model] = service_pb2_grpc.GRPCInferenceServiceStub(channels[endpoint])
         self.channels = list(channels.values())
+        # Connect before the first utterance: a channel connects on its first call, and a user that joins a
+        # measured step (users are added step by step) would otherwise charge that call its connection set-up.
+        # Seen as ~500 ms on the first task's call of a new per-task user, which at low rates (few users, few
+        # samples) was the step's p99.
+        for ch in self.channels:
+            try:
+                grpc.channel_ready_future(ch).result(timeout=cfg.timeout)
+            except grpc.FutureTimeoutError:
+                pass  # not reachable yet: the calls will say so, as errors
         if cfg.throughput > 0:  # a random phase, so paced users do not arrive in lockstep
             gevent.sleep(self.rng.random() / cfg.throughput)
             # constant_pacing measures from User.__init__; restart its clock so the phase holds
