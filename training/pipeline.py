@@ -43,7 +43,14 @@ from mtserve.training.backbone import (
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.device import CPU, Compute
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
-from mtserve.training.finetune import Timer, distil, predict_full, train_full, train_partial
+from mtserve.training.finetune import (
+    Timer,
+    branch_outputs,
+    distil,
+    predict_full,
+    train_full,
+    train_partial,
+)
 from mtserve.training.run_dir import Run, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
 from mtserve.training.tasks import TaskData, TaskSpec, score, with_validation
@@ -63,8 +70,6 @@ def search_task(
     candidate is scored on validation (what the choice compares, against full fine-tuning's validation score)
     and on dev (what the reports give: rows the choice never saw). Returns every candidate branch by
     Candidate.key, this task's own choice, and every candidate."""
-    from mtserve.training.finetune import branch_outputs
-
     num_layers = bert.config.num_hidden_layers
     comp = cfg.compute()
     candidates, branches = [], {}
@@ -383,12 +388,8 @@ def _check_resume(
     path = run_dir / RESUME_FILE
     if resume and path.is_file():
         had = json.loads(path.read_text())
-        differ = [
-            k
-            for k in want
-            if k != "data"
-            and had.get(k, want[k] if k == "peer_baseline" and not want[k] else None) != want[k]
-        ]
+        had.setdefault("peer_baseline", False)  # written before the option existed: a run without the peer
+        differ = [k for k in want if k != "data" and had.get(k) != want[k]]
         differ += [
             f"task {t}'s data"
             for t in want["data"]
