@@ -54,7 +54,7 @@ def tuned_repo(tiny_run, tmp_path_factory):
     opts = ServingOptions(
         max_batch=16,
         queue_delay_us=250,
-        instances={"trunk": 2, "heads": 3, "tokenizer": 1},
+        instances={"trunk": 1, "heads": 3, "tokenizer": 2},
         warmup=True,
         response_cache=True,
     )
@@ -112,13 +112,37 @@ def test_tensorrt_engine_cache_and_profiles(gpu_trt_repo):
         assert produced <= typed, (name, sorted(produced - typed)[:5])
 
 
+def test_default_instances_two_trunks_and_legacy_registries_one(tiny_run, tmp_path):
+    """By default the trunk and every full_<task> (the models with a queue policy) get a second instance, so the
+    batcher never waits on its 500 ms timeout for a busy one; a registry that records no counts was exported with
+    one of each, and a later task add must keep writing that."""
+    repo = tmp_path / "model_repository"
+    export_run(tiny_run, repo, profile="local", progress=False)
+    configs = _configs(repo)
+    reg = json.loads((repo / "registry.json").read_text())
+    assert reg["serving"]["instances"] == {"trunk": 2, "heads": 1, "tokenizer": 1}
+    tasks = set(reg["tasks"])
+    fulls = {f"full_{t}" for t in tasks}
+    assert fulls <= set(configs)
+    for name, cfg in configs.items():
+        if cfg.platform == "ensemble":
+            continue
+        want = 2 if name == "trunk" or name in fulls else 1
+        assert [g.count for g in cfg.instance_group] == [want], name
+    assert check_repository(repo) == []
+    legacy = {"trunk": 1, "heads": 1, "tokenizer": 1}
+    assert ServingOptions.from_registry(None).instances == legacy
+    assert ServingOptions.from_registry({"max_batch": 64, "queue_delay_us": 500}).instances == legacy
+    assert ServingOptions.from_registry({"instances": {"trunk": 2}}).instances == {**legacy, "trunk": 2}
+
+
 def test_batching_options_and_response_cache_as_given(tuned_repo):
     configs = _configs(tuned_repo)
     reg = json.loads((tuned_repo / "registry.json").read_text())
     assert reg["serving"] == {
         "max_batch": 16,
         "queue_delay_us": 250,
-        "instances": {"trunk": 2, "heads": 3, "tokenizer": 1},
+        "instances": {"trunk": 1, "heads": 3, "tokenizer": 2},
         "buckets": sorted(_emitted_lengths(tuned_repo)),
         "warmup": {"batch_sizes": [1, 4, 16]},
         "response_cache": True,
@@ -132,7 +156,7 @@ def test_batching_options_and_response_cache_as_given(tuned_repo):
             continue
         assert not cfg.response_cache.enable, name
         assert cfg.dynamic_batching.max_queue_delay_microseconds == 250, name
-        want = 1 if name == "tokenizer" else 3 if name in tasks else 2  # full_<task> counts as a trunk
+        want = 2 if name == "tokenizer" else 3 if name in tasks else 1  # full_<task> counts as a trunk
         assert [g.count for g in cfg.instance_group] == [want], name
     assert check_repository(tuned_repo) == []
 

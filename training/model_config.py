@@ -98,6 +98,14 @@ def add_tensorrt(
 
 # ---------------------------------------------------------------- serving options: batching, warm-up, caches
 MODEL_KINDS = ("trunk", "heads", "tokenizer")  # --instances: the full_<task> baselines count as "trunk"
+# Two instances of the trunk (and of every full_<task>, which counts as trunk): their REJECT queue policy turns
+# off the dynamic batcher's prefetching, and with one instance the batcher then waits for it to come free on a
+# condition variable with a 500 ms timeout that can miss its wake-up - single calls of 510-550 ms under moderate
+# load (docs/overload.md). With a second instance a batch always finds one free. The heads and the tokenizer
+# have no queue policy and keep one.
+DEFAULT_INSTANCES = {"trunk": 2, "heads": 1, "tokenizer": 1}
+# What export wrote before --instances existed; a registry.json that records no counts was exported with these.
+LEGACY_INSTANCES = dict.fromkeys(MODEL_KINDS, 1)
 TRT_CACHE_PATH = names.TRT_CACHE_PATH  # the InferenceService mounts the engine-cache volume there (k8s/base)
 WARMUP_DIR = "warmup"  # Triton reads model_warmup input_data_file from <model>/warmup/
 
@@ -106,11 +114,12 @@ WARMUP_DIR = "warmup"  # Triton reads model_warmup input_data_file from <model>/
 class ServingOptions:
     """How the configs serve, beyond the model itself: the batching knobs, warm-up, Triton's response cache
     and the TensorRT engine cache. Recorded in registry.json (`serving`), so a later `mtserve task add`
-    writes its configs the same way. The defaults are what export wrote before these were options."""
+    writes its configs the same way. The defaults are what export wrote before these were options, except the
+    trunk's two instances (DEFAULT_INSTANCES)."""
 
     max_batch: int = MAX_BATCH
     queue_delay_us: int = QUEUE_DELAY_US
-    instances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODEL_KINDS, 1))
+    instances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_INSTANCES))
     warmup: bool = False
     response_cache: bool = False
     trt_cache_path: str = TRT_CACHE_PATH
@@ -126,7 +135,7 @@ class ServingOptions:
             raise UserError(
                 f"--instances: unknown model kind(s) {sorted(unknown)} (kinds: {', '.join(MODEL_KINDS)})"
             )
-        self.instances = dict.fromkeys(MODEL_KINDS, 1) | dict(self.instances)
+        self.instances = DEFAULT_INSTANCES | dict(self.instances)
         bad = {k: v for k, v in self.instances.items() if not (isinstance(v, int) and v >= 1)}
         if bad:
             raise UserError(f"--instances: counts must be integers >= 1, got {bad}")
@@ -157,13 +166,13 @@ class ServingOptions:
 
     @classmethod
     def from_registry(cls, d: dict | None) -> ServingOptions:
-        """The options a repository was exported with (registry.json `serving`); defaults when it predates them."""
-        if not d:
-            return cls()
+        """The options a repository was exported with (registry.json `serving`); what export then wrote when
+        it predates them (one instance of each kind, so a later task add matches the configs already there)."""
+        d = d or {}
         return cls(
             max_batch=int(d.get("max_batch", MAX_BATCH)),
             queue_delay_us=int(d.get("queue_delay_us", QUEUE_DELAY_US)),
-            instances=dict(d.get("instances") or {}),
+            instances=LEGACY_INSTANCES | dict(d.get("instances") or {}),
             warmup=bool(d.get("warmup")),
             response_cache=bool(d.get("response_cache")),
             trt_cache_path=d.get("trt_cache_path", TRT_CACHE_PATH),
@@ -178,7 +187,7 @@ def sequence_buckets(tokenizer) -> list[int]:
 
 
 def parse_instances(text: str) -> dict[str, int]:
-    """--instances trunk=2,heads=1,tokenizer=4 (kinds left out keep 1)."""
+    """--instances trunk=2,heads=1,tokenizer=4 (kinds left out keep their default, DEFAULT_INSTANCES)."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         kind, sep, count = part.partition("=")
