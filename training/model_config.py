@@ -21,9 +21,12 @@ MAX_BATCH = 64
 QUEUE_DELAY_US = 500
 # A request that waited this long in the queue of the trunk or a full_<task> model (models no ensemble fans out
 # from; the tokenizer has none: export.write_tokenizer says why) is answered UNAVAILABLE ("Request timeout expired") instead of joining a backlog that slows
-# everything after an overload. Below the load test's default client deadline (2 s or more), so that a queued
-# request is rejected before its client gives up. No max_queue_size: see base_config.
-QUEUE_TIMEOUT_US = 1_000_000
+# everything after an overload. Half a second: with two trunk instances (DEFAULT_INSTANCES) 1 s let an accepted
+# request wait 1 s and then share the cores through a batch, near the load test's 2 s client deadline (230 of
+# 21,420 gave up at 2x capacity, answered p99 1.95 s); 500 ms rejected in 0.56 s (p99) and answered in 1.2 s at
+# 2x (docs/results/reliability.md). Far above an unloaded queue wait (p99 below 20 ms). No max_queue_size: see
+# base_config.
+QUEUE_TIMEOUT_US = 500_000
 # --tensorrt: onnxruntime's TensorRT execution provider, building fp16 engines with this much scratch memory.
 TRT_WORKSPACE_BYTES = 1 << 30
 
