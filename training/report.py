@@ -231,7 +231,7 @@ def plot_accuracy(run, path: Path) -> None:
         ax.scatter([c.task_layers], [c.dev_score], marker="*", s=160, color=line.get_color(), zorder=5)
     ax.set_xlabel("fine-tuned layers (rightmost point: full fine-tuning)")
     ax.set_ylabel("dev score")
-    ax.set_title(f"Dev score vs fine-tuned layers ({meta['backbone']}); star = served branch (task layers)")
+    ax.set_title(f"Dev score vs fine-tuned layers ({meta['backbone']})\nstar = served branch (task layers)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
