@@ -49,7 +49,8 @@ def kill_under_load(repo, model: str, *serve_args: str) -> dict:
         th.start()
         time.sleep(BEFORE_S)
         triton = serve.triton_pid
-        victim = next(s for s in stub_processes(triton) if s.model == model)
+        before = [s for s in stub_processes(triton) if s.model == model]
+        victim = before[0]
         t_kill = time.monotonic()
         os.kill(victim.pid, signal.SIGKILL)
         th.join(timeout=BEFORE_S + OBSERVE_S + DEADLINE_S + 60)
@@ -63,7 +64,8 @@ def kill_under_load(repo, model: str, *serve_args: str) -> dict:
         full = None if last_bad is not None and not later_ok else max(0.0, min(later_ok or [t_kill]) - t_kill)
         if last_bad is not None and last_bad >= traffic.start + BEFORE_S + OBSERVE_S - 1.0:
             full = None  # still failing at the end of the observation
-        replacement = [s for s in stub_processes(triton) if s.model == model]
+        # the killed instance's own process (the trunk runs two instances: the other one never died)
+        replacement = [s for s in stub_processes(triton) if s.key == victim.key]
         import tritonclient.grpc as g
 
         with g.InferenceServerClient(serve.url) as c:
@@ -72,6 +74,8 @@ def kill_under_load(repo, model: str, *serve_args: str) -> dict:
         code = serve.stop(timeout=120)
         return {
             "model": model,
+            "instance": victim.instance,
+            "instances": len({s.key for s in before}),
             "serve_args": list(serve_args),
             "killed_pid": victim.pid,
             "requests_after_kill": len(after),
@@ -101,14 +105,15 @@ def test_stub_killed_under_load(repo):
         alone = kill_under_load(repo, "trunk", "--no-watchdog")
         sec.measurements["triton_alone"] = alone
         sec.check(
-            "Triton alone: stub not restarted, model still READY, every request fails",
+            "Triton alone: the killed instance not restarted, model still READY, requests fail to the end",
             {"restarted": alone["stub_running_again"], "ready": alone["model_still_ready"]},
             "not restarted, READY",
             not alone["stub_running_again"]
             and alone["model_still_ready"]
             and alone["full_service_s"] is None,
             f"{alone['failed']} of {alone['requests_after_kill']} requests failed in the {OBSERVE_S:g} s after the "
-            f"kill ({', '.join(alone['failure_codes'])}); documents Triton 2.51: the watchdog exists for this",
+            f"kill ({', '.join(alone['failure_codes'])}; {alone['instances']} instance(s) of {alone['model']}: the "
+            "ones that still run take part of the load); documents Triton 2.51: the watchdog exists for this",
         )
         sec.save()
         for model in ("trunk", "tokenizer", "sentiment"):
@@ -146,8 +151,9 @@ def test_stub_killed_under_load(repo):
     finally:
         sec.notes.append(
             "Triton 2.51 never restarts a python-backend stub that died: the model stays READY and every "
-            'request to it (and to every ensemble that uses it) fails with INTERNAL "Stub process ... is not '
-            'healthy" until the model is loaded again with a changed config (an unchanged load keeps the dead '
+            "request the dead instance takes (all of them for a one-instance model; for the trunk's two "
+            'instances the share the batcher gives it) fails with INTERNAL "Stub process ... is not '
+            'healthy", and so does every ensemble request that uses it, until the model is loaded again with a changed config (an unchanged load keeps the dead '
             "instance). `mtserve serve` in explicit mode does that by itself (its watchdog); in `none`/`poll` "
             "mode it reports the model and a restart is needed. A model whose stub died also never finishes "
             "unloading: Triton's shutdown then waits out its exit timeout (30 s) and `mtserve serve` kills it "
