@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+from mtserve.machine import describe as describe_machine
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.pipeline import DEFAULT_BACKBONE, train
 from mtserve.training.run_dir import Run
@@ -64,7 +64,7 @@ def main() -> int:
     out = {
         "command": "python scripts/bench_precision.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": describe_machine(),
         "task": args.task,
         "train_examples": len(data[args.task].train),
         "validation_examples": len(data[args.task].validation),

@@ -3,16 +3,27 @@ error. The CUDA test runs where CUDA is present (this CPU machine skips it, sayi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
+from mtserve.machine import describe
 from mtserve.serving.errors import UserError
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.device import resolve
 from mtserve.training.features import FeatureCache, encode, trunk_fingerprint
 
 CUDA = torch.cuda.is_available()
+
+
+def test_the_machine_description_names_what_reports_quote():
+    # every results file names the CPU and the cores the measurement could use, read the same way
+    m = describe()
+    assert m["cpu"] and m["cpu"] == m["cpu"].strip()
+    assert 1 <= m["cores"] <= (os.cpu_count() or 1)
+    assert m["memory_gib"] > 0 and m["python"].count(".") == 2
 
 
 def test_devices_are_checked_against_this_machine():

@@ -677,3 +677,27 @@ def test_task_add_refuses_k_outside_the_rule(k, tiny_run, tiny_repo, tiny_data, 
     assert main([*argv, "--cache-dir", ""]) == 2
     assert f"--k values [{k}] outside 1..3" in capsys.readouterr().err
     assert (repo / "registry.json").read_bytes() == registry_before and not (repo / "mood").exists()
+
+
+def test_retention_interval_is_paired_and_narrows_with_more_dev_rows():
+    from mtserve.training.evaluate import retention_interval
+
+    spec = TaskSpec("x", ("a", "b"), "accuracy")
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, 400)
+    full = np.eye(2)[np.where(rng.random(400) < 0.9, gold, 1 - gold)]  # right on ~90% of rows
+    # the same model twice: every resample agrees exactly, so the interval is the point
+    assert retention_interval(spec, full, full, gold, resamples=200) == (1.0, 1.0, 1.0)
+    served = full.copy()
+    wrong = np.flatnonzero(full.argmax(1) == gold)[:12]  # 12 rows full fine-tuning gets right, served not
+    served[wrong] = served[wrong, ::-1]
+    point, low, high = retention_interval(spec, served, full, gold, resamples=500)
+    assert point == pytest.approx(1 - 12 / (full.argmax(1) == gold).sum())
+    assert low < point < high <= 1.0  # the served model is never better on any row: no resample above 1
+    # the same disagreement on 4x the rows: the dev set pins the ratio closer
+    p4, low4, high4 = retention_interval(
+        spec, np.tile(served, (4, 1)), np.tile(full, (4, 1)), np.tile(gold, 4), resamples=500
+    )
+    assert p4 == pytest.approx(point) and (high4 - low4) < 0.7 * (high - low)
+    with pytest.raises(ValueError, match="x: outputs and labels differ in length"):
+        retention_interval(spec, served[:-1], full, gold)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import grpc
 
 from mtserve.loadtest.protocol import GRPC_OPTIONS, infer_request
 from mtserve.loadtest.workload import build_pool
+from mtserve.machine import describe as describe_machine
 from mtserve.serving.triton import free_port
 from mtserve.serving.watchdog import rss_bytes, stub_processes
 
@@ -395,12 +395,23 @@ class Sampler:
     come and go), against the whole machine's. Shared machines make numbers noisy: `quietness()` says how busy
     the machine was with other work meanwhile."""
 
-    def __init__(self, triton_pid: int | None, interval: float = 1.0):
+    def __init__(
+        self, triton_pid: int | None, interval: float = 1.0, url: str | None = None, model: str = ""
+    ):
         self.triton_pid, self.interval = triton_pid, interval
         self.rss: list[tuple[float, dict[str, int]]] = []
         self.other: list[
             tuple[float, float]
         ] = []  # (seconds, cores used by other work in the interval before)
+        # (seconds, cores used by this client, by Triton's processes) in the interval before: a client that
+        # slows down over a long run shows here, not as server latency
+        self.cores: list[tuple[float, float, float]] = []
+        # with a url: (seconds, requests, mean server-side ms) of `model` in the interval before, from
+        # Triton's own statistics: what the server took, without the client's share
+        self.url, self.model = url, model
+        self.server: list[tuple[float, int, float | None]] = []
+        self._prev_stats: tuple[int, int] | None = None
+        self._prev_split: tuple[int, int] | None = None
         self._prev: tuple[float, int, int] | None = None
         self._first: dict[int, int] = {}  # pid -> jiffies when first seen (0 for processes born later)
         self._last: dict[int, int] = {}
@@ -427,13 +438,43 @@ class Sampler:
             self.rss.append((t, triton_memory(self.triton_pid)))
         # other work per interval: when errors come, was the machine busy with something else?
         busy, own = cpu_jiffies()[0], sum(self._last[p] - self._first[p] for p in self._last)
+        client = self._last.get(os.getpid(), 0) - self._first.get(os.getpid(), 0)
+        stats = self._server_stats()
         if self._prev is not None:
             t0, busy0, own0 = self._prev
             if t > t0:
                 self.other.append(
                     (round(t, 1), round(max(0, (busy - busy0) - (own - own0)) / TICK / (t - t0), 2))
                 )
+                c0, s0 = self._prev_split
+                self.cores.append(
+                    (
+                        round(t, 1),
+                        round((client - c0) / TICK / (t - t0), 2),
+                        round(((own - client) - s0) / TICK / (t - t0), 2),
+                    )
+                )
+                if stats is not None and self._prev_stats is not None:
+                    n, ns = stats[0] - self._prev_stats[0], stats[1] - self._prev_stats[1]
+                    self.server.append((round(t, 1), n, round(ns / n / 1e6, 2) if n > 0 else None))
         self._prev = (t, busy, own)
+        self._prev_split = (client, own - client)
+        if stats is not None:
+            self._prev_stats = stats
+
+    def _server_stats(self) -> tuple[int, int] | None:
+        """(successful requests, their summed server-side ns) of the model so far, or None."""
+        if not self.url:
+            return None
+        import tritonclient.grpc as g
+
+        try:
+            with g.InferenceServerClient(self.url) as c:
+                st = c.get_inference_statistics(self.model, as_json=True, client_timeout=5)["model_stats"][0]
+            ok = st["inference_stats"]["success"]
+            return int(ok.get("count", 0)), int(ok.get("ns", 0))
+        except Exception:  # noqa: BLE001 - a sample missed is a gap in the series, not a failure
+            return None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -466,26 +507,6 @@ class Sampler:
 
 
 # ---------------------------------------------------------------- results
-def machine() -> dict:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = 0
-    with contextlib.suppress(OSError, ValueError):
-        mem = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
-    return {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem / 2**30, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
-
-
 def git_commit() -> str:
     try:
         sha = subprocess.run(
@@ -559,7 +580,7 @@ def write_section(section: Section, path: Path = RESULTS) -> None:
         "command": command(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": git_commit(),
-        "machine": machine(),
+        "machine": describe_machine(),
         "passed": all(c["passed"] for c in section.checks),
         "checks": section.checks,
         "notes": section.notes,

@@ -3,8 +3,8 @@
 `mtserve serve` on the demo-shaped repository. Capacity is measured first (a closed loop of 16 callers, 15 s);
 then the open loop runs at 70% of it. Asserted: no request fails; the resident memory of every Triton process
 (tritonserver and each python-backend stub, from /proc every 10 s) does not grow - the least-squares slope of
-their sum over the run after a warm-up of a tenth of it, in MB/min; p99 stays put (the last tenth of the run
-against the first tenth after the warm-up).
+their sum over the run after a warm-up of a tenth of it, in MB/min; p99 stays put (p99 per minute, the median
+of the run's last quarter against its first quarter after the warm-up).
 """
 
 from __future__ import annotations
@@ -34,7 +34,28 @@ DEADLINE_S = 5.0
 SAMPLE_S = 10.0
 # Limits, and why:
 SLOPE_MB_PER_MIN = 1.0  # a leak of ~200 bytes per utterance at ~90/s; 20 MB over 20 minutes
-P99_GROWTH = 1.5  # last window's p99 at most 1.5x the first's (+10 ms: one slow request on a shared machine)
+P99_GROWTH = (
+    1.5  # the last quarter's p99 at most 1.5x the first's (+10 ms: one slow request on a shared machine)
+)
+# p99 is compared per minute (a twentieth of the run), as the median over a quarter of the run: on this 2-core
+# machine at 70% of capacity the p99 of single minutes ranged 35-111 ms with no trend over 20 minutes (the
+# server's own mean moved with it, 17-37 ms, while the client's CPU stayed at 0.11-0.14 cores), so one 2-minute
+# window against another compared two draws of that noise and failed on it. A creep moves the median of five
+# minutes; one noisy minute does not.
+P99_STEPS = 20
+
+
+def minute_means(sampler: Sampler, start: float) -> dict:
+    """The client's and Triton's cores, and the ensemble's mean server-side ms, in the minute from `start`
+    (seconds after the soak began; the sampler started with it)."""
+    cores = [(c, s) for t, c, s in sampler.cores if start < t <= start + 60]
+    served = [(n, m) for t, n, m in sampler.server if start < t <= start + 60 and m is not None]
+    n = sum(k for k, _ in served)
+    return {
+        "client_cores": round(sum(c for c, _ in cores) / len(cores), 2) if cores else None,
+        "triton_cores": round(sum(s for _, s in cores) / len(cores), 2) if cores else None,
+        "server_mean_ms": round(sum(k * m for k, m in served) / n, 2) if n else None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +85,7 @@ def test_soak(server):
         cap = closed_loop(client, users=16, seconds=15)
         sec.measurements["capacity"] = cap
         rate = LOAD * cap["throughput_rps"]
-        sampler = Sampler(pid, interval=SAMPLE_S).start()
+        sampler = Sampler(pid, interval=SAMPLE_S, url=serve.url, model="multitask").start()
         traffic = open_loop(client, rate, SOAK_S, DEADLINE_S, "soak")
         sampler.stop()
         s = traffic.summary()
@@ -74,6 +95,16 @@ def test_soak(server):
         first = [x for t, x in lat if warm <= t < warm + window]
         last = [x for t, x in lat if t >= SOAK_S - window]
         p99_first, p99_last = ms(percentile(first, 99)), ms(percentile(last, 99))
+        step = SOAK_S / P99_STEPS
+        per_step = [
+            (b["t"], b["p99_ms"])
+            for b in traffic.buckets(traffic.start, width=step)
+            if b["t"] >= warm and b["p99_ms"] is not None and b["t"] + step <= SOAK_S + 1e-6
+        ]
+        quarter = max(1, len(per_step) // 4)
+        p99_early = percentile([p for _, p in per_step[:quarter]], 50)
+        p99_late = percentile([p for _, p in per_step[-quarter:]], 50)
+        p99_slope = slope_per_minute(per_step)
         totals = [(t, sum(v.values()) / 1e6) for t, v in sampler.rss]
         per_process = {}
         for name in sampler.rss[-1][1] if sampler.rss else {}:
@@ -93,6 +124,11 @@ def test_soak(server):
                 "rate_rps": round(rate, 1),
                 "seconds": SOAK_S,
                 "traffic": s,
+                "p99_per_step_ms": per_step,
+                "p99_step_s": step,
+                "p99_early_quarter_median_ms": p99_early,
+                "p99_late_quarter_median_ms": p99_late,
+                "p99_slope_ms_per_min": None if p99_slope is None else round(p99_slope, 2),
                 "p99_first_window_ms": p99_first,
                 "p99_last_window_ms": p99_last,
                 "windows": f"first: {warm:g}-{warm + window:g} s, last: {SOAK_S - window:g}-{SOAK_S:g} s",
@@ -111,6 +147,8 @@ def test_soak(server):
                         "other_work_cores_peak": max(  # the busiest 10 s of the minute
                             (c for t, c in sampler.other if b["t"] < t <= b["t"] + 60), default=None
                         ),
+                        # where a creep comes from: the client's CPU, Triton's, or Triton's own latency
+                        **minute_means(sampler, b["t"]),
                     }
                     for b in traffic.buckets(traffic.start, width=60.0)
                 ],
@@ -134,11 +172,13 @@ def test_soak(server):
             f"sampled every {SAMPLE_S:g} s after {warm:g} s of warm-up",
         )
         sec.check(
-            "p99 stable (ms, last window vs first)",
-            p99_last,
-            None if p99_first is None else round(P99_GROWTH * p99_first + 10, 1),
-            p99_first is not None and p99_last is not None and p99_last <= P99_GROWTH * p99_first + 10,
-            f"first window p99 {p99_first} ms",
+            "p99 stable (ms, median of the last quarter's per-minute p99 vs the first's)",
+            p99_late,
+            None if p99_early is None else round(P99_GROWTH * p99_early + 10, 1),
+            p99_early is not None and p99_late is not None and p99_late <= P99_GROWTH * p99_early + 10,
+            f"p99 per {step:g} s after {warm:g} s of warm-up; first quarter's median {p99_early} ms; slope "
+            f"{None if p99_slope is None else round(p99_slope, 2)} ms/min; 2-minute windows: first "
+            f"{p99_first} ms, last {p99_last} ms",
         )
     finally:
         client.close()
