@@ -265,6 +265,38 @@ def closed_loop(
     }
 
 
+def sustainable_rate(
+    client: Client,
+    closed_capacity: float,
+    slo_ms: float = 200.0,
+    step_s: float = 20.0,
+    deadline: float = 5.0,
+    fractions: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+) -> dict:
+    """The highest open-loop rate the server keeps up with: fractions of the closed-loop capacity, rising, each
+    for `step_s`, until one fails (a failed call, or p99 over `slo_ms`: the load test's default SLO). A closed
+    loop of 16 callers keeps big batches forming; an open loop at the same rate sends them one by one, at a
+    higher cost per request, so the closed-loop figure overstates what independent users can be served at.
+    Returns the passing rate and every step."""
+    steps, best = [], None
+    for f in fractions:
+        s = open_loop(client, f * closed_capacity, step_s, deadline, f"sustainable {f:g}").summary()
+        ok = s["failed"] == 0 and s["ok_p99_ms"] is not None and s["ok_p99_ms"] <= slo_ms
+        steps.append(
+            {"fraction": f, "rate_rps": s["offered_rps"], "p99_ms": s["ok_p99_ms"], "failed": s["failed"]}
+        )
+        if not ok:
+            break
+        best = f * closed_capacity
+        time.sleep(2.0)  # whatever the step left in flight drains before the next
+    return {
+        "rate_rps": None if best is None else round(best, 1),
+        "slo_p99_ms": slo_ms,
+        "step_s": step_s,
+        "steps": steps,
+    }
+
+
 # ---------------------------------------------------------------- `mtserve serve`, a real process
 class Serve:
     """`mtserve serve` in its own process on 127.0.0.1 (free ports), its output collected."""

@@ -1,7 +1,11 @@
 """Soak: 70% of capacity, open loop, for MTSERVE_REL_SOAK_S seconds (20 minutes by default).
 
-`mtserve serve` on the demo-shaped repository. Capacity is measured first (a closed loop of 16 callers, 15 s);
-then the open loop runs at 70% of it. Asserted: no request fails; the resident memory of every Triton process
+`mtserve serve` on the demo-shaped repository. Capacity is measured first: the highest open-loop rate with no
+failure and p99 within 200 ms (the load test's default SLO), in 20 s steps of a tenth of the closed-loop
+capacity (16 callers, 15 s) from half of it up; then the open loop runs at 70% of that. 70% of the closed-loop
+figure was not 70% of what this 2-core machine could do: it ran Triton at 1.64-1.84 cores and the client at
+0.13, the server's mean crept from 21 to 46 ms in ten minutes, then to 572 ms with 300 requests rejected, and
+each process's memory rose once with that backlog (its high-water mark) - all within one run at 134/s. Asserted: no request fails; the resident memory of every Triton process
 (tritonserver and each python-backend stub, from /proc every 10 s) does not grow - the least-squares slope of
 their sum over the run after a warm-up of a tenth of it, in MB/min; p99 stays put (p99 per minute, the median
 of the run's last quarter against its first quarter after the warm-up).
@@ -23,6 +27,7 @@ from tests.reliability.harness import (
     open_loop,
     percentile,
     slope_per_minute,
+    sustainable_rate,
 )
 
 pytestmark = pytest.mark.reliability
@@ -84,7 +89,12 @@ def test_soak(server):
         closed_loop(client, users=4, seconds=5, warmup=2)
         cap = closed_loop(client, users=16, seconds=15)
         sec.measurements["capacity"] = cap
-        rate = LOAD * cap["throughput_rps"]
+        sustainable = sustainable_rate(client, cap["throughput_rps"])
+        sec.measurements["sustainable"] = sustainable
+        assert sustainable["rate_rps"], (
+            f"no open-loop rate from half the closed-loop capacity up: {sustainable}"
+        )
+        rate = LOAD * sustainable["rate_rps"]
         sampler = Sampler(pid, interval=SAMPLE_S, url=serve.url, model="multitask").start()
         traffic = open_loop(client, rate, SOAK_S, DEADLINE_S, "soak")
         sampler.stop()
