@@ -47,6 +47,7 @@ def targets(acc: dict, intervals: dict | None = None) -> list[dict]:
         }
         iv = intervals.get(name)
         if iv:
+            row["served_over_served_full"] = round(iv["retention"], 4)
             row["interval_95"] = [round(iv["low"], 4), round(iv["high"], 4)]
             row["dev_rows"] = iv["dev_rows"]
             row["dev_set_says"] = (
@@ -118,13 +119,19 @@ def main() -> None:
     ap.add_argument(
         "--run-dir", help="the run's folder: adds every candidate's retention on validation and dev"
     )
+    ap.add_argument(
+        "--commit", help="the commit the run trained at, when this report is written later (default: HEAD)"
+    )
     args = ap.parse_args()
     reports, out = Path(args.reports), Path(args.out_prefix)
     acc = json.loads((reports / "accuracy.json").read_text())
     served = json.loads(Path(args.served_check).read_text())
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = (
+        args.commit
+        or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    )
     m = describe_machine()
     machine = f"{m['cpu']}, {m['cores']} cores"
     checks = targets(acc, served.get("retention_intervals"))
@@ -158,12 +165,13 @@ def main() -> None:
         "",
         "## Targets (issue 14)",
         "",
-        "| target | measured | met | 95% interval on dev (rows): the dev set says |",
+        "| target | measured | met | over the served full model: 95% interval (dev rows): the dev set says |",
         "|---|---|---|---|",
         *[
             f"| {c['target']} | {c['value']} | {'yes' if c['met'] else '**no**'} | "
             + (
-                f"{c['interval_95'][0]:.4f}-{c['interval_95'][1]:.4f} ({c['dev_rows']}): {c['dev_set_says']}"
+                f"{c['served_over_served_full']:.4f}: {c['interval_95'][0]:.4f}-{c['interval_95'][1]:.4f} "
+                f"({c['dev_rows']}): {c['dev_set_says']}"
                 if "interval_95" in c
                 else ""
             )
@@ -175,7 +183,9 @@ def main() -> None:
             [
                 "The interval: a paired bootstrap over the dev rows (2,000 resamples), the served model and the "
                 "task's full fine-tuning (`single_<task>`), both through Triton, scored on the same rows each "
-                "time. Where it spans the target, this dev set is too small to say on which side the task is.",
+                "time. Where it spans the target, this dev set is too small to say on which side the task is. "
+                "Its centre divides by the full model as served (fp32 ONNX), the measured column by the run's "
+                "in-process full score (its own precision): they differ by a few thousandths.",
                 "",
             ]
             if served.get("retention_intervals")

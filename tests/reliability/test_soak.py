@@ -114,6 +114,7 @@ def test_soak(server):
         quarter = max(1, len(per_step) // 4)
         p99_early = percentile([p for _, p in per_step[:quarter]], 50)
         p99_late = percentile([p for _, p in per_step[-quarter:]], 50)
+        p99_early, p99_late = (None if x is None else round(x, 1) for x in (p99_early, p99_late))
         p99_slope = slope_per_minute(per_step)
         totals = [(t, sum(v.values()) / 1e6) for t, v in sampler.rss]
         per_process = {}
