@@ -275,8 +275,8 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     assert (repo / "t02/1/model.onnx").stat().st_ino == (repo / "t00/1/model.onnx").stat().st_ino
     assert read_config(repo / "full_t02").name == "full_t02" and (repo / "single_t02/config.pbtxt").is_file()
     est = memory.estimate_repository(repo)
-    # tokenizer 1, trunk 2, 3 heads, 3 full models of 2 (DEFAULT_INSTANCES: the trunk's kind has two)
-    assert est.processes == 1 + 2 + 3 + 3 * 2 and est.weight_bytes > 0
+    # tokenizer 1, trunk 2, 3 heads of 2, 3 full models of 2 (DEFAULT_INSTANCES)
+    assert est.processes == 1 + 2 + 3 * 2 + 3 * 2 and est.weight_bytes > 0
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
     with pytest.raises(UserError, match="GiB"):

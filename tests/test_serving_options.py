@@ -112,22 +112,23 @@ def test_tensorrt_engine_cache_and_profiles(gpu_trt_repo):
         assert produced <= typed, (name, sorted(produced - typed)[:5])
 
 
-def test_default_instances_two_trunks_and_legacy_registries_one(tiny_run, tmp_path):
+def test_default_instances_two_of_all_but_the_tokenizer_and_legacy_registries_one(tiny_run, tmp_path):
     """By default the trunk and every full_<task> (the models with a queue policy) get a second instance, so the
-    batcher never waits on its 500 ms timeout for a busy one; a registry that records no counts was exported with
-    one of each, and a later task add must keep writing that."""
+    batcher never waits on its 500 ms timeout for a busy one, and so does every head, so that the slowest one does
+    not become the queue under overload; a registry that records no counts was exported with one of each, and a
+    later task add must keep writing that."""
     repo = tmp_path / "model_repository"
     export_run(tiny_run, repo, profile="local", progress=False)
     configs = _configs(repo)
     reg = json.loads((repo / "registry.json").read_text())
-    assert reg["serving"]["instances"] == {"trunk": 2, "heads": 1, "tokenizer": 1}
+    assert reg["serving"]["instances"] == {"trunk": 2, "heads": 2, "tokenizer": 1}
     tasks = set(reg["tasks"])
     fulls = {f"full_{t}" for t in tasks}
     assert fulls <= set(configs)
     for name, cfg in configs.items():
         if cfg.platform == "ensemble":
             continue
-        want = 2 if name == "trunk" or name in fulls else 1
+        want = 1 if name == "tokenizer" else 2
         assert [g.count for g in cfg.instance_group] == [want], name
     assert check_repository(repo) == []
     legacy = {"trunk": 1, "heads": 1, "tokenizer": 1}

@@ -468,8 +468,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         type=parse_instances,
         default={},
         metavar="KIND=N,...",
-        help="model instances per kind, e.g. trunk=2,heads=1,tokenizer=4 (default trunk=2,heads=1,tokenizer=1: "
-        "a second trunk instance avoids the batcher's 500 ms stall under its queue policy, docs/overload.md; "
+        help="model instances per kind, e.g. trunk=2,heads=1,tokenizer=4 (default trunk=2,heads=2,tokenizer=1: "
+        "a second trunk instance avoids the batcher's 500 ms stall under its queue policy, a second head instance "
+        "keeps the slowest head from queueing behind the trunk under overload, docs/overload.md; "
         "the full_<task> baselines take the trunk's count)",
     )
     g.add_argument(

@@ -105,9 +105,13 @@ MODEL_KINDS = ("trunk", "heads", "tokenizer")  # --instances: the full_<task> ba
 # Two instances of the trunk (and of every full_<task>, which counts as trunk): their REJECT queue policy turns
 # off the dynamic batcher's prefetching, and with one instance the batcher then waits for it to come free on a
 # condition variable with a 500 ms timeout that can miss its wake-up - single calls of 510-550 ms under moderate
-# load (docs/overload.md). With a second instance a batch always finds one free. The heads and the tokenizer
-# have no queue policy and keep one.
-DEFAULT_INSTANCES = {"trunk": 2, "heads": 1, "tokenizer": 1}
+# load (docs/overload.md). With a second instance a batch always finds one free.
+# Two instances of every head too, although heads have no queue policy: under overload the trunk admits what it
+# can, and a lone instance of the slowest head (more task layers, or fewer cores left to it) then became the
+# unbounded queue - at 4x capacity, 576 ms of queue in the 2-layer head against 10 ms in the 1-layer ones, and an
+# answered p99 of 1.4-1.9 s; with two, 6 ms and 0.6 s (docs/overload.md, "Where an answered request waits").
+# The tokenizer has no queue policy and keeps one.
+DEFAULT_INSTANCES = {"trunk": 2, "heads": 2, "tokenizer": 1}
 # What export wrote before --instances existed; a registry.json that records no counts was exported with these.
 LEGACY_INSTANCES = dict.fromkeys(MODEL_KINDS, 1)
 TRT_CACHE_PATH = names.TRT_CACHE_PATH  # the InferenceService mounts the engine-cache volume there (k8s/base)
