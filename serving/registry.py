@@ -16,7 +16,8 @@ reader through `load`/`read`. Standard library only: the serving side reads it w
       "history": [{"revision", "time", "action", "task", "before", "after", "multitask_version",
                    "trunk_version", ["reverts"], ["archived": {"<model>/<v>" or "<model>": "<slot>/..."}]}],
       "export_checks": {model: {"max_abs_diff"}},
-      "serving": {"max_batch", "queue_delay_us", "instances", "buckets", "warmup", "response_cache", ...}
+      "serving": {"max_batch", "queue_delay_us", "queue_timeout_us", "instances", "buckets", "warmup",
+                  "response_cache", ...}
     }
 
 `before`/`after` are the task's whole entry before and after the change (null: absent), so any
@@ -44,6 +45,10 @@ from pathlib import Path
 
 from mtserve.serving import names
 from mtserve.serving.errors import UserError
+
+# `serving.queue_timeout_us` absent: the repository was exported before the trunk's and full models' queue timeout
+# was an option, with this one (training/model_config.py ServingOptions.from_registry, the repository check).
+LEGACY_QUEUE_TIMEOUT_US = 500_000
 
 FILENAME = "registry.json"
 SCHEMA_VERSION = 1

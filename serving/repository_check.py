@@ -851,7 +851,8 @@ class RepositoryChecker:
 
     def _check_serving(self, serving: dict) -> None:
         """The configs hold what registry.json `serving` says they were exported with (a later task change writes
-        its configs from it): max batch, queue delay and instances per kind, the response cache on the ensembles,
+        its configs from it): max batch, queue delay, the trunk's and full models' queue timeout (500 ms when it
+        records none: what export wrote before it was an option) and instances per kind, the response cache on the ensembles,
         and warm-up for every sequence bucket and batch size."""
         where = f"{registry.FILENAME}: serving"
         instances = serving.get("instances") or {}
@@ -888,6 +889,14 @@ class RepositoryChecker:
                 self.report(
                     m.cfg_file,
                     f"dynamic_batching.max_queue_delay_microseconds: {delay}, but {where}.queue_delay_us is {serving.get('queue_delay_us')}",
+                )
+            policy = cfg.dynamic_batching.default_queue_policy
+            timeout = serving.get("queue_timeout_us", registry.LEGACY_QUEUE_TIMEOUT_US)
+            if kind == "trunk" and policy.default_timeout_microseconds != timeout:
+                self.report(
+                    m.cfg_file,
+                    f"dynamic_batching.default_queue_policy.default_timeout_microseconds: "
+                    f"{policy.default_timeout_microseconds}, but {where}.queue_timeout_us is {timeout}",
                 )
             counts = sorted({g.count for g in cfg.instance_group})
             if kind in instances and counts != [instances[kind]]:

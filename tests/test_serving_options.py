@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from mtserve.serving.errors import UserError
 from mtserve.serving.repository_check import check_repository
 from mtserve.serving.wordpiece import WordPieceTokenizer
 from mtserve.training.export import export_run
@@ -54,6 +55,7 @@ def tuned_repo(tiny_run, tmp_path_factory):
     opts = ServingOptions(
         max_batch=16,
         queue_delay_us=250,
+        queue_timeout_us=400_000,
         instances={"trunk": 1, "heads": 3, "tokenizer": 2},
         warmup=True,
         response_cache=True,
@@ -135,6 +137,11 @@ def test_default_instances_two_of_all_but_the_tokenizer_and_legacy_registries_on
     assert ServingOptions.from_registry(None).instances == legacy
     assert ServingOptions.from_registry({"max_batch": 64, "queue_delay_us": 500}).instances == legacy
     assert ServingOptions.from_registry({"instances": {"trunk": 2}}).instances == {**legacy, "trunk": 2}
+    # the queue timeout: 250 ms now, 500 ms in a registry from before it was recorded (what its configs hold)
+    assert reg["serving"]["queue_timeout_us"] == 250_000
+    assert ServingOptions.from_registry(None).queue_timeout_us == 500_000
+    with pytest.raises(UserError, match="--queue-timeout-us"):
+        ServingOptions(queue_timeout_us=0)  # Triton reads 0 as no timeout: an unbounded queue
 
 
 def test_batching_options_and_response_cache_as_given(tuned_repo):
@@ -143,6 +150,7 @@ def test_batching_options_and_response_cache_as_given(tuned_repo):
     assert reg["serving"] == {
         "max_batch": 16,
         "queue_delay_us": 250,
+        "queue_timeout_us": 400_000,
         "instances": {"trunk": 1, "heads": 3, "tokenizer": 2},
         "buckets": sorted(_emitted_lengths(tuned_repo)),
         "warmup": {"batch_sizes": [1, 4, 16]},
@@ -158,6 +166,9 @@ def test_batching_options_and_response_cache_as_given(tuned_repo):
         assert not cfg.response_cache.enable, name
         assert cfg.dynamic_batching.max_queue_delay_microseconds == 250, name
         want = 2 if name == "tokenizer" else 3 if name in tasks else 1  # full_<task> counts as a trunk
+        # the REJECT timeout on the trunk's kind only (heads and tokenizer: none, docs/overload.md)
+        timeout = 0 if name == "tokenizer" or name in tasks else 400_000
+        assert cfg.dynamic_batching.default_queue_policy.default_timeout_microseconds == timeout, name
         assert [g.count for g in cfg.instance_group] == [want], name
     assert check_repository(tuned_repo) == []
 
@@ -178,12 +189,18 @@ def test_check_names_drift_from_the_serving_options(tuned_repo, tmp_path):
     mcfg.ClearField("response_cache")
     mc_path.write_text(text_format.MessageToString(mcfg))
     (repo / "trunk" / "warmup" / "ones_int64_8").write_bytes(b"\0" * 3)
+    full_path = repo / f"full_{task}" / "config.pbtxt"
+    fcfg = text_format.Parse(full_path.read_text(), mc.ModelConfig())
+    fcfg.dynamic_batching.default_queue_policy.default_timeout_microseconds = 500_000
+    full_path.write_text(text_format.MessageToString(fcfg))
     problems = check_repository(repo)
     expected = [
         f"{task}/config.pbtxt: instance_group.count: [1], but registry.json: serving.instances.heads is 3",
         f"{task}/config.pbtxt: model_warmup: (sequence, batch) samples differ from registry.json: serving.warmup; "
         f"missing [(32, 16)]",
         "multitask/config.pbtxt: response_cache.enable: False, but registry.json: serving.response_cache is True",
+        f"full_{task}/config.pbtxt: dynamic_batching.default_queue_policy.default_timeout_microseconds: 500000, "
+        "but registry.json: serving.queue_timeout_us is 400000",
         'trunk/warmup/ones_int64_8: 3 bytes, but model_warmup[0] ("seq8_batch1").inputs["attention_mask"] '
         "needs 64 (TYPE_INT64 [8])",
     ]

@@ -39,6 +39,7 @@ from mtserve.training.model_config import (
     ID_TENSORS,
     MAX_BATCH,
     QUEUE_DELAY_US,
+    QUEUE_TIMEOUT_US,
     TEXT_INPUTS,
     TRT_CACHE_PATH,
     ServingOptions,
@@ -464,6 +465,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         help=f"how long the dynamic batcher waits to fill a batch, in microseconds (default {QUEUE_DELAY_US})",
     )
     g.add_argument(
+        "--queue-timeout-us",
+        type=int,
+        default=QUEUE_TIMEOUT_US,
+        help=f"a request that waited this long in the trunk's or a full model's queue is answered UNAVAILABLE, "
+        f"in microseconds (default {QUEUE_TIMEOUT_US}; shorter: faster rejections and a tighter tail under "
+        f"overload, longer: fewer rejections in a brief stall at moderate load; docs/overload.md)",
+    )
+    g.add_argument(
         "--instances",
         type=parse_instances,
         default={},
@@ -516,6 +525,7 @@ def run(args) -> int:
     serving = ServingOptions(
         max_batch=args.max_batch,
         queue_delay_us=args.queue_delay_us,
+        queue_timeout_us=args.queue_timeout_us,
         instances=args.instances,
         warmup=args.profile == "gpu" if args.warmup is None else args.warmup,
         response_cache=args.response_cache,

@@ -13,7 +13,7 @@ import onnx
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from mtserve.serving import names
+from mtserve.serving import names, registry
 from mtserve.serving.errors import UserError
 from mtserve.training.tasks import TaskSpec
 
@@ -28,6 +28,8 @@ QUEUE_DELAY_US = 500
 # p99 1.38 s, none past the deadline. Far above an unloaded queue wait (p99 below 20 ms) and above the soak's
 # maximum call at 70% of capacity (145 ms). No max_queue_size: see base_config.
 QUEUE_TIMEOUT_US = 250_000
+# `mtserve export --queue-timeout-us` chooses another (docs/overload.md weighs 250 ms against 500 ms, measured);
+# a registry.json that records none was exported with registry.LEGACY_QUEUE_TIMEOUT_US, and a task add keeps it.
 # --tensorrt: onnxruntime's TensorRT execution provider, building fp16 engines with this much scratch memory.
 TRT_WORKSPACE_BYTES = 1 << 30
 
@@ -47,6 +49,7 @@ def base_config(
     instances: int = 1,
     queue_delay_us: int = QUEUE_DELAY_US,
     bounded_queue: bool = True,
+    queue_timeout_us: int = QUEUE_TIMEOUT_US,
 ) -> mc.ModelConfig:
     cfg = mc.ModelConfig(name=name, max_batch_size=max_batch)
     if python_model or profile == "local":
@@ -73,7 +76,7 @@ def base_config(
         # cancelled (scripts/repro_cancel_crash.py --a-queue-policy size). docs/overload.md has the details.
         policy = cfg.dynamic_batching.default_queue_policy
         policy.timeout_action = mc.ModelQueuePolicy.REJECT
-        policy.default_timeout_microseconds = QUEUE_TIMEOUT_US
+        policy.default_timeout_microseconds = queue_timeout_us
         policy.allow_timeout_override = True  # a request's own shorter timeout applies
     return cfg
 
@@ -123,10 +126,11 @@ class ServingOptions:
     """How the configs serve, beyond the model itself: the batching knobs, warm-up, Triton's response cache
     and the TensorRT engine cache. Recorded in registry.json (`serving`), so a later `mtserve task add`
     writes its configs the same way. The defaults are what export wrote before these were options, except the
-    trunk's two instances (DEFAULT_INSTANCES)."""
+    instances (DEFAULT_INSTANCES) and the queue timeout (QUEUE_TIMEOUT_US)."""
 
     max_batch: int = MAX_BATCH
     queue_delay_us: int = QUEUE_DELAY_US
+    queue_timeout_us: int = QUEUE_TIMEOUT_US  # the trunk's and full models' REJECT timeout (base_config)
     instances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_INSTANCES))
     warmup: bool = False
     response_cache: bool = False
@@ -138,6 +142,9 @@ class ServingOptions:
             raise UserError(f"--max-batch must be an integer >= 1, got {self.max_batch!r}")
         if not (isinstance(self.queue_delay_us, int) and self.queue_delay_us >= 0):
             raise UserError(f"--queue-delay-us must be an integer >= 0, got {self.queue_delay_us!r}")
+        if not (isinstance(self.queue_timeout_us, int) and self.queue_timeout_us >= 1000):
+            # 0 would mean no timeout to Triton: an unbounded queue, the congestion collapse of issue 15
+            raise UserError(f"--queue-timeout-us must be an integer >= 1000, got {self.queue_timeout_us!r}")
         unknown = set(self.instances) - set(MODEL_KINDS)
         if unknown:
             raise UserError(
@@ -165,6 +172,7 @@ class ServingOptions:
         return {
             "max_batch": self.max_batch,
             "queue_delay_us": self.queue_delay_us,
+            "queue_timeout_us": self.queue_timeout_us,
             "instances": dict(self.instances),
             "buckets": list(self.buckets),
             "warmup": {"batch_sizes": self.warmup_batches} if self.warmup else None,
@@ -175,11 +183,13 @@ class ServingOptions:
     @classmethod
     def from_registry(cls, d: dict | None) -> ServingOptions:
         """The options a repository was exported with (registry.json `serving`); what export then wrote when
-        it predates them (one instance of each kind, so a later task add matches the configs already there)."""
+        it predates them (one instance of each kind and the 500 ms timeout, so a later task add matches the
+        configs already there)."""
         d = d or {}
         return cls(
             max_batch=int(d.get("max_batch", MAX_BATCH)),
             queue_delay_us=int(d.get("queue_delay_us", QUEUE_DELAY_US)),
+            queue_timeout_us=int(d.get("queue_timeout_us", registry.LEGACY_QUEUE_TIMEOUT_US)),
             instances=LEGACY_INSTANCES | dict(d.get("instances") or {}),
             warmup=bool(d.get("warmup")),
             response_cache=bool(d.get("response_cache")),
@@ -295,7 +305,16 @@ def onnx_config(
     opts = serving or ServingOptions()
     # heads: no queue bound (_model_config says why)
     cfg = apply_batching(
-        base_config(name, inputs, outputs, profile, bounded_queue=kind != "heads"), opts, kind
+        base_config(
+            name,
+            inputs,
+            outputs,
+            profile,
+            bounded_queue=kind != "heads",
+            queue_timeout_us=opts.queue_timeout_us,
+        ),
+        opts,
+        kind,
     )
     if opts.warmup:
         add_warmup(cfg, model_dir, opts.buckets, opts.warmup_batches)

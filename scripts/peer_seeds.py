@@ -1,0 +1,129 @@
+"""Our full fine-tuning against the peer's (Hugging Face Trainer) over several seeds: is a gap noise?
+
+python scripts/peer_seeds.py OUT_STEM SEED=REPORTS_DIR [SEED=REPORTS_DIR ...] [--command CMD]
+
+Each REPORTS_DIR holds the accuracy.json of one `mtserve train --peer-baseline` run with its own `--seed` (the
+seed draws the validation split, the training order and the classifier's initialisation, for ours and the peer's
+alike). Writes OUT_STEM.json and OUT_STEM.md: per task and seed, our full fine-tuning's dev score, the peer's, and
+the difference; per task their means over the seeds, the mean difference, and the spread of each model over the
+seeds (sample standard deviation), which says how far one seed's difference can move by chance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from mtserve.machine import describe
+from mtserve.serving.registry import atomic_write
+
+TOLERANCE = 0.01  # issue 14: our full fine-tuning within 0.01 of the peer's, or above
+
+
+def read_run(arg: str) -> dict:
+    seed, sep, reports = arg.partition("=")
+    if not sep or not seed.isdigit():
+        sys.exit(f"{arg!r}: give each run as SEED=REPORTS_DIR (the --seed it was trained with)")
+    path = Path(reports) / "accuracy.json"
+    try:
+        acc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        sys.exit(f"{path}: cannot read it ({e})")
+    tasks = {}
+    for name, t in acc["tasks"].items():
+        if t.get("peer") is None:
+            sys.exit(f"{path}: task {name!r} has no peer score (was the run made with --peer-baseline?)")
+        tasks[name] = {
+            "metric": t["metric"],
+            "full": t["full"],
+            "peer": t["peer"],
+            "full_vs_peer": t["full"] - t["peer"],
+        }
+    return {"reports": reports, "seed": int(seed), "tasks": tasks}
+
+
+def sd(xs: list[float]) -> float | None:
+    """The sample standard deviation over seeds, or None from one seed."""
+    return statistics.stdev(xs) if len(xs) > 1 else None
+
+
+def summarise(runs: list[dict]) -> dict:
+    out = {}
+    for name in sorted({n for r in runs for n in r["tasks"]}):
+        rows = [(r["seed"], r["tasks"][name]) for r in runs if name in r["tasks"]]
+        full = [t["full"] for _, t in rows]
+        peer = [t["peer"] for _, t in rows]
+        diff = [t["full_vs_peer"] for _, t in rows]
+        out[name] = {
+            "metric": rows[0][1]["metric"],
+            "seeds": [s for s, _ in rows],
+            "full": full,
+            "peer": peer,
+            "full_vs_peer": diff,
+            "full_mean": statistics.fmean(full),
+            "peer_mean": statistics.fmean(peer),
+            "full_vs_peer_mean": statistics.fmean(diff),
+            "full_sd": sd(full),
+            "peer_sd": sd(peer),
+            "within_tolerance_on_mean": statistics.fmean(diff) >= -TOLERANCE,
+            "seeds_within_tolerance": sum(d >= -TOLERANCE for d in diff),
+        }
+    return out
+
+
+def f(x: float | None) -> str:
+    return "" if x is None else f"{x:.4f}"
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Our full fine-tuning against Hugging Face's Trainer, over seeds (issue 14)",
+        "",
+        f"Machine: {result['machine']}. Command(s):",
+        "",
+        "```",
+        *result["commands"],
+        "```",
+        "",
+        "Each seed draws the validation split held out of train, the training order and the classifier's "
+        "initialisation, for both models alike; dev rows are the same for every seed. A difference below "
+        f"-{TOLERANCE} on one seed is a miss of issue 14's target only if it is larger than what the seed alone moves.",
+        "",
+        "| task | metric | seed | full FT | peer | full - peer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, t in result["tasks"].items():
+        for s, a, b, d in zip(t["seeds"], t["full"], t["peer"], t["full_vs_peer"], strict=True):
+            lines.append(f"| {name} | {t['metric']} | {s} | {f(a)} | {f(b)} | {d:+.4f} |")
+    lines += [
+        "",
+        "| task | seeds | full FT mean (sd) | peer mean (sd) | mean difference | seeds within 0.01 or above |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, t in result["tasks"].items():
+        lines.append(
+            f"| {name} | {len(t['seeds'])} | {f(t['full_mean'])} ({f(t['full_sd'])}) | {f(t['peer_mean'])} "
+            f"({f(t['peer_sd'])}) | {t['full_vs_peer_mean']:+.4f} | {t['seeds_within_tolerance']} of {len(t['seeds'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out_stem")
+    p.add_argument("runs", nargs="+", metavar="SEED=REPORTS_DIR")
+    p.add_argument("--command", action="append", default=[], help="the training command(s), for the report")
+    args = p.parse_args(argv)
+    runs = [read_run(r) for r in args.runs]
+    result = {"machine": describe(), "commands": args.command, "runs": runs, "tasks": summarise(runs)}
+    stem = Path(args.out_stem)
+    atomic_write(stem.with_suffix(".json"), (json.dumps(result, indent=1) + "\n").encode())
+    atomic_write(stem.with_suffix(".md"), markdown(result).encode())
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
