@@ -74,7 +74,8 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
-def f(x: float | None) -> str:
+def fmt4(x: float | None) -> str:
+    """A score with 4 decimals, or an empty cell."""
     return "" if x is None else f"{x:.4f}"
 
 
@@ -97,7 +98,7 @@ def markdown(result: dict) -> str:
     ]
     for name, t in result["tasks"].items():
         for s, a, b, d in zip(t["seeds"], t["full"], t["peer"], t["full_vs_peer"], strict=True):
-            lines.append(f"| {name} | {t['metric']} | {s} | {f(a)} | {f(b)} | {d:+.4f} |")
+            lines.append(f"| {name} | {t['metric']} | {s} | {fmt4(a)} | {fmt4(b)} | {d:+.4f} |")
     lines += [
         "",
         "| task | seeds | full FT mean (sd) | peer mean (sd) | mean difference | seeds within 0.01 or above |",
@@ -105,8 +106,8 @@ def markdown(result: dict) -> str:
     ]
     for name, t in result["tasks"].items():
         lines.append(
-            f"| {name} | {len(t['seeds'])} | {f(t['full_mean'])} ({f(t['full_sd'])}) | {f(t['peer_mean'])} "
-            f"({f(t['peer_sd'])}) | {t['full_vs_peer_mean']:+.4f} | {t['seeds_within_tolerance']} of {len(t['seeds'])} |"
+            f"| {name} | {len(t['seeds'])} | {fmt4(t['full_mean'])} ({fmt4(t['full_sd'])}) | {fmt4(t['peer_mean'])} "
+            f"({fmt4(t['peer_sd'])}) | {t['full_vs_peer_mean']:+.4f} | {t['seeds_within_tolerance']} of {len(t['seeds'])} |"
         )
     return "\n".join(lines) + "\n"
 
