@@ -852,8 +852,8 @@ class RepositoryChecker:
     def _check_serving(self, serving: dict) -> None:
         """The configs hold what registry.json `serving` says they were exported with (a later task change writes
         its configs from it): max batch, queue delay, the trunk's and full models' queue timeout (500 ms when it
-        records none: what export wrote before it was an option) and instances per kind, the response cache on the ensembles,
-        and warm-up for every sequence bucket and batch size."""
+        records none: what export wrote before it was an option) and instances per kind, the response cache on
+        the ensembles, and warm-up for every sequence bucket and batch size."""
         where = f"{registry.FILENAME}: serving"
         instances = serving.get("instances") or {}
         warmup = serving.get("warmup") or None

@@ -23,10 +23,11 @@ QUEUE_DELAY_US = 500
 # from; the tokenizer has none: export.write_tokenizer says why) is answered UNAVAILABLE ("Request timeout
 # expired") instead of joining a backlog that slows everything after an overload. A quarter of a second: with two
 # trunk instances (DEFAULT_INSTANCES) an accepted request may wait this long and then share the cores through a
-# batch, so the timeout bounds the answered tail. Measured at 4x capacity (docs/results/reliability.md): 500 ms
-# answered p99 1.94 s (the suite's limit is 1.5 s), 97 of 44,328 past the client's 2 s deadline; 250 ms answered
-# p99 1.38 s, none past the deadline. Far above an unloaded queue wait (p99 below 20 ms) and above the soak's
-# maximum call at 70% of capacity (145 ms). No max_queue_size: see base_config.
+# batch, so the timeout bounds the answered tail. Measured at 4x capacity (docs/overload.md): with one instance per
+# head, 500 ms answered p99 1.94 s (the suite's limit is 1.5 s) and 97 of 44,328 passed the client's 2 s
+# deadline, 250 ms 1.38-1.87 s; with two (DEFAULT_INSTANCES), 500 ms 0.91 s and 250 ms 0.59 s, none past it. Far
+# above an unloaded queue wait (p99 below 20 ms) and the soak's maximum call at 70% of capacity (129-145 ms). No
+# max_queue_size: see base_config.
 QUEUE_TIMEOUT_US = 250_000
 # `mtserve export --queue-timeout-us` chooses another (docs/overload.md weighs 250 ms against 500 ms, measured);
 # a registry.json that records none was exported with registry.LEGACY_QUEUE_TIMEOUT_US, and a task add keeps it.

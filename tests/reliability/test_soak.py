@@ -46,9 +46,8 @@ P99_GROWTH = 1.5
 # p99 is compared per minute (a twentieth of the run), as the median over a quarter of the run: on this 2-core
 # machine at 122/s (70% of the closed-loop figure) the p99 of single minutes ranged 35-111 ms with no trend over
 # 20 minutes, apart from one minute when other work took the cores (the server's own mean moved with it, 17-37
-# ms, while the client's CPU stayed at 0.11-0.14 cores),
-# so one 2-minute window against another compared two draws of that noise and failed on it. A creep moves the
-# median of five minutes; one noisy minute does not.
+# ms, while the client's CPU stayed at 0.11-0.14 cores), so one 2-minute window against another compared two
+# draws of that noise and failed on it. A creep moves the median of five minutes; one noisy minute does not.
 P99_STEPS = 20
 
 
