@@ -100,7 +100,7 @@ class SearchConfig(Options):
     )
     retention_target: float = option(
         0.995,
-        "a branch qualifies when its dev score reaches this x full fine-tuning's",
+        "a branch qualifies when its validation score reaches this x full fine-tuning's (on the same rows)",
         check=(lambda t: 0 < t <= 1, "must be in (0, 1]"),
     )
 

@@ -147,8 +147,13 @@ def train_task(
     measure_uncached: bool = False,
     keep_candidates: bool = False,
     peer_baseline: bool = False,
+    baseline: dict | None = None,
 ) -> dict:
-    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (search.json's content)."""
+    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (search.json's content).
+
+    `baseline`: step 1 as an earlier run of the same settings and data finished it (`_baseline_of`: full
+    fine-tuning's scores and time, the peer's result); its full.safetensors must be in the task's folder already.
+    The search settings do not change step 1, so a run that only widens the search does not repeat it."""
     spec = data.spec
     data = with_validation(data, cfg.seed)  # every loader holds one out already; data built elsewhere too
     task_dir = run_dir / "tasks" / spec.name
@@ -160,22 +165,36 @@ def train_task(
     num_layers = bert.config.num_hidden_layers
     comp = cfg.compute()
 
-    with Timer() as t_full:
-        full, full_score = train_full(bert, spec, enc["train"], gold["train"], enc["dev"], gold["dev"], cfg)
-        full_validation = score(spec, predict_full(full, enc["validation"], comp=comp), gold["validation"])
-    save_full(
-        full,
-        task_dir / "full.safetensors",
-        {"task": spec.to_dict(), "dev_score": full_score, "config": cfg.to_dict()},
-    )
-    del full
-    _progress(
-        f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} on dev, {full_validation:.4f} on "
-        f"validation ({t_full.seconds:.0f} s)"
-    )
+    if baseline is not None:
+        full_score, full_validation, full_seconds = (
+            baseline[k] for k in ("full", "full_validation", "seconds")
+        )
+        peer = baseline.get("peer")
+        _progress(
+            f"{spec.name}: full fine-tuning kept from the earlier run: {spec.metric} {full_score:.4f} on dev, "
+            f"{full_validation:.4f} on validation"
+        )
+    else:
+        with Timer() as t_full:
+            full, full_score = train_full(
+                bert, spec, enc["train"], gold["train"], enc["dev"], gold["dev"], cfg
+            )
+            full_validation = score(
+                spec, predict_full(full, enc["validation"], comp=comp), gold["validation"]
+            )
+        save_full(
+            full,
+            task_dir / "full.safetensors",
+            {"task": spec.to_dict(), "dev_score": full_score, "config": cfg.to_dict()},
+        )
+        del full
+        full_seconds, peer = t_full.seconds, None
+        _progress(
+            f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} on dev, {full_validation:.4f} on "
+            f"validation ({full_seconds:.0f} s)"
+        )
 
-    peer = None
-    if peer_baseline:
+    if peer_baseline and peer is None:
         from mtserve.training.peer import peer_finetune
 
         peer = peer_finetune(bert, tokenizer, data, cfg)
@@ -213,12 +232,15 @@ def train_task(
         "validation_examples": len(data.validation),
         "dev_examples": len(data.dev),
         "notes": data.notes,
+        "search": search.to_dict(),  # what --resume compares: a task searched with other settings searches again
         "seconds": {
-            "full": round(t_full.seconds, 2),
+            "full": round(full_seconds, 2),
             "features": round(t_feat.seconds, 2),
             "search": round(t_search.seconds, 2),
         },
     }
+    if baseline is not None:
+        result["kept"] = baseline["kept"]
     if peer is not None:
         result["peer"] = peer
         result["seconds"]["peer"] = peer["seconds"]
@@ -301,12 +323,13 @@ def train(
     peer_baseline: bool = False,
 ) -> dict:
     """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs).
-    `resume`: `run_dir` holds an interrupted run of the same settings and data; every task it finished is kept
-    and the rest train (a finished task is one whose search.json was written: its last step)."""
+    `resume`: `run_dir` holds an interrupted run of the same training settings and data; every task it finished
+    is kept and the rest train (a finished task is one whose search.json was written: its last step). Where the
+    search settings differ, a finished task keeps its full fine-tuning and peer (step 1) and searches again."""
     cfg = cfg or TrainConfig()
     search = search or SearchConfig()
     run_dir = Path(run_dir)
-    _check_resume(run_dir, backbone, cfg, search, datasets, resume, peer_baseline)
+    unrecorded_search = _check_resume(run_dir, backbone, cfg, search, datasets, resume, peer_baseline)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if bert is None:
@@ -319,15 +342,18 @@ def train(
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     results = {}
     for name, data in datasets.items():
-        done = run_dir / "tasks" / name / "search.json"
+        done, baseline = run_dir / "tasks" / name / "search.json", None
         if resume and done.is_file():
-            results[name] = json.loads(done.read_text())
-            if (
-                "chosen_alone" in results[name]
-            ):  # the choice across tasks runs again below, from the task's own
-                results[name]["chosen"] = results[name].pop("chosen_alone")
-            _progress(f"{name}: finished before the interruption; kept")
-            continue
+            finished = json.loads(done.read_text())
+            # search.json files written before it recorded its search settings: the run's, from resume.json
+            if finished.get("search", unrecorded_search) == search.to_dict():
+                # the choice across tasks runs again below, from the task's own
+                if "chosen_alone" in finished:
+                    finished["chosen"] = finished.pop("chosen_alone")
+                results[name] = finished
+                _progress(f"{name}: finished before the interruption; kept")
+                continue
+            baseline = _baseline_of(finished, finished.get("search", unrecorded_search))
         results[name] = train_task(
             bert,
             tokenizer,
@@ -341,6 +367,7 @@ def train(
             measure_uncached,
             keep_candidates=True,
             peer_baseline=peer_baseline,
+            baseline=baseline,
         )
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
@@ -374,10 +401,29 @@ def _data_hash(datasets: dict[str, TaskData]) -> dict[str, str]:
     return out
 
 
+def _baseline_of(finished: dict, its_search: dict | None) -> dict:
+    """Step 1 of a task a run finished with other search settings: what train_task's `baseline` takes."""
+    seconds = finished["seconds"]
+    return {
+        "full": finished["full"],
+        "full_validation": finished["full_validation"],
+        "seconds": seconds["full"],
+        **({"peer": finished["peer"]} if "peer" in finished else {}),
+        # search.json says so: its full fine-tuning (and peer) come from a run that searched otherwise
+        "kept": {
+            "stages": ["full"] + (["peer"] if "peer" in finished else []),
+            "search": its_search,
+            "seconds": {k: seconds[k] for k in ("full", "peer") if k in seconds},
+        },
+    }
+
+
 def _check_resume(
     run_dir: Path, backbone, cfg, search, datasets, resume: bool, peer_baseline: bool = False
-) -> None:
-    """Record what this run trains (resume.json); a resumed run must train the same: settings and data."""
+) -> dict | None:
+    """Record what this run trains (resume.json); a resumed run must train the same: training settings and
+    data. The search settings may differ. Returns those a finished task's search.json without its own record of
+    them was searched with (None for a new run)."""
     want = {
         "backbone": str(backbone),
         "config": cfg.to_dict(),
@@ -385,11 +431,16 @@ def _check_resume(
         "peer_baseline": peer_baseline,
         "data": _data_hash(datasets),
     }
-    path = run_dir / RESUME_FILE
+    path, unrecorded_search = run_dir / RESUME_FILE, None
     if resume and path.is_file():
         had = json.loads(path.read_text())
         had.setdefault("peer_baseline", False)  # written before the option existed: a run without the peer
-        differ = [k for k in want if k != "data" and had.get(k) != want[k]]
+        # what a search.json without its own record was searched with (every one written before it had one)
+        unrecorded_search = had.get("unrecorded_search", had.get("search"))
+        want["unrecorded_search"] = unrecorded_search
+        differ = [
+            k for k in want if k not in ("data", "search", "unrecorded_search") and had.get(k) != want[k]
+        ]
         differ += [
             f"task {t}'s data"
             for t in want["data"]
@@ -401,8 +452,14 @@ def _check_resume(
                 "rerun with the same command, or without --resume to start over"
             )
         want["data"] = had.get("data", {}) | want["data"]
+        if had.get("search") != want["search"]:
+            _progress(
+                f"--resume: the search settings differ from the run's ({had.get('search')} -> "
+                f"{want['search']}): finished tasks keep their full fine-tuning and search again"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(want, indent=2))
+    return unrecorded_search
 
 
 # ---------------------------------------------------------------- CLI
@@ -471,6 +528,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="discard an interrupted run and start over")
     p.add_argument(
+        "--from-run",
+        metavar="RUN_DIR",
+        help="search again on a finished run of the same training settings and data (a copy of it; it is not "
+        "changed): each task keeps its full fine-tuning and peer, and only the search runs, with this "
+        "command's search settings (e.g. a wider --k)",
+    )
+    p.add_argument(
         "--peer-baseline",
         action="store_true",
         help="also fine-tune every task with Hugging Face's AutoModelForSequenceClassification and Trainer "
@@ -490,6 +554,22 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, SearchConfi
     return from_args(TrainConfig, args), from_args(SearchConfig, args)
 
 
+def _start_from(source: Path, partial: Path, search: SearchConfig) -> None:
+    """--from-run: the partial folder starts as a copy of a finished run, resumed with new search settings."""
+    recorded = source / RESUME_FILE
+    if not (source / "run.json").is_file() or not recorded.is_file():
+        raise UserError(
+            f"--from-run: {source} is not a finished training run with its settings recorded "
+            f"(run.json and {RESUME_FILE})"
+        )
+    if json.loads(recorded.read_text()).get("search") == search.to_dict():
+        raise UserError(
+            f"--from-run: {source} was searched with these settings already; give other search settings "
+            "(e.g. --k) or train without --from-run"
+        )
+    shutil.copytree(source, partial)
+
+
 def run(args) -> int:
     from mtserve.training import report
 
@@ -505,12 +585,16 @@ def run(args) -> int:
     # and the partial folder keeps every task finished so far for --resume.
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.partial"
+    if args.from_run and args.resume:
+        raise UserError("give --resume (an interrupted run) or --from-run (a finished one), not both")
     if tmp.exists() and not args.resume:
         if not args.fresh:
             raise UserError(
                 f"an interrupted run is in {tmp}: --resume to continue it (same command), --fresh to discard it"
             )
         shutil.rmtree(tmp)
+    if args.from_run:
+        _start_from(Path(args.from_run), tmp, search)
     try:
         meta = train(
             datasets,
@@ -521,7 +605,7 @@ def run(args) -> int:
             args.cache_dir or None,
             measure_uncached=args.measure_uncached,
             peer_baseline=args.peer_baseline,
-            resume=args.resume,
+            resume=args.resume or bool(args.from_run),
         )
     except BaseException as e:
         if not any(tmp.glob("tasks/*/search.json")):  # nothing worth resuming: no task finished
