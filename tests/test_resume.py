@@ -8,8 +8,9 @@ import json
 import pytest
 
 from mtserve.serving.errors import UserError
-from mtserve.training import pipeline
+from mtserve.training import pipeline, report
 from mtserve.training.config import SearchConfig, TrainConfig
+from mtserve.training.run_dir import Run
 
 CFG = TrainConfig(max_length=32, epochs_full=1, epochs_partial=1, epochs_distil=1, lr_partial=1e-3, threads=1)
 SEARCH = SearchConfig([1, 2], 1, 0.9)
@@ -125,10 +126,12 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
     assert full_runs == []
     widened, wide = _results(run), _results(tmp_path / "wide")
     _same(wide, widened)
+    acc = report.accuracy(Run(run))
     for t in widened:
         assert widened[t]["search"] == SEARCH.to_dict()
         assert widened[t]["kept"]["stages"] == ["full"]
         assert widened[t]["kept"]["search"] == narrow.to_dict()
+        assert any("full kept from a run that searched k = 1 " in n for n in acc["tasks"][t]["notes"])
 
 
 def test_from_run_refuses_what_it_cannot_widen(tmp_path):

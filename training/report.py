@@ -25,6 +25,13 @@ def accuracy(run) -> dict:
         full = r["full"]
         served = c.dev_score  # fp32 through the served trunk + branch, on dev
         notes = list(r["notes"])
+        if "kept" in r:  # --from-run, or --resume with other search settings: step 1 was not repeated
+            kept, was = r["kept"], r["kept"].get("search") or {}
+            notes.append(
+                f"{' and '.join(kept['stages'])} kept from a run that searched k = "
+                f"{','.join(map(str, was.get('k_values', [])))} (students of up to "
+                f"{was.get('max_student_layers')} layers): full fine-tuning's time is that run's"
+            )
         if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
             # meaningless: retention is then 0, rather than a flattering number
