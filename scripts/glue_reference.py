@@ -5,7 +5,10 @@ targets (our full fine-tuning within 0.01 of the Hugging Face peer; served reten
 python scripts/glue_reference.py REPORTS_DIR SERVED_CHECK_JSON WALL_S "COMMAND" OUT_PREFIX [--note TEXT ...]
 
 REPORTS_DIR holds the run's accuracy.{json,md,png} (`mtserve train --reports`), SERVED_CHECK_JSON what
-scripts/verify_glue.py wrote, WALL_S the run's wall time in seconds. The JSON is accuracy.json plus the command,
+scripts/verify_glue.py wrote, WALL_S the run's wall time in seconds. A run made with `mtserve train --from-run`
+(a wider search on a finished run, keeping its full fine-tuning and peer) gives that earlier run too:
+--from-run-dir and --from-wall-s; the report then gives both wall times and what one run from scratch would
+take (every stage's time, kept or new, plus the earlier run's time outside its stages). The JSON is accuracy.json plus the command,
 wall time, commit, machine, the served check and the targets; the Markdown is accuracy.md under the same header
 with the targets table; the PNG is accuracy.png.
 """
@@ -80,6 +83,28 @@ def _name(c: dict) -> str:
     return f"partial k={c['k']}" if c["kind"] == "partial" else f"distilled k={c['k']}->l={c['l']}"
 
 
+def stage_seconds(run_dir: Path) -> float:
+    """The time a run spent in its tasks' stages (search.json: full fine-tuning, peer, features, search), with
+    a kept stage's time counted as the run that trained it took."""
+    total = 0.0
+    for f in run_dir.glob("tasks/*/search.json"):
+        sec = json.loads(f.read_text())["seconds"]
+        total += sum(sec.get(k, 0.0) for k in ("full", "peer", "features", "search"))
+    return total
+
+
+def from_scratch(run_dir: Path, from_run_dir: Path, from_wall_s: float) -> dict:
+    """What one run of the whole command would take: every stage of this run, plus what the earlier run spent
+    outside its stages (loading the backbone, the choice across tasks, the reports)."""
+    outside = from_wall_s - stage_seconds(from_run_dir)
+    return {
+        "from_run_wall_s": round(from_wall_s, 1),
+        "stages_s": round(stage_seconds(run_dir), 1),
+        "outside_stages_s": round(outside, 1),
+        "estimate_s": round(stage_seconds(run_dir) + outside, 1),
+    }
+
+
 def candidates_on_dev(run_dir: Path) -> list[dict]:
     """Per task, every candidate's retention on validation (what the choice saw) and on dev: whether a task
     that fell short did so because the choice missed (a better branch existed) or because no branch with at most
@@ -122,7 +147,11 @@ def main() -> None:
     ap.add_argument(
         "--commit", help="the commit the run trained at, when this report is written later (default: HEAD)"
     )
+    ap.add_argument("--from-run-dir", help="a --from-run run: the finished run it started from")
+    ap.add_argument("--from-wall-s", type=float, help="a --from-run run: that earlier run's wall time")
     args = ap.parse_args()
+    if (args.from_run_dir is None) != (args.from_wall_s is None) or (args.from_run_dir and not args.run_dir):
+        ap.error("--from-run-dir and --from-wall-s go together, with --run-dir")
     reports, out = Path(args.reports), Path(args.out_prefix)
     acc = json.loads((reports / "accuracy.json").read_text())
     served = json.loads(Path(args.served_check).read_text())
@@ -136,9 +165,25 @@ def main() -> None:
     machine = f"{m['cpu']}, {m['cores']} cores"
     checks = targets(acc, served.get("retention_intervals"))
     on_dev = candidates_on_dev(Path(args.run_dir)) if args.run_dir else []
+    scratch = (
+        from_scratch(Path(args.run_dir), Path(args.from_run_dir), args.from_wall_s)
+        if args.from_run_dir
+        else None
+    )
+    wall = f"Wall time **{args.wall_s / 60:.1f} min** on {machine}; commit {commit}."
+    if scratch:
+        wall = (
+            f"Wall time **{args.wall_s / 60:.1f} min** for the search with `--from-run`, after "
+            f"**{scratch['from_run_wall_s'] / 60:.1f} min** for the run it started from (its full fine-tuning "
+            f"and peer kept), on {machine}; commit {commit}. One run from scratch would take about "
+            f"**{scratch['estimate_s'] / 60:.1f} min**: every stage's time, kept or new "
+            f"({scratch['stages_s'] / 60:.1f} min), plus the earlier run's time outside its stages "
+            f"({scratch['outside_stages_s']:.0f} s)."
+        )
     header = {
         "command": args.command,
         "wall_s": round(args.wall_s, 1),
+        **({"from_scratch": scratch} if scratch else {}),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "commit": commit,
         "machine": machine,
@@ -155,7 +200,7 @@ def main() -> None:
     md = [
         f"# Reference run: GLUE on {acc['backbone']} ({acc['num_layers']} layers), full training data",
         "",
-        f"Wall time **{args.wall_s / 60:.1f} min** on {machine}; commit {commit}. Reproduce:",
+        f"{wall} Reproduce:",
         "",
         "```",
         args.command,
