@@ -83,20 +83,29 @@ def _name(c: dict) -> str:
     return f"partial k={c['k']}" if c["kind"] == "partial" else f"distilled k={c['k']}->l={c['l']}"
 
 
-def stage_seconds(run_dir: Path) -> float:
-    """The time a run spent in its tasks' stages (search.json: full fine-tuning, peer, features, search), with
-    a kept stage's time counted as the run that trained it took."""
+STAGES = ("full", "peer", "features", "search", "search_uncached")
+
+
+def _results(run_dir: Path) -> list[dict]:
+    """search.json of every task run.json lists (a task folder it does not list is not part of the run)."""
+    tasks = json.loads((run_dir / "run.json").read_text())["tasks"]
+    return [json.loads((run_dir / "tasks" / t / "search.json").read_text()) for t in tasks]
+
+
+def stage_seconds(run_dir: Path, spent_here: bool = False) -> float:
+    """The time in its tasks' stages (search.json's `seconds`): with a stage kept from an earlier run (--from-run)
+    counted as that run took, or (spent_here) not at all."""
     total = 0.0
-    for f in run_dir.glob("tasks/*/search.json"):
-        sec = json.loads(f.read_text())["seconds"]
-        total += sum(sec.get(k, 0.0) for k in ("full", "peer", "features", "search"))
+    for r in _results(run_dir):
+        kept = set(r.get("kept", {}).get("stages", [])) if spent_here else set()
+        total += sum(v for k, v in r["seconds"].items() if k in STAGES and k not in kept)
     return total
 
 
 def from_scratch(run_dir: Path, from_run_dir: Path, from_wall_s: float) -> dict:
     """What one run of the whole command would take: every stage of this run, plus what the earlier run spent
     outside its stages (loading the backbone, the choice across tasks, the reports)."""
-    outside = from_wall_s - stage_seconds(from_run_dir)
+    outside = from_wall_s - stage_seconds(from_run_dir, spent_here=True)
     return {
         "from_run_wall_s": round(from_wall_s, 1),
         "stages_s": round(stage_seconds(run_dir), 1),
@@ -110,8 +119,7 @@ def candidates_on_dev(run_dir: Path) -> list[dict]:
     that fell short did so because the choice missed (a better branch existed) or because no branch with at most
     the searched layers reaches the target (the paper's protocol, choosing on dev, would pick the best dev one)."""
     rows = []
-    for f in sorted(run_dir.glob("tasks/*/search.json")):
-        s = json.loads(f.read_text())
+    for s in sorted(_results(run_dir), key=lambda r: r["task"]["name"]):
         val_full, dev_full = s["full_validation"], s["full"]
         cands = [
             {

@@ -85,14 +85,15 @@ def test_a_partial_run_is_never_discarded_silently(tmp_path, capsys):
 def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_wide(
     tiny_backbone, tiny_data, tmp_path, monkeypatch
 ):
-    """--from-run / --resume with other search settings: step 1 (full fine-tuning) is not repeated, an
-    interruption of the wider search resumes too, and the result is what one run with the wider search gives."""
+    """--from-run / --resume with other search settings: step 1 (full fine-tuning) is never repeated, an
+    interruption of the new search resumes too, and the result is what one run with those settings gives."""
     bert, tok = tiny_backbone
     data = {t: tiny_data[t] for t in ("sentiment", "urgency")}
     pipeline.train(data, tmp_path / "wide", "tiny-test-bert", CFG, SEARCH, None, bert, tok)
     narrow = SearchConfig([1], 1, 0.9)
     run = tmp_path / "widened"
     pipeline.train(data, run, "tiny-test-bert", CFG, narrow, None, bert, tok)
+    narrow_results = _results(run)
     for t, result in _results(run).items():  # as runs written before search.json recorded its settings
         assert {c["k"] for c in result["candidates"]} == {1}
         del result["search"]
@@ -108,22 +109,27 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
         )
     real_task, searched = pipeline.train_task, []
 
-    def interrupted(*args, **kw):
-        searched.append(args[2].spec.name)
-        if len(searched) == 2:
-            raise KeyboardInterrupt  # the wider search stopped half-way
-        return real_task(*args, **kw)
+    def counted(interrupt_at: int | None = None):  # train_task, recording each task it starts
+        def train_task(*args, **kw):
+            searched.append(args[2].spec.name)
+            if len(searched) == interrupt_at:
+                raise KeyboardInterrupt  # a stop before this task's search finished
+            return real_task(*args, **kw)
 
-    monkeypatch.setattr(pipeline, "train_task", interrupted)
+        return train_task
+
+    monkeypatch.setattr(pipeline, "train_task", counted(interrupt_at=2))
     with pytest.raises(KeyboardInterrupt):
         pipeline.train(data, run, "tiny-test-bert", CFG, SEARCH, None, bert, tok, resume=True)
+    # urgency was to search again: its step 1 waits in baseline.json, no search.json of the old search is left
+    assert not (run / "tasks" / "urgency" / "search.json").exists()
+    assert (run / "tasks" / "urgency" / pipeline.BASELINE_FILE).is_file()
     searched.clear()
-    monkeypatch.setattr(
-        pipeline, "train_task", lambda *a, **kw: searched.append(a[2].spec.name) or real_task(*a, **kw)
-    )
+    monkeypatch.setattr(pipeline, "train_task", counted())
     pipeline.train(data, run, "tiny-test-bert", CFG, SEARCH, None, bert, tok, resume=True)
-    assert searched == ["urgency"]  # searched wide before the interruption: kept; urgency still had k=1 only
+    assert searched == ["urgency"]  # searched wide before the interruption: kept
     assert full_runs == []
+    assert not list(run.glob(f"tasks/*/{pipeline.BASELINE_FILE}"))
     widened, wide = _results(run), _results(tmp_path / "wide")
     _same(wide, widened)
     acc = report.accuracy(Run(run))
@@ -133,18 +139,34 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
         assert widened[t]["kept"]["search"] == narrow.to_dict()
         assert any("full kept from a run that searched k = 1 " in n for n in acc["tasks"][t]["notes"])
 
+    # and back to the narrow search on the finished run: no task is kept whole (its candidates are gone, the
+    # choice across tasks needs them), each searches again from its step 1, and the result is the narrow run's
+    searched.clear()
+    pipeline.train(data, run, "tiny-test-bert", CFG, narrow, None, bert, tok, resume=True)
+    assert searched == ["sentiment", "urgency"] and full_runs == []
+    _same(narrow_results, _results(run))
+    assert _results(run)["urgency"]["kept"]["search"] == narrow.to_dict()  # the run that trained step 1
 
-def test_from_run_refuses_what_it_cannot_widen(tmp_path):
+
+def test_from_run_refuses_what_it_cannot_widen_before_copying_anything(tmp_path):
     from mtserve.cli import main
 
-    finished = tmp_path / "finished"
-    finished.mkdir()
+    finished, partial = tmp_path / "finished", tmp_path / ".new.partial"
+    (finished / "tasks" / "a").mkdir(parents=True)
     (finished / "run.json").write_text("{}")
-    args = ["train", "--run-dir", str(tmp_path / "new"), "--reports", str(tmp_path / "rep"), "--from-run"]
+    want = pipeline._resume_record("tiny", CFG, SEARCH, {}, False)
     with pytest.raises(UserError, match="settings recorded"):  # no resume.json: nothing to check against
-        pipeline._start_from(finished, tmp_path / ".new.partial", SEARCH)
-    (finished / pipeline.RESUME_FILE).write_text(json.dumps({"search": SEARCH.to_dict()}))
+        pipeline._start_from(finished, partial, want, ["a"])
+    (finished / pipeline.RESUME_FILE).write_text(json.dumps(want | {"config": TrainConfig().to_dict()}))
+    with pytest.raises(UserError, match=r"other settings \(config differ"):
+        pipeline._start_from(finished, partial, want, ["a"])
+    (finished / pipeline.RESUME_FILE).write_text(json.dumps(want))
     with pytest.raises(UserError, match="searched with these settings already"):
-        pipeline._start_from(finished, tmp_path / ".new.partial", SEARCH)
-    assert main([*args, str(finished), "--resume"]) == 2  # one or the other
-    assert not (tmp_path / ".new.partial").exists()
+        pipeline._start_from(finished, partial, want, ["a"])
+    (finished / "run.json").write_text(json.dumps({"task_versions": {"a": 2}}))
+    with pytest.raises(UserError, match="mtserve task. changed tasks"):
+        pipeline._start_from(finished, partial, want | {"search": {}}, ["a"])
+    assert not partial.exists()
+    args = ["train", "--run-dir", str(tmp_path / "new"), "--reports", str(tmp_path / "rep")]
+    assert main([*args, "--from-run", str(finished), "--resume"]) == 2  # one or the other
+    assert not partial.exists()

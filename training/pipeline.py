@@ -28,6 +28,7 @@ from transformers import BertConfig
 
 from mtserve.options import add_dataclass_arguments, from_args
 from mtserve.serving.errors import UserError
+from mtserve.serving.registry import atomic_write
 from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
     Branch,
@@ -342,18 +343,29 @@ def train(
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
     results = {}
     for name, data in datasets.items():
-        done, baseline = run_dir / "tasks" / name / "search.json", None
+        task_dir, baseline = run_dir / "tasks" / name, None
+        done, step1 = task_dir / "search.json", task_dir / BASELINE_FILE
         if resume and done.is_file():
             finished = json.loads(done.read_text())
             # search.json files written before it recorded its search settings: the run's, from resume.json
-            if finished.get("search", unrecorded_search) == search.to_dict():
+            if finished.get("search", unrecorded_search) == search.to_dict() and _has_candidates(
+                task_dir, finished
+            ):
                 # the choice across tasks runs again below, from the task's own
                 if "chosen_alone" in finished:
                     finished["chosen"] = finished.pop("chosen_alone")
                 results[name] = finished
                 _progress(f"{name}: finished before the interruption; kept")
                 continue
+            # Searched with other settings, or finished in a run whose choice across tasks was made (its
+            # candidates are gone): search again. Until that search writes its search.json, step 1 lives in
+            # baseline.json, so an interruption never leaves a search.json beside another search's branches.
             baseline = _baseline_of(finished, finished.get("search", unrecorded_search))
+            atomic_write(step1, json.dumps(baseline, indent=2).encode())
+            done.unlink()
+            shutil.rmtree(task_dir / "candidates", ignore_errors=True)
+        elif resume and step1.is_file():
+            baseline = json.loads(step1.read_text())
         results[name] = train_task(
             bert,
             tokenizer,
@@ -369,6 +381,7 @@ def train(
             peer_baseline=peer_baseline,
             baseline=baseline,
         )
+        step1.unlink(missing_ok=True)  # search.json holds it now
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
     revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
@@ -401,21 +414,57 @@ def _data_hash(datasets: dict[str, TaskData]) -> dict[str, str]:
     return out
 
 
+BASELINE_FILE = "baseline.json"  # a task's step 1 while its search runs again (train)
+
+
+def _has_candidates(task_dir: Path, finished: dict) -> bool:
+    """Whether every candidate branch of a finished task is on disk: true of a task finished in the run being
+    resumed, whose choice across tasks (revise_jointly, which needs them) has not been made yet."""
+    return all(
+        candidate_path(task_dir, Candidate.from_dict(c)).is_file() for c in finished.get("candidates", [])
+    )
+
+
 def _baseline_of(finished: dict, its_search: dict | None) -> dict:
-    """Step 1 of a task a run finished with other search settings: what train_task's `baseline` takes."""
+    """Step 1 of a finished task that searches again: what train_task's `baseline` takes."""
     seconds = finished["seconds"]
     return {
         "full": finished["full"],
         "full_validation": finished["full_validation"],
         "seconds": seconds["full"],
         **({"peer": finished["peer"]} if "peer" in finished else {}),
-        # search.json says so: its full fine-tuning (and peer) come from a run that searched otherwise
-        "kept": {
+        # search.json says so: its full fine-tuning (and peer) come from a run that searched otherwise (the
+        # first such run, when it was widened more than once)
+        "kept": finished.get("kept")
+        or {
             "stages": ["full"] + (["peer"] if "peer" in finished else []),
             "search": its_search,
             "seconds": {k: seconds[k] for k in ("full", "peer") if k in seconds},
         },
     }
+
+
+def _resume_record(backbone, cfg, search, datasets, peer_baseline: bool) -> dict:
+    """What resume.json records of a run: what a resumed run must train the same (all but the search)."""
+    return {
+        "backbone": str(backbone),
+        "config": cfg.to_dict(),
+        "search": search.to_dict(),
+        "peer_baseline": peer_baseline,
+        "data": _data_hash(datasets),
+    }
+
+
+def _settings_differ(had: dict, want: dict) -> list[str]:
+    """What of a recorded run (resume.json) differs from this command, but for the search settings; a task the
+    recorded run did not train may be new."""
+    had = {"peer_baseline": False} | had  # written before the option existed: a run without the peer
+    differ = [k for k in want if k not in ("data", "search", "unrecorded_search") and had.get(k) != want[k]]
+    return differ + [
+        f"task {t}'s data"
+        for t in want["data"]
+        if t in had.get("data", {}) and had["data"][t] != want["data"][t]
+    ]
 
 
 def _check_resume(
@@ -424,28 +473,14 @@ def _check_resume(
     """Record what this run trains (resume.json); a resumed run must train the same: training settings and
     data. The search settings may differ. Returns those a finished task's search.json without its own record of
     them was searched with (None for a new run)."""
-    want = {
-        "backbone": str(backbone),
-        "config": cfg.to_dict(),
-        "search": search.to_dict(),
-        "peer_baseline": peer_baseline,
-        "data": _data_hash(datasets),
-    }
+    want = _resume_record(backbone, cfg, search, datasets, peer_baseline)
     path, unrecorded_search = run_dir / RESUME_FILE, None
     if resume and path.is_file():
         had = json.loads(path.read_text())
-        had.setdefault("peer_baseline", False)  # written before the option existed: a run without the peer
         # what a search.json without its own record was searched with (every one written before it had one)
         unrecorded_search = had.get("unrecorded_search", had.get("search"))
         want["unrecorded_search"] = unrecorded_search
-        differ = [
-            k for k in want if k not in ("data", "search", "unrecorded_search") and had.get(k) != want[k]
-        ]
-        differ += [
-            f"task {t}'s data"
-            for t in want["data"]
-            if t in had.get("data", {}) and had["data"][t] != want["data"][t]
-        ]
+        differ = _settings_differ(had, want)
         if differ:
             raise UserError(
                 f"--resume: {run_dir} was started with other settings ({', '.join(differ)} differ); "
@@ -530,9 +565,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--from-run",
         metavar="RUN_DIR",
-        help="search again on a finished run of the same training settings and data (a copy of it; it is not "
-        "changed): each task keeps its full fine-tuning and peer, and only the search runs, with this "
-        "command's search settings (e.g. a wider --k)",
+        help="search again, with this command's search settings (e.g. a wider --k), on a copy of a finished "
+        "run of the same training settings and data: each of its tasks keeps its full fine-tuning and peer "
+        "(a task it lacks trains in full). RUN_DIR is only read, unless it is --run-dir too: then it is "
+        "replaced when the new search finishes",
     )
     p.add_argument(
         "--peer-baseline",
@@ -554,20 +590,36 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, SearchConfi
     return from_args(TrainConfig, args), from_args(SearchConfig, args)
 
 
-def _start_from(source: Path, partial: Path, search: SearchConfig) -> None:
-    """--from-run: the partial folder starts as a copy of a finished run, resumed with new search settings."""
+def _start_from(source: Path, partial: Path, want: dict, tasks: list[str]) -> None:
+    """--from-run: the partial folder starts as a copy of a finished run (its folders of `tasks` only), to be
+    resumed with new search settings. Everything that would refuse the resume is checked before the copy."""
     recorded = source / RESUME_FILE
     if not (source / "run.json").is_file() or not recorded.is_file():
         raise UserError(
             f"--from-run: {source} is not a finished training run with its settings recorded "
             f"(run.json and {RESUME_FILE})"
         )
-    if json.loads(recorded.read_text()).get("search") == search.to_dict():
+    if json.loads((source / "run.json").read_text()).get("task_versions"):
+        raise UserError(
+            f"--from-run: `mtserve task` changed tasks of {source} after it was trained (run.json's "
+            "task_versions), with settings or data its record does not hold: train without --from-run"
+        )
+    had = json.loads(recorded.read_text())
+    differ = _settings_differ(had, want)
+    if differ:
+        raise UserError(
+            f"--from-run: {source} was trained with other settings ({', '.join(differ)} differ); give its "
+            "training settings and data, and other search settings"
+        )
+    if had.get("search") == want["search"]:
         raise UserError(
             f"--from-run: {source} was searched with these settings already; give other search settings "
             "(e.g. --k) or train without --from-run"
         )
-    shutil.copytree(source, partial)
+    others = (
+        {p.name for p in (source / "tasks").iterdir()} - set(tasks) if (source / "tasks").is_dir() else set()
+    )
+    shutil.copytree(source, partial, ignore=lambda d, names: others if Path(d) == source / "tasks" else [])
 
 
 def run(args) -> int:
@@ -594,7 +646,8 @@ def run(args) -> int:
             )
         shutil.rmtree(tmp)
     if args.from_run:
-        _start_from(Path(args.from_run), tmp, search)
+        record = _resume_record(args.backbone, cfg, search, datasets, args.peer_baseline)
+        _start_from(Path(args.from_run), tmp, record, list(datasets))
     try:
         meta = train(
             datasets,
@@ -608,11 +661,13 @@ def run(args) -> int:
             resume=args.resume or bool(args.from_run),
         )
     except BaseException as e:
-        if not any(tmp.glob("tasks/*/search.json")):  # nothing worth resuming: no task finished
+        # nothing worth resuming: no task finished its search, or its step 1 (one searching again)
+        if not any(tmp.glob("tasks/*/search.json")) and not any(tmp.glob(f"tasks/*/{BASELINE_FILE}")):
             shutil.rmtree(tmp, ignore_errors=True)
         elif not isinstance(e, UserError):
             print(
-                f"mtserve train: interrupted; finished tasks are kept in {tmp}: rerun with --resume",
+                f"mtserve train: interrupted; finished tasks are kept in {tmp}: rerun with --resume"
+                + (" in place of --from-run" if args.from_run else ""),
                 file=sys.stderr,
             )
         raise
