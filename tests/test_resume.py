@@ -4,6 +4,7 @@ resume with other settings is refused; a partial run is never silently discarded
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,47 @@ def test_from_run_refuses_what_it_cannot_widen_before_copying_anything(tmp_path)
     args = ["train", "--run-dir", str(tmp_path / "new"), "--reports", str(tmp_path / "rep")]
     assert main([*args, "--from-run", str(finished), "--resume"]) == 2  # one or the other
     assert not partial.exists()
+
+
+@pytest.mark.slow
+def test_from_run_on_the_command_line_widens_a_copy_and_leaves_the_source_as_it_was(
+    tiny_backbone, tmp_path, capsys
+):
+    import hashlib
+
+    from mtserve.cli import main
+
+    bert, tokenizer = tiny_backbone
+    bert.save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    common = ["train", "--backbone", str(tmp_path / "bert"), "--tasks", "sentiment", "--cache-dir", ""]
+    common += ["--max-train-examples", "200", "--max-length", "32", "--threads", "1", "--epochs-full", "1"]
+    common += ["--epochs-partial", "1", "--epochs-distil", "1", "--max-student-layers", "1"]
+    source, widened = tmp_path / "runs" / "first", tmp_path / "runs" / "widened"
+    assert main([*common, "--k", "1", "--run-dir", str(source), "--reports", str(tmp_path / "r1")]) == 0
+
+    def files(d):
+        return {
+            p.relative_to(d): hashlib.sha256(p.read_bytes()).hexdigest() for p in d.rglob("*") if p.is_file()
+        }
+
+    before = files(source)
+    wider = [*common, "--run-dir", str(widened), "--reports", str(tmp_path / "r2"), "--from-run", str(source)]
+    assert (
+        main([*wider[:-2], "--epochs-full", "2", *wider[-2:], "--k", "1,2"]) == 2
+    )  # other training settings
+    assert "other settings (config differ)" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / ".widened.partial").exists() and not widened.exists()
+
+    assert main([*wider, "--k", "1,2"]) == 0
+    assert files(source) == before  # only read
+    assert not (tmp_path / "runs" / ".widened.partial").exists()
+    result = json.loads((widened / "tasks" / "sentiment" / "search.json").read_text())
+    assert {c["k"] for c in result["candidates"]} == {1, 2}
+    assert result["kept"]["search"]["k_values"] == [1]
+    first = json.loads((source / "tasks" / "sentiment" / "search.json").read_text())
+    assert result["full"] == first["full"]
+    same_full = files(widened)[Path("tasks/sentiment/full.safetensors")]
+    assert same_full == before[Path("tasks/sentiment/full.safetensors")]  # the served baseline itself, kept
+    acc = json.loads((tmp_path / "r2" / "accuracy.json").read_text())
+    assert any("kept from a run that searched k = 1 " in n for n in acc["tasks"]["sentiment"]["notes"])
