@@ -138,7 +138,9 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
         assert widened[t]["search"] == SEARCH.to_dict()
         assert widened[t]["kept"]["stages"] == ["full"]
         assert widened[t]["kept"]["search"] == narrow.to_dict()
-        assert any("full kept from a run that searched k = 1 " in n for n in acc["tasks"][t]["notes"])
+        assert any(
+            "full fine-tuning kept from a run that searched k = 1 " in n for n in acc["tasks"][t]["notes"]
+        )
 
     # and back to the narrow search on the finished run: no task is kept whole (its candidates are gone, the
     # choice across tasks needs them), each searches again from its step 1, and the result is the narrow run's

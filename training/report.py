@@ -27,10 +27,10 @@ def accuracy(run) -> dict:
         notes = list(r["notes"])
         if "kept" in r:  # --from-run, or --resume with other search settings: step 1 was not repeated
             kept, was = r["kept"], r["kept"].get("search") or {}
+            stages = " and ".join({"full": "full fine-tuning", "peer": "the peer"}[s] for s in kept["stages"])
             notes.append(
-                f"{' and '.join(kept['stages'])} kept from a run that searched k = "
-                f"{','.join(map(str, was.get('k_values', [])))} (students of up to "
-                f"{was.get('max_student_layers')} layers): full fine-tuning's time is that run's"
+                f"{stages} kept from a run that searched k = {','.join(map(str, was.get('k_values', [])))} "
+                f"(students of up to {was.get('max_student_layers')} layers): the times given are that run's"
             )
         if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
