@@ -134,6 +134,8 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
     widened, wide = _results(run), _results(tmp_path / "wide")
     _same(wide, widened)
     acc = report.accuracy(Run(run))
+    # one per task among the report's own notes (accuracy.md lists them)
+    assert sum(" kept from a run that searched k = 1 " in n for n in acc["notes"]) == 2
     for t in widened:
         assert widened[t]["search"] == SEARCH.to_dict()
         assert widened[t]["kept"]["stages"] == ["full"]

@@ -13,6 +13,7 @@ def accuracy(run) -> dict:
     meta = run.meta
     num_layers = meta["num_layers"]
     tasks, chosen, alone = {}, {}, {}
+    reported = []  # what this report notes of a task, beside the data's notes (run.json holds those already)
     for name in meta["tasks"]:
         r = run.task_result(name)
         c = chosen[name] = Candidate.from_dict(r["chosen"])
@@ -24,7 +25,7 @@ def accuracy(run) -> dict:
         best_d = max((x for x in candidates if x.kind == DISTILLED), key=lambda x: x.dev_score, default=None)
         full = r["full"]
         served = c.dev_score  # fp32 through the served trunk + branch, on dev
-        notes = list(r["notes"])
+        notes, data_notes = list(r["notes"]), len(r["notes"])
         if "kept" in r:  # --from-run, or --resume with other search settings: step 1 was not repeated
             kept, was = r["kept"], r["kept"].get("search") or {}
             stages = " and ".join({"full": "full fine-tuning", "peer": "the peer"}[s] for s in kept["stages"])
@@ -36,6 +37,7 @@ def accuracy(run) -> dict:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
             # meaningless: retention is then 0, rather than a flattering number
             notes.append(f"full fine-tuning scored {full:.4f} <= 0: retention reported as 0")
+        reported += [f"{name}: {n}" for n in notes[data_notes:]]
         tasks[name] = {
             "metric": r["metric"],
             "full": full,
@@ -77,13 +79,7 @@ def accuracy(run) -> dict:
         "trunk_layers": trunk_layers(chosen),
         "layers_served_alone": layers_served(alone),
         "retention_target": meta["search"]["retention_target"],
-        "notes": meta.get("notes", [])
-        + [
-            f"{name}: {n}"
-            for name, t in tasks.items()
-            for n in t["notes"]
-            if n.startswith("full fine-tuning scored")
-        ],
+        "notes": meta.get("notes", []) + reported,
     }
 
 
