@@ -207,6 +207,10 @@ def test_from_run_on_the_command_line_widens_a_copy_and_leaves_the_source_as_it_
     assert "other settings (config differ)" in capsys.readouterr().err
     assert not (tmp_path / "runs" / ".widened.partial").exists() and not widened.exists()
 
+    assert main([*wider, "--k", "1,4"]) == 2  # refused once the backbone is read: k = 4 of 4 layers
+    assert "--k values [4] outside 1..3" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / ".widened.partial").exists()  # the copy did not stay behind
+
     assert main([*wider, "--k", "1,2"]) == 0
     assert files(source) == before  # only read
     assert not (tmp_path / "runs" / ".widened.partial").exists()

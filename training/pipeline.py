@@ -355,6 +355,7 @@ def train(
                 if "chosen_alone" in finished:
                     finished["chosen"] = finished.pop("chosen_alone")
                 results[name] = finished
+                step1.unlink(missing_ok=True)  # left if a stop came between search.json and its removal
                 _progress(f"{name}: finished before the interruption; kept")
                 continue
             # Searched with other settings, or finished in a run whose choice across tasks was made (its
@@ -661,8 +662,12 @@ def run(args) -> int:
             resume=args.resume or bool(args.from_run),
         )
     except BaseException as e:
-        # nothing worth resuming: no task finished its search, or its step 1 (one searching again)
-        if not any(tmp.glob("tasks/*/search.json")) and not any(tmp.glob(f"tasks/*/{BASELINE_FILE}")):
+        searching = any(tmp.glob(f"tasks/*/{BASELINE_FILE}"))  # step 1 of a task searching again
+        searched = [json.loads(f.read_text()) for f in tmp.glob("tasks/*/search.json")]
+        # nothing worth resuming: no task finished its search or its step 1, or (--from-run) the copy alone
+        if not searching and (
+            not searched or (args.from_run and all(r.get("search") != search.to_dict() for r in searched))
+        ):
             shutil.rmtree(tmp, ignore_errors=True)
         elif not isinstance(e, UserError):
             print(
