@@ -8,9 +8,10 @@ REPORTS_DIR holds the run's accuracy.{json,md,png} (`mtserve train --reports`), 
 scripts/verify_glue.py wrote, WALL_S the run's wall time in seconds. A run made with `mtserve train --from-run`
 (a wider search on a finished run, keeping its full fine-tuning and peer) gives that earlier run too:
 --from-run-dir and --from-wall-s; the report then gives both wall times and what one run from scratch would
-take (every stage's time, kept or new, plus the earlier run's time outside its stages). The JSON is accuracy.json plus the command,
-wall time, commit, machine, the served check and the targets; the Markdown is accuracy.md under the same header
-with the targets table; the PNG is accuracy.png.
+take (every stage's time, kept or new, plus the earlier run's time outside its stages).
+
+The JSON is accuracy.json plus the command, wall time, commit, machine, the served check and the targets; the
+Markdown is accuracy.md under the same header with the targets table; the PNG is accuracy.png.
 """
 
 from __future__ import annotations
