@@ -107,11 +107,12 @@ def from_scratch(run_dir: Path, from_run_dir: Path, from_wall_s: float) -> dict:
     """What one run of the whole command would take: every stage of this run, plus what the earlier run spent
     outside its stages (loading the backbone, the choice across tasks, the reports)."""
     outside = from_wall_s - stage_seconds(from_run_dir, spent_here=True)
+    stages = stage_seconds(run_dir)
     return {
         "from_run_wall_s": round(from_wall_s, 1),
-        "stages_s": round(stage_seconds(run_dir), 1),
+        "stages_s": round(stages, 1),
         "outside_stages_s": round(outside, 1),
-        "estimate_s": round(stage_seconds(run_dir) + outside, 1),
+        "estimate_s": round(stages + outside, 1),
     }
 
 
