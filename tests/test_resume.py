@@ -153,6 +153,48 @@ def test_a_wider_search_keeps_full_fine_tuning_and_matches_a_run_that_searched_w
     assert _results(run)["urgency"]["kept"]["search"] == narrow.to_dict()  # the run that trained step 1
 
 
+@pytest.mark.slow
+def test_branches_pool_as_branch_pooling_says_and_from_run_keeps_full_fine_tuning_pooled_otherwise(
+    tiny_backbone, tiny_data, tmp_path, monkeypatch
+):
+    """--pooling cls --branch-pooling mean: full fine-tuning (every retention's denominator) pools the first
+    token, every branch the search trains pools the mean. Branch pooling is a search setting: --resume (and so
+    --from-run) on a run pooled cls throughout keeps its full fine-tuning and searches again, and gives what one
+    run with both settings gives."""
+    from dataclasses import replace
+
+    bert, tok = tiny_backbone
+    data = {"sentiment": tiny_data["sentiment"]}
+    cls, mean_branches = replace(CFG, pooling="cls"), replace(SEARCH, branch_pooling="mean")
+
+    def pooling(run: Path, checkpoint: str) -> str:
+        return json.loads((run / "tasks" / "sentiment" / checkpoint).read_text())["branch"]["pooling"]
+
+    one_run = tmp_path / "one"
+    pipeline.train(data, one_run, "tiny-test-bert", cls, mean_branches, None, bert, tok)
+    assert (pooling(one_run, "full.json"), pooling(one_run, "branch.json")) == ("cls", "mean")
+
+    searched_again = tmp_path / "again"
+    pipeline.train(data, searched_again, "tiny-test-bert", cls, SEARCH, None, bert, tok)
+    assert (pooling(searched_again, "full.json"), pooling(searched_again, "branch.json")) == ("cls", "cls")
+    real_full, full_runs = pipeline.train_full, []
+    monkeypatch.setattr(
+        pipeline, "train_full", lambda *a, **kw: full_runs.append(a[1].name) or real_full(*a, **kw)
+    )
+    pipeline.train(data, searched_again, "tiny-test-bert", cls, mean_branches, None, bert, tok, resume=True)
+    assert full_runs == []
+    assert (pooling(searched_again, "full.json"), pooling(searched_again, "branch.json")) == ("cls", "mean")
+    result = json.loads((searched_again / "tasks" / "sentiment" / "search.json").read_text())
+    assert result["search"]["branch_pooling"] == "mean" and "branch_pooling" not in result["kept"]["search"]
+    a, b = json.loads((one_run / "tasks" / "sentiment" / "search.json").read_text()), result
+    assert a["full"] == pytest.approx(b["full"], abs=1e-6)
+    assert [c["score"] for c in a["candidates"]] == pytest.approx(
+        [c["score"] for c in b["candidates"]], abs=1e-6
+    )
+    notes = report.accuracy(Run(searched_again))["tasks"]["sentiment"]["notes"]
+    assert any("(students of up to 1 layers, branches pooled cls)" in n for n in notes)
+
+
 def test_from_run_refuses_what_it_cannot_widen_before_copying_anything(tmp_path):
     from mtserve.cli import main
 

@@ -541,6 +541,12 @@ def test_train_flags_are_the_config_dataclasses(monkeypatch):
     cfg, search = config_from_args(p.parse_args(argv))
     assert search == SearchConfig([1, 3], 0, 0.995)
     assert cfg == TrainConfig(lr_full=1e-3, pooling="cls")
+    assert search.pooling_of_branches(cfg) == "cls"  # branches pool as full fine-tuning unless told otherwise
+    _, search = config_from_args(p.parse_args([*argv, "--branch-pooling", "mean"]))
+    assert search.pooling_of_branches(cfg) == "mean" and search.to_dict()["branch_pooling"] == "mean"
+    # a run recorded before the setting existed searched as the default does: the two records compare equal
+    assert "branch_pooling" not in SearchConfig().to_dict()
+    assert SearchConfig.from_dict(SearchConfig().to_dict()) == SearchConfig()
     help_text = p.format_help()
     assert re.search(
         r"--k K,\.\.\.\s+numbers of fine-tuned top layers to try.*\(default: 1,2,3\)\n", help_text

@@ -43,7 +43,8 @@ class TrainConfig(Options):
     temperature: float = option(2.0, "distillation temperature T", check=POSITIVE)
     pooling: str = option(
         "mean",
-        "how a branch pools its tokens: mean over real tokens, or the first (cls)",
+        "how full fine-tuning pools its tokens: mean over real tokens, or the first (cls); the search's "
+        "branches too, unless --branch-pooling says otherwise",
         choices=("mean", "cls"),
     )
     seed: int = option(
@@ -80,6 +81,9 @@ def parse_k_values(text: str) -> list[int]:
         raise ValueError(f"comma-separated integers, got {text!r}") from None
 
 
+SAME_POOLING = "same"  # --branch-pooling: as full fine-tuning (--pooling)
+
+
 @dataclass
 class SearchConfig(Options):
     """Which branches each task's search trains, and which of them qualify."""
@@ -103,6 +107,24 @@ class SearchConfig(Options):
         "a branch qualifies when its validation score reaches this x full fine-tuning's (on the same rows)",
         check=(lambda t: 0 < t <= 1, "must be in (0, 1]"),
     )
+    # A search setting, not a training one: full fine-tuning (the denominator of every retention, and what
+    # the peer column checks) does not depend on it, so --from-run keeps a run's full fine-tuning and searches
+    # again with other branch pooling.
+    branch_pooling: str = option(
+        SAME_POOLING,
+        "how the search's branches (partial and distilled) pool their tokens: mean, cls, or same (as --pooling)",
+        choices=(SAME_POOLING, "mean", "cls"),
+    )
+
+    def pooling_of_branches(self, cfg: TrainConfig) -> str:
+        return cfg.pooling if self.branch_pooling == SAME_POOLING else self.branch_pooling
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if d["branch_pooling"] == SAME_POOLING:
+            # runs recorded before the setting existed pooled their branches as --pooling: they compare equal
+            del d["branch_pooling"]
+        return d
 
     def check_against(self, num_layers: int) -> None:
         """The one rule for k on a backbone of `num_layers` layers: 1 <= k < num_layers. k = num_layers would

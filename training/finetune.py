@@ -194,10 +194,14 @@ def train_partial(
     feats_dev: Features | LiveFeatures,
     gold_dev,
     cfg: TrainConfig,
+    pooling: str | None = None,
 ) -> tuple[Branch, float]:
-    """Fine-tune the top k layers (initialised from the backbone's) plus a new classifier."""
+    """Fine-tune the top k layers (initialised from the backbone's) plus a new classifier; `pooling`: the
+    branch's (default: cfg.pooling, full fine-tuning's)."""
     depth = bert.config.num_hidden_layers - k
-    branch = make_branch(bert, depth, k, spec.num_labels, spec.is_regression, cfg.pooling, cfg.seed)
+    branch = make_branch(
+        bert, depth, k, spec.num_labels, spec.is_regression, pooling or cfg.pooling, cfg.seed
+    )
     _train_branch(
         branch,
         spec,

@@ -86,7 +86,17 @@ def search_task(
         depth = num_layers - k
         ftr, fval = feats[("train", depth)], feats[("validation", depth)]
         with Timer() as t:
-            teacher, s = train_partial(bert, spec, k, ftr, gold["train"], fval, gold["validation"], cfg)
+            teacher, s = train_partial(
+                bert,
+                spec,
+                k,
+                ftr,
+                gold["train"],
+                fval,
+                gold["validation"],
+                cfg,
+                search.pooling_of_branches(cfg),
+            )
         scored(PARTIAL, k, k, teacher, s, t.seconds)
         for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
             with Timer() as t:

@@ -29,9 +29,12 @@ def accuracy(run) -> dict:
         if "kept" in r:  # --from-run, or --resume with other search settings: step 1 was not repeated
             kept, was = r["kept"], r["kept"].get("search") or {}
             stages = " and ".join({"full": "full fine-tuning", "peer": "the peer"}[s] for s in kept["stages"])
+            # a record without branch_pooling pooled its branches as full fine-tuning, which both runs share
+            pooled = was.get("branch_pooling") or meta["config"].get("pooling", "mean")
             notes.append(
                 f"{stages} kept from a run that searched k = {','.join(map(str, was.get('k_values', [])))} "
-                f"(students of up to {was.get('max_student_layers')} layers): the times given are that run's"
+                f"(students of up to {was.get('max_student_layers')} layers, branches pooled {pooled}): the "
+                "times given are that run's"
             )
         if full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
