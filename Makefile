@@ -66,8 +66,10 @@ bench: venv
 gpu-check: venv
 	$(BIN)/mtserve gpu-check
 
+# Style (ruff), then the import contracts between the layers (pyproject.toml's [tool.importlinter]).
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/python .ci/lint_imports.py
 
 clean:
 	rm -rf runs reports cache model_repository/*/ .pytest_cache

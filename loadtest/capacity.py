@@ -8,7 +8,7 @@ against one deployment per task, measured in the same run on a real Triton over 
 
 1. pre-flight: every address answers, `multitask` is served at --url and each task's `single_<task>` at
    its own per-task endpoint (a clear error naming the task, the address and the model if not);
-2. a Locust worker process (loadtest/worker.py) sends a few utterances one at a time per workload: the
+2. a Locust worker process (loadtest/locust_process.py) sends a few utterances one at a time per workload: the
    unloaded latency. A workload whose unloaded p50 is already over the SLO has no rate that meets it;
 3. the search (loadtest/search.py): per workload, step then bisect on the offered utterance rate,
    both workloads alternating step by step; each step runs Locust headless with constant-throughput
@@ -31,13 +31,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mtserve.core import registry
+from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol
+from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
-from mtserve.loadtest.worker_process import LocustWorker
 from mtserve.loadtest.workload import Utterance, build_pool
-from mtserve.serving import registry
 from mtserve.serving.endpoint import TLS
-from mtserve.serving.errors import UserError
 
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this

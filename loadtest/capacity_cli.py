@@ -1,5 +1,5 @@
 """`mtserve loadtest`'s command line: the search's settings, the workload, the endpoints (loadtest/capacity.py runs
-the search; loadtest/bench.py reuses these arguments)."""
+the search; mtserve/bench.py reuses these arguments)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import dataclasses
 import json
 from dataclasses import fields
 
+from mtserve.core.errors import UserError
 from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
 from mtserve.serving.endpoint import add_connection_arguments, tls_from
-from mtserve.serving.errors import UserError
 
 
 def add_search_arguments(p: argparse.ArgumentParser, defaults: SearchConfig | None = None) -> None:

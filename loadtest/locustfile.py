@@ -28,7 +28,7 @@ own command line. Each load generator keeps the latency of every utterance it st
 measurement window and sends them to the master (`mtserve_samples`) when the window closes, after its
 in-flight utterances drained; the master's percentiles come from every sample of every worker, not
 from Locust's rounded response-time buckets. `--utterance-stats` writes them (JSON), `--utterance-samples`
-every sample (CSV). `mtserve loadtest` drives the same users and messages step by step (loadtest/worker.py).
+every sample (CSV). `mtserve loadtest` drives the same users and messages step by step (loadtest/locust_process.py).
 
 Why one long file: `locust -f` loads a single file on the master and on every worker, and the users, the
 master/worker messages and the command-line options must all be registered by that import.
@@ -59,10 +59,10 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from tritonclient.grpc import service_pb2_grpc  # noqa: E402
 
+from mtserve.core.errors import UserError  # noqa: E402
 from mtserve.loadtest import protocol  # noqa: E402  (mtserve installed: pip install '.[loadtest]')
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool  # noqa: E402
 from mtserve.serving.endpoint import TLS, Endpoint  # noqa: E402
-from mtserve.serving.errors import UserError  # noqa: E402
 
 GRPC = "grpc"
 UTTERANCE = "utterance"
@@ -330,7 +330,7 @@ def generator_id(runner) -> str:
 
 def attach(environment) -> None:
     """Give an environment (and its runner) the sampler, the collector and the message handlers.
-    A plain `locust` run calls it at init; `mtserve loadtest` (loadtest/worker.py) calls it itself."""
+    A plain `locust` run calls it at init; `mtserve loadtest` (loadtest/locust_process.py) calls it itself."""
     env = environment
     env.mtserve_sampler = Sampler()
     env.mtserve_collector = Collector()
@@ -565,5 +565,5 @@ def _add_arguments(parser):
 @events.init.add_listener
 def _on_init(environment, **_kw):
     if getattr(environment, "mtserve_driven", False) or environment.runner is None:
-        return  # a driver (loadtest/worker.py) attaches its own environment
+        return  # a driver (loadtest/locust_process.py) attaches its own environment
     attach(environment)

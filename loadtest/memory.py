@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 PROCESS_BYTES = 60 << 20  # one python-backend stub with numpy + onnxruntime, activations included
 SHM_BYTES = 16 << 20  # serving.triton.SHM_DEFAULT_BYTES, one region per instance

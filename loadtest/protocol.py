@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from mtserve.core import names
+from mtserve.core.errors import UserError
 from mtserve.loadtest.workload import Utterance
-from mtserve.serving import names
 from mtserve.serving.endpoint import TLS, Endpoint, normalize_address
-from mtserve.serving.errors import UserError
 
 MULTITASK = names.MULTITASK
 PER_TASK = "per-task"

@@ -16,8 +16,8 @@ import json
 import math
 from pathlib import Path
 
+from mtserve.core import names
 from mtserve.loadtest import protocol
-from mtserve.serving import names
 
 LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
 

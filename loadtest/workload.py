@@ -1,7 +1,7 @@
 """What the load test sends: a pool of utterances drawn from task data or files, in a chosen mix and length.
 
 Sources (`--utterances`, repeatable; `--mix` weighs them):
-    corpus          the embedded demo corpus (training/corpus.py), every utterance of train and dev
+    corpus          the embedded demo corpus (core/corpus.py), every utterance of train and dev
     sst2, mrpc ...  a GLUE task's dev and train texts (pairs included), from --glue-dir
     PATH            a text file: one utterance per line; a tab separates text and text_pair
 
@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 # The pool's defaults, for `mtserve loadtest` and the locustfile alike (one owner: here).
 POOL_SIZE = 2000  # utterances drawn for a run
@@ -91,14 +91,14 @@ def _read_file(path: Path) -> list[Utterance]:
 def load_source(name: str, glue_dir: str | Path | None = None) -> list[Utterance]:
     """Every utterance of one source (see the module docstring)."""
     if name == "corpus":
-        from mtserve.training import corpus
+        from mtserve.core import corpus
 
         data = next(iter(corpus.generate().values()))
         return [Utterance(t) for t in data.train.texts + data.dev.texts]
     path = Path(name).expanduser()
     if path.is_file():
         return _read_file(path)
-    from mtserve.training.task_file import GLUE, load_glue
+    from mtserve.core.task_file import GLUE, load_glue
 
     if name in GLUE:
         if not glue_dir:

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "train, distil and choose each task's branch; write reports/accuracy.*",
     ),
     "export": (
-        "mtserve.training.export",
+        "mtserve.export.export",
         "export a trained run as a Triton model repository (or --check one)",
     ),
     "serve": ("mtserve.serving.triton", "run a real Triton server on a model repository in the foreground"),
@@ -34,17 +34,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Locust capacity search: multitask against one deployment per task",
     ),
     "task": (
-        "mtserve.training.tasks_cli",
+        "mtserve.lifecycle.cli",
         "add, retrain, remove or roll back one task of an existing repository",
     ),
-    "k8s": ("mtserve.serving.k8s_cli", "render, validate and upload KServe manifests"),
+    "k8s": ("mtserve.deploy.cli", "render, validate and upload KServe manifests"),
     "demo": (
-        "mtserve.training.demo",
+        "mtserve.demo",
         "the whole pipeline on the embedded corpus: train, export, serve, load-test",
     ),
-    "bench": ("mtserve.loadtest.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
+    "bench": ("mtserve.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
     "gpu-check": (
-        "mtserve.serving.gpu_check",
+        "mtserve.gpu_check",
         "on a GPU: time trunk + heads against the per-task models, print the cost ratio (skips without one)",
     ),
 }

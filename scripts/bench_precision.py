@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mtserve.machine import describe as describe_machine
+from mtserve.core.machine import describe as describe_machine
+from mtserve.core.task_file import load_glue
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.pipeline import DEFAULT_BACKBONE, train
 from mtserve.training.run_dir import Run
-from mtserve.training.task_file import load_glue
 
 
 def main() -> int:

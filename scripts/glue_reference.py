@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mtserve.machine import describe as describe_machine
+from mtserve.core.machine import describe as describe_machine
 
 PEER_GAP = 0.01
 RETENTION_AVG, RETENTION_EACH, LAYERS_RATIO = 0.996, 0.985, 0.35

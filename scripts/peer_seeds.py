@@ -22,8 +22,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from mtserve.machine import describe
-from mtserve.serving.registry import atomic_write
+from mtserve.core.machine import describe
+from mtserve.core.registry import atomic_write
 
 TOLERANCE = 0.01  # issue 14: our full fine-tuning within 0.01 of the peer's, or above
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import tritonclient.grpc as g
 
-from mtserve.serving import names, registry
+from mtserve.core import names, registry
 from mtserve.serving.triton import TritonServer
 
 TEXTS = ["turn on the kitchen lights please", "what's the weather tomorrow in oslo", "play some jazz"]

@@ -9,11 +9,11 @@ import json
 import sys
 import time
 
+from mtserve.core.tasks import score
 from mtserve.serving.triton import TritonServer
 from mtserve.training.evaluate import compare, retention_interval, served_outputs
 from mtserve.training.pipeline import load_datasets
 from mtserve.training.run_dir import Run
-from mtserve.training.tasks import score
 
 run_dir, repo, acc_path, glue_dir, max_train, out = sys.argv[1:7]
 tasks = Run(run_dir).tasks()

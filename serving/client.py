@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
+from mtserve.core.errors import UserError
 from mtserve.serving.endpoint import TLS, Endpoint, add_connection_arguments, tls_from
-from mtserve.serving.errors import UserError
 
 # What an overloaded deployment answers instead of waiting: Triton's queue timeout (UNAVAILABLE), a full queue
 # or rate limit (RESOURCE_EXHAUSTED), an ingress or KServe with no ready replica (UNAVAILABLE). Worth retrying.

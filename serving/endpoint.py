@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 
 def normalize_address(url: str) -> str:

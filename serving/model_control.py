@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 
-from mtserve.serving import names, registry
-from mtserve.serving.errors import UserError
+from mtserve.core import names, registry
+from mtserve.core.errors import UserError
 
 
 # ---------------------------------------------------------------- the live server

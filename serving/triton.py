@@ -51,7 +51,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 MODEL_CONTROL_MODES = ("none", "poll", "explicit")
 

@@ -22,7 +22,7 @@ build and differs from the Rust tables (e.g. the reference drops private-use cha
 unassigned ones, treats U+000B/U+000C/U+0085 as control characters, keeps marks newer than its
 category table when stripping accents, lower-cases scripts newer than Python's database). They
 are embedded below (`_TABLES_BLOB`), derived by probing the reference `tokenizers` on every code
-point (training/tokenizer_export.py regenerates them; the tests check them), so the result does
+point (export/tokenizer_export.py regenerates them; the tests check them), so the result does
 not depend on the Python version of the serving image. NFD's canonical reordering, the one
 context-dependent step, uses the reference's own set of non-starters.
 
@@ -479,7 +479,7 @@ def _read_vocab(path: Path) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-# Character tables derived from tokenizers (see training/tokenizer_export.py). Do not edit by hand.
+# Character tables derived from tokenizers (see export/tokenizer_export.py). Do not edit by hand.
 _TABLES_BLOB = (
     "c-n2f-L5q;Zk~BBeY_Bq{-xZ?hrkG&9*i*)+h}Jpzy!Yc5&687syaT{+C`R@^p;8@DHTQiufP1`KmOxi{_~$dqtD-%^Owu>Uw(ha"
     "TtEBEB^$M#-&p0Bv)^0wXMb_8{p>HN?o|KH=TXl2q)p{tezH?#Q~lf<o0{j|`pvZBUVeTv*I)AMwy)>8v-6cCl(W>I{ROp4+<&=3"

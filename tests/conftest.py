@@ -51,7 +51,7 @@ def tiny_backbone():
     """(BertModel, tokenizer): 4 layers, hidden 32, a vocabulary covering the demo corpus."""
     from transformers import BertTokenizerFast
 
-    from mtserve.training import corpus
+    from mtserve.core import corpus
 
     data = corpus.generate(n_train=400, n_dev=100)
     vocab = build_vocab(next(iter(data.values())).train.texts)
@@ -63,7 +63,7 @@ def tiny_backbone():
 
 @pytest.fixture(scope="session")
 def tiny_data():
-    from mtserve.training import corpus
+    from mtserve.core import corpus
 
     return corpus.generate(n_train=400, n_dev=100)
 
@@ -100,7 +100,7 @@ def tiny_run(tiny_backbone, tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_repo(tiny_run, tmp_path_factory):
-    from mtserve.training.export import export_run
+    from mtserve.export.export import export_run
 
     repo = tmp_path_factory.mktemp("repo") / "model_repository"
     export_run(tiny_run, repo, profile="local", progress=False)

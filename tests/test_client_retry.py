@@ -10,8 +10,8 @@ import grpc
 import numpy as np
 import pytest
 
+from mtserve.core.errors import UserError
 from mtserve.serving.client import MultitaskClient
-from mtserve.serving.errors import UserError
 
 
 class SheddingProxy:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtserve.machine import describe
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
+from mtserve.core.machine import describe
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.device import resolve
 from mtserve.training.features import FeatureCache, encode, trunk_fingerprint

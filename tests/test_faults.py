@@ -15,7 +15,7 @@ from mtserve.serving import triton as launcher
 
 
 def test_missing_model_py_is_refused_before_triton_starts(tiny_repo, tmp_path):
-    from mtserve.serving.errors import UserError
+    from mtserve.core.errors import UserError
 
     repo = tmp_path / "repo"
     shutil.copytree(tiny_repo, repo)

@@ -16,8 +16,13 @@ import pytest
 import yaml
 
 from mtserve.cli import main
-from mtserve.serving import k8s_kustomize, k8s_render, k8s_schema, k8s_upload, k8s_validate, registry
-from mtserve.serving.errors import UserError
+from mtserve.core import registry
+from mtserve.core.errors import UserError
+from mtserve.deploy import kustomize as k8s_kustomize
+from mtserve.deploy import render as k8s_render
+from mtserve.deploy import schema as k8s_schema
+from mtserve.deploy import upload as k8s_upload
+from mtserve.deploy import validate as k8s_validate
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -467,7 +472,7 @@ def test_multitask_overlays_have_exactly_one_inference_service(variants):
 
 
 def test_committed_per_task_overlay_matches_the_demo_tasks():
-    from mtserve.training.corpus import TASKS as DEMO_TASKS
+    from mtserve.core.corpus import TASKS as DEMO_TASKS
 
     services = isvcs(built("overlays/per-task"))
     assert sorted(loaded_model(s) for s in services) == sorted(f"single_{t}" for t in DEMO_TASKS)
@@ -637,7 +642,7 @@ def test_render_refuses_a_repository_without_baselines(tmp_path):
 
 
 def test_render_and_upload_read_the_registry_through_its_validator(tmp_path):
-    """A registry that mtserve.serving.registry refuses is refused by render and upload, with its message."""
+    """A registry that mtserve.core.registry refuses is refused by render and upload, with its message."""
     repo = _fake_repo(tmp_path / "repo", ["intent"])
     reg = json.loads((repo / "registry.json").read_text())
     reg["profile"] = "cpu"
@@ -921,7 +926,7 @@ def test_cli_validate_build_and_errors(tmp_path, capsys):
 HEAVY = ("torch", "transformers", "tritonclient", "tritonserver", "pytriton", "onnxruntime", "kserve")
 LIGHT_PROCESS = """
 import sys
-import mtserve.serving.k8s_cli
+import mtserve.deploy.cli
 from mtserve.cli import main
 assert main(["k8s", "validate", sys.argv[1]]) == 0
 print("loaded:", sorted(m for m in sys.argv[2:] if m in sys.modules))

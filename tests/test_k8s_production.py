@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from mtserve.cli import main
-from mtserve.serving import k8s_kustomize, k8s_monitoring, k8s_render, k8s_validate, names
+from mtserve.core import names
+from mtserve.deploy import kustomize as k8s_kustomize
+from mtserve.deploy import monitoring as k8s_monitoring
+from mtserve.deploy import render as k8s_render
+from mtserve.deploy import validate as k8s_validate
 
 from .test_k8s import K8S, URI, built, isvcs, tree  # noqa: F401 - tree is a fixture
 
@@ -356,7 +360,7 @@ def test_autoscaling_signal_does_not_grow_with_the_number_of_tasks():
 
 
 def test_tensorrt_engine_cache_is_mounted_where_export_points():
-    from mtserve.training.model_config import TRT_CACHE_PATH
+    from mtserve.export.model_config import TRT_CACHE_PATH
 
     assert TRT_CACHE_PATH == names.TRT_CACHE_PATH
     s = isvcs(built("base"))[0]

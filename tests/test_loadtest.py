@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity import (
     SHORT,
@@ -24,10 +25,9 @@ from mtserve.loadtest.capacity import (
     run_capacity,
     short_capacity,
 )
+from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
-from mtserve.loadtest.worker_process import LocustWorker
 from mtserve.loadtest.workload import build_pool, parse_mix, parse_words
-from mtserve.serving.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +255,9 @@ def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
 # ---------------------------------------------------------------- synthetic repositories
 @pytest.mark.slow
 def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
-    from mtserve.loadtest import memory, synthetic
-    from mtserve.training.model_config import read_config
+    from mtserve.export import synthetic
+    from mtserve.export.model_config import read_config
+    from mtserve.loadtest import memory
 
     monkeypatch.setattr(synthetic, "LABEL_COUNTS", (2, 0))  # two head shapes: fewer exports, one clone
     tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
@@ -281,7 +282,7 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
     with pytest.raises(UserError, match="GiB"):
         synthetic.build_synthetic_repo(tmp_path / "big", 21, "bert-base")
-    from mtserve.loadtest import bench
+    from mtserve import bench
 
     with pytest.raises(UserError, match="not enough memory"):
         bench.check_sweep_memory([(2, "demo"), (21, "bert-base")], skip_unfit=False)

@@ -20,9 +20,9 @@ import grpc
 import pytest
 
 from mtserve.cli import main
+from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol
 from mtserve.serving.endpoint import TLS, Endpoint
-from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}

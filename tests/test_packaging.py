@@ -133,3 +133,40 @@ def test_client_role_without_torch():
 def test_k8s_role_without_torch_or_triton():
     r = run_as_role(TRAIN_ONLY + LOADTEST_ONLY + SERVE_ONLY, "k8s", "validate", "k8s/overlays/multitask")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_task_list_remove_and_rollback_from_the_serve_role(tiny_repo, tmp_path):
+    """A serving host (`pip install '.[serve]'`: no torch, no yaml) lists its tasks, takes one out and brings it
+    back: the lifecycle imports the training stack only where it trains (add, retrain)."""
+    import shutil
+
+    repo = tmp_path / "repo" / "model_repository"
+    shutil.copytree(tiny_repo, repo)
+    before = tree_bytes(repo)
+    blocked = TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY
+    listed = run_as_role(blocked, "task", "list", "--repo", str(repo))
+    assert listed.returncode == 0, listed.stderr
+    task = sorted(json_tasks(repo))[0]
+    assert task in listed.stdout
+    removed = run_as_role(blocked, "task", "remove", task, "--repo", str(repo))
+    assert removed.returncode == 0, removed.stderr
+    assert task not in json_tasks(repo)
+    back = run_as_role(blocked, "task", "rollback", task, "--repo", str(repo))
+    assert back.returncode == 0, back.stderr
+    after = tree_bytes(repo)
+    # every model file is back byte for byte; registry.json keeps the two changes in its history
+    assert {k: v for k, v in after.items() if k != "registry.json"} == {
+        k: v for k, v in before.items() if k != "registry.json"
+    }
+    assert task in json_tasks(repo)
+
+
+def json_tasks(repo: Path) -> set[str]:
+    import json
+
+    return set(json.loads((repo / "registry.json").read_text())["tasks"])

@@ -16,11 +16,11 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from mtserve.serving.errors import UserError
-from mtserve.serving.repository_check import check_repository
-from mtserve.training.export import export_run
-from mtserve.training.model_config import QUEUE_DELAY_US, QUEUE_TIMEOUT_US, TRT_WORKSPACE_BYTES
-from mtserve.training.onnx_export import FP16_TOL
+from mtserve.core.errors import UserError
+from mtserve.export.export import export_run
+from mtserve.export.model_config import QUEUE_DELAY_US, QUEUE_TIMEOUT_US, TRT_WORKSPACE_BYTES
+from mtserve.export.onnx_export import FP16_TOL
+from mtserve.export.repository_check import check_repository
 
 from .conftest import ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 from mtserve.training import pipeline, report
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.run_dir import Run

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from mtserve.core.errors import UserError
 from mtserve.serving.client import MultitaskClient
-from mtserve.serving.errors import UserError
 from mtserve.training.backbone import TaskModel
 from mtserve.training.run_dir import Run
 

@@ -13,11 +13,11 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from mtserve.serving.errors import UserError
-from mtserve.serving.repository_check import check_repository
+from mtserve.core.errors import UserError
+from mtserve.export.export import export_run
+from mtserve.export.model_config import TRT_CACHE_PATH, ServingOptions
+from mtserve.export.repository_check import check_repository
 from mtserve.serving.wordpiece import WordPieceTokenizer
-from mtserve.training.export import export_run
-from mtserve.training.model_config import TRT_CACHE_PATH, ServingOptions
 
 
 def _configs(repo: Path) -> dict[str, mc.ModelConfig]:
@@ -240,7 +240,7 @@ def test_gpu_check_procedure_on_cpu(tuned_repo, tmp_path, capsys, monkeypatch):
 
 
 def test_serve_options_for_the_cache_and_tracing(tmp_path):
-    from mtserve.serving.errors import UserError
+    from mtserve.core.errors import UserError
     from mtserve.serving.triton import TritonServer, trace_args
 
     cmd = TritonServer(tmp_path, cache_config="local,size=268435456").command()

@@ -21,9 +21,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from mtserve.serving import registry
-from mtserve.serving.errors import UserError
-from mtserve.training import task_journal
+from mtserve.core import registry
+from mtserve.core.errors import UserError
+from mtserve.lifecycle import journal as task_journal
 
 VOLATILE = ("time", "trained_at", "started")  # wall-clock fields: differ between two runs of one change
 
@@ -83,7 +83,7 @@ def fresh(tiny_run, tiny_repo, tmp_path):
 
 # ---------------------------------------------------------------- the changes (no training)
 def remove_domain(ws):
-    from mtserve.training.task_ops import remove_task
+    from mtserve.lifecycle.ops import remove_task
 
     remove_task(ws.repo, "domain", run_dir=ws.run, log=lambda m: None)
 
@@ -91,9 +91,9 @@ def remove_domain(ws):
 def new_head_version(ws, task="sentiment"):
     """A retrain without the training: the head's current weights as a new version, through the same planning
     and apply code (new version folder, config, the old version archived, the run directory updated)."""
-    from mtserve.training.model_config import read_config
-    from mtserve.training.task_apply import apply_change, repository_lock
-    from mtserve.training.task_plan import Change, config_bytes, stage_dir, versioned
+    from mtserve.export.model_config import read_config
+    from mtserve.lifecycle.apply import apply_change, repository_lock
+    from mtserve.lifecycle.plan import Change, config_bytes, stage_dir, versioned
 
     with repository_lock(ws.repo, None, ws.run, log=lambda m: None):
         reg = registry.load(ws.repo)
@@ -120,7 +120,7 @@ def new_head_version(ws, task="sentiment"):
 
 
 def restore_domain(ws):
-    from mtserve.training.task_ops import rollback_task
+    from mtserve.lifecycle.ops import rollback_task
 
     rollback_task(ws.repo, "domain", run_dir=ws.run, log=lambda m: None)
 
@@ -154,8 +154,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 def test_a_change_killed_at_any_step_is_undone_or_finished(fresh, case):
-    from mtserve.serving.repository_check import check_repository
-    from mtserve.training.task_ops import recover_change
+    from mtserve.export.repository_check import check_repository
+    from mtserve.lifecycle.ops import recover_change
 
     setup, change = CASES[case]
 
@@ -208,7 +208,7 @@ def test_a_change_killed_at_any_step_is_undone_or_finished(fresh, case):
 def test_recovery_puts_back_a_partly_written_file_and_refuses_what_it_cannot_undo(fresh):
     """A kill inside atomic_write leaves its temporary file; a folder moved away by hand cannot be put back:
     the journal stays and every `mtserve task` says what is wrong instead of running."""
-    from mtserve.training.task_ops import recover_change, remove_task
+    from mtserve.lifecycle.ops import recover_change, remove_task
 
     ws = fresh()
     before = snapshot(ws)
@@ -229,8 +229,8 @@ def test_recovery_puts_back_a_partly_written_file_and_refuses_what_it_cannot_und
 
 
 def test_a_second_change_fails_at_once_while_one_runs(fresh):
-    from mtserve.training.task_apply import repository_lock
-    from mtserve.training.task_ops import remove_task
+    from mtserve.lifecycle.apply import repository_lock
+    from mtserve.lifecycle.ops import remove_task
 
     ws = fresh()
     before = snapshot(ws)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtserve.serving.errors import UserError
-from mtserve.training.task_file import load_task_file, parse_task_file
+from mtserve.core.errors import UserError
+from mtserve.core.task_file import load_task_file, parse_task_file
 
 AREAS = ("weather", "music", "calendar", "shopping", "travel", "smart_home")
 
@@ -26,7 +26,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list], delimiter: str =
 def write_task_file(root: Path, n_train: int = 160, n_dev: int = 60) -> Path:
     """Four tasks from the demo corpus, each in another format and with its own column names:
     area (CSV, 6 classes), same_area (JSONL pairs), urgency (TSV regression), urgency5 (CSV, 5 classes)."""
-    from mtserve.training import corpus
+    from mtserve.core import corpus
 
     data = corpus.generate(n_train=n_train, n_dev=n_dev)
     dom, urg = data["domain"], data["urgency"]
@@ -195,11 +195,11 @@ def test_schema_errors_name_the_field(tmp_path):
 @pytest.mark.slow
 def test_task_file_tasks_train_export_and_serve_their_dev_scores(tiny_backbone, tmp_path):
     """The four tasks train on the tiny BERT, export, and Triton reproduces every dev score over gRPC."""
+    from mtserve.export.export import export_run
     from mtserve.serving.triton import TritonServer
     from mtserve.training import report
     from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.evaluate import compare, served_scores
-    from mtserve.training.export import export_run
     from mtserve.training.pipeline import train
     from mtserve.training.run_dir import Run
 
@@ -232,9 +232,9 @@ def test_task_add_from_a_task_file_then_retrain_on_what_the_run_kept(tiny_run, t
     its data in canonical form, so `retrain` without files trains on exactly that again."""
     import shutil
 
-    from mtserve.serving import registry
-    from mtserve.serving.repository_check import check_repository
-    from mtserve.training.task_ops import add_task, retrain_task
+    from mtserve.core import registry
+    from mtserve.export.repository_check import check_repository
+    from mtserve.lifecycle.ops import add_task, retrain_task
 
     run, repo = tmp_path / "run", tmp_path / "repo" / "model_repository"
     shutil.copytree(tiny_run, run)

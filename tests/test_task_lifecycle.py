@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mtserve.serving import names, registry
-from mtserve.serving.errors import UserError
+from mtserve.core import names, registry
+from mtserve.core.errors import UserError
 
 TEXTS = [
     "turn on the lights in the kitchen",
@@ -71,7 +71,7 @@ def ready(url: str) -> set[tuple[str, str]]:
 
 def assert_valid(repo: Path) -> None:
     """The strict checker of `mtserve export --check` finds nothing: the repository holds what is served."""
-    from mtserve.serving.repository_check import check_repository
+    from mtserve.export.repository_check import check_repository
 
     assert check_repository(repo) == []
 
@@ -210,9 +210,9 @@ def test_registry_rollback_walks_back_one_change_at_a_time():
 def test_add_task_live_while_serving(ws, served, tiny_backbone):
     import torch
 
+    from mtserve.lifecycle.cli import add_task
     from mtserve.training.backbone import TaskModel
     from mtserve.training.run_dir import Run
-    from mtserve.training.tasks_cli import add_task
 
     url = served.grpc_url
     before = infer(url)
@@ -293,7 +293,7 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
 @pytest.mark.triton
 def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     from mtserve.cli import main
-    from mtserve.training.tasks_cli import retrain_task
+    from mtserve.lifecycle.cli import retrain_task
 
     url = served.grpc_url
     reg0 = registry.load(ws.repo)
@@ -399,8 +399,8 @@ def swap_order(steps: list[dict]) -> list[str]:
 
 
 def test_remove_then_rollback_restores_outputs_exactly(ws, served, monkeypatch):
-    from mtserve.training import task_journal
-    from mtserve.training.tasks_cli import remove_task, rollback_task
+    from mtserve.lifecycle import journal as task_journal
+    from mtserve.lifecycle.cli import remove_task, rollback_task
 
     # every step the changes take, recorded on the way to the real do_step
     taken, do_step = [], task_journal.do_step
@@ -458,7 +458,7 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served, monkeypatch):
 @pytest.mark.triton
 def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
     from mtserve.cli import main
-    from mtserve.training.tasks_cli import remove_task
+    from mtserve.lifecycle.cli import remove_task
 
     url, f = served.grpc_url, ws.files
     arch = registry.archive_dir(ws.repo)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtserve.serving.errors import UserError
-from mtserve.training import corpus
+from mtserve.core import corpus
+from mtserve.core.errors import UserError
+from mtserve.core.task_file import GLUE, load_glue
+from mtserve.core.tasks import Split, TaskSpec, load_tsv, score
 from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
@@ -19,8 +21,6 @@ from mtserve.training.pipeline import train
 from mtserve.training.report import write_accuracy
 from mtserve.training.run_dir import Run
 from mtserve.training.search import Candidate, choose, choose_jointly, layers_served
-from mtserve.training.task_file import GLUE, load_glue
-from mtserve.training.tasks import Split, TaskSpec, load_tsv, score
 
 from .conftest import GLUE_DIR, tiny_bert
 
@@ -315,7 +315,7 @@ def test_pipeline_writes_a_traceable_run(tiny_run):
 
 
 def test_validation_split_is_a_seeded_share_held_out_of_train(tiny_data):
-    from mtserve.training.tasks import VALIDATION_FRACTION, TaskData, with_validation
+    from mtserve.core.tasks import VALIDATION_FRACTION, TaskData, with_validation
 
     d = tiny_data["sentiment"]
     a, again, other = with_validation(d, 3), with_validation(d, 3), with_validation(d, 4)
@@ -341,8 +341,8 @@ def test_the_choice_scores_on_validation_and_the_report_on_dev(tiny_backbone, ti
     them been computed on dev, it would carry the dev sign."""
     import dataclasses
 
+    from mtserve.core.tasks import Split
     from mtserve.training.report import accuracy
-    from mtserve.training.tasks import Split
 
     bert, tok = tiny_backbone
     d = tiny_data["urgency"]  # pearson: negating the target negates the score
@@ -634,7 +634,7 @@ def test_train_and_task_add_accept_the_same_k(k, tiny_run):
     `retrain` check RunContext.config, which calls it on the run's settings with the task's overrides."""
     from types import SimpleNamespace
 
-    from mtserve.training.task_ops import RunContext
+    from mtserve.lifecycle.run_context import RunContext
 
     fingerprint = Run(tiny_run).meta["trunk_fingerprint"]
     ctx = RunContext(tiny_run, SimpleNamespace(trunk=SimpleNamespace(fingerprint=fingerprint)))

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mtserve.core.errors import UserError
 from mtserve.serving import triton as launcher
-from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 MTSERVE = ROOT / ".venv" / "bin" / "mtserve"

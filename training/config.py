@@ -1,6 +1,6 @@
 """The settings of `mtserve train` (and of `mtserve task add/retrain`, which start from a run's own): each
 field's default, help and check declared once, and the command-line flags generated from them
-(mtserve/options.py). Saved in run.json as TrainConfig.to_dict() / SearchConfig.to_dict().
+(core/options.py). Saved in run.json as TrainConfig.to_dict() / SearchConfig.to_dict().
 
 Standard library only: the task commands build their flags without importing torch.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mtserve.options import NON_NEGATIVE, POSITIVE, Options, option
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
+from mtserve.core.options import NON_NEGATIVE, POSITIVE, Options, option
 
 
 @dataclass
 class TrainConfig(Options):
     """Hyper-parameters shared by every stage; saved with every run so a result traces to its settings.
-    Each field is also a `mtserve train` flag (mtserve/options.py)."""
+    Each field is also a `mtserve train` flag (core/options.py)."""
 
     # `extra` (a free-form dict, never read) was dropped; run.json files written before still hold it.
     RETIRED: ClassVar[frozenset[str]] = frozenset({"extra"})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

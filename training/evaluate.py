@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from mtserve.serving import names
-from mtserve.training.tasks import TaskData, TaskSpec, score
+from mtserve.core import names
+from mtserve.core.tasks import TaskData, TaskSpec, score
 
 
 def served_outputs(

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mtserve.core.tasks import Split
 from mtserve.training.backbone import Trunk
 from mtserve.training.device import CPU, Compute
-from mtserve.training.tasks import Split
 
 
 @dataclass

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mtserve.core.tasks import TaskSpec, score
 from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
 from mtserve.training.config import TrainConfig
 from mtserve.training.device import CPU, Compute
 from mtserve.training.features import Encoded, Features, LiveFeatures, batches
-from mtserve.training.tasks import TaskSpec, score
 
 
 def _optimizer(params, lr: float, cfg: TrainConfig, total_steps: int):

@@ -19,9 +19,9 @@ import tempfile
 import numpy as np
 import torch
 
+from mtserve.core.tasks import Split, TaskData, score
 from mtserve.training.config import TrainConfig
 from mtserve.training.finetune import Timer
-from mtserve.training.tasks import Split, TaskData, score
 
 
 class _Rows(torch.utils.data.Dataset):

@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 from transformers import BertConfig
 
-from mtserve.options import add_dataclass_arguments, from_args
-from mtserve.serving.errors import UserError
-from mtserve.serving.registry import atomic_write
+from mtserve.core.errors import UserError
+from mtserve.core.options import add_dataclass_arguments, from_args
+from mtserve.core.registry import atomic_write
+from mtserve.core.tasks import TaskData, TaskSpec, score, with_validation
 from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
     Branch,
@@ -54,7 +55,6 @@ from mtserve.training.finetune import (
 )
 from mtserve.training.run_dir import Run, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
-from mtserve.training.tasks import TaskData, TaskSpec, score, with_validation
 
 
 def search_task(
@@ -121,8 +121,8 @@ def served_dev_score(
     The search scores candidates on the fp16 feature cache; a prediction near a decision boundary can flip
     between fp16 and fp32, so the reported `served` score is recomputed here the way Triton computes it:
     in fp32 whatever --precision trained in (on comp's device)."""
+    from mtserve.core.tasks import score
     from mtserve.training.finetune import predict_full
-    from mtserve.training.tasks import score
 
     d = branch.config.depth
     model = TaskModel(trunk.truncated([d]), branch.eval())
@@ -519,19 +519,17 @@ def load_datasets(
 ) -> dict[str, TaskData]:
     """Every task's data, read and checked in full before anything trains (a bad file names its row and column)."""
     if tasks_file and glue_dir:
-        raise UserError(
-            "give --tasks-file or --glue-dir, not both (GLUE is training/glue.yaml with --data-root)"
-        )
+        raise UserError("give --tasks-file or --glue-dir, not both (GLUE is core/glue.yaml with --data-root)")
     if tasks_file:
-        from mtserve.training.task_file import load_task_file
+        from mtserve.core.task_file import load_task_file
 
         return load_task_file(tasks_file, root=data_root, only=tasks, seed=seed, max_train=max_train)
     if glue_dir:
-        from mtserve.training.task_file import load_glue
+        from mtserve.core.task_file import load_glue
 
         names = tasks or ["cola", "sst2", "mrpc", "stsb", "rte", "qnli"]
         return {n: load_glue(n, glue_dir, max_train, seed) for n in names}
-    from mtserve.training import corpus
+    from mtserve.core import corpus
 
     data = corpus.generate()
     unknown = [t for t in tasks or [] if t not in data]
@@ -553,7 +551,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", help="comma-separated task names (default: every task of the data source)")
     p.add_argument(
         "--tasks-file",
-        help="YAML task file: your own tasks and data files (schema: README, training/task_file.py)",
+        help="YAML task file: your own tasks and data files (schema: README, core/task_file.py)",
     )
     p.add_argument(
         "--data-root", help="with --tasks-file: read its relative paths from here (default: its folder)"

@@ -16,13 +16,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtserve.serving.errors import UserError
+from mtserve.core.errors import UserError
 
 if TYPE_CHECKING:
     from transformers import BertConfig, BertModel
 
+    from mtserve.core.tasks import TaskSpec
     from mtserve.training.backbone import Branch, TaskModel, Trunk
-    from mtserve.training.tasks import TaskSpec
 
 
 class Run:
@@ -45,7 +45,7 @@ class Run:
         return self.root / "tasks" / task
 
     def spec(self, task: str) -> TaskSpec:
-        from mtserve.training.tasks import TaskSpec
+        from mtserve.core.tasks import TaskSpec
 
         return TaskSpec.from_dict(json.loads((self.task_dir(task) / "spec.json").read_text()))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtserve.serving import registry
+from mtserve.core import registry
 
 PARTIAL, DISTILLED = "partial", "distilled"
 

@@ -50,10 +50,10 @@ def _export_code_hash() -> str:
 def demo_repo():
     """The demo-shaped repository the overload and soak measurements run on: `make demo`'s
     model_repository/multitask when it exists (trained MiniLM-L6, 4 tasks), else a synthetic one of the same
-    shape (random MiniLM-L6-shaped weights, 4 tasks: loadtest/synthetic.py), exported by this checkout.
+    shape (random MiniLM-L6-shaped weights, 4 tasks: export/synthetic.py), exported by this checkout.
     MTSERVE_REL_DEMO_REPO names another. Returns (path, description)."""
-    from mtserve.loadtest.synthetic import synthetic_repo
-    from mtserve.serving import registry
+    from mtserve.core import registry
+    from mtserve.export.synthetic import synthetic_repo
 
     given = os.environ.get("MTSERVE_REL_DEMO_REPO")
     if given:
@@ -67,5 +67,5 @@ def demo_repo():
     return path, (
         f"synthetic demo-shaped repository: 4 tasks on a random all-MiniLM-L6-v2-shaped BERT (6 layers, hidden "
         f"384, trunk of 5 layers, 1-layer heads, max length 128), exported by this checkout "
-        f"(loadtest/synthetic.py; cached in {path.relative_to(ROOT)})"
+        f"(export/synthetic.py; cached in {path.relative_to(ROOT)})"
     )

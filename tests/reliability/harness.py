@@ -23,9 +23,9 @@ from pathlib import Path
 
 import grpc
 
+from mtserve.core.machine import describe as describe_machine
 from mtserve.loadtest.protocol import GRPC_OPTIONS, infer_request
 from mtserve.loadtest.workload import build_pool
-from mtserve.machine import describe as describe_machine
 from mtserve.serving.triton import free_port
 from mtserve.serving.watchdog import rss_bytes, stub_processes
 

@@ -3,7 +3,7 @@
 A real `mtserve serve` (explicit model control) serves a copy of the tiny test repository while an open loop
 sends utterances to `multitask` throughout. Each case runs a real `mtserve task` process and kills it: during
 training (from outside, once its staging folder exists in the run directory), or at a named point of the change
-(MTSERVE_TASK_CRASH_AT: the process SIGKILLs itself there, training/task_journal.py). Afterwards:
+(MTSERVE_TASK_CRASH_AT: the process SIGKILLs itself there, lifecycle/journal.py). Afterwards:
 
 1. the server still serves every task it served before (and no request of the open loop ever fails);
 2. `mtserve export --check` says the repository has an unfinished change (from the point the journal exists);
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtserve.serving import registry
+from mtserve.core import registry
 from tests.reliability.harness import MTSERVE, Client, Section, Serve, open_loop
 
 pytestmark = pytest.mark.reliability

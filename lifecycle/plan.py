@@ -1,0 +1,376 @@
+"""Plan one task change: stage its new files beside the repository and list what to load, write and retire.
+
+Nothing here touches the repository or the server: `task_apply.apply_change` puts a planned `Change` in place.
+Staged folders live beside the repository (same file system), so placing them is a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mtserve.core import names, registry
+from mtserve.core.errors import UserError
+from mtserve.lifecycle.journal import run_stage_prefix
+from mtserve.serving.model_control import Live
+
+if TYPE_CHECKING:
+    from mtserve.lifecycle.run_context import RunContext
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- configs
+def config_bytes(cfg) -> bytes:
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(cfg).encode()
+
+
+def versioned(cfg, version: int):
+    cfg.version_policy.specific.versions[:] = [version]
+    return cfg
+
+
+def with_outputs(cfg, name: str, spec):
+    from mtserve.export.model_config import task_outputs
+
+    del cfg.output[:]
+    for t in task_outputs(name, spec, prefix=False):
+        cfg.output.add(**t)
+    return cfg
+
+
+def spec_of(entry: registry.TaskEntry):
+    """The TaskSpec (what export writes) of a deployed task."""
+    from mtserve.core.tasks import TaskSpec
+
+    return TaskSpec.from_dict(entry.to_dict())
+
+
+def multitask_bytes(
+    tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None
+) -> dict[str, bytes]:
+    """model name -> config.pbtxt: the multitask graph and its `multitask` wrapper, both at `version`."""
+    from mtserve.export.ensembles import multitask_config, multitask_graph_config
+    from mtserve.export.model_config import ServingOptions
+
+    specs = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
+    opts = ServingOptions.from_registry(serving)
+    return {
+        names.MULTITASK_GRAPH: config_bytes(versioned(multitask_graph_config(specs, opts), version)),
+        names.MULTITASK: config_bytes(versioned(multitask_config(specs, opts), version)),
+    }
+
+
+def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = None) -> bytes:
+    from mtserve.export.ensembles import single_config
+    from mtserve.export.model_config import ServingOptions
+
+    return config_bytes(single_config(name, spec_of(entry), ServingOptions.from_registry(serving)))
+
+
+# ---------------------------------------------------------------- a change
+@dataclass
+class Change:
+    """One task's transition, planned (and its new files staged) before the repository is touched."""
+
+    action: str
+    task: str
+    before: registry.TaskEntry | None
+    after: registry.TaskEntry | None
+    staging: Path  # beside the repository (same file system)
+    dirs: list[tuple[Path, Path]] = field(
+        default_factory=list
+    )  # staged/archived folder -> new repository path
+    files: list[tuple[Path, bytes]] = field(default_factory=list)  # repository file -> new content
+    loads: list[tuple[str, int | None]] = field(default_factory=list)  # models to (re)load, in order
+    unloads: list[str] = field(default_factory=list)  # after the ensemble swap
+    retire: list[str] = field(
+        default_factory=list
+    )  # "<model>/<v>" or "<model>": to the archive, after the swap
+    new_trunk: registry.TrunkEntry | None = None
+    checks: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # more history fields (reverts)
+    cleanup: list[Path] = field(default_factory=list)  # staging folders outside the repository
+
+
+def stage_dir(repo: Path) -> Path:
+    r = repo.resolve()
+    return Path(tempfile.mkdtemp(prefix=f".{r.name}.task-", dir=r.parent))
+
+
+def baselines_served(live: Live | None) -> bool:
+    return live is not None and any(m.startswith(names.SINGLE_PREFIX) for m in live.before)
+
+
+def multitask_step(
+    change: Change,
+    repo: Path,
+    reg: registry.Registry,
+    tasks_after: dict[str, registry.TaskEntry],
+) -> int:
+    """A new version of the multitask graph and of its `multitask` wrapper (empty folders and the configs naming
+    them), swapped in after everything they use."""
+    old = reg.multitask_version
+    models = (names.MULTITASK_GRAPH, names.MULTITASK)
+    mv = registry.next_version(old, *(registry.version_dirs(repo / m) for m in models))
+    configs = multitask_bytes(tasks_after, mv, reg.serving)
+    for m in models:  # the graph's config is written before the wrapper's that runs it
+        d = change.staging / f"{m}_version"
+        d.mkdir()
+        (d / names.ENSEMBLE_PLACEHOLDER).touch()
+        change.dirs.append((d, repo / m / str(mv)))
+        change.files.append((repo / m / "config.pbtxt", configs[m]))
+        if (repo / m / str(old)).is_dir():
+            change.retire.append(f"{m}/{old}")
+    # Loading one reloads the other with it, so at every moment the graph must produce at least the outputs the
+    # wrapper maps: when outputs go away the wrapper (which stops asking for them) is loaded first.
+    outputs_before = {o for e in reg.tasks.values() for o in _outputs(e)}
+    outputs_after = {o for e in tasks_after.values() for o in _outputs(e)}
+    order = models if outputs_before <= outputs_after else tuple(reversed(models))
+    change.loads += [(m, mv) for m in order]
+    return mv
+
+
+def _outputs(entry: registry.TaskEntry) -> list[str]:
+    from mtserve.export.model_config import task_outputs
+
+    return [t["name"] for t in task_outputs(entry.name, spec_of(entry))]
+
+
+def train_and_stage(
+    repo: Path,
+    reg: registry.Registry,
+    ctx: RunContext,
+    data,
+    version: int,
+    baseline: bool,
+    change: Change,
+    overrides: dict | None,
+    cache_dir: str | None,
+    log=say,
+) -> Path:
+    """Train the task on the run's frozen trunk and export its new head (and baseline, and trunk if needed)
+    into the staging folder. Returns the trained task folder (for the run directory)."""
+    import torch
+
+    from mtserve.core.task_file import store_task_data
+    from mtserve.export.export import write_full, write_head, write_trunk
+    from mtserve.export.model_config import ServingOptions, read_config
+    from mtserve.training.backbone import load_branch, load_full
+    from mtserve.training.features import FeatureCache
+    from mtserve.training.pipeline import train_task
+    from mtserve.training.search import Candidate
+
+    name, spec = change.task, data.spec
+    cfg, search = ctx.config(overrides)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    bert, tokenizer, trunk, fp = ctx.backbone()
+    stage_run = Path(tempfile.mkdtemp(prefix=run_stage_prefix(), dir=ctx.root))  # pid: see sweep_stale
+    change.cleanup.append(stage_run)
+    log(
+        f"training {name} ({len(data.train)} train / {len(data.dev)} dev rows; k in {search.k_values}, "
+        f"students up to {search.max_student_layers} layers) on the frozen trunk of {ctx.root}"
+    )
+    cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
+    result = train_task(bert, tokenizer, data, cfg, search, cache, trunk, fp, stage_run)
+    task_dir = stage_run / "tasks" / name
+    store_task_data(data, task_dir / "data")
+    bert_cfg = ctx.run.bert_config()
+    branch, bmeta = load_branch(bert_cfg, task_dir / "branch.safetensors")
+    chosen = Candidate.from_dict(bmeta["chosen"])
+    depth = branch.config.depth
+    log(
+        f"  full fine-tuning {result['full']:.4f}; chosen: {chosen.kind} k={chosen.k} l={chosen.task_layers} "
+        f"at depth {depth}, {spec.metric} {chosen.dev_score:.4f} on dev"
+        + ("" if chosen.meets_target else " (below the target)")
+    )
+
+    profile, srepo = reg.profile, change.staging / "repo"
+    # built like the rest of the repository (`mtserve export --fp16/--tensorrt` records it); only passed when
+    # set, so an fp32 repository needs nothing beyond the plain export functions
+    onnx_opts = reg.onnx or {}
+    opts = {
+        k: v
+        for k, v in {
+            "fp16": onnx_opts.get("precision") == "fp16",
+            "tensorrt": bool(onnx_opts.get("tensorrt")),
+        }.items()
+        if v
+    }
+    # batching knobs, warm-up and caches as the repository was exported (registry.json `serving`)
+    opts["serving"] = ServingOptions.from_registry(reg.serving)
+    # the trunk: a new version only if it does not output this depth yet (same weights, one more output)
+    depths = list(reg.trunk.depths)
+    if depth not in depths:
+        old_tv = reg.trunk.version
+        tv = registry.next_version(old_tv, registry.version_dirs(repo / names.TRUNK))
+        new_depths = sorted(set(depths) | {depth})
+        change.checks["trunk"] = write_trunk(
+            ctx.run.trunk(new_depths), srepo, profile, bert_cfg.vocab_size, version=tv, **opts
+        )
+        change.dirs.append((srepo / names.TRUNK / str(tv), repo / names.TRUNK / str(tv)))
+        change.files.append(
+            (
+                repo / names.TRUNK / "config.pbtxt",
+                config_bytes(versioned(read_config(srepo / names.TRUNK), tv)),
+            )
+        )
+        change.loads.append((names.TRUNK, tv))
+        change.retire.append(f"{names.TRUNK}/{old_tv}")
+        change.new_trunk = registry.TrunkEntry(tv, new_depths, max(new_depths), reg.trunk.fingerprint)
+        log(f"  trunk v{tv}: adds an output at depth {depth} (outputs {new_depths}), same weights")
+    # the head, and the baseline's full model (write_full always writes folder 1: renamed when placed)
+    change.checks[name] = write_head(name, spec, branch, srepo, profile, version=version, **opts)
+    change.loads.append((name, version))
+    staged = [(name, srepo / name / str(version))]
+    if baseline:
+        full = load_full(bert_cfg, task_dir / "full.safetensors")
+        change.checks[names.full(name)] = write_full(
+            name, spec, full, srepo, profile, bert_cfg.vocab_size, **opts
+        )
+        staged.append((names.full(name), srepo / names.full(name) / "1"))
+    for model, vdir in staged:
+        cfg_bytes = config_bytes(versioned(read_config(srepo / model), version))
+        if (repo / model).exists():
+            change.dirs.append((vdir, repo / model / str(version)))
+            change.files.append((repo / model / "config.pbtxt", cfg_bytes))
+            if change.before:
+                change.retire.append(f"{model}/{change.before.head_version}")
+        else:  # a new model folder, complete (config + version) before it appears in the repository
+            os.rename(vdir, srepo / model / f".v{version}")
+            os.rename(srepo / model / f".v{version}", srepo / model / str(version))
+            (srepo / model / "config.pbtxt").write_bytes(cfg_bytes)
+            change.dirs.append((srepo / model, repo / model))
+    log(
+        f"  exported head {name} v{version}"
+        + (f" and baseline {names.full(name)} v{version}" if baseline else "")
+        + f" (ONNX vs PyTorch max abs diff {max(c['max_abs_diff'] for c in change.checks.values()):.1e})"
+    )
+
+    change.after = registry.TaskEntry(
+        **spec.to_dict(),
+        branch_depth=depth,
+        task_layers=branch.config.num_layers,
+        head_version=version,
+        baseline=names.single(name) if baseline else None,
+        dev_score=chosen.dev_score,
+        full_score=result["full"],
+        retention=(chosen.dev_score / result["full"]) if result["full"] > 0 else None,
+        meets_target=chosen.meets_target,
+        train_examples=len(data.train),
+        dev_examples=len(data.dev),
+        trained_at=registry.now(),
+    )
+    return task_dir
+
+
+def baseline_steps(change: Change, repo: Path, live: Live | None, new_task: bool) -> None:
+    """single_<task>: a new ensemble folder (new task) or its config rewritten when the task's outputs changed;
+    the baseline is (re)loaded when the server serves baselines (new task) or this one (existing task)."""
+    name, after = change.task, change.after
+    if not after or not after.baseline:
+        return
+    single = names.single(name)
+    # the repository's serving options (response cache, max batch) hold for every change: read them from it
+    data = single_bytes(name, after, registry.read(registry.path(repo)).serving)
+    if (repo / single).exists():
+        change.files.append((repo / single / "config.pbtxt", data))  # written only if it differs
+    else:
+        d = change.staging / "repo" / single
+        (d / "1").mkdir(parents=True, exist_ok=True)
+        (d / "1" / names.ENSEMBLE_PLACEHOLDER).touch()
+        (d / "config.pbtxt").write_bytes(data)
+        change.dirs.append((d, repo / single))
+    if baselines_served(live) if new_task else bool(live and names.full(name) in live.before):
+        change.loads += [(names.full(name), after.head_version), (single, None)]
+
+
+def order_loads(change: Change) -> None:
+    """trunk, then the head, then the baseline's full model and its ensemble; `multitask` comes last (_apply)."""
+    rank = {names.TRUNK: 0, change.task: 1, names.full(change.task): 2, names.single(change.task): 3}
+    ordered = {}
+    for m, v in sorted(change.loads, key=lambda mv: rank.get(mv[0], 9)):
+        ordered.setdefault(m, v)
+    change.loads = list(ordered.items())
+
+
+def plan_removal(change: Change, repo: Path, live: Live | None) -> None:
+    """The task leaves the ensemble; after the swap its models are unloaded and its folders archived."""
+    name = change.task
+    folders = [m for m in (name, names.single(name), names.full(name)) if (repo / m).exists()]
+    if live is not None:
+        change.unloads = [m for m in folders if m in live.before]
+    change.retire += folders
+
+
+def plan_restore(change: Change, repo: Path, reg: registry.Registry, live: Live | None) -> None:
+    """Plan bringing `change.after` (an earlier entry of the task) back: its version folders from the archive,
+    configs selecting them, the current version retired."""
+    from mtserve.export.model_config import read_config
+
+    name, want, current = change.task, change.after, change.before
+    if want.branch_depth not in reg.trunk.depths:
+        raise UserError(
+            f"{name} v{want.head_version} branches at depth {want.branch_depth}, which trunk "
+            f"v{reg.trunk.version} does not output"
+        )
+    v = want.head_version
+    models = [name] + ([names.full(name)] if want.baseline else [])
+    folders = models + ([names.single(name)] if want.baseline else [])
+    spec = spec_of(want)
+    for m in folders:
+        if (repo / m).is_dir():
+            source = repo / m
+        else:  # the whole folder was archived (the task was removed)
+            source = registry.locate_archived(repo, reg, m)
+            if source is None:
+                raise UserError(
+                    f"{m}/ is neither in {repo} nor in its archive {registry.archive_dir(repo)}: "
+                    f"cannot roll {name} back"
+                )
+            change.dirs.append((source, repo / m))
+        if m in models:
+            vdir = source / str(v)
+            if not vdir.is_dir():
+                vdir = registry.locate_archived(repo, reg, f"{m}/{v}")
+                if vdir is None:
+                    raise UserError(
+                        f"{m}/{v}/ is neither in {repo} nor in its archive: cannot roll {name} back to v{v}"
+                    )
+                change.dirs.append((vdir, repo / m / str(v)))
+            change.files.append(
+                (
+                    repo / m / "config.pbtxt",
+                    config_bytes(versioned(with_outputs(read_config(source), name, spec), v)),
+                )
+            )
+            if (
+                current is not None
+                and current.head_version != v
+                and (repo / m / str(current.head_version)).is_dir()
+            ):
+                change.retire.append(f"{m}/{current.head_version}")
+        else:
+            change.files.append((repo / m / "config.pbtxt", single_bytes(name, want, reg.serving)))
+    if live is not None:
+        change.loads.append((name, v))
+        serve = (names.full(name) in live.before) if current else baselines_served(live)
+        if want.baseline and serve:
+            change.loads += [(names.full(name), v), (names.single(name), None)]
+    order_loads(change)
+
+
+def cleanup(change: Change, live: Live | None) -> None:
+    for d in [change.staging, *change.cleanup]:
+        shutil.rmtree(d, ignore_errors=True)
+    if live is not None:
+        live.close()
