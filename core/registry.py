@@ -1,3 +1,4 @@
+# Over 500 lines: registry.json's one owner - its types, validation, reading and writing, version history and display.
 """The task registry: `<repository>/registry.json`, what a model repository deploys.
 
 Written by `mtserve export` (revision 1), the load test's synthetic repositories, and every

@@ -1,13 +1,13 @@
 """`mtserve k8s`: render, build, validate and upload the KServe deployment in k8s/.
 
-    render    write the per-task (or multitask) overlay for a task list and a repository URI (k8s_render)
-    build     print what `kubectl kustomize DIR` prints: kubectl builds every manifest here (k8s_kustomize)
-    validate  check built or plain YAML strictly against the kserve / kubernetes SDK models (k8s_schema),
-              plus this project's policy: GPU limit, gRPC port name per mode, /dev/shm, probes, ... (k8s_validate)
-    upload    put a model repository where a storageUri points: s3://, gs://, pvc:// (k8s_upload)
+    render    write the per-task (or multitask) overlay for a task list and a repository URI (deploy/render.py)
+    build     print what `kubectl kustomize DIR` prints: kubectl builds every manifest here (deploy/kustomize.py)
+    validate  check built or plain YAML strictly against the kserve / kubernetes SDK models (deploy/schema.py),
+              plus this project's policy: GPU limit, gRPC port name per mode, /dev/shm, probes, ... (deploy/validate.py)
+    upload    put a model repository where a storageUri points: s3://, gs://, pvc:// (deploy/upload.py)
 
 Imports neither torch nor transformers nor Triton: a `mtserve k8s` user needs only kubectl, pyyaml, kubernetes
-and kserve (whose models are read, not imported: k8s_schema says why).
+and kserve (whose models are read, not imported: deploy/schema.py says why).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ and PrometheusRule, and the Grafana dashboard ConfigMap.
 
 No SDK models these CRDs, so this is a strict check of the fields the project uses: an unknown or misspelled
 field is an error with its path (as `kubectl apply` would silently drop it), types and required fields are
-checked, label selectors and metadata go through the kubernetes client's own models (k8s_schema), every PromQL
+checked, label selectors and metadata go through the kubernetes client's own models (deploy/schema.py), every PromQL
 expression is parsed (promql-parser, the Rust parser of GreptimeDB, bound for Python), and `metric_names` lists
 the metric names they read, which tests/test_monitoring.py finds on a real Triton's /metrics.
 """

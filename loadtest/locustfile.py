@@ -1,3 +1,4 @@
+# Over 500 lines: run by plain `locust -f`, so the users, the master-worker messages and the flags are one file.
 """Locust users that load Triton over gRPC with utterances that each need every task's prediction.
 
     MultitaskUser   one call per utterance to the `multitask` ensemble (every task's head)

@@ -29,8 +29,8 @@ from mtserve.loadtest.capacity_cli import (
     search_config,
     utterances_from,
 )
-from mtserve.loadtest.memory import HEADROOM, available_bytes
 from mtserve.loadtest.report import write_sweep_reports
+from mtserve.serving.memory import HEADROOM, available_bytes
 
 SWEEP_DEFAULTS = {
     "min_duration_s": 4.0,

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands whose settings a --config FILE.yaml may give (core/config_file.py); the command line wins.
+CONFIGURABLE = ("train", "export", "loadtest")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtserve", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -72,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     sub = argparse.ArgumentParser(prog=f"mtserve {name}", description=COMMANDS[name][1])
     module.configure(sub)
+    try:
+        if name in CONFIGURABLE:
+            from mtserve.core.config_file import add_config_argument, apply_config_file
+
+            add_config_argument(sub)
+            apply_config_file(sub, argv[1:], name)
+    except UserError as e:
+        print(f"mtserve {name}: error: {e}", file=sys.stderr)
+        return 2
     args = sub.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)

@@ -10,7 +10,7 @@ before p99 first exceeds SLO_MS. The KEDA target: the metric at the highest load
 the SLO (the margin is in latency: queue time climbs steeply near capacity, so a throughput margin would put
 the target on the flat part of the curve, barely above the no-load floor, where the HPA's proportional rule
 scales out at any load). It must be at least twice the floor (the metric at the lowest load), or no target is
-given. k8s_render.QUEUE_TIME_TARGET_MS holds the value this printed.
+given. deploy/render.py QUEUE_TIME_TARGET_MS holds the value this printed.
     python scripts/queue_time_at_capacity.py --summarize OUT_JSON     # recompute the summary of a run
 """
 

@@ -1,3 +1,4 @@
+# Over 900 lines: the local Triton's whole life - finding the bundled binary, its environment, start, stop, the CLI.
 """Start and stop a real local Triton Inference Server (the binary bundled in the `nvidia-pytriton` wheel).
 
 `TritonServer` is what tests, the demo and `mtserve serve` use: it prepares a backend directory

@@ -1,3 +1,4 @@
+# Over 700 lines: one tokenizer copied whole into every repository's tokenizer model (the stock image has no mtserve).
 """BERT WordPiece tokenizer for the serving side, in pure Python (standard library + numpy only).
 
 It runs inside the stock Triton python backend, where neither `transformers` nor `tokenizers`

@@ -257,7 +257,7 @@ def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
 def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     from mtserve.export import synthetic
     from mtserve.export.model_config import read_config
-    from mtserve.loadtest import memory
+    from mtserve.serving import memory
 
     monkeypatch.setattr(synthetic, "LABEL_COUNTS", (2, 0))  # two head shapes: fewer exports, one clone
     tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))

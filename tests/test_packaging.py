@@ -148,10 +148,11 @@ def test_task_list_remove_and_rollback_from_the_serve_role(tiny_repo, tmp_path):
     repo = tmp_path / "repo" / "model_repository"
     shutil.copytree(tiny_repo, repo)
     before = tree_bytes(repo)
+    json_tasks_before = json_tasks(repo)
     blocked = TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY
     listed = run_as_role(blocked, "task", "list", "--repo", str(repo))
     assert listed.returncode == 0, listed.stderr
-    task = sorted(json_tasks(repo))[0]
+    task = sorted(json_tasks_before)[0]
     assert task in listed.stdout
     removed = run_as_role(blocked, "task", "remove", task, "--repo", str(repo))
     assert removed.returncode == 0, removed.stderr
@@ -159,14 +160,22 @@ def test_task_list_remove_and_rollback_from_the_serve_role(tiny_repo, tmp_path):
     back = run_as_role(blocked, "task", "rollback", task, "--repo", str(repo))
     assert back.returncode == 0, back.stderr
     after = tree_bytes(repo)
-    # every model file is back byte for byte; registry.json keeps the two changes in its history
-    assert {k: v for k, v in after.items() if k != "registry.json"} == {
-        k: v for k, v in before.items() if k != "registry.json"
-    }
-    assert task in json_tasks(repo)
+    # the task is served as before (a rollback is new versions of the same models): the same registry entries,
+    # the same model files, and a repository the strict check accepts
+    assert json_tasks(repo) == json_tasks_before
+    assert sorted(v for k, v in after.items() if k.endswith(".onnx")) == sorted(
+        v for k, v in before.items() if k.endswith(".onnx")
+    )
+    from mtserve.export.repository_check import check_repository
+
+    assert check_repository(repo) == []
 
 
-def json_tasks(repo: Path) -> set[str]:
+def json_tasks(repo: Path) -> dict:
+    """registry.json's task entries, without their per-change fields (when trained, which head version)."""
     import json
 
-    return set(json.loads((repo / "registry.json").read_text())["tasks"])
+    tasks = json.loads((repo / "registry.json").read_text())["tasks"]
+    return {
+        t: {k: v for k, v in e.items() if k not in ("head_version", "trained_at")} for t, e in tasks.items()
+    }

@@ -1,3 +1,4 @@
+# Over 500 lines: `mtserve train` end to end - one task's search, the joint choice, resume and --from-run, its CLI.
 """`mtserve train`: the whole training pipeline for a task set.
 
 Per task, independently (a task team never touches another task):
