@@ -37,7 +37,7 @@ from mtserve.loadtest.worker_process import LocustWorker
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving import registry
 from mtserve.serving.endpoint import TLS
-from mtserve.serving.errors import UserError
+from mtserve.serving.errors import Unreachable, UserError
 
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
@@ -316,7 +316,7 @@ def measure_capacity(
                     try:
                         check_reachable(u)
                     except UserError as e:
-                        raise UserError(f"Triton stopped answering during the search ({e})") from None
+                        raise Unreachable(f"Triton stopped answering during the search ({e})") from None
             return step
 
         measured: list[Step] = []

@@ -19,7 +19,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from mtserve.loadtest.workload import Utterance
 from mtserve.serving import names
 from mtserve.serving.endpoint import TLS, Endpoint, normalize_address
-from mtserve.serving.errors import UserError
+from mtserve.serving.errors import Unreachable, UserError
 
 MULTITASK = names.MULTITASK
 PER_TASK = "per-task"
@@ -137,7 +137,7 @@ def check_reachable(address: str, who: str = "Triton", timeout: float = 3.0) -> 
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as e:
-        raise UserError(f"cannot reach {who} at {address}: {e.strerror or e}") from None
+        raise Unreachable(f"cannot reach {who} at {address}: {e.strerror or e}") from None
 
 
 def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> list[str]:
@@ -156,7 +156,10 @@ def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> l
                 raise UserError(
                     f"{prefix}model {model!r} is not available at {endpoint.describe()}: {e.details()}"
                 ) from None
-            raise UserError(prefix + endpoint.explain(e, f"asking for {model!r}'s metadata")) from None
+            down = e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            raise (Unreachable if down else UserError)(
+                prefix + endpoint.explain(e, f"asking for {model!r}'s metadata")
+            ) from None
     return [o.name for o in meta.outputs]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
+from mtserve import exit_codes
 from mtserve.serving import names
 from mtserve.serving.errors import UserError
 from mtserve.serving.k8s_repository import RepositoryFacts, repository_facts, uri_problem
@@ -102,7 +103,7 @@ def upload(
     if store is None:
         print(f"{MISSING_CLIENT[u.scheme]}, then render with this storageUri:", file=sys.stderr)
         print(_sync_command(repo, to), file=out)
-        return 3
+        return exit_codes.USAGE  # this environment cannot do it (no storage library): run the printed command
     holds_objects, put = store
     prefix = u.path.strip("/")
     if not overwrite and holds_objects(prefix + "/"):

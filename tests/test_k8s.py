@@ -16,7 +16,15 @@ import pytest
 import yaml
 
 from mtserve.cli import main
-from mtserve.serving import k8s_kustomize, k8s_render, k8s_schema, k8s_upload, k8s_validate, registry
+from mtserve.serving import (
+    k8s_kustomize,
+    k8s_liveness,
+    k8s_render,
+    k8s_schema,
+    k8s_upload,
+    k8s_validate,
+    registry,
+)
 from mtserve.serving.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -546,10 +554,13 @@ def test_gpu_resources_probes_and_metrics(variants):
             assert str(model["resources"]["limits"]["nvidia.com/gpu"]) == "1"
             assert {"cpu", "memory"} <= set(model["resources"]["requests"])
             assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+            # liveness: an inference through the very model this service loads (serving/k8s_liveness.py)
+            live = model["livenessProbe"]
+            assert live["exec"]["command"] == k8s_liveness.command(loaded_model(s)), name
+            assert live["timeoutSeconds"] > k8s_liveness.REQUEST_TIMEOUT_S
             if "serverless" in name:
-                assert model["livenessProbe"]["grpc"] == {"port": 9000} and "startupProbe" not in model
+                assert live["initialDelaySeconds"] >= 60 and "startupProbe" not in model
             else:
-                assert model["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
                 assert model["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
             ann = s["metadata"]["annotations"]
             assert ann["prometheus.kserve.io/port"] == "8002"
