@@ -223,12 +223,16 @@ def run(args) -> int:
     return exit_codes.FAILED if failed else exit_codes.OK
 
 
+def _ms(x) -> str:
+    return "unknown" if x is None else f"{x:.1f} ms"
+
+
 def slo_failures(capacity: dict, require_rps: float | None = None) -> list[str]:
     """Why the run fails its gate (exit 1): a deployment that met the p99 SLO at no rate, or a multitask rate under
     --require-rps. Empty: it passed."""
     slo = capacity["slo_p99_ms"]
     out = [
-        f"{name}: no rate meets the p99 SLO of {slo:g} ms (p99 {capacity[key]['p99_ms']} ms at the lowest rate)"
+        f"{name}: no rate meets the p99 SLO of {slo:g} ms (p99 {_ms(capacity[key]['p99_ms'])} at the lowest rate)"
         for key, name in (("multitask", "multitask"), ("per_task", "per-task"))
         if not capacity[key]["max_rps"] > 0
     ]

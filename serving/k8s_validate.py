@@ -188,10 +188,10 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
         errors.append(f"{p}.protocolVersion: must be grpc-v2 (clients speak Triton's gRPC API)")
     version = model.get("runtimeVersion")
     if version is not None and "latest" in str(version):
-        errors.append(f"{p}.runtimeVersion: pin the Triton release (e.g. 25.03-py3), not {version!r}")
+        errors.append(f"{p}.runtimeVersion: pin the Triton release (e.g. 26.08-py3), not {version!r}")
     if version is None and model.get("runtime") in (None, "kserve-tritonserver"):
         errors.append(
-            f"{p}.runtimeVersion: pin the Triton release (e.g. 25.03-py3); the cluster runtime's "
+            f"{p}.runtimeVersion: pin the Triton release (e.g. 26.08-py3); the cluster runtime's "
             f"image is whatever KServe was installed with"
         )
     uri = model.get("storageUri")
