@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The `dev` set (every role + test tools) resolved for Python 3.11, every file pinned by hash: `make lock`.
 LOCK   := requirements.lock
+LOADTEST_LOCK := k8s/loadtest/requirements.lock
 # Where the CPU build of torch lies on this machine's disk (pip.conf's find-links); the lock names it too.
 FIND_LINKS ?= /opt/wheels
 # uv resolves the lock; it lives in its own small environment, outside the project's.
@@ -35,6 +36,9 @@ lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_35 \
 	  --generate-hashes --find-links $(FIND_LINKS) --emit-find-links --custom-compile-command "make lock" \
 	  $(LOCK_FLAGS) -o $(LOCK) > /dev/null
+	# the in-cluster load test's image (k8s/loadtest/Dockerfile): the `loadtest` extra alone, at the lock's pins
+	$(UV) pip compile pyproject.toml --extra loadtest --python-version 3.11 --python-platform x86_64-manylinux_2_35 \
+	  --generate-hashes -c $(LOCK) --custom-compile-command "make lock" -o $(LOADTEST_LOCK) > /dev/null
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -14,6 +14,7 @@ import yaml
 
 from mtserve.core import names
 from mtserve.core.errors import UserError
+from mtserve.deploy import liveness as k8s_liveness
 from mtserve.deploy.kustomize import kustomization_file
 from mtserve.deploy.repository import repository_facts, uri_problem
 from mtserve.deploy.validate import DEFAULT_KSERVE_VERSION, mode_names
@@ -126,6 +127,10 @@ def _isvc_patch(
         },
         "spec": {"predictor": {"model": {"storageUri": repo_uri, "args": [f"--load-model={model}"]}}},
     }
+    if (
+        model != names.MULTITASK
+    ):  # the base's liveness check calls multitask: this service serves another model
+        patch["spec"]["predictor"]["model"]["livenessProbe"] = k8s_liveness.probe(model)
     pred = patch["spec"]["predictor"]
     if autoscale and mode == "raw":
         patch["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] = "keda"
@@ -166,6 +171,16 @@ def _isvc_patch(
             {"minReplicas": 1, "maxReplicas": max_replicas, "scaleMetric": "concurrency", "scaleTarget": 8}
         )
     return patch
+
+
+class _Dumper(yaml.SafeDumper):
+    """safe_dump's output, with multi-line strings (the liveness script) as literal blocks people can read."""
+
+
+_Dumper.add_representer(
+    str,
+    lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None),
+)
 
 
 def _header(args_line: str) -> str:
@@ -239,7 +254,7 @@ def render_overlay(
 
     def write(path: Path, header: str, doc: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=1000))
+        path.write_text(header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000))
         written.append(path)
 
     def rel(target: Path, start: Path) -> str:

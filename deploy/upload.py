@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mtserve.core import names
+from mtserve.core import exit_codes, names
 from mtserve.core.errors import UserError
 from mtserve.deploy.repository import RepositoryFacts, repository_facts, uri_problem
 
@@ -102,7 +102,7 @@ def upload(
     if store is None:
         print(f"{MISSING_CLIENT[u.scheme]}, then render with this storageUri:", file=sys.stderr)
         print(_sync_command(repo, to), file=out)
-        return 3
+        return exit_codes.USAGE  # this environment cannot do it (no storage library): run the printed command
     holds_objects, put = store
     prefix = u.path.strip("/")
     if not overwrite and holds_objects(prefix + "/"):

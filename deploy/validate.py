@@ -12,6 +12,7 @@ import yaml
 
 from mtserve.core import names
 from mtserve.core.errors import UserError
+from mtserve.deploy import liveness as k8s_liveness
 from mtserve.deploy.kustomize import build, kustomization_file
 from mtserve.deploy.monitoring import (
     is_dashboard_config_map,
@@ -25,6 +26,7 @@ KNATIVE_MODES = {"Knative", "Serverless"}  # "Serverless": the name before KServ
 STANDARD_MODES = {"Standard", "RawDeployment"}  # "RawDeployment": likewise
 DEFAULT_KSERVE_VERSION = "0.16"
 GPU = "nvidia.com/gpu"
+KNATIVE_LIVENESS_DELAY_S = 60  # k8s/components/serverless: Knative takes no startup probe
 # the one Triton model an InferenceService loads: the multitask ensemble or a per-task baseline
 LOAD_MODEL = re.compile(rf"--load-model=({names.MULTITASK}|{names.SINGLE_PREFIX}{names.TASK_NAME_RULE})\Z")
 
@@ -187,10 +189,10 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
         errors.append(f"{p}.protocolVersion: must be grpc-v2 (clients speak Triton's gRPC API)")
     version = model.get("runtimeVersion")
     if version is not None and "latest" in str(version):
-        errors.append(f"{p}.runtimeVersion: pin the Triton release (e.g. 25.03-py3), not {version!r}")
+        errors.append(f"{p}.runtimeVersion: pin the Triton release (e.g. 26.08-py3), not {version!r}")
     if version is None and model.get("runtime") in (None, "kserve-tritonserver"):
         errors.append(
-            f"{p}.runtimeVersion: pin the Triton release (e.g. 25.03-py3); the cluster runtime's "
+            f"{p}.runtimeVersion: pin the Triton release (e.g. 26.08-py3); the cluster runtime's "
             f"image is whatever KServe was installed with"
         )
     uri = model.get("storageUri")
@@ -222,18 +224,18 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
     ready = _get(model, "readinessProbe", "httpGet", "path")
     if ready != "/v2/health/ready":
         errors.append(f"{p}.readinessProbe.httpGet.path: must be Triton's /v2/health/ready")
+    loads = [a for a in model.get("args") or [] if str(a).startswith("--load-model=")]
+    served = str(loads[0]).split("=", 1)[1] if len(loads) == 1 and LOAD_MODEL.match(str(loads[0])) else None
     live = model.get("livenessProbe")
-    if not isinstance(live, dict):
-        errors.append(f"{p}.livenessProbe: required (Triton's /v2/health/live, or its gRPC health service)")
-    elif mode in KNATIVE_MODES:
-        if _get(live, "grpc", "port") != 9000 and _get(live, "tcpSocket", "port") != 9000:
-            errors.append(
-                f"{p}.livenessProbe: in Knative mode probe the serving port 9000 (grpc or tcpSocket)"
-            )
+    errors += k8s_liveness.problems(live, served, f"{p}.livenessProbe")
+    if mode in KNATIVE_MODES:
         if "startupProbe" in model:
             errors.append(f"{p}.startupProbe: Knative does not accept startup probes")
-    elif _get(live, "httpGet", "path") != "/v2/health/live":
-        errors.append(f"{p}.livenessProbe.httpGet.path: must be Triton's /v2/health/live")
+        if isinstance(live, dict) and (live.get("initialDelaySeconds") or 0) < KNATIVE_LIVENESS_DELAY_S:
+            errors.append(
+                f"{p}.livenessProbe.initialDelaySeconds: at least {KNATIVE_LIVENESS_DELAY_S} in Knative mode (no "
+                "startup probe there: Triton answers only once its models are loaded)"
+            )
     mounts = {
         m.get("mountPath"): m.get("name") for m in model.get("volumeMounts") or [] if isinstance(m, dict)
     }
@@ -243,7 +245,6 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
         errors.append(f"{p}.volumeMounts: /dev/shm must be mounted from a memory emptyDir (python backend)")
     elif _get(shm, "emptyDir", "medium") != "Memory" or not _get(shm, "emptyDir", "sizeLimit"):
         errors.append(f"spec.predictor.volumes.{shm.get('name')}.emptyDir: medium Memory with a sizeLimit")
-    loads = [a for a in model.get("args") or [] if str(a).startswith("--load-model=")]
     if len(loads) != 1:
         errors.append(f"{p}.args: exactly one --load-model=<Triton model> (multitask or single_<task>)")
     elif not LOAD_MODEL.match(loads[0]):

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mtserve.core import registry
-from mtserve.core.errors import UserError
+from mtserve.core.errors import Unreachable, UserError
 from mtserve.loadtest import protocol
 from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
@@ -317,7 +317,7 @@ def measure_capacity(
                     try:
                         check_reachable(u)
                     except UserError as e:
-                        raise UserError(f"Triton stopped answering during the search ({e})") from None
+                        raise Unreachable(f"Triton stopped answering during the search ({e})") from None
             return step
 
         measured: list[Step] = []

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from dataclasses import fields
 
+from mtserve.core import exit_codes
 from mtserve.core.errors import UserError
 from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
@@ -154,6 +156,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="folder for capacity.json / capacity.md / latency_vs_rate.png (and Locust's per-step reports in locust/)",
     )
     p.add_argument(
+        "--require-rps",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="exit 1 unless the multitask deployment meets the SLO at this rate or more (a CI gate; without it, "
+        "the exit is 1 only when a deployment meets the SLO at no rate)",
+    )
+    p.add_argument(
         "--target-rps",
         type=float,
         default=1000.0,
@@ -176,6 +186,8 @@ def run(args) -> int:
         raise UserError("give --repo or --url, not both")
     if args.target_rps <= 0:
         raise UserError("--target-rps must be > 0")
+    if args.require_rps is not None and args.require_rps <= 0:
+        raise UserError("--require-rps must be > 0")
     cfg = search_config(args)
     if args.expect_workers > 0 and args.workers > 1:
         raise UserError("give --workers (local processes) or --expect-workers (started elsewhere), not both")
@@ -205,4 +217,28 @@ def run(args) -> int:
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))
-    return 0
+    failed = slo_failures(c, args.require_rps)
+    for line in failed:
+        print(f"mtserve loadtest: {line}", file=sys.stderr)
+    return exit_codes.FAILED if failed else exit_codes.OK
+
+
+def _ms(x) -> str:
+    return "unknown" if x is None else f"{x:.1f} ms"
+
+
+def slo_failures(capacity: dict, require_rps: float | None = None) -> list[str]:
+    """Why the run fails its gate (exit 1): a deployment that met the p99 SLO at no rate, or a multitask rate under
+    --require-rps. Empty: it passed."""
+    slo = capacity["slo_p99_ms"]
+    out = [
+        f"{name}: no rate meets the p99 SLO of {slo:g} ms (p99 {_ms(capacity[key]['p99_ms'])} at the lowest rate)"
+        for key, name in (("multitask", "multitask"), ("per_task", "per-task"))
+        if not capacity[key]["max_rps"] > 0
+    ]
+    if require_rps is not None and capacity["multitask"]["max_rps"] < require_rps:
+        out.append(
+            f"multitask meets the SLO up to {capacity['multitask']['max_rps']:g} utterances/s, under the "
+            f"--require-rps {require_rps:g}"
+        )
+    return out

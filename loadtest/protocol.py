@@ -17,7 +17,7 @@ import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from mtserve.core import names
-from mtserve.core.errors import UserError
+from mtserve.core.errors import Unreachable, UserError
 from mtserve.loadtest.workload import Utterance
 from mtserve.serving.endpoint import TLS, Endpoint, normalize_address
 
@@ -137,7 +137,7 @@ def check_reachable(address: str, who: str = "Triton", timeout: float = 3.0) -> 
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as e:
-        raise UserError(f"cannot reach {who} at {address}: {e.strerror or e}") from None
+        raise Unreachable(f"cannot reach {who} at {address}: {e.strerror or e}") from None
 
 
 def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> list[str]:
@@ -156,7 +156,10 @@ def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> l
                 raise UserError(
                     f"{prefix}model {model!r} is not available at {endpoint.describe()}: {e.details()}"
                 ) from None
-            raise UserError(prefix + endpoint.explain(e, f"asking for {model!r}'s metadata")) from None
+            down = e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            raise (Unreachable if down else UserError)(
+                prefix + endpoint.explain(e, f"asking for {model!r}'s metadata")
+            ) from None
     return [o.name for o in meta.outputs]
 
 

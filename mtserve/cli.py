@@ -12,7 +12,8 @@ import argparse
 import importlib
 import sys
 
-from mtserve.core.errors import UserError
+from mtserve.core import exit_codes
+from mtserve.core.errors import Unreachable, UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -67,32 +68,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status (core/exit_codes.py, docs/exit-codes.md): 0 success, 1 a check or the SLO failed,
+    2 usage (argparse's own exit for a bad flag, or a UserError), 3 unreachable server, 130 interrupted."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help or the error, and exits
-        return 2
+        return exit_codes.USAGE
     name = argv[0]
-    module = importlib.import_module(COMMANDS[name][0])
-    sub = argparse.ArgumentParser(prog=f"mtserve {name}", description=COMMANDS[name][1])
-    module.configure(sub)
     try:
-        if name in CONFIGURABLE:
+        module = importlib.import_module(COMMANDS[name][0])
+        sub = argparse.ArgumentParser(prog=f"mtserve {name}", description=COMMANDS[name][1])
+        module.configure(sub)
+        if name in CONFIGURABLE:  # a bad --config file: a UserError naming the file and key (USAGE)
             from mtserve.core.config_file import add_config_argument, apply_config_file
 
             add_config_argument(sub)
             apply_config_file(sub, argv[1:], name)
-    except UserError as e:
-        print(f"mtserve {name}: error: {e}", file=sys.stderr)
-        return 2
-    args = sub.parse_args(argv[1:])
-    try:
+        args = sub.parse_args(argv[1:])  # a bad flag: argparse prints it and exits 2 (USAGE)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        print(f"mtserve {name}: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except Unreachable as e:
+        print(f"mtserve {name}: error: {e}", file=sys.stderr)
+        return exit_codes.UNREACHABLE
     except UserError as e:
         print(f"mtserve {name}: error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ of each side and the cost ratio multitask / per-task, beside the ideal from the 
 
 Where there is no GPU (no CUDA execution provider in onnxruntime: `pip install onnxruntime-gpu` on a GPU
 machine) it says so and exits 0 without exporting anything: the check is skipped, not failed. `--require-gpu`
-makes that exit 3 instead (for a GPU CI job that must not pass vacuously). `--allow-cpu` runs the same
+makes that exit 1 instead (for a GPU CI job that must not pass vacuously). `--allow-cpu` runs the same
 measurement on CPU, labelled as such: it tests the procedure, not the GPU.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 from mtserve.core import names, registry
 from mtserve.core.errors import UserError
 
-SKIPPED, NO_GPU_REQUIRED = 0, 3
+SKIPPED, NO_GPU_REQUIRED = 0, 1  # 1: a check failed (core/exit_codes.py): no GPU where one is required
 
 
 def gpu_providers(tensorrt: bool = False) -> list | None:

@@ -8,26 +8,63 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-import time
 
 import numpy as np
 
-from mtserve.core.errors import UserError
+from mtserve.core.errors import Unreachable, UserError
 from mtserve.serving.endpoint import TLS, Endpoint, add_connection_arguments, tls_from
 
 # What an overloaded deployment answers instead of waiting: Triton's queue timeout (UNAVAILABLE), a full queue
 # or rate limit (RESOURCE_EXHAUSTED), an ingress or KServe with no ready replica (UNAVAILABLE). Worth retrying.
-RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.RESOURCE_EXHAUSTED")
+RETRYABLE = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
+GRPC_SERVICE = "inference.GRPCInferenceService"
+MAX_ATTEMPTS = 5  # gRPC's own cap on retryPolicy.maxAttempts (larger values are treated as 5)
+
+
+def service_config(
+    retries: int = 4,
+    backoff_s: float = 0.1,
+    max_backoff_s: float = 2.0,
+    retry_tokens: int = 10,
+    token_ratio: float = 0.1,
+) -> dict:
+    """The channel's gRPC service config: gRPC itself retries a call the server sheds (retryPolicy: `retries`
+    more attempts, exponential backoff with full jitter from `backoff_s` up to `max_backoff_s`), within the call's
+    deadline, and only while the channel's retry budget lasts (retryThrottling): every failed attempt costs a token,
+    every success earns back `token_ratio`, and retries stop while half of the `retry_tokens` or more are spent.
+    Against a server that sheds everything a client then sends about one attempt per call after its first few
+    failures, instead of 1 + `retries`: clients do not multiply the load of a server that is already shedding."""
+    if not 0 <= retries < MAX_ATTEMPTS:
+        raise UserError(f"--retries {retries}: gRPC allows 0 to {MAX_ATTEMPTS - 1} retries per call")
+    if backoff_s <= 0 or max_backoff_s < backoff_s:
+        raise UserError(f"backoff {backoff_s} s up to {max_backoff_s} s: both > 0, the first no larger")
+    if not 0 < retry_tokens <= 1000 or not 0 < token_ratio <= 1:
+        raise UserError(
+            f"retry budget {retry_tokens} tokens, {token_ratio} per success: gRPC takes 1..1000 and (0, 1]"
+        )
+    method = {"name": [{"service": GRPC_SERVICE, "method": "ModelInfer"}]}
+    if retries:
+        method["retryPolicy"] = {
+            "maxAttempts": retries + 1,
+            "initialBackoff": f"{backoff_s:.3f}s",
+            "maxBackoff": f"{max_backoff_s:.3f}s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": list(RETRYABLE),
+        }
+    return {
+        "methodConfig": [method],
+        "retryThrottling": {"maxTokens": retry_tokens, "tokenRatio": round(token_ratio, 3)},
+    }
 
 
 class MultitaskClient:
     """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client.
 
-    `timeout` is each call's whole deadline, retries included: a call the server sheds (RETRYABLE) is tried
-    again up to `retries` times, after an exponential backoff with full jitter (so shed clients do not come back
-    in step), as long as the deadline leaves time for it."""
+    `timeout` is each call's whole deadline, retries included. Retries are gRPC's own (the channel's service
+    config, `service_config` above): a call the server sheds (RETRYABLE) is tried again up to `retries` times with
+    jittered exponential backoff, while the deadline and the client's retry budget (`retry_tokens`, `token_ratio`)
+    allow; nothing else is retried."""
 
     def __init__(
         self,
@@ -37,8 +74,12 @@ class MultitaskClient:
         tls: TLS | None = None,
         retries: int = 4,
         backoff_s: float = 0.1,
+        max_backoff_s: float = 2.0,
+        retry_tokens: int = 10,
+        token_ratio: float = 0.1,
     ):
         import tritonclient.grpc as grpcclient
+        from tritonclient.grpc._client import MAX_GRPC_MESSAGE_SIZE
 
         self._grpc = grpcclient
         # Behind a KServe/Knative ingress the gateway routes on the HTTP/2 :authority (the service's host
@@ -46,9 +87,16 @@ class MultitaskClient:
         self.endpoint = Endpoint(url, authority, tls)
         self.url = self.endpoint.describe()
         self.timeout = timeout
-        self.retries, self.backoff_s = retries, backoff_s
-        self.attempts = 0  # of the last infer call
-        channel_args = self.endpoint.options() or None
+        self.service_config = service_config(retries, backoff_s, max_backoff_s, retry_tokens, token_ratio)
+        # Given channel args replace tritonclient's defaults: keep its message size limits.
+        channel_args = self.endpoint.options(
+            [
+                ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
+                ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", json.dumps(self.service_config)),
+            ]
+        )
         creds = tls.credentials() if tls is not None else None
         self.client = grpcclient.InferenceServerClient(
             url=self.endpoint.address, channel_args=channel_args, creds=creds
@@ -124,22 +172,14 @@ class MultitaskClient:
         return answer
 
     def _infer_with_retries(self, model: str, inputs, outputs, exc_type):
-        deadline = time.monotonic() + self.timeout
-        for attempt in range(self.retries + 1):
-            self.attempts = attempt + 1
-            left = deadline - time.monotonic()
-            try:
-                return self.client.infer(model, inputs, outputs=outputs, client_timeout=max(left, 0.001))
-            except exc_type as e:
-                pause = random.uniform(0, self.backoff_s * 2**attempt)
-                if (
-                    e.status() not in RETRYABLE
-                    or attempt == self.retries
-                    or time.monotonic() + pause >= deadline
-                ):
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    raise UserError(f"{model} at {self.url}: {e.message()}{tries}") from None
-                time.sleep(pause)
+        """One call; gRPC retries it under the channel's service config (retries, backoff, budget)."""
+        try:
+            return self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout)
+        except exc_type as e:
+            # a server that does not answer in time, or sheds the call after every retry, is out of reach for
+            # this call (exit 3); anything else it answers is about the request (exit 2)
+            down = str(e.status()).rpartition(".")[2] in (*RETRYABLE, "DEADLINE_EXCEEDED")
+            raise (Unreachable if down else UserError)(f"{model} at {self.url}: {e.message()}") from None
 
 
 def format_predictions(texts: list[str], answer: dict[str, dict]) -> str:
@@ -171,8 +211,17 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--retries",
         type=int,
         default=4,
-        help="retries of a call the server sheds (UNAVAILABLE, RESOURCE_EXHAUSTED), with jittered backoff",
+        help="retries of a call the server sheds (UNAVAILABLE, RESOURCE_EXHAUSTED), with jittered backoff, "
+        "0..4 (gRPC's retryPolicy)",
     )
+    p.add_argument(
+        "--retry-tokens",
+        type=int,
+        default=10,
+        help="the client's retry budget (gRPC retryThrottling maxTokens): each shed attempt spends one, each "
+        "success earns --token-ratio back, retries stop while half are spent",
+    )
+    p.add_argument("--token-ratio", type=float, default=0.1, help="tokens a successful call earns back")
 
 
 def run(args) -> int:
@@ -182,20 +231,27 @@ def run(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     try:
         with MultitaskClient(
-            args.url, args.timeout, authority=args.authority, tls=tls_from(args), retries=args.retries
+            args.url,
+            args.timeout,
+            authority=args.authority,
+            tls=tls_from(args),
+            retries=args.retries,
+            retry_tokens=args.retry_tokens,
+            token_ratio=args.token_ratio,
         ) as client:
             if not client.client.is_server_live(client_timeout=5):
-                raise UserError(f"no Triton server live at {client.url}")
+                raise Unreachable(f"no Triton server live at {client.url}")
             answer = client.infer(texts, args.pair, tasks, args.model)
     except UserError:
         raise
     except Exception as e:  # connection refused, a failed TLS handshake: one line, not a traceback
         where = args.url + (f" (authority {args.authority})" if args.authority else "")
-        hint = ""
         text = str(e).lower()
         if tls_from(args) is not None and any(k in text for k in ("ssl", "handshake", "certificate")):
+            # the server answered; the certificates given do not fit it: a usage error (exit 2)
             hint = " (TLS: check --root-cert, and that the certificate names the --authority host)"
-        raise UserError(f"cannot reach Triton at {where}: {e}{hint}") from None
+            raise UserError(f"cannot reach Triton at {where}: {e}{hint}") from None
+        raise Unreachable(f"cannot reach Triton at {where}: {e}") from None
     if args.json:
         print(
             json.dumps(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 from mtserve.core import names, registry
-from mtserve.core.errors import UserError
+from mtserve.core.errors import Unreachable, UserError
 
 
 # ---------------------------------------------------------------- the live server
@@ -43,7 +43,7 @@ class Live:
         url = self.url
         try:
             if not self.client.is_server_live(client_timeout=10):
-                raise UserError(f"Triton at {url} is not live")
+                raise Unreachable(f"Triton at {url} is not live")
             self.before = self.ready_versions()
             if names.MULTITASK not in self.before:
                 raise UserError(
@@ -53,7 +53,7 @@ class Live:
         except UserError:
             raise
         except Exception as e:  # connection refused, DNS, timeouts: one line
-            raise UserError(f"cannot reach Triton at {url}: {e}") from None
+            raise Unreachable(f"cannot reach Triton at {url}: {e}") from None
         served = {o["name"] for o in cfg.get("output", [])}
         if served != expected_outputs(reg.tasks):
             raise UserError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import re
 import shlex
 import shutil
@@ -19,6 +20,7 @@ from mtserve.cli import main
 from mtserve.core import registry
 from mtserve.core.errors import UserError
 from mtserve.deploy import kustomize as k8s_kustomize
+from mtserve.deploy import liveness as k8s_liveness
 from mtserve.deploy import render as k8s_render
 from mtserve.deploy import schema as k8s_schema
 from mtserve.deploy import upload as k8s_upload
@@ -414,7 +416,7 @@ def test_runtime_version_must_match_the_runtime_image():
     docs = built("base")
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"] = "24.08-py3"
     assert any(
-        "differs from the runtime image tag '25.03-py3'" in e for e in k8s_validate.validate_docs(docs)
+        "differs from the runtime image tag '26.08-py3'" in e for e in k8s_validate.validate_docs(docs)
     )
     docs = built("base")
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver-typo"
@@ -422,9 +424,12 @@ def test_runtime_version_must_match_the_runtime_image():
     docs = built("base")  # pinned by digest: runtimeVersion would undo it
     rt = next(d for d in docs if d["kind"] == "ServingRuntime")
     rt["spec"]["containers"][0]["image"] = "nvcr.io/nvidia/tritonserver@sha256:" + "0" * 64
+    assert (
+        k8s_validate.validate_docs(docs) == []
+    )  # the base sets no runtimeVersion: the runtime's image is it
+    isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"] = "26.08-py3"
     assert any("drop runtimeVersion" in e for e in k8s_validate.validate_docs(docs))
     del isvcs(docs)[0]["spec"]["predictor"]["model"]["runtimeVersion"]
-    assert k8s_validate.validate_docs(docs) == []
     isvcs(docs)[0]["spec"]["predictor"]["model"]["runtime"] = "kserve-tritonserver"
     assert any(
         "runtimeVersion: pin the Triton release" in e for e in k8s_validate.validate_docs([isvcs(docs)[0]])
@@ -551,10 +556,13 @@ def test_gpu_resources_probes_and_metrics(variants):
             assert str(model["resources"]["limits"]["nvidia.com/gpu"]) == "1"
             assert {"cpu", "memory"} <= set(model["resources"]["requests"])
             assert model["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+            # liveness: an inference through the very model this service loads (deploy/liveness.py)
+            live = model["livenessProbe"]
+            assert live["exec"]["command"] == k8s_liveness.command(loaded_model(s)), name
+            assert live["timeoutSeconds"] > k8s_liveness.REQUEST_TIMEOUT_S
             if "serverless" in name:
-                assert model["livenessProbe"]["grpc"] == {"port": 9000} and "startupProbe" not in model
+                assert live["initialDelaySeconds"] >= 60 and "startupProbe" not in model
             else:
-                assert model["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
                 assert model["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
             ann = s["metadata"]["annotations"]
             assert ann["prometheus.kserve.io/port"] == "8002"
@@ -989,3 +997,21 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
             client.unload_model(model)
     finally:
         server.stop()
+
+
+def test_an_older_triton_image_is_one_kustomize_images_entry(tmp_path):
+    """Teams pinned to an older Triton (k8s/README.md, "The Triton image"): an overlay with an `images:` entry is the
+    whole change, and it validates; the base pins 26.08, the first image set with all the upstream fixes we met."""
+    rt = next(d for d in built("base") if d["kind"] == "ServingRuntime")
+    assert rt["spec"]["containers"][0]["image"] == "nvcr.io/nvidia/tritonserver:26.08-py3"
+    assert all("runtimeVersion" not in s["spec"]["predictor"]["model"] for s in isvcs(built("base")))
+    overlay = tmp_path / "older"
+    overlay.mkdir()
+    base = Path(os.path.relpath(K8S / "overlays" / "multitask", overlay)).as_posix()
+    (overlay / "kustomization.yaml").write_text(
+        f"resources: [{base}]\nimages:\n- name: nvcr.io/nvidia/tritonserver\n  newTag: 25.03-py3\n"
+    )
+    docs = k8s_kustomize.build(overlay)
+    rt = next(d for d in docs if d["kind"] == "ServingRuntime")
+    assert rt["spec"]["containers"][0]["image"] == "nvcr.io/nvidia/tritonserver:25.03-py3"
+    assert k8s_validate.validate_docs(docs) == []

@@ -300,7 +300,7 @@ def test_unreachable_url_fails_fast_with_a_clear_error():
     t0 = time.monotonic()
     with pytest.raises(UserError, match=f"cannot reach Triton at {url}"):
         run_capacity(url=url, out_dir=None)
-    assert main(["loadtest", "--url", url]) == 2
+    assert main(["loadtest", "--url", url]) == 3  # unreachable (docs/exit-codes.md)
     assert time.monotonic() - t0 < 10
     with pytest.raises(UserError, match="HOST:PORT"):
         preflight("localhost")

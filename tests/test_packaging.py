@@ -124,8 +124,8 @@ def test_help_of_a_role_imports_only_that_role(argv, blocked):
 def test_client_role_without_torch():
     blocked = TRAIN_ONLY + LOADTEST_ONLY + K8S_ONLY + ["pytriton", "onnxruntime"]
     r = run_as_role(blocked, "predict", "--url", "127.0.0.1:1", "--json", "hello")
-    # tritonclient imports fine; the connection is refused: a UserError (exit 2), not an ImportError.
-    assert r.returncode == 2, r.stderr
+    # tritonclient imports fine; the connection is refused: unreachable (exit 3), not an ImportError.
+    assert r.returncode == 3, r.stderr
     assert "cannot reach" in r.stderr or "127.0.0.1:1" in r.stderr, r.stderr
     assert "ImportError" not in r.stderr and "blocked" not in r.stderr
 

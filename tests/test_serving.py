@@ -170,4 +170,4 @@ def test_predict_command_prints_every_task(triton, tiny_run):
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 3 and "error" in bad.stderr and "Traceback" not in bad.stderr  # unreachable

@@ -497,7 +497,7 @@ def test_bad_input_changes_nothing(ws, served, capsys, monkeypatch):
                 "127.0.0.1:1",
             ]
         )
-        == 2
+        == 3  # unreachable (docs/exit-codes.md)
     )
     assert "cannot reach Triton" in capsys.readouterr().err
 

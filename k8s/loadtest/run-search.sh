@@ -1,10 +1,13 @@
 #!/bin/sh
 # The master pod's command: `mtserve loadtest` as a Locust master, settings from the ConfigMap's literals
-# (kustomization.yaml), reports in /reports; then the pod stays up LINGER_S seconds for `kubectl cp`.
+# (kustomization.yaml), reports in $REPORTS (/reports). The reports then leave the pod in its log: the last block
+# is a base64 tar.gz of $REPORTS between two marker lines, which fetch-reports.sh extracts with `kubectl logs`
+# (no copying out of a pod kept running). The pod exits with mtserve loadtest's status (docs/exit-codes.md).
 set -u
+REPORTS=${REPORTS:-/reports}
 set -- --url "$MULTITASK_URL" --per-task-url "${PER_TASK_URL:-$MULTITASK_URL}" \
     --expect-workers "$WORKERS" --master-bind 0.0.0.0:5557 \
-    --slo-ms "$SLO_MS" --target-rps "$TARGET_RPS" --out /reports
+    --slo-ms "$SLO_MS" --target-rps "$TARGET_RPS" --out "$REPORTS"
 if [ -n "${MULTITASK_AUTHORITY:-}" ]; then set -- "$@" --authority "$MULTITASK_AUTHORITY"; fi
 if [ -n "${PER_TASK_AUTHORITY:-}" ]; then set -- "$@" --per-task-authority "$PER_TASK_AUTHORITY"; fi
 if [ "${TLS:-false}" = "true" ]; then
@@ -18,11 +21,10 @@ fi
 # shellcheck disable=SC2086
 mtserve loadtest "$@" ${EXTRA_ARGS:-}
 status=$?
-echo "=== capacity.json"
-cat /reports/capacity.json 2>/dev/null
 echo "=== capacity.md"
-cat /reports/capacity.md 2>/dev/null
-echo "=== mtserve loadtest exited $status; /reports stays readable for ${LINGER_S:-0} s:"
-echo "    kubectl cp -n ${POD_NAMESPACE:-mtserve} $(hostname):/reports ./reports"
-sleep "${LINGER_S:-0}"
+cat "$REPORTS/capacity.md" 2>/dev/null
+echo "=== mtserve loadtest exited $status (docs/exit-codes.md); the reports follow: k8s/loadtest/fetch-reports.sh"
+echo "=== mtserve-loadtest reports begin"
+tar -czf - -C "$REPORTS" . | base64
+echo "=== mtserve-loadtest reports end"
 exit "$status"
