@@ -18,7 +18,7 @@ on the local CPU Triton; PERIOD_S, TIMEOUT_S and FAILURE_THRESHOLD are chosen fr
 
 from __future__ import annotations
 
-from mtserve.serving import names
+from mtserve.core import names
 
 HTTP_PORT = 8080  # the runtime's --http-port (k8s/base/common/servingruntime.yaml)
 # Measured (docs/results/liveness-probe.md): at 4x the demo repository's capacity on the local CPU Triton the check

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mtserve.deploy import liveness as k8s_liveness  # noqa: E402
-from mtserve.loadtest.synthetic import synthetic_repo  # noqa: E402
+from mtserve.export.synthetic import synthetic_repo  # noqa: E402
 from mtserve.serving.triton import TritonServer  # noqa: E402
 from tests.reliability.harness import Client, closed_loop, open_loop, percentile  # noqa: E402
 

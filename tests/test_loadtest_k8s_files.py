@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from mtserve.serving import k8s_kustomize
+from mtserve.deploy import kustomize as k8s_kustomize
 
 ROOT = Path(__file__).resolve().parent.parent
 LT = ROOT / "k8s" / "loadtest"
