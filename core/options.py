@@ -95,6 +95,11 @@ class Options:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def _is_switch(hint) -> bool:
+    """A bool option (or bool | None: "unset" means the command decides) is a --x / --no-x switch."""
+    return hint is bool or set(typing.get_args(hint)) == {bool, type(None)}
+
+
 def _arg_type(f: dataclasses.Field, hint) -> Callable[[str], Any]:
     parse = f.metadata["parse"]
     if parse is None:
@@ -131,6 +136,15 @@ def add_dataclass_arguments(
             continue
         m = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if _is_switch(hints[f.name]):
+            parser.add_argument(
+                flag(f),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None if inherit else default,
+                help=f"{m['help']} (default: {inherit or m['show'](default)})",
+            )
+            continue
         parser.add_argument(
             flag(f),
             dest=f.name,

@@ -27,13 +27,9 @@ from pathlib import Path
 
 from mtserve.core import registry
 from mtserve.core.errors import UserError
+from mtserve.core.options import add_dataclass_arguments, from_args
 from mtserve.export.model_config import (
-    MAX_BATCH,
-    QUEUE_DELAY_US,
-    QUEUE_TIMEOUT_US,
-    TRT_CACHE_PATH,
     ServingOptions,
-    parse_instances,
 )
 from mtserve.export.writer import HeadPlan, RepositoryPlan, TaskScores, write_repository
 from mtserve.training.search import Candidate
@@ -145,49 +141,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "sequence bucket",
     )
     g = p.add_argument_group("serving options (written into the configs and registry.json)")
-    g.add_argument(
-        "--max-batch", type=int, default=MAX_BATCH, help=f"largest batch of every model (default {MAX_BATCH})"
-    )
-    g.add_argument(
-        "--queue-delay-us",
-        type=int,
-        default=QUEUE_DELAY_US,
-        help=f"how long the dynamic batcher waits to fill a batch, in microseconds (default {QUEUE_DELAY_US})",
-    )
-    g.add_argument(
-        "--queue-timeout-us",
-        type=int,
-        default=QUEUE_TIMEOUT_US,
-        help=f"a request that waited this long in the trunk's or a full model's queue is answered UNAVAILABLE, "
-        f"in microseconds (default {QUEUE_TIMEOUT_US}; shorter: faster rejections and a tighter tail under "
-        f"overload, longer: fewer rejections in a brief stall at moderate load; docs/overload.md)",
-    )
-    g.add_argument(
-        "--instances",
-        type=parse_instances,
-        default={},
-        metavar="KIND=N,...",
-        help="model instances per kind, e.g. trunk=2,heads=1,tokenizer=4 (default trunk=2,heads=2,tokenizer=1: "
-        "a second trunk instance avoids the batcher's 500 ms stall under its queue policy, a second head instance "
-        "keeps the slowest head from queueing behind the trunk under overload, docs/overload.md; "
-        "the full_<task> baselines take the trunk's count)",
-    )
-    g.add_argument(
-        "--warmup",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="model_warmup for every sequence bucket and a few batch sizes (default: on for --profile gpu)",
-    )
-    g.add_argument(
-        "--response-cache",
-        action="store_true",
-        help="enable Triton's response cache on the ensembles (serve with --cache-config local,size=...)",
-    )
-    g.add_argument(
-        "--trt-cache-path",
-        default=TRT_CACHE_PATH,
-        help=f"with --tensorrt: engine cache folder in the container (default {TRT_CACHE_PATH}, mounted by k8s/)",
-    )
+    add_dataclass_arguments(g, ServingOptions)
     p.add_argument(
         "--check",
         metavar="REPO",
@@ -212,15 +166,9 @@ def run(args) -> int:
         print(f"{repo}: ok")
         return 0
     fp16, tensorrt = getattr(args, "fp16", False), getattr(args, "tensorrt", False)
-    serving = ServingOptions(
-        max_batch=args.max_batch,
-        queue_delay_us=args.queue_delay_us,
-        queue_timeout_us=args.queue_timeout_us,
-        instances=args.instances,
-        warmup=args.profile == "gpu" if args.warmup is None else args.warmup,
-        response_cache=args.response_cache,
-        trt_cache_path=args.trt_cache_path,
-    )
+    if args.warmup is None:  # warm-up by default where the first request would pay for kernel selection
+        args.warmup = args.profile == "gpu"
+    serving = from_args(ServingOptions, args)
     reg = export_run(
         args.run_dir,
         args.out,

@@ -14,6 +14,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from mtserve.core import names, registry
 from mtserve.core.errors import UserError
+from mtserve.core.options import Options, option
 from mtserve.core.tasks import TaskSpec
 
 MAX_BATCH = 64
@@ -121,43 +122,77 @@ TRT_CACHE_PATH = names.TRT_CACHE_PATH  # the InferenceService mounts the engine-
 WARMUP_DIR = "warmup"  # Triton reads model_warmup input_data_file from <model>/warmup/
 
 
+def _valid_instances(counts: dict) -> bool:
+    return set(counts) <= set(MODEL_KINDS) and all(isinstance(v, int) and v >= 1 for v in counts.values())
+
+
+def _absolute(path: str) -> bool:
+    return path.startswith("/")
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 @dataclass
-class ServingOptions:
+class ServingOptions(Options):
     """How the configs serve, beyond the model itself: the batching knobs, warm-up, Triton's response cache
     and the TensorRT engine cache. Recorded in registry.json (`serving`), so a later `mtserve task add`
-    writes its configs the same way. The defaults are what export wrote before these were options, except the
+    writes its configs the same way. Each option is declared once here; `mtserve export`'s flags are generated
+    from it (core/options.py). The defaults are what export wrote before these were options, except the
     instances (DEFAULT_INSTANCES) and the queue timeout (QUEUE_TIMEOUT_US)."""
 
-    max_batch: int = MAX_BATCH
-    queue_delay_us: int = QUEUE_DELAY_US
-    queue_timeout_us: int = QUEUE_TIMEOUT_US  # the trunk's and full models' REJECT timeout (base_config)
-    instances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_INSTANCES))
-    warmup: bool = False
-    response_cache: bool = False
-    trt_cache_path: str = TRT_CACHE_PATH
-    buckets: list[int] = field(default_factory=list)  # the sequence lengths the tokenizer pads to
+    max_batch: int = option(
+        MAX_BATCH,
+        "largest batch of every model",
+        check=(lambda v: _is_count(v) and v >= 1, "must be an integer >= 1"),
+    )
+    queue_delay_us: int = option(
+        QUEUE_DELAY_US,
+        "how long the dynamic batcher waits to fill a batch, in microseconds",
+        check=(lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
+    )
+    # the trunk's and full models' REJECT timeout (base_config); 0 would mean no timeout to Triton: an unbounded
+    # queue, the congestion collapse of issue 15
+    queue_timeout_us: int = option(
+        QUEUE_TIMEOUT_US,
+        "a request that waited this long in the trunk's or a full model's queue is answered UNAVAILABLE, in "
+        "microseconds (shorter: faster rejections and a tighter tail under overload, longer: fewer rejections in "
+        "a brief stall at moderate load; docs/overload.md)",
+        check=(lambda v: _is_count(v) and v >= 1000, "must be an integer >= 1000"),
+    )
+    instances: dict[str, int] = option(
+        {},
+        "model instances per kind, e.g. trunk=2,heads=1,tokenizer=4 (kinds left out: trunk=2,heads=2,tokenizer=1: a "
+        "second trunk instance avoids the batcher's 500 ms stall under its queue policy, a second head instance "
+        "keeps the slowest head from queueing behind the trunk under overload, docs/overload.md; the full_<task> "
+        "baselines take the trunk's count)",
+        parse=lambda text: parse_instances(text),
+        show=lambda v: ",".join(f"{k}={n}" for k, n in (DEFAULT_INSTANCES | v).items()),
+        metavar="KIND=N,...",
+        check=(_valid_instances, f"must be KIND=COUNT with kinds {', '.join(MODEL_KINDS)} and counts >= 1"),
+    )
+    warmup: bool | None = option(
+        None,
+        "model_warmup for every sequence bucket and a few batch sizes",
+        show=lambda v: "on for --profile gpu" if v is None else str(v),
+    )
+    response_cache: bool = option(
+        False, "Triton's response cache on the ensembles (serve with --cache-config local,size=...)"
+    )
+    trt_cache_path: str = option(
+        TRT_CACHE_PATH,
+        "with --tensorrt: engine cache folder in the container (mounted by k8s/)",
+        check=(_absolute, "must be an absolute path in the container"),
+    )
+    buckets: list[int] = field(
+        default_factory=list
+    )  # the sequence lengths the tokenizer pads to (not a flag)
 
     def __post_init__(self):
-        if not (isinstance(self.max_batch, int) and self.max_batch >= 1):
-            raise UserError(f"--max-batch must be an integer >= 1, got {self.max_batch!r}")
-        if not (isinstance(self.queue_delay_us, int) and self.queue_delay_us >= 0):
-            raise UserError(f"--queue-delay-us must be an integer >= 0, got {self.queue_delay_us!r}")
-        if not (isinstance(self.queue_timeout_us, int) and self.queue_timeout_us >= 1000):
-            # 0 would mean no timeout to Triton: an unbounded queue, the congestion collapse of issue 15
-            raise UserError(f"--queue-timeout-us must be an integer >= 1000, got {self.queue_timeout_us!r}")
-        unknown = set(self.instances) - set(MODEL_KINDS)
-        if unknown:
-            raise UserError(
-                f"--instances: unknown model kind(s) {sorted(unknown)} (kinds: {', '.join(MODEL_KINDS)})"
-            )
+        super().__post_init__()
         self.instances = DEFAULT_INSTANCES | dict(self.instances)
-        bad = {k: v for k, v in self.instances.items() if not (isinstance(v, int) and v >= 1)}
-        if bad:
-            raise UserError(f"--instances: counts must be integers >= 1, got {bad}")
-        if not self.trt_cache_path.startswith("/"):
-            raise UserError(
-                f"--trt-cache-path must be an absolute path in the container, got {self.trt_cache_path!r}"
-            )
+        self.warmup = bool(self.warmup)  # unset: the caller (export) decides by profile before constructing
 
     @property
     def warmup_batches(self) -> list[int]:
@@ -210,7 +245,7 @@ def parse_instances(text: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         kind, sep, count = part.partition("=")
         if not sep or not count.strip().isdigit():
-            raise UserError(f"--instances: {part!r} is not KIND=COUNT (kinds: {', '.join(MODEL_KINDS)})")
+            raise ValueError(f"--instances: {part!r} is not KIND=COUNT (kinds: {', '.join(MODEL_KINDS)})")
         out[kind.strip()] = int(count)
     return out
 

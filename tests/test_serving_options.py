@@ -254,3 +254,24 @@ def test_serve_options_for_the_cache_and_tracing(tmp_path):
     ]
     with pytest.raises(UserError, match="--trace-rate 0"):
         trace_args(0, "http://127.0.0.1:4318/v1/traces")
+
+
+def test_export_flags_are_generated_from_the_options():
+    """`mtserve export`'s serving flags come from ServingOptions' declarations: defaults, parsing and checks."""
+    import argparse
+
+    from mtserve.core.options import from_args
+    from mtserve.export.export import configure
+
+    p = argparse.ArgumentParser()
+    configure(p)
+    args = p.parse_args(["--instances", "heads=3", "--no-warmup", "--max-batch", "8"])
+    opts = from_args(ServingOptions, args)
+    assert opts.instances == {"trunk": 2, "heads": 3, "tokenizer": 1} and opts.max_batch == 8
+    assert opts.warmup is False and opts.queue_timeout_us == ServingOptions().queue_timeout_us
+    with pytest.raises(UserError, match="--max-batch must be an integer >= 1, got 0"):
+        from_args(ServingOptions, p.parse_args(["--max-batch", "0"]))
+    with pytest.raises(UserError, match="--instances must be KIND=COUNT"):
+        from_args(ServingOptions, p.parse_args(["--instances", "gpu=1"]))
+    with pytest.raises(SystemExit):  # not KIND=COUNT at all: argparse's own usage error
+        p.parse_args(["--instances", "trunk"])
