@@ -131,6 +131,15 @@ def add_dataclass_arguments(
             continue
         m = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if hints[f.name] is bool:  # a switch: given or not
+            if default is not False:
+                raise TypeError(
+                    f"option {f.name}: a bool option defaults to False (a flag that switches it on)"
+                )
+            parser.add_argument(
+                flag(f), dest=f.name, action="store_true", default=None if inherit else False, help=m["help"]
+            )
+            continue
         parser.add_argument(
             flag(f),
             dest=f.name,

@@ -264,7 +264,10 @@ def train_and_stage(
         baseline=names.single(name) if baseline else None,
         dev_score=chosen.dev_score,
         full_score=result["full"],
-        retention=(chosen.dev_score / result["full"]) if result["full"] > 0 else None,
+        # none where full fine-tuning did not learn (training/chance.py): a ratio to it would read as a result
+        retention=(chosen.dev_score / result["full"])
+        if result["full"] > 0 and result.get("full_chance", {}).get("learned", True)
+        else None,
         meets_target=chosen.meets_target,
         train_examples=len(data.train),
         dev_examples=len(data.dev),
