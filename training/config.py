@@ -49,7 +49,7 @@ class TrainConfig(Options):
     )
     seed: int = option(
         0,
-        "seed of initialisation and batch order (and of mtserve train's --max-train-examples sample)",
+        "seed of initialisation and batch order (and of the --max-train-examples sample)",
         check=NON_NEGATIVE,
     )
     threads: int = option(0, "torch intra-op threads (0: torch's default)", check=NON_NEGATIVE)

@@ -56,7 +56,7 @@ from mtserve.training.finetune import (
 from mtserve.training.progress import VERBOSE, Progress, current, duration, using
 from mtserve.training.run_dir import Run, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
-from mtserve.training.tasks import TaskData, TaskSpec, score, with_validation
+from mtserve.training.tasks import TaskData, TaskSpec, cap_training, score, with_validation
 
 
 def search_task(
@@ -699,13 +699,8 @@ def load_datasets(
             f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
             "give --glue-dir for GLUE tasks"
         )
-    data = {t: with_validation(data[t], seed) for t in (tasks or list(data))}  # held out before the cap
-    if max_train:
-        for d in data.values():
-            if len(d.train) > max_train:
-                d.notes.append(f"training set capped at {max_train} of {len(d.train)} rows")
-                d.train = d.train.head(max_train)
-    return data
+    # held out before the cap; the cap a seeded sample, as everywhere (tasks.cap_training)
+    return {t: cap_training(with_validation(data[t], seed), max_train, seed) for t in (tasks or list(data))}
 
 
 def configure(p: argparse.ArgumentParser) -> None:
