@@ -57,6 +57,26 @@ def test_a_long_stage_writes_a_line_at_least_every_minute():
     assert quiet.getvalue().count("\n") == 1 and "WARNING: shown" in quiet.getvalue()
 
 
+def test_the_time_left_paces_each_kind_of_stage_on_its_own():
+    """A search step on cached features costs less than a full fine-tuning step through as many layers: after the
+    first task, each kind of stage is paced by what it took there, not by the run's average."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(NORMAL, every_s=60.0, stream=out, clock=clock)
+    plan = {"full": 100.0, "search": 100.0}
+    p.plan({"a": plan, "b": plan})
+    with p.task("a"):
+        for kind, seconds in (("full", 100.0), ("search", 10.0)):
+            with p.stage(kind, plan[kind], kind=kind):
+                clock.t += seconds
+    # task b: 100 units of full at 1 s each, 100 of search at 0.1 s each (the run's average would say 55 s each)
+    assert p.time_left() == "about 1m50s left of the run (50% of its work done)"
+    with p.task("b"), p.stage("full", 100.0, kind="full"):
+        for _ in p.loop(range(10), 10, "full fine-tuning", units=100.0):
+            clock.t += 5.0  # full fine-tuning at half its first pace now: the current stage counts too
+            if clock.t == 135.0:  # 4 steps done: full at (100 + 25 s) / (100 + 40 units), 60 units of it left
+                assert p.time_left() == "about 1m04s left of the run (60% of its work done)"
+
+
 def test_quiet_and_verbose_are_generated_flags():
     import argparse
 

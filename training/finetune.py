@@ -128,7 +128,9 @@ def _step(loss: torch.Tensor, module: torch.nn.Module, opt, sched, scaler: torch
 def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64, comp: Compute = CPU) -> np.ndarray:
     model.eval().to(comp.device)
     outs = []
-    for idx in batches(len(enc), batch_size, False):
+    # a pass over a large dev set can take minutes on a CPU: it reports like a training loop
+    passes = math.ceil(len(enc) / batch_size)
+    for idx in current().loop(batches(len(enc), batch_size, False), passes, "scoring (full model)"):
         with comp.autocast():
             outs.append(model.scores(*comp.to(*enc.batch(idx))).float().cpu())
     return torch.cat(outs).numpy()

@@ -220,7 +220,15 @@ def train_task(
     task_dir = run_dir / "tasks" / data.spec.name
     task_dir.mkdir(parents=True, exist_ok=True)
     kept = () if baseline is None else ("full fine-tuning", "peer")  # their loss records stay in the log
-    with current().task(data.spec.name, task_dir, keep=kept):
+    p = current()
+    if data.spec.name not in p.work:  # trained on its own (mtserve task add / retrain): its plan alone
+        d = with_validation(data, cfg.seed)
+        sizes = {"train": len(d.train), "validation": len(d.validation), "dev": len(d.dev)}
+        work = stage_work(sizes, bert.config.num_hidden_layers, cfg, search, peer_baseline, measure_uncached)
+        if baseline is not None:
+            work["full"] = work["peer"] = 0.0
+        p.plan({data.spec.name: work})
+    with p.task(data.spec.name, task_dir, keep=kept):
         return _train_task(
             bert,
             tokenizer,
@@ -278,7 +286,7 @@ def _train_task(
             f"{full_validation:.4f} on validation"
         )
     else:
-        with p.stage("full fine-tuning", work["full"]) as out, Timer() as t_full:
+        with p.stage("full fine-tuning", work["full"], kind="full") as out, Timer() as t_full:
             full, full_score = train_full(
                 bert, spec, enc["train"], gold["train"], enc["dev"], gold["dev"], cfg
             )
@@ -304,7 +312,7 @@ def _train_task(
     if peer_baseline and peer is None:
         from mtserve.training.peer import peer_finetune
 
-        with p.stage("peer", work["peer"]) as out:
+        with p.stage("peer", work["peer"], kind="peer") as out:
             peer = peer_finetune(bert, tokenizer, data, cfg)
             out["text"] = (
                 f"Hugging Face Trainer's {spec.metric} {peer['score']:.4f} on dev (ours {full_score:.4f})"
@@ -312,12 +320,12 @@ def _train_task(
 
     depths = sorted({num_layers - k for k in search.k_values})
     feats = {}
-    with p.stage("trunk features", work["features"]) as out, Timer() as t_feat:
+    with p.stage("trunk features", work["features"], kind="features") as out, Timer() as t_feat:
         for name in splits:
             f = cache.get(trunk, fingerprint, enc[name], depths, desc=f"trunk features ({name})", comp=comp)
             feats |= {(name, d): f[d] for d in depths}
         out["text"] = f"depths {', '.join(map(str, depths))} of {sum(map(len, splits.values()))} rows"
-    with p.stage("search", work["search"]) as out, Timer() as t_search:
+    with p.stage("search", work["search"], kind="search") as out, Timer() as t_search:
         branches, chosen, candidates = search_task(bert, spec, feats, gold, cfg, search, full_validation)
         branch = branches[chosen.key]
         chosen = replace(
@@ -358,7 +366,10 @@ def _train_task(
         for d in depths:
             shallow = trunk.truncated([d])
             live |= {(name, d): LiveFeatures(shallow, enc[name], comp) for name in splits}
-        with p.stage("the same search without the cache", work["uncached"]) as out, Timer() as t_nc:
+        with (
+            p.stage("the same search without the cache", work["uncached"], kind="uncached") as out,
+            Timer() as t_nc,
+        ):
             _, chosen_nc, candidates_nc = search_task(bert, spec, live, gold, cfg, search, full_validation)
             out["text"] = f"cached: {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s"
         result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
@@ -551,8 +562,8 @@ def _train(
 
 def _planned_work(
     task_dir: Path, data: TaskData, num_layers, cfg, search, resume, unrecorded_search, peer, uncached
-) -> float:
-    """A task's work in layer-rows, as the loop below will find it: none for a task an interrupted run finished,
+) -> dict[str, float]:
+    """A task's work in layer-rows by kind of stage, as the loop below will find it: none for a task an interrupted run finished,
     no step 1 for one whose full fine-tuning is kept."""
     d = with_validation(data, cfg.seed)
     sizes = {"train": len(d.train), "validation": len(d.validation), "dev": len(d.dev)}
@@ -563,10 +574,10 @@ def _planned_work(
         if finished.get("search", unrecorded_search) == search.to_dict() and _has_candidates(
             task_dir, finished
         ):
-            return 0.0
+            return {}
     if resume and (done.is_file() or step1.is_file()):
         work["full"] = work["peer"] = 0.0
-    return sum(work.values())
+    return work
 
 
 RESUME_FILE = "resume.json"

@@ -7,10 +7,12 @@ learning rate). Every training step's loss and learning rate (averaged over a fe
 RECORDS_PER_STAGE records a stage) also go to tasks/<task>/train_log.jsonl in the run directory (LOG_FILE), which
 the reports plot (training/report.py: training_loss.png).
 
-The time left is the elapsed time scaled by the work still to do over the work done. Work is counted in
-layer-rows: a training step over B rows through L layers is 3 x B x L (forward and backward), a forward pass
-B x L; `mtserve train` plans every task's work before the first one starts (pipeline.planned_work), so the
-estimate exists from the first minute and covers the whole run, not the current task only.
+The time left is the work still to do at the pace of the work done. Work is counted in layer-rows: a training step
+over B rows through L layers is 3 x B x L (forward and backward), a forward pass B x L. `mtserve train` plans every
+task's work by kind of stage (full fine-tuning, trunk features, search, ...) before the first task starts
+(pipeline.stage_work), so the estimate exists from the first minute and covers the whole run, not the current task
+only; each kind is paced by its own stages once one has run (after the first task, the estimate is the first
+task's pace applied to the rest), a kind not run yet by the pace of the run so far.
 
 The training loops find the Progress to report to with `current()`: the one `using()` made current (`mtserve
 train` makes its own), or a default one at the normal level that writes no log file.
@@ -55,6 +57,11 @@ class Progress:
         self.clock = clock
         self._last_line = clock()
         self.work: dict[str, float] = {}  # task -> planned work (layer-rows)
+        self.planned: dict[str, float] = {}  # kind of stage (full, search, ...) -> planned work, every task
+        self.done_by: dict[str, float] = {}  # kind -> work done
+        self.seconds_by: dict[str, float] = {}  # kind -> seconds its finished stages took
+        self.kind: str | None = None  # of the stage running now
+        self._kind_start = 0.0
         self.t0: float | None = None
         self.done = 0.0
         self.task_name: str | None = None
@@ -81,20 +88,41 @@ class Progress:
         return self.level >= NORMAL and self.clock() - self._last_line >= self.every_s
 
     # ------------------------------------------------------------ the plan and the time left
-    def plan(self, work: dict[str, float]) -> None:
-        """The run's tasks in order, each with its planned work (0 for a task kept from an interrupted run)."""
-        self.work, self.t0, self.done = dict(work), self.clock(), 0.0
+    def plan(self, work: dict[str, dict[str, float] | float]) -> None:
+        """The run's tasks in order, each with its planned work by kind of stage ({"full": ..., "search": ...};
+        none for a task kept from an interrupted run), or a number alone (one kind)."""
+        by_task = {t: w if isinstance(w, dict) else {"": float(w)} for t, w in work.items()}
+        self.work = {t: sum(w.values()) for t, w in by_task.items()}
+        self.planned = {}
+        for w in by_task.values():
+            for kind, units in w.items():
+                self.planned[kind] = self.planned.get(kind, 0.0) + units
+        self.done_by, self.seconds_by = {}, {}
+        self.t0, self.done = self.clock(), 0.0
 
     def advance(self, units: float) -> None:
         self.done += units
+        kind = self.kind if self.kind in self.planned else ""
+        self.done_by[kind] = self.done_by.get(kind, 0.0) + units
 
     def time_left(self) -> str:
-        total = sum(self.work.values())
+        """Each kind of stage's work left at the pace that kind has gone so far (a search step on cached
+        features costs less than a full fine-tuning step through as many layers); a kind not started yet at the
+        pace of the whole run so far."""
+        total = sum(self.planned.values())
         elapsed = self.clock() - self.t0 if self.t0 is not None else 0.0
         if total <= 0 or self.done <= 0 or elapsed < 1:
             return "time left: not known yet"
-        left = elapsed * max(0.0, total - self.done) / self.done
-        return f"about {duration(left)} left of the run ({self.done / total:.0%} of its work done)"
+        seconds = dict(self.seconds_by)
+        if self.kind is not None:
+            seconds[self.kind] = seconds.get(self.kind, 0.0) + self.clock() - self._kind_start
+        overall = elapsed / self.done
+        left = 0.0
+        for kind, planned in self.planned.items():
+            done, spent = self.done_by.get(kind, 0.0), seconds.get(kind, 0.0)
+            pace = spent / done if done > 0 and spent >= 1 else overall
+            left += max(0.0, planned - done) * pace
+        return f"about {duration(left)} left of the run ({min(self.done / total, 1.0):.0%} of its work done)"
 
     def where(self) -> str:
         if self.task_name is None:
@@ -127,11 +155,17 @@ class Progress:
             self._log, self.task_name = None, None
 
     @contextlib.contextmanager
-    def stage(self, what: str, units: float = 0.0, level: int = NORMAL) -> Iterator[dict]:
+    def stage(
+        self, what: str, units: float = 0.0, level: int = NORMAL, kind: str | None = None
+    ) -> Iterator[dict]:
         """A stage of the current task: a line when it starts and one when it ends, with the time it took, the
         outcome (set `outcome["text"]` inside) and the time left. `units`: its planned work, which counts as done
-        when it ends, however far its loops got (a cache hit skips a feature pass's loop)."""
+        when it ends, however far its loops got (a cache hit skips a feature pass's loop); `kind`: which of the
+        plan's kinds of work it is (the time left paces each kind on its own)."""
         start, done0, outcome = self.clock(), self.done, {"text": ""}
+        outer = kind is not None and self.kind is None
+        if outer:
+            self.kind, self._kind_start = kind, start
         self.stages.append(what)
         where = f"{self.where()}: " if self.task_name else ""
         self.line(f"{where}{what} started", level)
@@ -139,8 +173,11 @@ class Progress:
             yield outcome
         finally:
             self.stages.pop()
-        if units:
-            self.done = done0 + units
+            if units:
+                self.advance(done0 + units - self.done)
+            if outer:
+                self.seconds_by[kind] = self.seconds_by.get(kind, 0.0) + self.clock() - start
+                self.kind = None
         text = f": {outcome['text']}" if outcome["text"] else ""
         self.line(f"{where}{what} done in {duration(self.clock() - start)}{text}; {self.time_left()}", level)
 
