@@ -136,6 +136,25 @@ def with_validation(data: TaskData, seed: int = 0) -> TaskData:
     )
 
 
+def cap_training(data: TaskData, max_train: int | None, seed: int = 0) -> TaskData:
+    """At most `max_train` training rows: a seeded random sample, never the file's first rows (a file sorted by
+    label or source would give a biased cap), in the sample's order; with a note. The one meaning of
+    `--max-train-examples` and a task file's `max_rows`, wherever a training set is capped. Call it after
+    with_validation, so a capped task loses none of its cap to the validation split."""
+    n = len(data.train)
+    if max_train is None or n <= max_train:
+        return data
+    keep = np.random.default_rng(seed).permutation(n)[:max_train]
+    return replace(
+        data,
+        train=data.train.take(keep),
+        notes=[
+            *data.notes,
+            f"training set capped at {max_train} of {n} rows (a sample drawn with seed {seed})",
+        ],
+    )
+
+
 # ---------------------------------------------------------------- metrics
 def _accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
     return float((pred == gold).mean())

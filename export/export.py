@@ -66,6 +66,7 @@ def run_plan(
                 dev_score=chosen.dev_score,
                 full_score=result.get("full"),
                 meets_target=chosen.meets_target,
+                full_learned=(result.get("full_chance") or {}).get("learned"),
                 train_examples=result.get("train_examples"),
                 dev_examples=result.get("dev_examples"),
             ),

@@ -53,6 +53,7 @@ class TaskScores:
     dev_score: float | None = None  # the served branch on dev
     full_score: float | None = None  # its full fine-tuning on dev
     meets_target: bool | None = None  # the branch reached the retention target on validation
+    full_learned: bool | None = None  # False: full fine-tuning did not beat chance (training/chance.py)
     train_examples: int | None = None
     dev_examples: int | None = None
     trained_at: str | None = None
@@ -67,11 +68,15 @@ def task_entry(
     scores: TaskScores | None = None,
 ) -> registry.TaskEntry:
     """A task's registry entry, filled the same way by every writer: the retention is the branch's dev score over
-    full fine-tuning's, where both exist and the latter is positive (a ratio to zero or less means nothing)."""
+    full fine-tuning's, where both exist, the latter is positive and full fine-tuning learned (a ratio to zero,
+    or to chance, would read as a result)."""
     s = scores or TaskScores()
     retention = (
         s.dev_score / s.full_score
-        if s.dev_score is not None and s.full_score is not None and s.full_score > 0
+        if s.dev_score is not None
+        and s.full_score is not None
+        and s.full_score > 0
+        and s.full_learned is not False
         else None
     )
     return registry.TaskEntry(

@@ -84,7 +84,11 @@ def _training(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (default: the run's own settings, from its run.json)")
     add_dataclass_arguments(g, SearchConfig, inherit="the run's")
     add_dataclass_arguments(g, TrainConfig, only=TASK_TRAIN_OPTIONS, inherit="the run's")
-    g.add_argument("--max-train-examples", type=int, help="cap the training set (its first rows)")
+    g.add_argument(
+        "--max-train-examples",
+        type=int,
+        help="cap the training set (a seeded random sample, as mtserve train draws it; --seed)",
+    )
     g.add_argument("--cache-dir", default="cache", help="feature cache folder ('' for memory only)")
 
 

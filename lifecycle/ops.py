@@ -43,7 +43,7 @@ def load_task_data(
     """TaskData from a task owner's TSV files (header: text, [text_pair], label). The label set comes from the
     training file; `keep_spec` (a retrained task's current spec) is kept when the label set is unchanged, so
     the label order (and the served `<task>_scores` layout) does not move."""
-    from mtserve.core.tasks import TaskData, load_tsv, with_validation
+    from mtserve.core.tasks import TaskData, cap_training, load_tsv, with_validation
 
     paths = [Path(train), Path(dev)]
     for p in paths:
@@ -67,11 +67,8 @@ def load_task_data(
             spec = keep_spec
             _, tr = _load(paths[0], spec=spec)
     _, dv = _load(paths[1], spec=spec)
-    data = with_validation(TaskData(spec, tr, dv), seed)  # held out before the cap
-    if max_train and len(data.train) > max_train:
-        data.notes.append(f"training set capped at {max_train} of {len(data.train)} rows")
-        data.train = data.train.head(max_train)
-    return data
+    # held out before the cap; the cap a seeded sample, as `mtserve train` draws it (tasks.cap_training)
+    return cap_training(with_validation(TaskData(spec, tr, dv), seed), max_train, seed)
 
 
 def stored_data(run_dir: Path, task: str, keep_spec, max_train: int | None, seed: int = 0):

@@ -201,6 +201,7 @@ def train_and_stage(
         dev_score=chosen.dev_score,
         full_score=result["full"],
         meets_target=chosen.meets_target,
+        full_learned=result.get("full_chance", {}).get("learned"),
         train_examples=len(data.train),
         dev_examples=len(data.dev),
         trained_at=registry.now(),

@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help or the error, and exits
         return exit_codes.USAGE
     name = argv[0]
+    # Line by line into a file or a pipe too (nohup, CI, a Job's logs): what a command prints shows as it happens,
+    # in order with its progress lines on stderr.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         module = importlib.import_module(COMMANDS[name][0])
         sub = argparse.ArgumentParser(prog=f"mtserve {name}", description=COMMANDS[name][1])

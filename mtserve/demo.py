@@ -36,6 +36,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-loadtest", action="store_true")
 
 
+def _say(message: str) -> None:
+    """A stage line, timestamped like training's progress lines (training/progress.py) and flushed at once, so a
+    log file shows each stage as it starts."""
+    from mtserve.training.progress import stamp
+
+    print(stamp(message), flush=True)
+
+
 def run(args) -> int:
     from mtserve.core import corpus
     from mtserve.export.export import export_run
@@ -50,7 +58,7 @@ def run(args) -> int:
     datasets = corpus.generate(args.train_examples, args.dev_examples)
     run_dir = Path(args.run_dir)
     if not args.skip_train:
-        print(
+        _say(
             f"[1/5] training {len(datasets)} tasks on the embedded corpus "
             f"({args.train_examples} train / {args.dev_examples} dev utterances)"
         )
@@ -62,15 +70,17 @@ def run(args) -> int:
     datasets = {t: datasets[t] for t in Run(run_dir).tasks()}  # a reused run may hold a subset
     acc = report.write_accuracy(Run(run_dir), args.reports)
     print(report.accuracy_table(acc))
+    for warning in report.not_learned(acc):
+        _say(f"WARNING: {warning}")
 
     t1 = time.perf_counter()
-    print(f"[2/5] exporting {run_dir} -> {args.repo}")
+    _say(f"[2/5] exporting {run_dir} -> {args.repo}")
     export_run(run_dir, args.repo, profile="local")
     timings["export_s"] = time.perf_counter() - t1
 
     from mtserve.serving.triton import TritonServer
 
-    print("[3/5] starting Triton")
+    _say("[3/5] starting Triton")
     with TritonServer(args.repo) as server:
         print(f"      ready: grpc {server.grpc_url}")
         from mtserve.serving.client import MultitaskClient, format_predictions
@@ -78,7 +88,7 @@ def run(args) -> int:
         with MultitaskClient(server.grpc_url) as client:
             print(format_predictions(EXAMPLES, client.infer(EXAMPLES)))
         t2 = time.perf_counter()
-        print("[4/5] dev sets through gRPC vs in-process scores")
+        _say("[4/5] dev sets through gRPC vs in-process scores")
         rows = compare(acc, served_scores(server.grpc_url, datasets))
         for r in rows:
             print(
@@ -91,7 +101,7 @@ def run(args) -> int:
             raise UserError("served dev scores differ from the in-process ones by more than 0.001")
         if not args.skip_loadtest:
             t3 = time.perf_counter()
-            print("[5/5] short capacity search: multitask vs one deployment per task")
+            _say("[5/5] short capacity search: multitask vs one deployment per task")
             from mtserve.loadtest.capacity import short_capacity
 
             # the server already running is the one measured; the registry gives the layer counts for the ideal
@@ -111,7 +121,5 @@ def run(args) -> int:
     (Path(args.reports) / "demo_timings.json").write_text(
         json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2)
     )
-    print(
-        f"done in {timings['total_s'] / 60:.1f} min; reports in {args.reports}/, repository in {args.repo}/"
-    )
+    _say(f"done in {timings['total_s'] / 60:.1f} min; reports in {args.reports}/, repository in {args.repo}/")
     return 0

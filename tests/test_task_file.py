@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,14 +178,59 @@ def test_every_bad_file_is_named_by_row_and_column_and_nothing_is_written(case, 
     )
     assert rc == 2
     err = capsys.readouterr().err
-    assert "mtserve train: error:" in err and len(err.strip().splitlines()) == 1  # one message
+    assert err.count("mtserve train: error:") == 1  # one message, listing every problem
+    # one problem each, but a missing column: a problem of train and dev alike (a count, then both)
+    assert len(err.strip().splitlines()) == (3 if case == "missing column" else 1)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "rep").exists()  # nothing written
+
+
+def test_every_problem_of_every_file_in_one_run(tmp_path, capsys):
+    """Three broken data files, a misspelt key and a misspelt column: one run reports them all, each with its
+    file, row and column, a "did you mean" where a name is close, and at most a few rows of a file broken
+    throughout; nothing is written."""
+    from mtserve.cli import main
+
+    def edit(doc, root):
+        doc["tasks"][1]["text_pair"] = "secnd"  # pairs_*.jsonl have "second"
+        doc["tasks"][3]["lable"] = doc["tasks"][3].pop("label")
+        _append(root / "area_dev.csv", "play it,karaoke\n")  # 1: a label the task does not have
+        _append(root / "area_train.csv", ",music\n")  # 2: a row without text
+        rows = (root / "urgency_train.tsv").read_text().splitlines()
+        (root / "urgency_train.tsv").write_text(  # 3: every target a word, not a number
+            "\n".join([rows[0]] + [r.split("\t")[0] + "\tvery" for r in rows[1:]]) + "\n"
+        )
+
+    path = _bad(tmp_path, edit)
+    with pytest.raises(UserError) as e:
+        load_task_file(path)
+    text = str(e.value)
+    expected = [
+        r"tasks\[3\] \(urgency5\): unknown field\(s\) lable \(did you mean 'label'\?\)",
+        r"tasks\[3\] \(urgency5\)\.label: expected a column name, got None",
+        r"area_train\.csv:42: column 'utterance' is empty or not text",
+        r"area_dev\.csv:22: column 'area': label 'karaoke' is not in the task's labels",
+        r"pairs_train\.jsonl:1: no key 'secnd' \(did you mean 'second'\?\)",
+        r"urgency_train\.tsv:2: column 'score': 'very' is not a number",
+        r"urgency_train\.tsv:4: column 'score': 'very' is not a number",
+        r"urgency_train\.tsv: 37 more row\(s\) with problems \(the first 3 are listed\)",
+    ]
+    for pattern in expected:
+        assert re.search(pattern, text), (pattern, text)
+    assert "urgency_train.tsv:5:" not in text  # at most 3 rows of a file
+    assert len(re.findall(r"pairs_train\.jsonl:\d+", text)) == 3 and "pairs_dev.jsonl:1:" in text
+    rc = main(["train", "--tasks-file", str(path), "--run-dir", str(tmp_path / "runs" / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("mtserve train: error:") == 1
+    assert re.match(r"mtserve train: error: .*tasks\.yaml: \d+ problems\n  - ", err)
+    for name in ("area_train.csv", "area_dev.csv", "pairs_train.jsonl", "urgency_train.tsv", "lable"):
+        assert name in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_schema_errors_name_the_field(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("tasks:\n  - {name: a, train: x.csv, dev: x.csv, text: t, label: l, colour: red}\n")
-    with pytest.raises(UserError, match=r"tasks\[0\]: unknown field\(s\) colour"):
+    with pytest.raises(UserError, match=r"tasks\[0\] \(a\): unknown field\(s\) colour"):
         parse_task_file(path)
     path.write_text("tasks: []\n")
     with pytest.raises(UserError, match="non-empty list"):
@@ -268,3 +314,33 @@ def test_task_add_from_a_task_file_then_retrain_on_what_the_run_kept(tiny_run, t
     reg2 = retrain_task(repo, run, "area", overrides=quick, cache_dir=None, log=lambda *_: None)
     assert reg2.tasks["area"].head_version == 2 and reg2.tasks["area"].labels == e.labels
     assert check_repository(repo) == []
+
+
+def test_max_train_examples_is_one_seeded_sample_everywhere(tmp_path):
+    """`--max-train-examples` on `mtserve train` (embedded corpus or a task file) and on `mtserve task add
+    --train`: the same seeded random sample of what training keeps after the validation split, never the file's
+    first rows."""
+    from mtserve.core import corpus
+    from mtserve.core.tasks import cap_training, with_validation
+    from mtserve.lifecycle.ops import load_task_data
+    from mtserve.training.pipeline import load_datasets
+
+    whole = with_validation(corpus.generate()["sentiment"], 3)
+    capped = load_datasets(["sentiment"], None, 50, seed=3)["sentiment"]
+    assert capped.train == cap_training(whole, 50, 3).train and len(capped.train) == 50
+    assert capped.train.texts != whole.train.texts[:50] and set(capped.train.texts) <= set(whole.train.texts)
+    assert capped.validation == whole.validation and "capped at 50 of" in capped.notes[-1]
+    assert (
+        load_datasets(["sentiment"], None, 50, seed=4)["sentiment"].train != capped.train
+    )  # the seed draws it
+    # task add --train TSV files: the same rule on the same rows
+    for split, s in (("train", whole.train), ("dev", whole.dev)):
+        labels = [whole.spec.labels[y] for y in s.labels]
+        _write_csv(
+            tmp_path / f"{split}.tsv", ["text", "label"], list(zip(s.texts, labels, strict=True)), "\t"
+        )
+    added = load_task_data("sentiment", tmp_path / "train.tsv", tmp_path / "dev.tsv", max_train=20, seed=3)
+    direct = with_validation(
+        load_task_data("sentiment", tmp_path / "train.tsv", tmp_path / "dev.tsv", seed=3), 3
+    )
+    assert added.train == cap_training(direct, 20, 3).train and added.train.texts != direct.train.texts[:20]

@@ -20,6 +20,8 @@ def test_task_entry_retention_only_where_it_means_something():
     assert e.retention == pytest.approx(0.8 / 0.9) and e.baseline == "single_mood" and e.head_version == 2
     assert task_entry(SPEC, 3, 1, scores=TaskScores(dev_score=0.1, full_score=0.0)).retention is None
     assert task_entry(SPEC, 3, 1, scores=TaskScores(dev_score=0.1, full_score=-0.2)).retention is None
+    # full fine-tuning at chance: its retention would read as a result
+    assert task_entry(SPEC, 3, 1, scores=TaskScores(0.5, 0.5, full_learned=False)).retention is None
     bare = task_entry(SPEC, 3, 1, baseline=False)  # a synthetic task: nothing measured
     assert bare.baseline is None and bare.dev_score is None and bare.retention is None
 
@@ -39,7 +41,8 @@ def test_export_records_what_the_run_measured(tiny_run, tiny_repo):
             result["train_examples"],
             result["dev_examples"],
         )
-        want = entry.dev_score / entry.full_score if entry.full_score > 0 else None
+        learned = (result.get("full_chance") or {}).get("learned", True)
+        want = entry.dev_score / entry.full_score if entry.full_score > 0 and learned else None
         assert entry.retention == (pytest.approx(want) if want is not None else None)
 
 

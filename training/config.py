@@ -49,7 +49,7 @@ class TrainConfig(Options):
     )
     seed: int = option(
         0,
-        "seed of initialisation and batch order (and of mtserve train's --max-train-examples sample)",
+        "seed of initialisation and batch order (and of the --max-train-examples sample)",
         check=NON_NEGATIVE,
     )
     threads: int = option(0, "torch intra-op threads (0: torch's default)", check=NON_NEGATIVE)
@@ -136,3 +136,29 @@ class SearchConfig(Options):
                 f"--k values {bad} outside 1..{num_layers - 1} for this {num_layers}-layer backbone "
                 f"(k = {num_layers} would fine-tune every layer: that is the full fine-tuning baseline)"
             )
+
+
+@dataclass
+class ProgressConfig(Options):
+    """What `mtserve train` tells while it works (training/progress.py). Not a training setting: run.json does not
+    keep it, and a resumed run may change it."""
+
+    quiet: bool = option(
+        False, "no progress lines: only warnings (e.g. a fine-tuning that did not learn) and results"
+    )
+    verbose: bool = option(
+        False, "also a line when each candidate branch of the search starts and ends, with its scores"
+    )
+    progress_every: float = option(
+        60.0, "seconds between progress lines (steps done, loss) during a long stage", check=POSITIVE
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.quiet and self.verbose:
+            raise UserError("give --quiet or --verbose, not both")
+
+    def progress(self):
+        from mtserve.training.progress import NORMAL, QUIET, VERBOSE, Progress
+
+        return Progress(QUIET if self.quiet else VERBOSE if self.verbose else NORMAL, self.progress_every)

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mtserve.core.tasks import Split
 from mtserve.training.backbone import Trunk
 from mtserve.training.device import CPU, Compute
+from mtserve.training.progress import current
 
 
 @dataclass
@@ -157,9 +157,10 @@ def compute_hidden(
         else np.zeros(shape, dtype=np.float16)
         for d in depths
     }
-    # Longest rows first, batched by length: little padding, and the tqdm estimate is pessimistic not optimistic.
+    # Longest rows first, batched by length: little padding, and the time left is pessimistic not optimistic.
     order = np.argsort(-lengths, kind="stable")
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, disable=None):
+    passes = range(0, len(order), batch_size)
+    for start in current().loop(passes, len(passes), desc, units=float(len(order) * max(depths))):
         idx = torch.from_numpy(order[start : start + batch_size])
         with comp.autocast():
             hidden = full(*comp.to(*enc.batch(idx)))

@@ -16,13 +16,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from mtserve.core.tasks import TaskSpec, score
 from mtserve.training.backbone import Branch, TaskModel, full_model, make_branch, student_from_teacher
 from mtserve.training.config import TrainConfig
 from mtserve.training.device import CPU, Compute
 from mtserve.training.features import Encoded, Features, LiveFeatures, batches
+from mtserve.training.progress import current
 
 
 def _optimizer(params, lr: float, cfg: TrainConfig, total_steps: int):
@@ -61,6 +61,12 @@ def distil_loss(
     return t * t * soft + task_loss(spec, student, gold)
 
 
+def train_units(rows: int, layers: int, epochs: float) -> float:
+    """A training loop's work for the progress estimate (training/progress.py): forward and backward through
+    `layers` layers, `epochs` times over `rows` rows, in layer-rows."""
+    return 3.0 * rows * layers * epochs
+
+
 def _steps(n: int, cfg: TrainConfig, epochs: float) -> int:
     return max(1, math.ceil(epochs * math.ceil(n / cfg.batch_size)))
 
@@ -90,16 +96,19 @@ def train_full(
     total = _steps(len(train), cfg, cfg.epochs_full)
     opt, sched = _optimizer(model.parameters(), cfg.lr_full, cfg, total)
     rng = np.random.default_rng(cfg.seed)
-    for idx in tqdm(
+    layers = bert.config.num_hidden_layers
+    steps = current().loop(
         _epochs_iter(len(train), cfg, cfg.epochs_full, rng, train.lengths()),
-        total=total,
-        desc=desc or f"{spec.name}: full fine-tuning",
-        leave=False,
-        disable=None,
-    ):
+        total,
+        desc or "full fine-tuning",
+        units=train_units(len(train), layers, cfg.epochs_full),
+    )
+    for idx in steps:
         with comp.autocast():
             logits = model(*comp.to(*train.batch(idx)))
-        _step(task_loss(spec, logits.float(), gold[idx.to(comp.device)]), model, opt, sched, scaler)
+        loss = task_loss(spec, logits.float(), gold[idx.to(comp.device)])
+        steps.record(loss, opt.param_groups[0]["lr"])  # the rate this step applies
+        _step(loss, model, opt, sched, scaler)
     model.eval()
     dev_score = score(spec, predict_full(model, dev, comp=comp), gold_dev)
     return model.cpu(), dev_score
@@ -119,7 +128,9 @@ def _step(loss: torch.Tensor, module: torch.nn.Module, opt, sched, scaler: torch
 def predict_full(model: TaskModel, enc: Encoded, batch_size: int = 64, comp: Compute = CPU) -> np.ndarray:
     model.eval().to(comp.device)
     outs = []
-    for idx in batches(len(enc), batch_size, False):
+    # a pass over a large dev set can take minutes on a CPU: it reports like a training loop
+    passes = math.ceil(len(enc) / batch_size)
+    for idx in current().loop(batches(len(enc), batch_size, False), passes, "scoring (full model)"):
         with comp.autocast():
             outs.append(model.scores(*comp.to(*enc.batch(idx))).float().cpu())
     return torch.cat(outs).numpy()
@@ -148,13 +159,13 @@ def _train_branch(
     total = _steps(len(feats), cfg, epochs)
     opt, sched = _optimizer(branch.parameters(), lr, cfg, total)
     rng = np.random.default_rng(cfg.seed)
-    for idx in tqdm(
+    steps = current().loop(
         _epochs_iter(len(feats), cfg, epochs, rng, feats.lengths()),
-        total=total,
-        desc=desc,
-        leave=False,
-        disable=None,
-    ):
+        total,
+        desc,
+        units=train_units(len(feats), branch.config.num_layers, epochs),
+    )
+    for idx in steps:
         idx_d = idx.to(comp.device)
         with comp.autocast():
             logits = branch(*comp.to(*feats.batch(idx))).float()
@@ -162,6 +173,7 @@ def _train_branch(
             loss = distil_loss(spec, logits, teacher_logits[idx_d], gold_t[idx_d], cfg.temperature)
         else:
             loss = task_loss(spec, logits, gold_t[idx_d])
+        steps.record(loss, opt.param_groups[0]["lr"])
         _step(loss, branch, opt, sched, scaler)
     return branch.eval()
 
@@ -210,7 +222,7 @@ def train_partial(
         cfg,
         cfg.epochs_partial,
         cfg.lr_partial,
-        f"{spec.name}: partial k={k}",
+        f"partial k={k}",
     )
     dev_score = score(spec, branch_outputs(branch, feats_dev, comp=cfg.compute()).numpy(), gold_dev)
     return branch.cpu(), dev_score
@@ -238,7 +250,7 @@ def distil(
         cfg,
         cfg.epochs_distil,
         cfg.lr_distil,
-        f"{spec.name}: distil k={teacher.config.num_layers}->l={num_layers}",
+        f"distil k={teacher.config.num_layers}->l={num_layers}",
         teacher_logits=teacher_logits,
     )
     dev_score = score(spec, branch_outputs(student, feats_dev, comp=cfg.compute()).numpy(), gold_dev)
@@ -250,5 +262,8 @@ class Timer:
         self.t0 = time.perf_counter()
         return self
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
     def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.t0
+        self.seconds = self.elapsed()

@@ -14,6 +14,7 @@ its length-grouped sampler (`train_sampling_strategy="group_by_length"`, where o
 
 from __future__ import annotations
 
+import math
 import tempfile
 
 import numpy as np
@@ -21,7 +22,8 @@ import torch
 
 from mtserve.core.tasks import Split, TaskData, score
 from mtserve.training.config import TrainConfig
-from mtserve.training.finetune import Timer
+from mtserve.training.finetune import Timer, train_units
+from mtserve.training.progress import current
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -46,8 +48,22 @@ def peer_finetune(bert, tokenizer, data: TaskData, cfg: TrainConfig) -> dict:
         AutoModelForSequenceClassification,
         DataCollatorWithPadding,
         Trainer,
+        TrainerCallback,
         TrainingArguments,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    class Report(TrainerCallback):
+        """Trainer's steps and logged loss to our progress lines and loss log (training/progress.py)."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.tick()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                steps.record_mean(
+                    state.global_step, float(logs["loss"]), float(logs.get("learning_rate", 0.0))
+                )
 
     spec, comp = data.spec, cfg.compute()
     config = bert.config.__class__.from_dict(bert.config.to_dict())
@@ -62,6 +78,10 @@ def peer_finetune(bert, tokenizer, data: TaskData, cfg: TrainConfig) -> dict:
             f"peer baseline: the backbone's weights do not fit {type(model).__name__}: {missing}"
         )
     train = _Rows(tokenizer, data.train, cfg.max_length, spec.is_regression)
+    total = max(1, math.ceil(cfg.epochs_full * math.ceil(len(train) / cfg.batch_size)))
+    steps = current().loop(
+        (), total, "peer", units=train_units(len(train), bert.config.num_hidden_layers, cfg.epochs_full)
+    )
     dev = _Rows(tokenizer, data.dev, cfg.max_length, spec.is_regression)
     with tempfile.TemporaryDirectory(prefix="mtserve-peer-") as out:
         args = TrainingArguments(
@@ -81,7 +101,8 @@ def peer_finetune(bert, tokenizer, data: TaskData, cfg: TrainConfig) -> dict:
             fp16=comp.precision == "fp16",
             save_strategy="no",
             eval_strategy="no",
-            logging_strategy="no",
+            logging_strategy="steps",  # the loss, to Report: every few steps, as our own loops record it
+            logging_steps=steps.every,
             report_to=[],
             disable_tqdm=True,
         )
@@ -90,7 +111,9 @@ def peer_finetune(bert, tokenizer, data: TaskData, cfg: TrainConfig) -> dict:
             args=args,
             train_dataset=train,
             data_collator=DataCollatorWithPadding(tokenizer),
+            callbacks=[Report()],
         )
+        trainer.remove_callback(PrinterCallback)  # it would print every logged loss as a dict to stdout
         with Timer() as t:
             trainer.train()
         out = trainer.predict(dev)

@@ -30,7 +30,7 @@ from transformers import BertConfig
 from mtserve.core.errors import UserError
 from mtserve.core.options import add_dataclass_arguments, from_args
 from mtserve.core.registry import atomic_write
-from mtserve.core.tasks import TaskData, TaskSpec, score, with_validation
+from mtserve.core.tasks import TaskData, TaskSpec, cap_training, score, with_validation
 from mtserve.training.backbone import (
     DEFAULT_BACKBONE,
     Branch,
@@ -43,7 +43,7 @@ from mtserve.training.backbone import (
     save_branch,
     save_full,
 )
-from mtserve.training.config import SearchConfig, TrainConfig
+from mtserve.training.config import ProgressConfig, SearchConfig, TrainConfig
 from mtserve.training.device import CPU, Compute
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import (
@@ -53,7 +53,9 @@ from mtserve.training.finetune import (
     predict_full,
     train_full,
     train_partial,
+    train_units,
 )
+from mtserve.training.progress import VERBOSE, Progress, current, duration, using
 from mtserve.training.run_dir import Run, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
 
@@ -75,18 +77,22 @@ def search_task(
     num_layers = bert.config.num_hidden_layers
     comp = cfg.compute()
     candidates, branches = [], {}
+    sizes = {split: len(g) for split, g in gold.items()}
+    p = current()
 
-    def scored(kind: str, k: int, layers: int, branch: Branch, s_val: float, seconds: float) -> None:
+    def scored(kind: str, k: int, layers: int, branch: Branch, s_val: float, seconds: float) -> str:
         s_dev = score(
             spec, branch_outputs(branch, feats[("dev", num_layers - k)], comp=comp).numpy(), gold["dev"]
         )
         candidates.append(Candidate(kind, k, layers, num_layers - k, s_val, round(seconds, 2), dev=s_dev))
         branches[candidates[-1].key] = branch
+        return f"{spec.metric} {s_val:.4f} on validation, {s_dev:.4f} on dev"
 
     for k in search.k_values:
         depth = num_layers - k
         ftr, fval = feats[("train", depth)], feats[("validation", depth)]
-        with Timer() as t:
+        units = candidate_work(sizes, k, k, cfg)
+        with p.stage(f"partial k={k}", units, VERBOSE) as out, Timer() as t:
             teacher, s = train_partial(
                 bert,
                 spec,
@@ -98,19 +104,63 @@ def search_task(
                 cfg,
                 search.pooling_of_branches(cfg),
             )
-        scored(PARTIAL, k, k, teacher, s, t.seconds)
+            seconds = t.elapsed()  # training only, as before the scoring
+            out["text"] = scored(PARTIAL, k, k, teacher, s, seconds)
         for n_student in range(1, min(search.max_student_layers, k - 1) + 1):
-            with Timer() as t:
+            units = candidate_work(sizes, k, n_student, cfg)
+            with p.stage(f"distil k={k}->l={n_student}", units, VERBOSE) as out, Timer() as t:
                 student, s = distil(
                     teacher, spec, n_student, ftr, gold["train"], fval, gold["validation"], cfg
                 )
-            scored(DISTILLED, k, n_student, student, s, t.seconds)
+                seconds = t.elapsed()
+                out["text"] = scored(DISTILLED, k, n_student, student, s, seconds)
     chosen, met = choose(candidates, full_validation, search.retention_target)
     return branches, replace(chosen, meets_target=met), candidates
 
 
 def candidate_path(task_dir: Path, c: Candidate) -> Path:
     return task_dir / "candidates" / f"{c.kind}-k{c.k}-l{c.task_layers}.safetensors"
+
+
+# ---------------------------------------------------------------- planned work, for the time left
+def candidate_work(sizes: dict[str, int], k: int, layers: int, cfg: TrainConfig) -> float:
+    """One candidate of the search in layer-rows (training/progress.py): a partial fine-tuning of k layers
+    (layers == k) or a student of `layers` layers distilled from it (its teacher's logits over train first),
+    then both evaluation splits scored."""
+    evaluated = sizes["validation"] + sizes["dev"]
+    teacher = 0.0 if layers == k else k * sizes["train"]
+    epochs = cfg.epochs_partial if layers == k else cfg.epochs_distil
+    return teacher + train_units(sizes["train"], layers, epochs) + layers * evaluated
+
+
+def stage_work(
+    sizes: dict[str, int],
+    num_layers: int,
+    cfg: TrainConfig,
+    search: SearchConfig,
+    peer: bool = False,
+    uncached: bool = False,
+) -> dict[str, float]:
+    """Each stage of one task's training in layer-rows: what the estimate of the time left counts."""
+    evaluated = sizes["validation"] + sizes["dev"]
+    full = train_units(sizes["train"], num_layers, cfg.epochs_full) + num_layers * evaluated
+    pairs = [(k, k) for k in search.k_values] + [
+        (k, n) for k in search.k_values for n in range(1, min(search.max_student_layers, k - 1) + 1)
+    ]
+    searched = sum(candidate_work(sizes, k, n, cfg) for k, n in pairs) + num_layers * sizes["dev"]
+    # without the cache the trunk runs under every training step and every scoring
+    live = sum(
+        (num_layers - k)
+        * (sizes["train"] * (cfg.epochs_partial if k == n else cfg.epochs_distil) + evaluated)
+        for k, n in pairs
+    )
+    return {
+        "full": full,
+        "peer": full if peer else 0.0,
+        "features": float(sum(sizes.values()) * (num_layers - min(search.k_values))),
+        "search": searched,
+        "uncached": searched + live if uncached else 0.0,
+    }
 
 
 @torch.no_grad()
@@ -135,7 +185,7 @@ def served_dev_score(
 
 def _progress(line: str) -> None:
     # The tqdm bars stay off when stderr is not a terminal (CI logs); a logged run still shows each stage.
-    print(line, file=sys.stderr, flush=True)
+    current().line(line)
 
 
 def _describe(c: Candidate) -> str:
@@ -165,35 +215,88 @@ def train_task(
 
     `baseline`: step 1 as an earlier run of the same settings and data finished it (`_baseline_of`: full
     fine-tuning's scores and time, the peer's result); its full.safetensors must be in the task's folder already.
-    The search settings do not change step 1, so a run that only widens the search does not repeat it."""
+    The search settings do not change step 1, so a run that only widens the search does not repeat it.
+
+    Progress goes to training/progress.py's current() Progress: its lines, and tasks/<task>/train_log.jsonl."""
+    task_dir = run_dir / "tasks" / data.spec.name
+    task_dir.mkdir(parents=True, exist_ok=True)
+    kept = () if baseline is None else ("full fine-tuning", "peer")  # their loss records stay in the log
+    p = current()
+    if data.spec.name not in p.work:  # trained on its own (mtserve task add / retrain): its plan alone
+        d = with_validation(data, cfg.seed)
+        sizes = {"train": len(d.train), "validation": len(d.validation), "dev": len(d.dev)}
+        work = stage_work(sizes, bert.config.num_hidden_layers, cfg, search, peer_baseline, measure_uncached)
+        if baseline is not None:
+            work["full"] = work["peer"] = 0.0
+        p.plan({data.spec.name: work})
+    with p.task(data.spec.name, task_dir, keep=kept):
+        return _train_task(
+            bert,
+            tokenizer,
+            data,
+            cfg,
+            search,
+            cache,
+            trunk,
+            fingerprint,
+            task_dir,
+            measure_uncached,
+            keep_candidates,
+            peer_baseline,
+            baseline,
+        )
+
+
+def _train_task(
+    bert,
+    tokenizer,
+    data: TaskData,
+    cfg: TrainConfig,
+    search: SearchConfig,
+    cache: FeatureCache,
+    trunk: Trunk,
+    fingerprint: str,
+    task_dir: Path,
+    measure_uncached: bool,
+    keep_candidates: bool,
+    peer_baseline: bool,
+    baseline: dict | None,
+) -> dict:
+    from mtserve.training import chance
+
+    p = current()
     spec = data.spec
     data = with_validation(data, cfg.seed)  # every loader holds one out already; data built elsewhere too
-    task_dir = run_dir / "tasks" / spec.name
-    task_dir.mkdir(parents=True, exist_ok=True)
     (task_dir / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2))
     splits = {"train": data.train, "validation": data.validation, "dev": data.dev}
     enc = {name: encode(tokenizer, s, cfg.max_length) for name, s in splits.items()}
     gold = {name: s.labels for name, s in splits.items()}
     num_layers = bert.config.num_hidden_layers
     comp = cfg.compute()
+    work = stage_work(
+        {n: len(g) for n, g in gold.items()}, num_layers, cfg, search, peer_baseline, measure_uncached
+    )
 
     if baseline is not None:
         full_score, full_validation, full_seconds = (
             baseline[k] for k in ("full", "full_validation", "seconds")
         )
-        peer = baseline.get("peer")
-        _progress(
-            f"{spec.name}: full fine-tuning kept from the earlier run: {spec.metric} {full_score:.4f} on dev, "
+        peer, full_chance = baseline.get("peer"), baseline.get("full_chance")
+        p.line(
+            f"{p.where()}: full fine-tuning kept from the earlier run: {spec.metric} {full_score:.4f} on dev, "
             f"{full_validation:.4f} on validation"
         )
     else:
-        with Timer() as t_full:
+        with p.stage("full fine-tuning", work["full"], kind="full") as out, Timer() as t_full:
             full, full_score = train_full(
                 bert, spec, enc["train"], gold["train"], enc["dev"], gold["dev"], cfg
             )
             full_validation = score(
                 spec, predict_full(full, enc["validation"], comp=comp), gold["validation"]
             )
+            # against what no learning scores on the same rows (training/chance.py)
+            full_chance = chance.check(spec, predict_full(full, enc["dev"], comp=comp), gold["dev"], cfg.seed)
+            out["text"] = f"{spec.metric} {full_score:.4f} on dev, {full_validation:.4f} on validation"
         save_full(
             full,
             task_dir / "full.safetensors",
@@ -201,43 +304,44 @@ def train_task(
         )
         del full
         full_seconds, peer = t_full.seconds, None
-        _progress(
-            f"{spec.name}: full fine-tuning {spec.metric} {full_score:.4f} on dev, {full_validation:.4f} on "
-            f"validation ({full_seconds:.0f} s)"
+    if full_chance is not None and not full_chance["learned"]:
+        p.warn(
+            f"{spec.name}: full fine-tuning did not learn: {chance.describe(spec.metric, full_chance)}; "
+            "its retentions are meaningless (the reports mark them so)"
         )
 
     if peer_baseline and peer is None:
         from mtserve.training.peer import peer_finetune
 
-        peer = peer_finetune(bert, tokenizer, data, cfg)
-        _progress(
-            f"{spec.name}: peer (Hugging Face Trainer) {spec.metric} {peer['score']:.4f} on dev "
-            f"({peer['seconds']:.0f} s; ours {full_score:.4f})"
-        )
+        with p.stage("peer", work["peer"], kind="peer") as out:
+            peer = peer_finetune(bert, tokenizer, data, cfg)
+            out["text"] = (
+                f"Hugging Face Trainer's {spec.metric} {peer['score']:.4f} on dev (ours {full_score:.4f})"
+            )
 
     depths = sorted({num_layers - k for k in search.k_values})
     feats = {}
-    with Timer() as t_feat:
+    with p.stage("trunk features", work["features"], kind="features") as out, Timer() as t_feat:
         for name in splits:
-            f = cache.get(
-                trunk, fingerprint, enc[name], depths, desc=f"{spec.name}: trunk features ({name})", comp=comp
-            )
+            f = cache.get(trunk, fingerprint, enc[name], depths, desc=f"trunk features ({name})", comp=comp)
             feats |= {(name, d): f[d] for d in depths}
-    with Timer() as t_search:
+        out["text"] = f"depths {', '.join(map(str, depths))} of {sum(map(len, splits.values()))} rows"
+    with p.stage("search", work["search"], kind="search") as out, Timer() as t_search:
         branches, chosen, candidates = search_task(bert, spec, feats, gold, cfg, search, full_validation)
         branch = branches[chosen.key]
         chosen = replace(
             chosen, served=served_dev_score(trunk, branch, enc["dev"], gold["dev"], spec, comp=comp)
         )
-    _progress(
-        f"{spec.name}: search (validation) {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
-        f"{'' if chosen.meets_target else ' (below target)'}, served dev {chosen.served:.4f} ({t_search.seconds:.0f} s)"
-    )
+        out["text"] = (
+            f"(validation) {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
+            f"{'' if chosen.meets_target else ' (below target)'}, served dev {chosen.served:.4f}"
+        )
     result = {
         "task": spec.to_dict(),
         "metric": spec.metric,
         "full": full_score,
         "full_validation": full_validation,
+        **({"full_chance": full_chance} if full_chance is not None else {}),
         "chosen": chosen.to_dict(),
         "candidates": [c.to_dict() for c in candidates],
         "train_examples": len(data.train),
@@ -263,17 +367,17 @@ def train_task(
         for d in depths:
             shallow = trunk.truncated([d])
             live |= {(name, d): LiveFeatures(shallow, enc[name], comp) for name in splits}
-        with Timer() as t_nc:
+        with (
+            p.stage("the same search without the cache", work["uncached"], kind="uncached") as out,
+            Timer() as t_nc,
+        ):
             _, chosen_nc, candidates_nc = search_task(bert, spec, live, gold, cfg, search, full_validation)
+            out["text"] = f"cached: {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s"
         result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
         result["uncached"] = {
             "candidates": [c.to_dict() for c in candidates_nc],
             "chosen": chosen_nc.to_dict(),
         }
-        _progress(
-            f"{spec.name}: the same search without the cache {t_nc.seconds:.0f} s "
-            f"(cached {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s)"
-        )
     _save_branch(branch, task_dir / "branch.safetensors", spec, chosen, cfg)
     if keep_candidates:  # for the choice across tasks (train); removed once it is made
         for c in candidates:
@@ -333,11 +437,34 @@ def train(
     notes: list[str] | None = None,
     resume: bool = False,
     peer_baseline: bool = False,
+    progress: Progress | None = None,
 ) -> dict:
     """Train every task; returns run.json's content. `bert`/`tokenizer` override loading (tests' tiny BERTs).
     `resume`: `run_dir` holds an interrupted run of the same training settings and data; every task it finished
     is kept and the rest train (a finished task is one whose search.json was written: its last step). Where the
-    search settings differ, a finished task keeps its full fine-tuning and peer (step 1) and searches again."""
+    search settings differ, a finished task keeps its full fine-tuning and peer (step 1) and searches again.
+    `progress`: where the progress lines go (default: stderr at the normal level)."""
+    with using(progress or Progress()):
+        return _train(
+            datasets,
+            Path(run_dir),
+            backbone,
+            cfg or TrainConfig(),
+            search or SearchConfig(),
+            cache_dir,
+            bert,
+            tokenizer,
+            measure_uncached,
+            notes,
+            resume,
+            peer_baseline,
+        )
+
+
+def _train(
+    datasets, run_dir: Path, backbone, cfg, search, cache_dir, bert, tokenizer, measure_uncached, notes, resume,
+    peer_baseline,
+) -> dict:  # fmt: skip
     cfg = cfg or TrainConfig()
     search = search or SearchConfig()
     run_dir = Path(run_dir)
@@ -352,6 +479,27 @@ def train(
     trunk = make_trunk(bert, num_layers, list(range(num_layers + 1)))
     fingerprint = trunk_fingerprint(trunk)
     cache = FeatureCache(Path(cache_dir) / "features" if cache_dir else None)
+    p = current()
+    p.plan(
+        {
+            name: _planned_work(
+                run_dir / "tasks" / name,
+                data,
+                num_layers,
+                cfg,
+                search,
+                resume,
+                unrecorded_search,
+                peer_baseline,
+                measure_uncached,
+            )  # fmt: skip
+            for name, data in datasets.items()
+        }
+    )
+    p.line(
+        f"training {len(datasets)} task(s) ({', '.join(datasets)}) on a {num_layers}-layer backbone into {run_dir}; "
+        f"a progress line at least every {duration(p.every_s)} during a stage"
+    )
     results = {}
     for name, data in datasets.items():
         task_dir, baseline = run_dir / "tasks" / name, None
@@ -396,7 +544,8 @@ def train(
         step1.unlink(missing_ok=True)  # search.json holds it now
         if cache.root is not None:
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
-    revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
+    with p.stage("choice across tasks"):
+        revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
     meta = {
         "backbone": backbone,
         "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
@@ -410,6 +559,26 @@ def train(
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     return meta
+
+
+def _planned_work(
+    task_dir: Path, data: TaskData, num_layers, cfg, search, resume, unrecorded_search, peer, uncached
+) -> dict[str, float]:
+    """A task's work in layer-rows by kind of stage, as the loop below will find it: none for a task an interrupted run finished,
+    no step 1 for one whose full fine-tuning is kept."""
+    d = with_validation(data, cfg.seed)
+    sizes = {"train": len(d.train), "validation": len(d.validation), "dev": len(d.dev)}
+    work = stage_work(sizes, num_layers, cfg, search, peer, uncached)
+    done, step1 = task_dir / "search.json", task_dir / BASELINE_FILE
+    if resume and done.is_file():
+        finished = json.loads(done.read_text())
+        if finished.get("search", unrecorded_search) == search.to_dict() and _has_candidates(
+            task_dir, finished
+        ):
+            return {}
+    if resume and (done.is_file() or step1.is_file()):
+        work["full"] = work["peer"] = 0.0
+    return work
 
 
 RESUME_FILE = "resume.json"
@@ -445,6 +614,7 @@ def _baseline_of(finished: dict, its_search: dict | None) -> dict:
         "full_validation": finished["full_validation"],
         "seconds": seconds["full"],
         **({"peer": finished["peer"]} if "peer" in finished else {}),
+        **({"full_chance": finished["full_chance"]} if "full_chance" in finished else {}),
         # search.json says so: its full fine-tuning (and peer) come from a run that searched otherwise (the
         # first such run, when it was widened more than once)
         "kept": finished.get("kept")
@@ -539,13 +709,8 @@ def load_datasets(
             f"unknown task(s) {unknown} in the embedded corpus (it has {list(data)}); "
             "give --glue-dir for GLUE tasks"
         )
-    data = {t: with_validation(data[t], seed) for t in (tasks or list(data))}  # held out before the cap
-    if max_train:
-        for d in data.values():
-            if len(d.train) > max_train:
-                d.notes.append(f"training set capped at {max_train} of {len(d.train)} rows")
-                d.train = d.train.head(max_train)
-    return data
+    # held out before the cap; the cap a seeded sample, as everywhere (tasks.cap_training)
+    return {t: cap_training(with_validation(data[t], seed), max_train, seed) for t in (tasks or list(data))}
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -594,6 +759,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     # every setting of the search and of training, with its default and help, from the dataclasses
     add_dataclass_arguments(p.add_argument_group("search (SearchConfig)"), SearchConfig)
     add_dataclass_arguments(p.add_argument_group("training (TrainConfig)"), TrainConfig)
+    add_dataclass_arguments(p.add_argument_group("progress (ProgressConfig)"), ProgressConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, SearchConfig]:
@@ -636,6 +802,7 @@ def run(args) -> int:
     from mtserve.training import report
 
     cfg, search = config_from_args(args)
+    progress = from_args(ProgressConfig, args).progress()
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     datasets = load_datasets(
         tasks, args.glue_dir, args.max_train_examples, cfg.seed, args.tasks_file, args.data_root
@@ -669,6 +836,7 @@ def run(args) -> int:
             measure_uncached=args.measure_uncached,
             peer_baseline=args.peer_baseline,
             resume=args.resume or bool(args.from_run),
+            progress=progress,
         )
     except BaseException as e:
         searching = any(tmp.glob(f"tasks/*/{BASELINE_FILE}"))  # step 1 of a task searching again
@@ -690,6 +858,8 @@ def run(args) -> int:
     tmp.rename(run_dir)
     acc = report.write_accuracy(Run(run_dir), args.reports)
     print(report.accuracy_table(acc))
+    for warning in report.not_learned(acc):
+        progress.warn(warning)
     print(
         f"run: {run_dir}   reports: {args.reports}/accuracy.{{json,md,png}}   tasks: {', '.join(meta['tasks'])}"
     )

@@ -1,10 +1,13 @@
-"""reports/accuracy.{json,md,png}: what the merged model serves against full fine-tuning, per task."""
+"""reports/accuracy.{json,md,png}: what the merged model serves against full fine-tuning, per task; and
+reports/training_loss.png: every task's loss and learning rate, step by step (the run's loss logs)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from mtserve.training.chance import describe as describe_chance
+from mtserve.training.progress import LOG_FILE, read_log
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, layers_served, trunk_layers
 
 
@@ -36,7 +39,18 @@ def accuracy(run) -> dict:
                 f"(students of up to {was.get('max_student_layers')} layers, branches pooled {pooled}): the "
                 "times given are that run's"
             )
-        if full <= 0:
+        # whether full fine-tuning beat what no learning scores (training/chance.py; None: a run made before)
+        check = r.get("full_chance")
+        learned = None if check is None else check["learned"]
+        retention = served / full if full > 0 else 0.0
+        if learned is False:
+            # the denominator says nothing: a ratio to it would read as a result (1.46 or 0.0 alike)
+            retention = None
+            notes.append(
+                f"full fine-tuning did not learn: {describe_chance(r['metric'], check)}; retention is "
+                "meaningless and left out of the average"
+            )
+        elif full <= 0:
             # a full fine-tuning score <= 0 (e.g. MCC of a model that collapsed to one class) makes the ratio
             # meaningless: retention is then 0, rather than a flattering number
             notes.append(f"full fine-tuning scored {full:.4f} <= 0: retention reported as 0")
@@ -45,7 +59,9 @@ def accuracy(run) -> dict:
             "metric": r["metric"],
             "full": full,
             "served": served,
-            "retention": served / full if full > 0 else 0.0,
+            "retention": retention,
+            "full_learned": learned,
+            "full_chance": check,
             "branch_depth": c.branch_depth,
             "task_layers": c.task_layers,
             "chosen": {"kind": c.kind, "k": c.k, "l": c.task_layers, "meets_target": c.meets_target},
@@ -71,11 +87,14 @@ def accuracy(run) -> dict:
             }
     n_served = layers_served(chosen)
     layers_baseline = len(tasks) * num_layers
+    meaningful = [t["retention"] for t in tasks.values() if t["retention"] is not None]
     return {
         "backbone": meta["backbone"],
         "num_layers": num_layers,
         "tasks": tasks,
-        "average_retention": sum(t["retention"] for t in tasks.values()) / len(tasks),
+        # over the tasks whose full fine-tuning learned (None: none did)
+        "average_retention": sum(meaningful) / len(meaningful) if meaningful else None,
+        "retention_left_out": [n for n, t in tasks.items() if t["retention"] is None],
         "layers_served": n_served,
         "layers_baseline": layers_baseline,
         "layers_ratio": n_served / layers_baseline,
@@ -102,12 +121,17 @@ def accuracy_table(acc: dict) -> str:
             else "-"
         )
         mark = "" if t["chosen"]["meets_target"] else " (below target)"
-        if not mark and t["retention"] < acc["retention_target"]:
-            mark = " (met the target on validation, not on dev)"
+        if t["retention"] is None:
+            retention = "**meaningless: full FT did not learn**"
+        else:
+            if not mark and t["retention"] < acc["retention_target"]:
+                mark = " (met the target on validation, not on dev)"
+            retention = f"{t['retention']:.4f}{mark}"
         peer_cell = (f" {t['peer']:.4f} |" if "peer" in t else " - |") if peer else ""
+        full_cell = f"{t['full']:.4f}" + (" (did not learn)" if t.get("full_learned") is False else "")
         rows.append(
-            f"| {name} | {t['metric']} |{peer_cell} {t['full']:.4f} | {bp} | {bd} | {t['served']:.4f} | "
-            f"{t['retention']:.4f}{mark} | {t['branch_depth']} + {t['task_layers']} |"
+            f"| {name} | {t['metric']} |{peer_cell} {full_cell} | {bp} | {bd} | {t['served']:.4f} | "
+            f"{retention} | {t['branch_depth']} + {t['task_layers']} |"
         )
     peers = [t["peer"] for t in acc["tasks"].values() if "peer" in t]
     peer_avg = (
@@ -116,9 +140,26 @@ def accuracy_table(acc: dict) -> str:
     rows.append(
         f"| **average** | |{peer_avg} {sum(t['full'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | | | "
         f"{sum(t['served'] for t in acc['tasks'].values()) / len(acc['tasks']):.4f} | "
-        f"**{acc['average_retention']:.4f}** | |"
+        f"{_average(acc)} | |"
     )
     return "\n".join(rows)
+
+
+def _average(acc: dict) -> str:
+    left_out = acc.get("retention_left_out") or []
+    if acc["average_retention"] is None:
+        return "**meaningless: no full FT learned**"
+    return f"**{acc['average_retention']:.4f}**" + (f" (without {', '.join(left_out)})" if left_out else "")
+
+
+def not_learned(acc: dict) -> list[str]:
+    """The tasks whose full fine-tuning did not learn, one warning each (the console and accuracy.md)."""
+    return [
+        f"{name}: full fine-tuning did not learn: {describe_chance(t['metric'], t['full_chance'])}; its "
+        "retention is meaningless (check its learning rate and epochs, and its loss in training_loss.png)"
+        for name, t in acc["tasks"].items()
+        if t.get("full_learned") is False
+    ]
 
 
 def timing_table(acc: dict) -> str:
@@ -189,10 +230,13 @@ def write_accuracy(run, out_dir: str | Path) -> dict:
         "",
         f"Layers served: {acc['layers_served']} (trunk {acc['trunk_layers']} + task layers) against "
         f"{acc['layers_baseline']} for one model per task: **{acc['layers_ratio']:.1%}**.",
-        f"Average retention (served / full fine-tuning): **{acc['average_retention']:.4f}** "
+        f"Average retention (served / full fine-tuning): {_average(acc)} "
         f"(per-task target {acc['retention_target']}).",
         "",
     ]
+    warnings = not_learned(acc)
+    if warnings:
+        md[2:2] = ["**Warning:**", ""] + [f"- {w}" for w in warnings] + [""]
     md += choice_note(acc)
     md += peer_note(acc)
     revised = {n: t["chosen_alone"] for n, t in acc["tasks"].items() if "chosen_alone" in t}
@@ -213,6 +257,12 @@ def write_accuracy(run, out_dir: str | Path) -> dict:
     md += [timing_table(acc), ""]
     if acc["notes"]:
         md += ["Notes:", ""] + [f"- {n}" for n in acc["notes"]] + [""]
+    if plot_training_loss(run, out / "training_loss.png"):
+        md += [
+            "Loss and learning rate, step by step: training_loss.png (from each task's "
+            f"tasks/<task>/{LOG_FILE} in the run directory).",
+            "",
+        ]
     (out / "accuracy.md").write_text("\n".join(md))
     plot_accuracy(run, out / "accuracy.png")
     return acc
@@ -243,3 +293,48 @@ def plot_accuracy(run, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_training_loss(run, path: Path) -> bool:
+    """One row per task: the loss of each training loop (full fine-tuning, each partial fine-tuning and
+    student) against the share of its steps done, and the learning rate beside it. False (and no file) when no
+    task has a loss log (a run made before them)."""
+    logs = {}
+    for name in run.meta["tasks"]:
+        f = run.task_dir(name) / LOG_FILE
+        rows = read_log(f) if f.is_file() else []
+        if rows:
+            logs[name] = rows
+    path.unlink(missing_ok=True)  # never an older run's plot beside this run's report
+    if not logs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(logs), 2, figsize=(10, 2.6 * len(logs) + 0.6), squeeze=False)
+    for (name, rows), (ax_loss, ax_lr) in zip(logs.items(), axes, strict=True):
+        stages: dict[tuple[str, str], list[dict]] = {}
+        for r in rows:
+            stages.setdefault((r.get("phase", ""), r["stage"]), []).append(r)
+        for (phase, stage), rs in stages.items():
+            label = stage if phase != "the same search without the cache" else f"{stage} (uncached)"
+            xs = [r["step"] / r["steps"] for r in rs]
+            ax_loss.plot(
+                xs, [r["loss"] for r in rs], label=label, lw=1.2 if stage == "full fine-tuning" else 0.8
+            )
+            ax_lr.plot(xs, [r["lr"] for r in rs], label=label, lw=0.8)
+        ax_loss.set_title(f"{name}: training loss", fontsize=9)
+        ax_lr.set_title(f"{name}: learning rate", fontsize=9)
+        if all(r["loss"] > 0 for r in rows):
+            ax_loss.set_yscale("log")
+        for ax in (ax_loss, ax_lr):
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("share of the stage's steps", fontsize=8)
+        ax_loss.legend(fontsize=6, ncol=2)
+    fig.suptitle(f"Training loss per task and stage ({run.meta['backbone']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -6,6 +6,7 @@
     tasks/<task>/search.json     full fine-tuning's score, every Candidate, the chosen one, timings
     tasks/<task>/branch.safetensors (+ .json)    the served branch (backbone.save_branch)
     tasks/<task>/full.safetensors (+ .json)      the full fine-tuned baseline (backbone.save_full)
+    tasks/<task>/train_log.jsonl the loss and learning rate of every training loop (training/progress.py)
 
 Reading a run's metadata imports no torch: the weights' readers import it when called.
 """
