@@ -1,3 +1,4 @@
+# Over 500 lines: the task-file schema's one owner - its fields, every data format, and every problem of both.
 """Task files: a team's own tasks, described once (`mtserve train --tasks-file tasks.yaml`).
 
     root: data                      # optional: relative paths are read from here (default: the file's folder)
