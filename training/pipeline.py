@@ -515,6 +515,11 @@ def _train(
             # Searched with other settings, or finished in a run whose choice across tasks was made (its
             # candidates are gone): search again. Until that search writes its search.json, step 1 lives in
             # baseline.json, so an interruption never leaves a search.json beside another search's branches.
+            if finished.full_validation is None:  # its search compared dev scores, a new one validation
+                raise UserError(
+                    f"{done}: written before validation splits (no full_validation): its full fine-tuning "
+                    "cannot be kept for a new search; train without --resume"
+                )
             baseline = _baseline_of(finished, _searched_with(finished, unrecorded_search))
             atomic_write(step1, json.dumps(baseline, indent=2).encode())
             done.unlink()
