@@ -49,12 +49,12 @@ def run_plan(
     from mtserve.training.run_dir import Run
 
     run = Run(run_dir)
-    meta = run.meta
+    record = run.record
     bert_cfg = run.bert_config()
     tasks: dict[str, HeadPlan] = {}
-    for name in meta["tasks"]:
+    for name in record.tasks:
         branch, bmeta = run.branch(name)
-        result = run.task_result(name)
+        result = run.search(name)
         chosen = Candidate.from_dict(bmeta["chosen"])
         tasks[name] = HeadPlan(
             spec=run.spec(name),
@@ -64,24 +64,24 @@ def run_plan(
             full=run.full(name) if with_baseline else None,
             scores=TaskScores(
                 dev_score=chosen.dev_score,
-                full_score=result.get("full"),
+                full_score=result.full,
                 meets_target=chosen.meets_target,
-                full_learned=(result.get("full_chance") or {}).get("learned"),
-                train_examples=result.get("train_examples"),
-                dev_examples=result.get("dev_examples"),
+                full_learned=result.full_learned,
+                train_examples=result.train_examples,
+                dev_examples=result.dev_examples,
             ),
         )
     depths = sorted({t.depth for t in tasks.values()})
     return RepositoryPlan(
         profile=profile,
-        backbone=meta["backbone"],
-        num_layers=meta["num_layers"],
-        hidden_size=meta["hidden_size"],
+        backbone=record.backbone,
+        num_layers=record.num_layers,
+        hidden_size=record.hidden_size,
         vocab_size=bert_cfg.vocab_size,
-        max_length=meta["config"]["max_length"],
+        max_length=record.config["max_length"],
         tokenizer_dir=run.root / "tokenizer",
         trunk=run.trunk(depths),
-        fingerprint=meta["trunk_fingerprint"],
+        fingerprint=record.trunk_fingerprint,
         tasks=tasks,
         baseline=with_baseline,
         # warm-up by default on the gpu profile (the first request must not pay for kernel selection), off on

@@ -188,7 +188,7 @@ def train_and_stage(
     chosen = Candidate.from_dict(bmeta["chosen"])
     depth = branch.config.depth
     log(
-        f"  full fine-tuning {result['full']:.4f}; chosen: {chosen.kind} k={chosen.k} l={chosen.task_layers} "
+        f"  full fine-tuning {result.full:.4f}; chosen: {chosen.kind} k={chosen.k} l={chosen.task_layers} "
         f"at depth {depth}, {spec.metric} {chosen.dev_score:.4f} on dev"
         + ("" if chosen.meets_target else " (below the target)")
     )
@@ -199,9 +199,9 @@ def train_and_stage(
     full = load_full(bert_cfg, task_dir / "full.safetensors") if baseline else None
     scores = TaskScores(
         dev_score=chosen.dev_score,
-        full_score=result["full"],
+        full_score=result.full,
         meets_target=chosen.meets_target,
-        full_learned=result.get("full_chance", {}).get("learned"),
+        full_learned=result.full_learned,
         train_examples=len(data.train),
         dev_examples=len(data.dev),
         trained_at=registry.now(),

@@ -24,11 +24,11 @@ class RunContext:
 
         self.root = Path(run_dir)
         self.run = Run(self.root)
-        self.meta = self.run.meta  # UserError when there is no run.json
+        self.record = self.run.record  # UserError when there is no run.json
         for f in ("bert_config.json", "trunk.safetensors", "tokenizer"):
             if not (self.root / f).exists():
                 raise UserError(f"{self.root}: {f} missing (not a complete training run)")
-        fp, want = self.meta.get("trunk_fingerprint"), reg.trunk.fingerprint
+        fp, want = self.record.trunk_fingerprint, reg.trunk.fingerprint
         if fp != want:
             raise UserError(
                 f"run {self.root} (trunk fingerprint {fp}) is not the run repository was exported from "
@@ -39,13 +39,11 @@ class RunContext:
         """The run's own settings (run.json), with the task's overrides (None: not given), checked as
         `mtserve train` checks them: the same option checks, the same k rule."""
         o = {k: v for k, v in (overrides or {}).items() if v is not None}
-        cfg = TrainConfig.from_dict(
-            {**self.meta["config"], **{k: o[k] for k in TASK_TRAIN_OPTIONS if k in o}}
-        )
+        cfg = TrainConfig.from_dict({**self.record.config, **{k: o[k] for k in TASK_TRAIN_OPTIONS if k in o}})
         search = SearchConfig.from_dict(
-            {**self.meta["search"], **{f.name: o[f.name] for f in options(SearchConfig) if f.name in o}}
+            {**self.record.search, **{f.name: o[f.name] for f in options(SearchConfig) if f.name in o}}
         )
-        search.check_against(self.meta["num_layers"])
+        search.check_against(self.record.num_layers)
         return cfg, search
 
     def backbone(self):
@@ -59,10 +57,10 @@ class RunContext:
         n = bert.config.num_hidden_layers
         trunk = make_trunk(bert, n, list(range(n + 1)))
         fp = trunk_fingerprint(trunk)
-        if fp != self.meta["trunk_fingerprint"]:
+        if fp != self.record.trunk_fingerprint:
             raise UserError(
                 f"{self.root}/trunk.safetensors does not hold the weights run.json was trained on "
-                f"(fingerprint {fp}, expected {self.meta['trunk_fingerprint']})"
+                f"(fingerprint {fp}, expected {self.record.trunk_fingerprint})"
             )
         tokenizer = AutoTokenizer.from_pretrained(str(self.root / "tokenizer"), local_files_only=True)
         return bert, tokenizer, trunk, fp

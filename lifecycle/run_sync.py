@@ -4,13 +4,13 @@ tasks/<task>/, every trained version in history/<task>/v<N>/, run.json's task ve
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from mtserve.core import registry
+from mtserve.core.errors import UserError
 
 
 def sync_run(
@@ -25,16 +25,23 @@ def sync_run(
     version ever trained is kept in history/<task>/v<N>/, run.json lists the deployed tasks."""
     if run_dir is None:
         return
+    from mtserve.training.run_dir import RunRecord
+
     run_json = run_dir / "run.json"
     try:
-        meta = json.loads(run_json.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = RunRecord.read(run_json)
+    except OSError:
         log(f"  run dir {run_dir}: no readable run.json; not updated")
         return
-    if meta.get("trunk_fingerprint") != reg.trunk.fingerprint:
+    except UserError as e:  # not a run record, or one a later mtserve wrote: left as it is
+        log(f"  run dir {run_dir}: {e}; not updated")
+        return
+    if record.trunk_fingerprint != reg.trunk.fingerprint:
         log(f"  run dir {run_dir}: not this repository's run; not updated")
         return
-    versions = meta.setdefault("task_versions", {})
+    if record.task_versions is None:
+        record.task_versions = {}
+    versions = record.task_versions
     current = run_dir / "tasks" / task
     hist = run_dir / "history" / task
     hist.mkdir(parents=True, exist_ok=True)
@@ -55,11 +62,11 @@ def sync_run(
             else:
                 log(f"  run dir {run_dir}: no copy of {task} v{after.head_version}; tasks/{task} left empty")
             versions[task] = after.head_version
-            if task not in meta["tasks"]:
-                meta["tasks"].append(task)
+            if task not in record.tasks:
+                record.tasks.append(task)
         else:
             versions.pop(task, None)
-            meta["tasks"] = [t for t in meta["tasks"] if t != task]
-        registry.atomic_write(run_json, (json.dumps(meta, indent=2)).encode())
+            record.tasks = [t for t in record.tasks if t != task]
+        record.write(run_json)
     finally:
         shutil.rmtree(trash, ignore_errors=True)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from mtserve.core.machine import describe as describe_machine
+from mtserve.training.run_dir import Run, SearchRecord
 
 PEER_GAP = 0.01
 RETENTION_AVG, RETENTION_EACH, LAYERS_RATIO = 0.996, 0.985, 0.35
@@ -87,10 +88,10 @@ def _name(c: dict) -> str:
 STAGES = ("full", "peer", "features", "search", "search_uncached")
 
 
-def _results(run_dir: Path) -> list[dict]:
+def _results(run_dir: Path) -> list[SearchRecord]:
     """search.json of every task run.json lists (a task folder it does not list is not part of the run)."""
-    tasks = json.loads((run_dir / "run.json").read_text())["tasks"]
-    return [json.loads((run_dir / "tasks" / t / "search.json").read_text()) for t in tasks]
+    run = Run(run_dir)
+    return [run.search(t) for t in run.record.tasks]
 
 
 def stage_seconds(run_dir: Path, spent_here: bool = False) -> float:
@@ -98,8 +99,8 @@ def stage_seconds(run_dir: Path, spent_here: bool = False) -> float:
     counted as that run took, or (spent_here) not at all."""
     total = 0.0
     for r in _results(run_dir):
-        kept = set(r.get("kept", {}).get("stages", [])) if spent_here else set()
-        total += sum(v for k, v in r["seconds"].items() if k in STAGES and k not in kept)
+        kept = set((r.kept or {}).get("stages", [])) if spent_here else set()
+        total += sum(v for k, v in r.seconds.items() if k in STAGES and k not in kept)
     return total
 
 

@@ -19,7 +19,7 @@ from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_
 from mtserve.training.finetune import distil, distil_loss, train_partial
 from mtserve.training.pipeline import train
 from mtserve.training.report import write_accuracy
-from mtserve.training.run_dir import Run
+from mtserve.training.run_dir import Run, SearchRecord
 from mtserve.training.search import Candidate, choose, choose_jointly, layers_served
 
 from .conftest import GLUE_DIR, tiny_bert
@@ -260,13 +260,18 @@ def test_revision_across_tasks_swaps_the_served_branch(tiny_backbone, tiny_data,
             task_dir / "branch.safetensors",
             {"chosen": alone.to_dict()},
         )
-        results[task] = {
-            "candidates": [c.to_dict() for c in cands[task]],
-            "full": full[task],
-            "chosen": {**alone.to_dict(), "meets_target": True},
-        }
-        (task_dir / "search.json").write_text(json.dumps(results[task]))  # as train_task leaves it
-    assert results["domain"]["chosen"]["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
+        results[task] = SearchRecord(
+            task=d.spec.to_dict(),
+            metric=d.spec.metric,
+            full=full[task],
+            candidates=[c.to_dict() for c in cands[task]],
+            chosen={**alone.to_dict(), "meets_target": True},
+            train_examples=len(d.train),
+            dev_examples=len(d.dev),
+            seconds={},
+        )
+        results[task].write(task_dir / "search.json")  # as train_task leaves it
+    assert results["domain"].chosen["branch_depth"] == 3  # 3 + 2 layers served, against 1 + 2 jointly
 
     trunk = make_trunk(bert, 4, list(range(5)))
     revise_jointly(

@@ -56,7 +56,7 @@ from mtserve.training.finetune import (
     train_units,
 )
 from mtserve.training.progress import VERBOSE, Progress, current, duration, using
-from mtserve.training.run_dir import Run, save_backbone
+from mtserve.training.run_dir import Run, RunRecord, SearchRecord, save_backbone
 from mtserve.training.search import DISTILLED, PARTIAL, Candidate, choose, choose_jointly
 
 
@@ -210,8 +210,8 @@ def train_task(
     keep_candidates: bool = False,
     peer_baseline: bool = False,
     baseline: dict | None = None,
-) -> dict:
-    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (search.json's content).
+) -> SearchRecord:
+    """Steps 1-4 for one task; writes tasks/<task>/ and returns its result record (its search.json).
 
     `baseline`: step 1 as an earlier run of the same settings and data finished it (`_baseline_of`: full
     fine-tuning's scores and time, the peer's result); its full.safetensors must be in the task's folder already.
@@ -261,7 +261,7 @@ def _train_task(
     keep_candidates: bool,
     peer_baseline: bool,
     baseline: dict | None,
-) -> dict:
+) -> SearchRecord:
     from mtserve.training import chance
 
     p = current()
@@ -336,30 +336,29 @@ def _train_task(
             f"(validation) {' '.join(_describe(c) for c in candidates)} -> {_describe(chosen)}"
             f"{'' if chosen.meets_target else ' (below target)'}, served dev {chosen.served:.4f}"
         )
-    result = {
-        "task": spec.to_dict(),
-        "metric": spec.metric,
-        "full": full_score,
-        "full_validation": full_validation,
-        **({"full_chance": full_chance} if full_chance is not None else {}),
-        "chosen": chosen.to_dict(),
-        "candidates": [c.to_dict() for c in candidates],
-        "train_examples": len(data.train),
-        "validation_examples": len(data.validation),
-        "dev_examples": len(data.dev),
-        "notes": data.notes,
-        "search": search.to_dict(),  # what --resume compares: a task searched with other settings searches again
-        "seconds": {
+    result = SearchRecord(
+        task=spec.to_dict(),
+        metric=spec.metric,
+        full=full_score,
+        full_validation=full_validation,
+        full_chance=full_chance,
+        chosen=chosen.to_dict(),
+        candidates=[c.to_dict() for c in candidates],
+        train_examples=len(data.train),
+        validation_examples=len(data.validation),
+        dev_examples=len(data.dev),
+        notes=data.notes,
+        search=search.to_dict(),  # what --resume compares: a task searched with other settings searches again
+        seconds={
             "full": round(full_seconds, 2),
             "features": round(t_feat.seconds, 2),
             "search": round(t_search.seconds, 2),
         },
-    }
-    if baseline is not None:
-        result["kept"] = baseline["kept"]
+        kept=None if baseline is None else baseline["kept"],
+        peer=peer,
+    )
     if peer is not None:
-        result["peer"] = peer
-        result["seconds"]["peer"] = peer["seconds"]
+        result.seconds["peer"] = peer["seconds"]
     if measure_uncached:
         # The same search (every k, every student) with the frozen trunk run over every batch instead of
         # read from the cache: what the cache saves, measured rather than estimated.
@@ -373,8 +372,8 @@ def _train_task(
         ):
             _, chosen_nc, candidates_nc = search_task(bert, spec, live, gold, cfg, search, full_validation)
             out["text"] = f"cached: {t_search.seconds:.0f} s + features {t_feat.seconds:.0f} s"
-        result["seconds"]["search_uncached"] = round(t_nc.seconds, 2)
-        result["uncached"] = {
+        result.seconds["search_uncached"] = round(t_nc.seconds, 2)
+        result.uncached = {
             "candidates": [c.to_dict() for c in candidates_nc],
             "chosen": chosen_nc.to_dict(),
         }
@@ -382,14 +381,14 @@ def _train_task(
     if keep_candidates:  # for the choice across tasks (train); removed once it is made
         for c in candidates:
             _save_branch(branches[c.key], candidate_path(task_dir, c), spec, c, cfg)
-    (task_dir / "search.json").write_text(json.dumps(result, indent=2))
+    result.write(task_dir / "search.json")
     return result
 
 
 def revise_jointly(
     run_dir: Path,
     datasets: dict[str, TaskData],
-    results: dict[str, dict],
+    results: dict[str, SearchRecord],
     bert_config: BertConfig,
     tokenizer,
     trunk: Trunk,
@@ -399,15 +398,12 @@ def revise_jointly(
     """Replace each task's own choice by the choice across tasks (choose_jointly) where they differ: its branch,
     its served score, its search.json (the task's own choice stays there as `chosen_alone`)."""
     joint = choose_jointly(
-        {
-            t: ([Candidate.from_dict(c) for c in r["candidates"]], r.get("full_validation", r["full"]))
-            for t, r in results.items()
-        },
+        {t: ([Candidate.from_dict(c) for c in r.candidates], r.choice_score) for t, r in results.items()},
         search.retention_target,
     )
     for task, (pick, met) in joint.items():
         result, task_dir = results[task], run_dir / "tasks" / task
-        alone = Candidate.from_dict(result["chosen"])
+        alone = Candidate.from_dict(result.chosen)
         if pick.key != alone.key:
             data = datasets[task]
             branch, _ = load_branch(bert_config, candidate_path(task_dir, pick))
@@ -415,12 +411,12 @@ def revise_jointly(
             served = served_dev_score(trunk, branch, enc_dev, data.dev.labels, data.spec, comp=cfg.compute())
             chosen = replace(pick, meets_target=met, served=served)
             _save_branch(branch, task_dir / "branch.safetensors", data.spec, chosen, cfg)
-            result["chosen"], result["chosen_alone"] = chosen.to_dict(), alone.to_dict()
+            result.chosen, result.chosen_alone = chosen.to_dict(), alone.to_dict()
             _progress(
                 f"{task}: across tasks, {_describe(chosen)} at depth {chosen.branch_depth} instead of "
                 f"{_describe(alone)} at depth {alone.branch_depth}"
             )
-            (task_dir / "search.json").write_text(json.dumps(result, indent=2))  # train_task wrote the rest
+            result.write(task_dir / "search.json")
         shutil.rmtree(task_dir / "candidates", ignore_errors=True)
 
 
@@ -505,14 +501,13 @@ def _train(
         task_dir, baseline = run_dir / "tasks" / name, None
         done, step1 = task_dir / "search.json", task_dir / BASELINE_FILE
         if resume and done.is_file():
-            finished = json.loads(done.read_text())
-            # search.json files written before it recorded its search settings: the run's, from resume.json
-            if finished.get("search", unrecorded_search) == search.to_dict() and _has_candidates(
+            finished = SearchRecord.read(done)
+            if _searched_with(finished, unrecorded_search) == search.to_dict() and _has_candidates(
                 task_dir, finished
             ):
                 # the choice across tasks runs again below, from the task's own
-                if "chosen_alone" in finished:
-                    finished["chosen"] = finished.pop("chosen_alone")
+                if finished.chosen_alone is not None:
+                    finished.chosen, finished.chosen_alone = finished.chosen_alone, None
                 results[name] = finished
                 step1.unlink(missing_ok=True)  # left if a stop came between search.json and its removal
                 _progress(f"{name}: finished before the interruption; kept")
@@ -520,7 +515,12 @@ def _train(
             # Searched with other settings, or finished in a run whose choice across tasks was made (its
             # candidates are gone): search again. Until that search writes its search.json, step 1 lives in
             # baseline.json, so an interruption never leaves a search.json beside another search's branches.
-            baseline = _baseline_of(finished, finished.get("search", unrecorded_search))
+            if finished.full_validation is None:  # its search compared dev scores, a new one validation
+                raise UserError(
+                    f"{done}: written before validation splits (no full_validation): its full fine-tuning "
+                    "cannot be kept for a new search; train without --resume"
+                )
+            baseline = _baseline_of(finished, _searched_with(finished, unrecorded_search))
             atomic_write(step1, json.dumps(baseline, indent=2).encode())
             done.unlink()
             shutil.rmtree(task_dir / "candidates", ignore_errors=True)
@@ -546,19 +546,19 @@ def _train(
             cache.clear_memory()  # the next task reloads from disk what it shares with this one
     with p.stage("choice across tasks"):
         revise_jointly(run_dir, datasets, results, bert.config, tokenizer, trunk, cfg, search)
-    meta = {
-        "backbone": backbone,
-        "backbone_path": resolve_backbone(backbone) if not isinstance(backbone, type) else "",
-        "num_layers": num_layers,
-        "hidden_size": bert.config.hidden_size,
-        "config": cfg.to_dict(),
-        "search": search.to_dict(),
-        "tasks": list(results),
-        "trunk_fingerprint": fingerprint,
-        "notes": list(notes or []) + [n for r in results.values() for n in r["notes"]],
-    }
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
-    return meta
+    record = RunRecord(
+        backbone=backbone,
+        backbone_path=resolve_backbone(backbone) if not isinstance(backbone, type) else "",
+        num_layers=num_layers,
+        hidden_size=bert.config.hidden_size,
+        config=cfg.to_dict(),
+        search=search.to_dict(),
+        tasks=list(results),
+        trunk_fingerprint=fingerprint,
+        notes=list(notes or []) + [n for r in results.values() for n in r.notes],
+    )
+    record.write(run_dir / "run.json")
+    return record.to_dict()
 
 
 def _planned_work(
@@ -571,8 +571,8 @@ def _planned_work(
     work = stage_work(sizes, num_layers, cfg, search, peer, uncached)
     done, step1 = task_dir / "search.json", task_dir / BASELINE_FILE
     if resume and done.is_file():
-        finished = json.loads(done.read_text())
-        if finished.get("search", unrecorded_search) == search.to_dict() and _has_candidates(
+        finished = SearchRecord.read(done)
+        if _searched_with(finished, unrecorded_search) == search.to_dict() and _has_candidates(
             task_dir, finished
         ):
             return {}
@@ -598,28 +598,32 @@ def _data_hash(datasets: dict[str, TaskData]) -> dict[str, str]:
 BASELINE_FILE = "baseline.json"  # a task's step 1 while its search runs again (train)
 
 
-def _has_candidates(task_dir: Path, finished: dict) -> bool:
+def _searched_with(finished: SearchRecord, unrecorded_search: dict | None) -> dict | None:
+    """The search settings of a finished task: its own record of them, or (a search.json written before it
+    recorded them) the run's, from resume.json."""
+    return unrecorded_search if finished.search is None else finished.search
+
+
+def _has_candidates(task_dir: Path, finished: SearchRecord) -> bool:
     """Whether every candidate branch of a finished task is on disk: true of a task finished in the run being
     resumed, whose choice across tasks (revise_jointly, which needs them) has not been made yet."""
-    return all(
-        candidate_path(task_dir, Candidate.from_dict(c)).is_file() for c in finished.get("candidates", [])
-    )
+    return all(candidate_path(task_dir, Candidate.from_dict(c)).is_file() for c in finished.candidates)
 
 
-def _baseline_of(finished: dict, its_search: dict | None) -> dict:
+def _baseline_of(finished: SearchRecord, its_search: dict | None) -> dict:
     """Step 1 of a finished task that searches again: what train_task's `baseline` takes."""
-    seconds = finished["seconds"]
+    seconds = finished.seconds
     return {
-        "full": finished["full"],
-        "full_validation": finished["full_validation"],
+        "full": finished.full,
+        "full_validation": finished.full_validation,
         "seconds": seconds["full"],
-        **({"peer": finished["peer"]} if "peer" in finished else {}),
-        **({"full_chance": finished["full_chance"]} if "full_chance" in finished else {}),
+        **({"peer": finished.peer} if finished.peer is not None else {}),
+        **({"full_chance": finished.full_chance} if finished.full_chance is not None else {}),
         # search.json says so: its full fine-tuning (and peer) come from a run that searched otherwise (the
         # first such run, when it was widened more than once)
-        "kept": finished.get("kept")
+        "kept": finished.kept
         or {
-            "stages": ["full"] + (["peer"] if "peer" in finished else []),
+            "stages": ["full"] + (["peer"] if finished.peer is not None else []),
             "search": its_search,
             "seconds": {k: seconds[k] for k in ("full", "peer") if k in seconds},
         },

@@ -13,41 +13,40 @@ from mtserve.training.search import DISTILLED, PARTIAL, Candidate, layers_served
 
 def accuracy(run) -> dict:
     """The accuracy.json record of docs/design.md (plus detail fields) from a training run."""
-    meta = run.meta
-    num_layers = meta["num_layers"]
+    record = run.record
+    num_layers = record.num_layers
     tasks, chosen, alone = {}, {}, {}
     reported = []  # what this report notes of a task, beside the data's notes (run.json holds those already)
-    for name in meta["tasks"]:
-        r = run.task_result(name)
-        c = chosen[name] = Candidate.from_dict(r["chosen"])
+    for name in record.tasks:
+        r = run.search(name)
+        c = chosen[name] = Candidate.from_dict(r.chosen)
         # the task's own choice, before the choice across tasks
-        alone[name] = Candidate.from_dict(r["chosen_alone"]) if "chosen_alone" in r else c
-        candidates = [Candidate.from_dict(x) for x in r["candidates"]]
+        alone[name] = Candidate.from_dict(r.chosen_alone) if r.chosen_alone is not None else c
+        candidates = [Candidate.from_dict(x) for x in r.candidates]
         # the best of each kind on dev (what the reports compare; the choice compared validation scores)
         best_p = max((x for x in candidates if x.kind == PARTIAL), key=lambda x: x.dev_score, default=None)
         best_d = max((x for x in candidates if x.kind == DISTILLED), key=lambda x: x.dev_score, default=None)
-        full = r["full"]
+        full = r.full
         served = c.dev_score  # fp32 through the served trunk + branch, on dev
-        notes, data_notes = list(r["notes"]), len(r["notes"])
-        if "kept" in r:  # --from-run, or --resume with other search settings: step 1 was not repeated
-            kept, was = r["kept"], r["kept"].get("search") or {}
+        notes, data_notes = list(r.notes), len(r.notes)
+        if r.kept is not None:  # --from-run, or --resume with other search settings: step 1 was not repeated
+            kept, was = r.kept, r.kept.get("search") or {}
             stages = " and ".join({"full": "full fine-tuning", "peer": "the peer"}[s] for s in kept["stages"])
             # a record without branch_pooling pooled its branches as full fine-tuning, which both runs share
-            pooled = was.get("branch_pooling") or meta["config"].get("pooling", "mean")
+            pooled = was.get("branch_pooling") or record.config.get("pooling", "mean")
             notes.append(
                 f"{stages} kept from a run that searched k = {','.join(map(str, was.get('k_values', [])))} "
                 f"(students of up to {was.get('max_student_layers')} layers, branches pooled {pooled}): the "
                 "times given are that run's"
             )
         # whether full fine-tuning beat what no learning scores (training/chance.py; None: a run made before)
-        check = r.get("full_chance")
-        learned = None if check is None else check["learned"]
+        check, learned = r.full_chance, r.full_learned
         retention = served / full if full > 0 else 0.0
         if learned is False:
             # the denominator says nothing: a ratio to it would read as a result (1.46 or 0.0 alike)
             retention = None
             notes.append(
-                f"full fine-tuning did not learn: {describe_chance(r['metric'], check)}; retention is "
+                f"full fine-tuning did not learn: {describe_chance(r.metric, check)}; retention is "
                 "meaningless and left out of the average"
             )
         elif full <= 0:
@@ -56,7 +55,7 @@ def accuracy(run) -> dict:
             notes.append(f"full fine-tuning scored {full:.4f} <= 0: retention reported as 0")
         reported += [f"{name}: {n}" for n in notes[data_notes:]]
         tasks[name] = {
-            "metric": r["metric"],
+            "metric": r.metric,
             "full": full,
             "served": served,
             "retention": retention,
@@ -67,20 +66,20 @@ def accuracy(run) -> dict:
             "chosen": {"kind": c.kind, "k": c.k, "l": c.task_layers, "meets_target": c.meets_target},
             "best_partial": best_p and {"k": best_p.k, "score": best_p.dev_score},
             "best_distilled": best_d and {"k": best_d.k, "l": best_d.task_layers, "score": best_d.dev_score},
-            "train_examples": r["train_examples"],
-            "dev_examples": r["dev_examples"],
-            "seconds": r["seconds"],
+            "train_examples": r.train_examples,
+            "dev_examples": r.dev_examples,
+            "seconds": r.seconds,
             # what the choice compared: the validation split (runs before it: dev)
-            "choice_on": "validation" if "full_validation" in r else "dev",
-            "validation_examples": r.get("validation_examples"),
-            "full_validation": r.get("full_validation"),
+            "choice_on": "validation" if r.full_validation is not None else "dev",
+            "validation_examples": r.validation_examples,
+            "full_validation": r.full_validation,
             "search_score": c.score,
             "notes": notes,
         }
-        if "peer" in r:  # Hugging Face's own fine-tuning of the same data (--peer-baseline)
-            tasks[name]["peer"] = r["peer"]["score"]
-            tasks[name]["full_vs_peer"] = full - r["peer"]["score"]
-        if "chosen_alone" in r:
+        if r.peer is not None:  # Hugging Face's own fine-tuning of the same data (--peer-baseline)
+            tasks[name]["peer"] = r.peer["score"]
+            tasks[name]["full_vs_peer"] = full - r.peer["score"]
+        if r.chosen_alone is not None:
             a = alone[name].to_dict()
             tasks[name]["chosen_alone"] = {
                 k: a[k] for k in ("kind", "k", "l", "branch_depth", "task_layers", "score")
@@ -89,7 +88,7 @@ def accuracy(run) -> dict:
     layers_baseline = len(tasks) * num_layers
     meaningful = [t["retention"] for t in tasks.values() if t["retention"] is not None]
     return {
-        "backbone": meta["backbone"],
+        "backbone": record.backbone,
         "num_layers": num_layers,
         "tasks": tasks,
         # over the tasks whose full fine-tuning learned (None: none did)
@@ -100,8 +99,8 @@ def accuracy(run) -> dict:
         "layers_ratio": n_served / layers_baseline,
         "trunk_layers": trunk_layers(chosen),
         "layers_served_alone": layers_served(alone),
-        "retention_target": meta["search"]["retention_target"],
-        "notes": meta.get("notes", []) + reported,
+        "retention_target": record.search["retention_target"],
+        "notes": record.notes + reported,
     }
 
 
@@ -274,20 +273,20 @@ def plot_accuracy(run, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    meta = run.meta
+    record = run.record
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in meta["tasks"]:
-        r = run.task_result(name)
-        candidates = [Candidate.from_dict(c) for c in r["candidates"]]
+    for name in record.tasks:
+        r = run.search(name)
+        candidates = [Candidate.from_dict(c) for c in r.candidates]
         partial = sorted((c.k, c.dev_score) for c in candidates if c.kind == PARTIAL)
-        xs = [k for k, _ in partial] + [meta["num_layers"]]
-        ys = [s for _, s in partial] + [r["full"]]
-        (line,) = ax.plot(xs, ys, marker="o", label=f"{name} ({r['metric']})")
-        c = Candidate.from_dict(r["chosen"])
+        xs = [k for k, _ in partial] + [record.num_layers]
+        ys = [s for _, s in partial] + [r.full]
+        (line,) = ax.plot(xs, ys, marker="o", label=f"{name} ({r.metric})")
+        c = Candidate.from_dict(r.chosen)
         ax.scatter([c.task_layers], [c.dev_score], marker="*", s=160, color=line.get_color(), zorder=5)
     ax.set_xlabel("fine-tuned layers (rightmost point: full fine-tuning)")
     ax.set_ylabel("dev score")
-    ax.set_title(f"Dev score vs fine-tuned layers ({meta['backbone']})\nstar = served branch (task layers)")
+    ax.set_title(f"Dev score vs fine-tuned layers ({record.backbone})\nstar = served branch (task layers)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -300,7 +299,7 @@ def plot_training_loss(run, path: Path) -> bool:
     student) against the share of its steps done, and the learning rate beside it. False (and no file) when no
     task has a loss log (a run made before them)."""
     logs = {}
-    for name in run.meta["tasks"]:
+    for name in run.record.tasks:
         f = run.task_dir(name) / LOG_FILE
         rows = read_log(f) if f.is_file() else []
         if rows:
@@ -333,7 +332,7 @@ def plot_training_loss(run, path: Path) -> bool:
             ax.grid(alpha=0.3)
             ax.set_xlabel("share of the stage's steps", fontsize=8)
         ax_loss.legend(fontsize=6, ncol=2)
-    fig.suptitle(f"Training loss per task and stage ({run.meta['backbone']})", fontsize=10)
+    fig.suptitle(f"Training loss per task and stage ({run.record.backbone})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
