@@ -31,8 +31,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mtserve.loadtest import protocol
+from mtserve.loadtest import protocol, stability
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.worker_process import LocustWorker
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving import registry
@@ -64,6 +65,11 @@ class SearchConfig:
     max_requests: int = 500_000  # utterances, the whole search
     request_timeout_s: float = 0.0  # 0: 10 x SLO, within 2 .. 30 s
     probe_n: int = 8
+    # each step repeats its window until the last `stable_windows` agree within `stability_tolerance` (throughput
+    # and p99; loadtest/stability.py: perf_analyzer's rule, 3 windows and 10% there too), at most `max_windows`
+    stable_windows: int = stability.STABLE_WINDOWS
+    stability_tolerance: float = stability.TOLERANCE
+    max_windows: int = 10  # perf_analyzer's --max-trials
     slo_auto_factor: float = 0.0  # > 0: raise the SLO to this x the slower workload's unloaded p50 (sweeps)
 
     def __post_init__(self) -> None:
@@ -80,6 +86,9 @@ class SearchConfig:
             (self.max_requests > 0, "--max-requests must be > 0"),
             (self.start_rps >= 0, "--start-rps must be >= 0"),
             (self.probe_n >= 1, "probe_n must be >= 1"),
+            (self.stable_windows >= 1, "--stable-windows must be >= 1"),
+            (self.stability_tolerance > 0, "--stability-tolerance must be > 0"),
+            (self.max_windows >= self.stable_windows, "need --max-windows >= --stable-windows"),
         ]
         for ok, message in checks:
             if not ok:
@@ -106,14 +115,17 @@ class SearchConfig:
         return float(min(self.warmup_s + 5.0, max(self.warmup_s, interval + 0.5)))
 
 
+# The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
+# 50/s), bisecting to 10%, at most 5 windows a step, 180 s in all.
 SHORT = {
-    "min_duration_s": 2.5,
-    "max_duration_s": 6.0,
-    "min_samples": 120,
+    "min_duration_s": 2.0,
+    "max_duration_s": 4.0,
+    "min_samples": 100,
     "warmup_s": 1.0,
-    "rel_tol": 0.25,
-    "max_steps": 6,
-    "max_time_s": 150.0,
+    "rel_tol": 0.1,
+    "max_steps": 8,
+    "max_windows": 5,
+    "max_time_s": 180.0,
     "probe_n": 5,
 }
 
@@ -173,6 +185,8 @@ def _step_from(reply: dict) -> Step:
             "server_window_s",
             "generators",
             "locust_reports",
+            "window_s",
+            "pooled_windows",
         )
     }
     return Step(
@@ -187,6 +201,9 @@ def _step_from(reply: dict) -> Step:
         float(reply["duration_s"]),
         error_examples=list(reply.get("error_examples") or []),
         extra=extra,
+        windows=list(reply.get("windows") or []),
+        stability=str(reply.get("stability") or ""),
+        stability_reason=str(reply.get("stability_reason") or ""),
     )
 
 
@@ -284,7 +301,8 @@ def measure_capacity(
             searches[w] = s
 
         def cost(w: str, rate: float) -> tuple[float, int]:
-            seconds = cfg.warmup(rate) + cfg.duration(rate) + 2.0
+            # a stable step's time (a step that needs more windows runs over the budget by those)
+            seconds = cfg.warmup(rate) + cfg.stable_windows * (cfg.duration(rate) + 0.3) + 2.0
             return seconds, int(math.ceil(rate * seconds))
 
         def measure(w: str, rate: float) -> Step:
@@ -307,8 +325,14 @@ def measure_capacity(
                     "settle_s": SETTLE_S,
                     "timeout": cfg.timeout_s,
                     "csv_prefix": csv_prefix,
+                    "windows": {
+                        "need": cfg.stable_windows,
+                        "max": cfg.max_windows,
+                        "tolerance": cfg.stability_tolerance,
+                        "slo_ms": cfg.slo_p99_ms,
+                    },
                 },
-                timeout=SETTLE_S + warmup + duration + 3 * cfg.timeout_s + 90,
+                timeout=SETTLE_S + warmup + cfg.max_windows * (duration + 3 * cfg.timeout_s) + 90,
             )
             step = judge(_step_from(reply), cfg.slo_p99_ms)
             if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
@@ -323,9 +347,13 @@ def measure_capacity(
 
         def on_step(st: Step) -> None:
             measured.append(st)
+            n = len(measured) + sum(s.steps_left() for s in searches.values())
+            elapsed = time.monotonic() - budget.started
             log(
-                f"loadtest: {st.workload:<9} offered {st.offered_rps:8.2f}/s  served {st.achieved_rps:8.2f}/s  "
-                f"p50 {st.p50_ms:7.1f} ms  p99 {st.p99_ms:7.1f} ms  n={st.count:<5} "
+                f"loadtest: {time.strftime('%H:%M:%S')} step {len(measured)} of ~{n} "
+                f"({elapsed:.0f} s of {budget.max_seconds:g} s)  {st.workload:<9} offered {st.offered_rps:7.2f}/s  "
+                f"served {st.achieved_rps:7.2f}/s  p50 {st.p50_ms:6.1f} ms  p99 {st.p99_ms:6.1f} ms  "
+                f"n={st.count:<5} {len(st.windows)} window(s) {st.stability or ''}  "
                 f"{'PASS' if st.passed else 'fail: ' + st.reason}"
             )
             if st.extra.get("client_cpu_warning"):
@@ -340,6 +368,7 @@ def measure_capacity(
                 r["p99_ms"] = probe[w]["p99_ms"]
             notes.append(f"{w}: {NO_RATE_MEETS_SLO} (p99 <= {cfg.slo_p99_ms:g} ms); {r['outcome']}")
     mt, pt = results[protocol.MULTITASK], results[protocol.PER_TASK]
+    cost_reduction_interval = reduction_interval(mt["max_rps_interval"], pt["max_rps_interval"])
     if mt["max_rps"] > 0:
         cost_reduction = 1.0 - pt["max_rps"] / mt["max_rps"]
     else:
@@ -359,9 +388,10 @@ def measure_capacity(
     capacity = {
         "tasks": len(plan.tasks),
         "slo_p99_ms": float(cfg.slo_p99_ms),
-        "multitask": {"max_rps": float(mt["max_rps"]), "p99_ms": _finite(mt["p99_ms"])},
-        "per_task": {"max_rps": float(pt["max_rps"]), "p99_ms": _finite(pt["p99_ms"])},
+        "multitask": _workload_capacity(mt),
+        "per_task": _workload_capacity(pt),
         "cost_reduction": cost_reduction,
+        "cost_reduction_interval": cost_reduction_interval,
         "ideal_cost_reduction": ideal,
         # beside the DESIGN schema: Triton's per-model statistics at each workload's highest passing rate
         "server": {
@@ -394,6 +424,23 @@ def measure_capacity(
 
 def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def _workload_capacity(r: dict) -> dict:
+    return {
+        "max_rps": float(r["max_rps"]),
+        "max_rps_interval": [float(x) for x in r["max_rps_interval"]],
+        "p99_ms": _finite(r["p99_ms"]),
+        "p99_ms_interval": [_finite(x) for x in r["p99_ms_interval"]],
+    }
+
+
+def reduction_interval(multitask: list[float], per_task: list[float]) -> list[float] | None:
+    """The saving 1 - per_task / multitask over the two capacities' intervals: [lowest, highest] (null when the
+    multitask interval reaches 0)."""
+    if multitask[0] <= 0:
+        return None
+    return [1.0 - per_task[1] / multitask[0], 1.0 - per_task[0] / multitask[1]]
 
 
 @contextlib.contextmanager
@@ -435,6 +482,7 @@ def run_capacity(
     utterances: list[Utterance] | None = None,
     registry_path: str | Path | None = None,
     target_rps: float = 1000.0,
+    utilisation: float = UTILISATION,
     seed: int = 0,
     ready_timeout: float = 300.0,
     log=print,
@@ -474,10 +522,11 @@ def run_capacity(
         )
     if repo is not None:
         result["details"]["repo"] = str(repo)
+    result["capacity"]["sizing"] = sizing(result["capacity"], target_rps, utilisation)
     if out_dir is not None:
         from mtserve.loadtest.report import write_capacity_reports
 
-        paths = write_capacity_reports(result, out_dir, target_rps=target_rps)
+        paths = write_capacity_reports(result, out_dir, target_rps=target_rps, utilisation=utilisation)
         result["paths"] = {k: str(v) for k, v in paths.items()}
         log(f"loadtest: wrote {', '.join(str(p) for p in paths.values())}")
     return result

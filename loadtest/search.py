@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from mtserve.loadtest import stability
+
 NO_RATE_MEETS_SLO = "no rate meets the SLO"
 
 
@@ -41,9 +43,26 @@ class Step:
     reason: str = ""
     error_examples: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # every window the step measured ({"achieved_rps", "p99_ms", ...}) and the stability rule's verdict on them
+    # (loadtest/stability.py); the figures above pool the windows stability.pooled() names
+    windows: list[dict] = field(default_factory=list)
+    stability: str = ""
+    stability_reason: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def pooled_windows(self) -> list[dict]:
+        return stability.pooled(self.windows, self.stability) if self.stability else list(self.windows)
+
+    def rate_range(self) -> tuple[float, float]:
+        """(lowest, highest) served rate over the windows the step's figures pool."""
+        rates = [float(w["achieved_rps"]) for w in self.pooled_windows()] or [self.achieved_rps]
+        return min(rates), max(rates)
+
+    def p99_range(self) -> tuple[float, float]:
+        p99s = [float(w["p99_ms"]) for w in self.pooled_windows()] or [self.p99_ms]
+        return min(p99s), max(p99s)
 
 
 def judge(
@@ -66,6 +85,8 @@ def judge(
                 "were started (the load generator fell behind)"
             ),
         )
+    elif step.stability == stability.UNSTABLE:
+        step.passed, step.reason = False, f"unstable ({step.stability_reason})"
     else:
         step.passed, step.reason = True, "ok"
     return step
@@ -123,6 +144,20 @@ class RateSearch:
             return min(lo.offered_rps * self.growth, self.max_rate)
         return math.sqrt(lo.offered_rps * hi.offered_rps)
 
+    def steps_left(self) -> int:
+        """An estimate of the steps this search still takes (for progress lines): bisections until the bracket
+        is within rel_tol (each halves its log-width), plus one to find a bracket when there is none yet."""
+        if self.next_rate() is None:
+            return 0
+        left = self.max_steps - len(self.steps)
+        if self.lo is not None and self.hi is not None:
+            width = math.log(self.hi.offered_rps / self.lo.offered_rps)
+            bracket = 0
+        else:
+            width, bracket = math.log(self.growth), 1
+        bisections = math.ceil(math.log2(max(width / math.log(1 + self.rel_tol), 1.0)))
+        return max(1, min(left, bracket + bisections))
+
     def record(self, step: Step) -> None:
         self.steps.append(step)
         if step.passed:
@@ -137,21 +172,35 @@ class RateSearch:
 
     def result(self) -> dict:
         """max_rps: the utterance rate actually served at the highest passing step (0 when none passed);
-        p99_ms: that step's p99 (when none passed: the p99 at the lowest rate tried)."""
+        p99_ms: that step's p99 (when none passed: the p99 at the lowest rate tried).
+
+        max_rps_interval: where the capacity lies, as measured: from the slowest window of the highest passing
+        step up to the lowest rate that failed above it (the search's bracket), or to the step's fastest window
+        when nothing above it failed (capped, or stopped by a budget). p99_ms_interval: that step's windows'
+        lowest and highest p99."""
         if self.lo is not None:
             best = self.lo
+            lo, hi = best.rate_range()
+            if self.hi is not None and self.hi.offered_rps > best.offered_rps:
+                hi = self.hi.offered_rps
             return {
                 "max_rps": best.achieved_rps,
+                "max_rps_interval": [min(lo, best.achieved_rps), max(hi, best.achieved_rps)],
                 "p99_ms": best.p99_ms,
+                "p99_ms_interval": list(best.p99_range()),
                 "offered_rps": best.offered_rps,
+                "failed_rps": self.hi.offered_rps if self.hi is not None else None,
                 "outcome": self.outcome,
                 "steps": len(self.steps),
             }
         lowest = min(self.steps, key=lambda s: s.offered_rps) if self.steps else None
         return {
             "max_rps": 0.0,
+            "max_rps_interval": [0.0, lowest.offered_rps if lowest else 0.0],
             "p99_ms": lowest.p99_ms if lowest else float("nan"),
+            "p99_ms_interval": list(lowest.p99_range()) if lowest else [float("nan")] * 2,
             "offered_rps": 0.0,
+            "failed_rps": lowest.offered_rps if lowest else None,
             "outcome": self.outcome or NO_RATE_MEETS_SLO,
             "steps": len(self.steps),
         }

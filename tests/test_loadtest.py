@@ -43,7 +43,16 @@ def triton(tiny_repo):
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}
+SCHEMA = {
+    "tasks",
+    "slo_p99_ms",
+    "multitask",
+    "per_task",
+    "cost_reduction",
+    "cost_reduction_interval",
+    "ideal_cost_reduction",
+    "sizing",
+}
 
 
 # ---------------------------------------------------------------- the search, on a fake server
@@ -233,8 +242,10 @@ def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
     paths = write_capacity_reports(_fake_result(400.0, 100.0), tmp_path, target_rps=1000)
     cap = json.loads(paths["capacity.json"].read_text())
     assert set(cap) <= SCHEMA | {"server"} and cap["cost_reduction"] == pytest.approx(0.75)
+    # at 70% utilisation: 1000 / (0.7 x 400) = 3.6 -> 4 replicas, 1000 / (0.7 x 100) = 14.3 -> 15
+    assert cap["sizing"]["multitask"]["replicas"] == 4 and cap["sizing"]["per_task"]["replicas"] == 15
     md = paths["capacity.md"].read_text()
-    assert "| 1000 | 3 | 10 | 70% |" in md and "a note" in md
+    assert "| 1000 | 4 | 4 | 15 | 15 | 73% | 73% to 73% |" in md and "a note" in md
     assert paths["latency_vs_rate.png"].stat().st_size > 1000
     write_sweep_reports(
         [{"tasks": 2, "cost_reduction": 0.3, "ideal_cost_reduction": 0.4, "backbone": "x"}], tmp_path
