@@ -492,8 +492,12 @@ def run_capacity(
     workers: int = 1,
     expect_workers: int = 0,
     master_bind: str | None = None,
+    cross_check: bool = False,
 ) -> dict:
     """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
+
+    `cross_check`: then run Triton's perf_analyzer on the same server (loadtest/crosscheck.py) and write its
+    figures beside ours (crosscheck.json / crosscheck.md).
 
     `per_task_url` / `per_task_authority`: an address, a map or a template (protocol.Targets)."""
     cfg = cfg or SearchConfig()
@@ -504,6 +508,10 @@ def run_capacity(
     reg = load_registry(registry_path)
     if registry_path is not None and reg is None:
         log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
+    if cross_check:
+        from mtserve.loadtest.crosscheck import find_perf_analyzer
+
+        find_perf_analyzer()  # before the search: a missing tool is an error now, not after minutes
     with serving(repo, url, ready_timeout, log) as grpc_url:
         targets = protocol.Targets(grpc_url, authority, per_task_url or None, per_task_authority, tls)
         result = measure_capacity(
@@ -520,6 +528,17 @@ def run_capacity(
             master_bind=master_bind,
             locust_dir=None if out_dir is None else Path(out_dir) / "locust",
         )
+        if cross_check:
+            from mtserve.loadtest.crosscheck import cross_check as perf_analyzer_check
+
+            result["cross_check"] = perf_analyzer_check(
+                grpc_url,
+                result["details"]["task_names"],
+                result["capacity"],
+                utterances or build_pool(seed=seed),
+                cfg.slo_p99_ms,
+                log=log,
+            )
     if repo is not None:
         result["details"]["repo"] = str(repo)
     result["capacity"]["sizing"] = sizing(result["capacity"], target_rps, utilisation)

@@ -182,6 +182,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="utterances per second to size the fleet for in capacity.md (default 1000)",
     )
     p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="after the search, run Triton's perf_analyzer (make perf-analyzer) on multitask and each "
+        "single_<task> at the same SLO, on the same server: crosscheck.{json,md} beside capacity.md",
+    )
+    p.add_argument(
         "--utilisation",
         type=float,
         default=UTILISATION,
@@ -234,6 +240,7 @@ def run(args) -> int:
         workers=args.workers,
         expect_workers=args.expect_workers,
         master_bind=args.master_bind or None,
+        cross_check=args.cross_check,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))

@@ -6,6 +6,7 @@ capacity_steps.json    how it was measured: settings, unloaded latency, every st
                        (with the server's statistics of each step)
 capacity.md            the fleet for a target rate at a utilisation, both ways, the saving, with intervals, and
                        where the server's time goes
+crosscheck.json / .md  with --cross-check: Triton's perf_analyzer on the same server, beside our figures
 latency_vs_rate.png    p50 / p99 against offered rate, both workloads, with the SLO
 cost_vs_tasks.json     [{"tasks", "cost_reduction", "ideal_cost_reduction", "backbone"}], one per sweep point
 cost_vs_tasks.png      measured and ideal cost reduction against the number of tasks
@@ -308,6 +309,13 @@ def write_capacity_reports(
         "latency_vs_rate.png": out / "latency_vs_rate.png",
     }
     _write_json(paths["capacity.json"], result["capacity"])
+    if result.get("cross_check"):
+        from mtserve.loadtest.crosscheck import crosscheck_markdown
+
+        paths["crosscheck.json"] = out / "crosscheck.json"
+        paths["crosscheck.md"] = out / "crosscheck.md"
+        _write_json(paths["crosscheck.json"], protocol.json_safe(result["cross_check"]))
+        paths["crosscheck.md"].write_text(crosscheck_markdown(result["cross_check"]))
     _write_json(paths["capacity_steps.json"], protocol.json_safe(result["details"]))
     paths["capacity.md"].write_text(capacity_markdown(protocol.json_safe(result), target_rps))
     d = result["details"]
