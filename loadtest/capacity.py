@@ -14,9 +14,12 @@ against one deployment per task, measured in the same run on a real Triton over 
    both workloads alternating step by step; each step runs Locust headless with constant-throughput
    users, in the worker process or spread over Locust workers (--workers N local processes, or
    --expect-workers N started elsewhere, e.g. k8s/loadtest); bounded in steps, time and utterances.
-   Triton's own statistics are read before and after each step's window;
-4. reports (loadtest/report.py): capacity.json, capacity.md, latency_vs_rate.png, and Locust's own
-   CSV and HTML reports of every step under locust/.
+   Each step repeats its window until three agree (loadtest/stability.py, perf_analyzer's rule) or reports
+   itself unstable; every maximum rate and the saving carry an interval. Triton's own statistics are read
+   before and after each step's windows;
+4. reports (loadtest/report.py): capacity.json, capacity.md (replicas at --utilisation, loadtest/sizing.py),
+   latency_vs_rate.png, and Locust's own CSV and HTML reports of every step under locust/;
+5. with --cross-check, Triton's perf_analyzer on the same server (loadtest/crosscheck.py): crosscheck.{json,md}.
 
 `short_capacity` is the < 3 minute version `make demo` runs.
 """

@@ -465,8 +465,26 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
     assert cap["ideal_cost_reduction"] == pytest.approx(
         1 - served / (len(registry["tasks"]) * registry["num_layers"])
     )
+    for key in (
+        "multitask",
+        "per_task",
+    ):  # the capacity lies in its interval; the step's windows bound the p99
+        lo, hi = cap[key]["max_rps_interval"]
+        assert lo <= cap[key]["max_rps"] <= hi
+        assert cap[key]["p99_ms_interval"][0] <= cap[key]["p99_ms"] <= cap[key]["p99_ms_interval"][1] + 1e-9
+    iv = cap["cost_reduction_interval"]
+    assert iv[0] <= cap["cost_reduction"] <= iv[1]
+    assert cap["sizing"]["utilisation"] == 0.7 and cap["sizing"]["multitask"]["replicas"] >= 1
     steps = result["details"]["steps"]
     assert [s["workload"] for s in steps[:2]] == ["multitask", "per-task"] and len(steps) <= 4
+    for s in steps:  # every step repeated its window until 3 agreed, or said why not (at most 5: SHORT)
+        assert 1 <= len(s["windows"]) <= SHORT["max_windows"] and s["stability"] in (
+            "stable",
+            "unstable",
+            "failed",
+        )
+        if s["stability"] == "stable":
+            assert len(s["windows"]) >= 3 and s["count"] == sum(w["count"] for w in s["windows"][-3:])
     assert all(s["errors"] == 0 for s in steps) and all(math.isfinite(s["p99_ms"]) for s in steps)
     for name in ("capacity.md", "latency_vs_rate.png", "capacity_steps.json"):
         assert (tmp_path / name).stat().st_size > 0
