@@ -191,6 +191,9 @@ def search_model(
             stability_reason="perf_analyzer: failed to obtain stable measurement",
         )
         judge(st, slo_ms)
+        if not m["stable"]:  # perf_analyzer reports no figures for a rate it could not stabilise
+            st.passed = False
+            st.reason = f"unstable: perf_analyzer found no 3 windows within {TOLERANCE_PCT}% in {MAX_TRIALS}"
         m["passed"], m["reason"] = st.passed, st.reason
         search.record(st)
         p99 = "n/a" if m["p99_ms"] is None else f"{m['p99_ms']:.1f} ms"
