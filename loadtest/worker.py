@@ -25,7 +25,8 @@ measurement window opens (a `mtserve_window` message to every load generator, lo
 (bounded by the per-call timeout) and send every utterance that started inside the window to this
 process, slow ones included. The next window opens at once, the users still running, until the stability
 rule (loadtest/stability.py) ends the step; its figures pool the agreeing windows. Triton's statistics are
-read just before the first window opens and after the last drained. With `csv_prefix`, Locust's own CSV and HTML reports of the step are written there.
+read just before the first window opens and after the last drained. With `csv_prefix`, Locust's own CSV
+and HTML reports of the step are written there.
 """
 
 # first: the locustfile imports locust (gevent patching), then initialises grpc's gevent integration
