@@ -55,7 +55,8 @@ class SearchConfig:
     slo_p99_ms: float = 200.0
     min_rps: float = 0.25  # below this a workload "meets no rate"
     max_rps: float = 2000.0
-    start_rps: float = 0.0  # 0: half the unloaded rate, 0.5 / p50
+    start_rps: float = 0.0  # 0: start_factor x the unloaded rate (1 / p50)
+    start_factor: float = 0.5
     growth: float = 2.0
     rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
     max_steps: int = 10  # per workload
@@ -88,6 +89,7 @@ class SearchConfig:
             (self.max_time_s > 0, "--max-time must be > 0"),
             (self.max_requests > 0, "--max-requests must be > 0"),
             (self.start_rps >= 0, "--start-rps must be >= 0"),
+            (self.start_factor > 0, "start_factor must be > 0"),
             (self.probe_n >= 1, "probe_n must be >= 1"),
             (self.stable_windows >= 1, "--stable-windows must be >= 1"),
             (self.stability_tolerance > 0, "--stability-tolerance must be > 0"),
@@ -119,13 +121,15 @@ class SearchConfig:
 
 
 # The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
-# 50/s), bisecting to 10%, at most 5 windows a step, 180 s in all.
+# 50/s), at most 5 windows a step, bisecting to 5%, 180 s in all. It starts at twice the unloaded rate (the
+# batching server's capacity is several times it), not half, to spend no steps at rates far below capacity.
 SHORT = {
     "min_duration_s": 2.0,
     "max_duration_s": 4.0,
     "min_samples": 100,
     "warmup_s": 1.0,
-    "rel_tol": 0.1,
+    "start_factor": 2.0,
+    "rel_tol": 0.05,
     "max_steps": 8,
     "max_windows": 5,
     "max_time_s": 180.0,
@@ -297,7 +301,7 @@ def measure_capacity(
         searches = {}
         for w in protocol.WORKLOADS:
             p50 = probe[w]["p50_ms"]
-            start = cfg.start_rps or 0.5 * 1000.0 / max(p50, 1e-3)
+            start = cfg.start_rps or cfg.start_factor * 1000.0 / max(p50, 1e-3)
             s = RateSearch(start, cfg.min_rps, cfg.max_rps, cfg.growth, cfg.rel_tol, cfg.max_steps)
             if p50 > cfg.slo_p99_ms:
                 s.stop(f"{NO_RATE_MEETS_SLO} (unloaded p50 {p50:.1f} ms > SLO {cfg.slo_p99_ms:g} ms)")
@@ -561,14 +565,14 @@ def short_capacity(
     *,
     registry_path: str | Path | None = None,
     tasks: list[str] | None = None,
-    max_time_s: float = 150.0,
+    max_time_s: float = SHORT["max_time_s"],
     target_rps: float = 1000.0,
     utterances: list[Utterance] | None = None,
     log=print,
     **overrides,
 ) -> dict:
-    """The short search `make demo` runs: at most `max_time_s` of searching (150 s: under 3 minutes with the
-    worker's start and the probes), on top of the server's start when `repo_or_url` is a repository folder
+    """The short search `make demo` runs: at most `max_time_s` of searching (180 s, steps that need more windows
+    than 3 run over it by those), on top of the server's start when `repo_or_url` is a repository folder
     (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
     Extra keyword arguments override SearchConfig fields. Returns run_capacity's result:
     result["capacity"] is what capacity.json holds; reports are written to `out_dir` (None: not written)."""
