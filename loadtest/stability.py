@@ -4,7 +4,9 @@ A step keeps its offered rate and measures window after window (loadtest/worker.
 `STABLE_WINDOWS` (3) windows agree, as Triton's perf_analyzer does (its `--stability-percentage`, 10% by default,
 max / min over the last 3 measurements of both throughput and latency, at most `--max-trials` of them):
 
-- throughput: max / min of the windows' served rates <= 1 + tolerance;
+- throughput: max / min of the windows' served rates <= 1 + tolerance, or their utterance counts at most
+  `count_slack` apart (the step's user count: each paced user starts k or k + 1 utterances in a window whatever
+  the server does, which at a few utterances a window is more than 10%);
 - p99: max / min of the windows' p99 latencies <= 1 + tolerance, or every one of them on the same side of the
   SLO by more than the tolerance (all <= (1 - tolerance) x SLO, or all >= (1 + tolerance) x SLO).
 
@@ -56,6 +58,7 @@ def verdict(
     tolerance: float = TOLERANCE,
     max_windows: int = 10,
     need: int = STABLE_WINDOWS,
+    count_slack: int = 0,
 ) -> tuple[str, str]:
     """After each window: (MORE, why) to measure another, or the step's end: (STABLE | UNSTABLE | FAILED, why).
 
@@ -73,6 +76,8 @@ def verdict(
         last_n = windows[-need:]
         rate_spread, p99_spread = spread(last_n)
         clear = settled(last_n, slo_ms, tolerance)
+        counts = [int(w.get("count") or 0) for w in last_n]
+        rates_agree = rate_spread <= tolerance or max(counts) - min(counts) <= count_slack
         why = (
             f"last {need} windows: served rates {rate_spread:.0%} apart, p99s {p99_spread:.0%}"
             + (
@@ -82,7 +87,7 @@ def verdict(
             )
             + f" (tolerance {tolerance:.0%})"
         )
-        if rate_spread <= tolerance and (p99_spread <= tolerance or clear):
+        if rates_agree and (p99_spread <= tolerance or clear):
             return STABLE, why
         if len(windows) >= max_windows:
             return UNSTABLE, f"not stable in {len(windows)} windows: {why}"

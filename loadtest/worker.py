@@ -276,7 +276,12 @@ class Worker:
                     summary["errors"] += 1
                 measured.append((summary, rows, gens, missing))
                 state, why = stability.verdict(
-                    [m[0] for m in measured], slo_ms or math.inf, tolerance, max_windows, need
+                    [m[0] for m in measured],
+                    slo_ms or math.inf,
+                    tolerance,
+                    max_windows,
+                    need,
+                    count_slack=users,
                 )
             drained_s = time.monotonic() - t_open
             after = self._server_snapshot(workload)

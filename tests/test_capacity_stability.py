@@ -13,8 +13,14 @@ from mtserve.loadtest.search import Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.sizing import UTILISATION, replicas, sizing
 
 
-def w(rps: float, p99: float, errors: int = 0, count: int = 300) -> dict:
-    return {"achieved_rps": rps, "p99_ms": p99, "errors": errors, "count": count}
+def w(rps: float, p99: float, errors: int = 0, count: int | None = None) -> dict:
+    """A window's summary; by default a 3 s window (count = 3 x rate)."""
+    return {
+        "achieved_rps": rps,
+        "p99_ms": p99,
+        "errors": errors,
+        "count": round(3 * rps) if count is None else count,
+    }
 
 
 # ---------------------------------------------------------------- the stability rule
@@ -42,6 +48,14 @@ def test_p99s_all_clear_of_the_slo_settle_the_verdict_whatever_their_spread():
     assert stability.spread([w(90, 50), w(100, 50), w(95, 50)])[0] == pytest.approx(1 / 9)
     assert stability.verdict([w(90, 50), w(100, 50), w(95, 50)], 200.0)[0] == stability.MORE
     assert stability.spread([w(0, 50), w(100, 50), w(95, 50)]) == (math.inf, math.inf)
+
+
+def test_a_few_utterances_a_window_may_differ_by_the_users_count():
+    # 4/s in 2 s windows with 16 users paced at 0.25/s each: each user starts 0 or 1 utterance a window
+    few = [w(1.5, 20, count=3), w(4.0, 22, count=8), w(3.0, 21, count=6)]
+    assert stability.verdict(few, 2000.0)[0] == stability.MORE  # 167% apart
+    assert stability.verdict(few, 2000.0, count_slack=16)[0] == stability.STABLE
+    assert stability.verdict(few, 2000.0, count_slack=4)[0] == stability.MORE  # 5 apart > 4 users
 
 
 def test_only_the_last_three_windows_count_and_the_step_ends_unstable_at_the_limit():
