@@ -59,6 +59,7 @@ class SearchConfig:
     start_factor: float = 0.5
     growth: float = 2.0
     rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
+    confirm_fail: bool = True  # measure the lowest failing rate once more before converging (search.py)
     max_steps: int = 10  # per workload
     min_duration_s: float = 5.0  # measurement window per step ...
     max_duration_s: float = 30.0
@@ -302,7 +303,15 @@ def measure_capacity(
         for w in protocol.WORKLOADS:
             p50 = probe[w]["p50_ms"]
             start = cfg.start_rps or cfg.start_factor * 1000.0 / max(p50, 1e-3)
-            s = RateSearch(start, cfg.min_rps, cfg.max_rps, cfg.growth, cfg.rel_tol, cfg.max_steps)
+            s = RateSearch(
+                start,
+                cfg.min_rps,
+                cfg.max_rps,
+                cfg.growth,
+                cfg.rel_tol,
+                cfg.max_steps,
+                confirm=cfg.confirm_fail,
+            )
             if p50 > cfg.slo_p99_ms:
                 s.stop(f"{NO_RATE_MEETS_SLO} (unloaded p50 {p50:.1f} ms > SLO {cfg.slo_p99_ms:g} ms)")
             searches[w] = s

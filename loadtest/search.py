@@ -6,7 +6,11 @@ offered rate actually reached):
     1. bracket: start at `start`; after a pass multiply by `growth`, after a fail divide by it,
        until a pass and a fail bracket the answer (or a fail at `min_rate`: no rate meets the SLO;
        or a pass at `max_rate`: capped);
-    2. bisect: try the geometric mean of the bracket until fail / pass <= 1 + `rel_tol`.
+    2. bisect: try the geometric mean of the bracket until fail / pass <= 1 + `rel_tol`;
+    3. with `confirm`: before calling it converged, measure the lowest failing rate once more. A fail there
+       again ends the search; a pass means the first fail was the machine's, not the server's (a neighbour's
+       burst, the backlog of an overloaded step): every fail at or below that rate is set aside and the search
+       goes on upwards. Without it, one spurious fail low in the search caps the result for good.
 
 Every rate tried lies strictly inside the current bracket, so results stay consistent on a noisy
 machine (a pass is never above a fail). `alternate` runs several searches round-robin, one step
@@ -103,6 +107,7 @@ class RateSearch:
         growth: float = 2.0,
         rel_tol: float = 0.1,
         max_steps: int = 10,
+        confirm: bool = False,
     ):
         if not 0 < min_rate <= max_rate:
             raise ValueError(f"need 0 < min_rate <= max_rate, got {min_rate}, {max_rate}")
@@ -112,8 +117,10 @@ class RateSearch:
         self.min_rate, self.max_rate = min_rate, max_rate
         self.growth, self.rel_tol, self.max_steps = growth, rel_tol, max_steps
         self.lo: Step | None = None  # highest pass
-        self.hi: Step | None = None  # lowest fail
+        self.hi: Step | None = None  # lowest fail above it (fails a later pass set aside do not count)
         self.steps: list[Step] = []
+        self.confirm = confirm
+        self.retried: set[float] = set()  # failing rates measured again
         self.outcome = ""  # why it stopped
 
     @property
@@ -127,6 +134,9 @@ class RateSearch:
             return self.start
         lo, hi = self.lo, self.hi
         if lo is not None and hi is not None and hi.offered_rps / lo.offered_rps <= 1 + self.rel_tol:
+            if self.confirm and hi.offered_rps not in self.retried and len(self.steps) < self.max_steps:
+                self.retried.add(hi.offered_rps)
+                return hi.offered_rps
             self.outcome = "converged"
             return None
         if len(self.steps) >= self.max_steps:
@@ -163,7 +173,15 @@ class RateSearch:
         if step.passed:
             if self.lo is None or step.offered_rps > self.lo.offered_rps:
                 self.lo = step
-        elif self.hi is None or step.offered_rps < self.hi.offered_rps:
+            if self.hi is not None and self.hi.offered_rps <= step.offered_rps * (1 + 1e-9):
+                # a pass where it failed before (a confirmed retry): set aside every fail at or below it
+                above = [
+                    s for s in self.steps if not s.passed and s.offered_rps > step.offered_rps * (1 + 1e-9)
+                ]
+                self.hi = min(above, key=lambda s: s.offered_rps, default=None)
+        elif (self.lo is None or step.offered_rps > self.lo.offered_rps) and (
+            self.hi is None or step.offered_rps < self.hi.offered_rps
+        ):
             self.hi = step
 
     def stop(self, why: str) -> None:
