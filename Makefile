@@ -13,7 +13,7 @@ UV_VERSION := 0.13.9
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 
-.PHONY: venv lock test test-fast reliability demo bench gpu-check lint clean
+.PHONY: venv lock test test-fast reliability demo bench gpu-check lint clean perf-analyzer
 
 venv: $(STAMP)
 
@@ -44,8 +44,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
-# The reliability suite (tests/reliability: overload, faults, soak; about 35 minutes) is not part of it.
-test: venv
+# The reliability suite (tests/reliability: overload, faults, soak; about 35 minutes) is not part of it. perf_analyzer
+# (make perf-analyzer) is: tests/test_crosscheck.py runs it against the local Triton.
+test: venv perf-analyzer
 	$(BIN)/pytest -q -m "not reliability" tests
 
 # Overload, faults and soak against a real local Triton, measured and asserted; results merged into
@@ -64,6 +65,11 @@ demo: venv
 
 bench: venv
 	$(BIN)/mtserve bench
+
+# Triton's perf_analyzer for `mtserve loadtest --cross-check`, into .tools/perf_analyzer/ (not the venv): the binary
+# from the tritonclient 2.41.0 wheel, libcudart from the CUDA runtime wheel (by hash), Debian's libb64-0d (apt-get).
+perf-analyzer:
+	PYTHON=$(PYTHON) bash scripts/install_perf_analyzer.sh
 
 # Where a GPU exists (and onnxruntime-gpu is installed): trunk + heads against the per-task models, timed on the
 # GPU at the batch sizes Triton forms; prints the cost ratio. Skips with a message (exit 0) without a GPU.

@@ -15,9 +15,12 @@ against one deployment per task, measured in the same run on a real Triton over 
    both workloads alternating step by step; each step runs Locust headless with constant-throughput
    users, in the worker process or spread over Locust workers (--workers N local processes, or
    --expect-workers N started elsewhere, e.g. k8s/loadtest); bounded in steps, time and utterances.
-   Triton's own statistics are read before and after each step's window;
-4. reports (loadtest/report.py): capacity.json, capacity.md, latency_vs_rate.png, and Locust's own
-   CSV and HTML reports of every step under locust/.
+   Each step repeats its window until three agree (loadtest/stability.py, perf_analyzer's rule) or reports
+   itself unstable; every maximum rate and the saving carry an interval. Triton's own statistics are read
+   before and after each step's windows;
+4. reports (loadtest/report.py): capacity.json, capacity.md (replicas at --utilisation, loadtest/sizing.py),
+   latency_vs_rate.png, and Locust's own CSV and HTML reports of every step under locust/;
+5. with --cross-check, Triton's perf_analyzer on the same server (loadtest/crosscheck.py): crosscheck.{json,md}.
 
 `short_capacity` is the < 3 minute version `make demo` runs.
 """
@@ -34,9 +37,10 @@ from pathlib import Path
 
 from mtserve.core import registry
 from mtserve.core.errors import Unreachable, UserError
-from mtserve.loadtest import protocol
+from mtserve.loadtest import protocol, stability
 from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving.endpoint import TLS
 
@@ -52,9 +56,11 @@ class SearchConfig:
     slo_p99_ms: float = 200.0
     min_rps: float = 0.25  # below this a workload "meets no rate"
     max_rps: float = 2000.0
-    start_rps: float = 0.0  # 0: half the unloaded rate, 0.5 / p50
+    start_rps: float = 0.0  # 0: start_factor x the unloaded rate (1 / p50)
+    start_factor: float = 0.5
     growth: float = 2.0
     rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
+    confirm_fail: bool = True  # measure the lowest failing rate once more before converging (search.py)
     max_steps: int = 10  # per workload
     min_duration_s: float = 5.0  # measurement window per step ...
     max_duration_s: float = 30.0
@@ -65,6 +71,11 @@ class SearchConfig:
     max_requests: int = 500_000  # utterances, the whole search
     request_timeout_s: float = 0.0  # 0: 10 x SLO, within 2 .. 30 s
     probe_n: int = 8
+    # each step repeats its window until the last `stable_windows` agree within `stability_tolerance` (throughput
+    # and p99; loadtest/stability.py: perf_analyzer's rule, 3 windows and 10% there too), at most `max_windows`
+    stable_windows: int = stability.STABLE_WINDOWS
+    stability_tolerance: float = stability.TOLERANCE
+    max_windows: int = 10  # perf_analyzer's --max-trials
     slo_auto_factor: float = 0.0  # > 0: raise the SLO to this x the slower workload's unloaded p50 (sweeps)
 
     def __post_init__(self) -> None:
@@ -80,7 +91,11 @@ class SearchConfig:
             (self.max_time_s > 0, "--max-time must be > 0"),
             (self.max_requests > 0, "--max-requests must be > 0"),
             (self.start_rps >= 0, "--start-rps must be >= 0"),
+            (self.start_factor > 0, "start_factor must be > 0"),
             (self.probe_n >= 1, "probe_n must be >= 1"),
+            (self.stable_windows >= 1, "--stable-windows must be >= 1"),
+            (self.stability_tolerance > 0, "--stability-tolerance must be > 0"),
+            (self.max_windows >= self.stable_windows, "need --max-windows >= --stable-windows"),
         ]
         for ok, message in checks:
             if not ok:
@@ -107,14 +122,19 @@ class SearchConfig:
         return float(min(self.warmup_s + 5.0, max(self.warmup_s, interval + 0.5)))
 
 
+# The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
+# 50/s), at most 5 windows a step, bisecting to 5%, 180 s in all. It starts at twice the unloaded rate (the
+# batching server's capacity is several times it), not half, to spend no steps at rates far below capacity.
 SHORT = {
-    "min_duration_s": 2.5,
-    "max_duration_s": 6.0,
-    "min_samples": 120,
+    "min_duration_s": 2.0,
+    "max_duration_s": 4.0,
+    "min_samples": 100,
     "warmup_s": 1.0,
-    "rel_tol": 0.25,
-    "max_steps": 6,
-    "max_time_s": 150.0,
+    "start_factor": 2.0,
+    "rel_tol": 0.05,
+    "max_steps": 8,
+    "max_windows": 5,
+    "max_time_s": 180.0,
     "probe_n": 5,
 }
 
@@ -174,6 +194,8 @@ def _step_from(reply: dict) -> Step:
             "server_window_s",
             "generators",
             "locust_reports",
+            "window_s",
+            "pooled_windows",
         )
     }
     return Step(
@@ -188,6 +210,9 @@ def _step_from(reply: dict) -> Step:
         float(reply["duration_s"]),
         error_examples=list(reply.get("error_examples") or []),
         extra=extra,
+        windows=list(reply.get("windows") or []),
+        stability=str(reply.get("stability") or ""),
+        stability_reason=str(reply.get("stability_reason") or ""),
     )
 
 
@@ -278,14 +303,23 @@ def measure_capacity(
         searches = {}
         for w in protocol.WORKLOADS:
             p50 = probe[w]["p50_ms"]
-            start = cfg.start_rps or 0.5 * 1000.0 / max(p50, 1e-3)
-            s = RateSearch(start, cfg.min_rps, cfg.max_rps, cfg.growth, cfg.rel_tol, cfg.max_steps)
+            start = cfg.start_rps or cfg.start_factor * 1000.0 / max(p50, 1e-3)
+            s = RateSearch(
+                start,
+                cfg.min_rps,
+                cfg.max_rps,
+                cfg.growth,
+                cfg.rel_tol,
+                cfg.max_steps,
+                confirm=cfg.confirm_fail,
+            )
             if p50 > cfg.slo_p99_ms:
                 s.stop(f"{NO_RATE_MEETS_SLO} (unloaded p50 {p50:.1f} ms > SLO {cfg.slo_p99_ms:g} ms)")
             searches[w] = s
 
         def cost(w: str, rate: float) -> tuple[float, int]:
-            seconds = cfg.warmup(rate) + cfg.duration(rate) + 2.0
+            # a stable step's time (a step that needs more windows runs over the budget by those)
+            seconds = cfg.warmup(rate) + cfg.stable_windows * (cfg.duration(rate) + 0.3) + 2.0
             return seconds, int(math.ceil(rate * seconds))
 
         def measure(w: str, rate: float) -> Step:
@@ -308,8 +342,14 @@ def measure_capacity(
                     "settle_s": SETTLE_S,
                     "timeout": cfg.timeout_s,
                     "csv_prefix": csv_prefix,
+                    "windows": {
+                        "need": cfg.stable_windows,
+                        "max": cfg.max_windows,
+                        "tolerance": cfg.stability_tolerance,
+                        "slo_ms": cfg.slo_p99_ms,
+                    },
                 },
-                timeout=SETTLE_S + warmup + duration + 3 * cfg.timeout_s + 90,
+                timeout=SETTLE_S + warmup + cfg.max_windows * (duration + 3 * cfg.timeout_s) + 90,
             )
             step = judge(_step_from(reply), cfg.slo_p99_ms)
             if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
@@ -324,9 +364,13 @@ def measure_capacity(
 
         def on_step(st: Step) -> None:
             measured.append(st)
+            n = len(measured) + sum(s.steps_left() for s in searches.values())
+            elapsed = time.monotonic() - budget.started
             log(
-                f"loadtest: {st.workload:<9} offered {st.offered_rps:8.2f}/s  served {st.achieved_rps:8.2f}/s  "
-                f"p50 {st.p50_ms:7.1f} ms  p99 {st.p99_ms:7.1f} ms  n={st.count:<5} "
+                f"loadtest: {time.strftime('%H:%M:%S')} step {len(measured)} of ~{n} "
+                f"({elapsed:.0f} s of {budget.max_seconds:g} s)  {st.workload:<9} offered {st.offered_rps:7.2f}/s  "
+                f"served {st.achieved_rps:7.2f}/s  p50 {st.p50_ms:6.1f} ms  p99 {st.p99_ms:6.1f} ms  "
+                f"n={st.count:<5} {len(st.windows)} window(s) {st.stability or ''}  "
                 f"{'PASS' if st.passed else 'fail: ' + st.reason}"
             )
             if st.extra.get("client_cpu_warning"):
@@ -341,6 +385,7 @@ def measure_capacity(
                 r["p99_ms"] = probe[w]["p99_ms"]
             notes.append(f"{w}: {NO_RATE_MEETS_SLO} (p99 <= {cfg.slo_p99_ms:g} ms); {r['outcome']}")
     mt, pt = results[protocol.MULTITASK], results[protocol.PER_TASK]
+    cost_reduction_interval = reduction_interval(mt["max_rps_interval"], pt["max_rps_interval"])
     if mt["max_rps"] > 0:
         cost_reduction = 1.0 - pt["max_rps"] / mt["max_rps"]
     else:
@@ -360,9 +405,10 @@ def measure_capacity(
     capacity = {
         "tasks": len(plan.tasks),
         "slo_p99_ms": float(cfg.slo_p99_ms),
-        "multitask": {"max_rps": float(mt["max_rps"]), "p99_ms": _finite(mt["p99_ms"])},
-        "per_task": {"max_rps": float(pt["max_rps"]), "p99_ms": _finite(pt["p99_ms"])},
+        "multitask": _workload_capacity(mt),
+        "per_task": _workload_capacity(pt),
         "cost_reduction": cost_reduction,
+        "cost_reduction_interval": cost_reduction_interval,
         "ideal_cost_reduction": ideal,
         # beside the DESIGN schema: Triton's per-model statistics at each workload's highest passing rate
         "server": {
@@ -395,6 +441,23 @@ def measure_capacity(
 
 def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def _workload_capacity(r: dict) -> dict:
+    return {
+        "max_rps": float(r["max_rps"]),
+        "max_rps_interval": [float(x) for x in r["max_rps_interval"]],
+        "p99_ms": _finite(r["p99_ms"]),
+        "p99_ms_interval": [_finite(x) for x in r["p99_ms_interval"]],
+    }
+
+
+def reduction_interval(multitask: list[float], per_task: list[float]) -> list[float] | None:
+    """The saving 1 - per_task / multitask over the two capacities' intervals: [lowest, highest] (null when the
+    multitask interval reaches 0)."""
+    if multitask[0] <= 0:
+        return None
+    return [1.0 - per_task[1] / multitask[0], 1.0 - per_task[0] / multitask[1]]
 
 
 @contextlib.contextmanager
@@ -436,6 +499,7 @@ def run_capacity(
     utterances: list[Utterance] | None = None,
     registry_path: str | Path | None = None,
     target_rps: float = 1000.0,
+    utilisation: float = UTILISATION,
     seed: int = 0,
     ready_timeout: float = 300.0,
     log=print,
@@ -445,8 +509,12 @@ def run_capacity(
     workers: int = 1,
     expect_workers: int = 0,
     master_bind: str | None = None,
+    cross_check: bool = False,
 ) -> dict:
     """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
+
+    `cross_check`: then run Triton's perf_analyzer on the same server (loadtest/crosscheck.py) and write its
+    figures beside ours (crosscheck.json / crosscheck.md).
 
     `per_task_url` / `per_task_authority`: an address, a map or a template (protocol.Targets)."""
     cfg = cfg or SearchConfig()
@@ -457,6 +525,10 @@ def run_capacity(
     reg = load_registry(registry_path)
     if registry_path is not None and reg is None:
         log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
+    if cross_check:
+        from mtserve.loadtest.crosscheck import find_perf_analyzer
+
+        find_perf_analyzer()  # before the search: a missing tool is an error now, not after minutes
     with serving(repo, url, ready_timeout, log) as grpc_url:
         targets = protocol.Targets(grpc_url, authority, per_task_url or None, per_task_authority, tls)
         result = measure_capacity(
@@ -473,12 +545,24 @@ def run_capacity(
             master_bind=master_bind,
             locust_dir=None if out_dir is None else Path(out_dir) / "locust",
         )
+        if cross_check:
+            from mtserve.loadtest.crosscheck import cross_check as perf_analyzer_check
+
+            result["cross_check"] = perf_analyzer_check(
+                grpc_url,
+                result["details"]["task_names"],
+                result["capacity"],
+                utterances or build_pool(seed=seed),
+                cfg.slo_p99_ms,
+                log=log,
+            )
     if repo is not None:
         result["details"]["repo"] = str(repo)
+    result["capacity"]["sizing"] = sizing(result["capacity"], target_rps, utilisation)
     if out_dir is not None:
         from mtserve.loadtest.report import write_capacity_reports
 
-        paths = write_capacity_reports(result, out_dir, target_rps=target_rps)
+        paths = write_capacity_reports(result, out_dir, target_rps=target_rps, utilisation=utilisation)
         result["paths"] = {k: str(v) for k, v in paths.items()}
         log(f"loadtest: wrote {', '.join(str(p) for p in paths.values())}")
     return result
@@ -491,14 +575,14 @@ def short_capacity(
     *,
     registry_path: str | Path | None = None,
     tasks: list[str] | None = None,
-    max_time_s: float = 150.0,
+    max_time_s: float = SHORT["max_time_s"],
     target_rps: float = 1000.0,
     utterances: list[Utterance] | None = None,
     log=print,
     **overrides,
 ) -> dict:
-    """The short search `make demo` runs: at most `max_time_s` of searching (150 s: under 3 minutes with the
-    worker's start and the probes), on top of the server's start when `repo_or_url` is a repository folder
+    """The short search `make demo` runs: at most `max_time_s` of searching (180 s, steps that need more windows
+    than 3 run over it by those), on top of the server's start when `repo_or_url` is a repository folder
     (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
     Extra keyword arguments override SearchConfig fields. Returns run_capacity's result:
     result["capacity"] is what capacity.json holds; reports are written to `out_dir` (None: not written)."""

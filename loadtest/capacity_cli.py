@@ -12,6 +12,7 @@ from dataclasses import fields
 from mtserve.core import exit_codes
 from mtserve.core.errors import UserError
 from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
+from mtserve.loadtest.sizing import UTILISATION
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
 from mtserve.serving.endpoint import add_connection_arguments, tls_from
 
@@ -50,7 +51,25 @@ def add_search_arguments(p: argparse.ArgumentParser, defaults: SearchConfig | No
         "--max-duration", type=float, help=f"longest measurement window, s (default {d.max_duration_s:g})"
     )
     g.add_argument("--min-samples", type=int, help=f"utterances a window aims for (default {d.min_samples})")
-    g.add_argument("--warmup", type=float, help=f"seconds before each window (default {d.warmup_s:g})")
+    g.add_argument(
+        "--warmup", type=float, help=f"seconds before each step's windows (default {d.warmup_s:g})"
+    )
+    g.add_argument(
+        "--stable-windows",
+        type=int,
+        help=f"windows per step that must agree (default {d.stable_windows}; 1: one window decides)",
+    )
+    g.add_argument(
+        "--stability-tolerance",
+        type=float,
+        help=f"how far apart (fraction) their served rates and p99s may be (default {d.stability_tolerance:g}, "
+        "perf_analyzer's 10%%)",
+    )
+    g.add_argument(
+        "--max-windows",
+        type=int,
+        help=f"windows per step at most; not stable by then = unstable, a fail (default {d.max_windows})",
+    )
     g.add_argument("--max-users", type=int, help=f"Locust users per step at most (default {d.max_users})")
     g.add_argument("--max-time", type=float, help=f"seconds for the whole search (default {d.max_time_s:g})")
     g.add_argument(
@@ -72,6 +91,9 @@ def search_config(args) -> SearchConfig:
         "max_duration": "max_duration_s",
         "min_samples": "min_samples",
         "warmup": "warmup_s",
+        "stable_windows": "stable_windows",
+        "stability_tolerance": "stability_tolerance",
+        "max_windows": "max_windows",
         "max_users": "max_users",
         "max_time": "max_time_s",
         "max_requests": "max_requests",
@@ -169,6 +191,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=1000.0,
         help="utterances per second to size the fleet for in capacity.md (default 1000)",
     )
+    p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="after the search, run Triton's perf_analyzer (make perf-analyzer) on multitask and each "
+        "single_<task> at the same SLO, on the same server: crosscheck.{json,md} beside capacity.md",
+    )
+    p.add_argument(
+        "--utilisation",
+        type=float,
+        default=UTILISATION,
+        help=f"the fraction of its measured capacity each replica is sized to run at (default {UTILISATION:g}: "
+        "what the soak test holds)",
+    )
     add_search_arguments(p)
     add_workload_arguments(p)
 
@@ -188,6 +223,8 @@ def run(args) -> int:
         raise UserError("--target-rps must be > 0")
     if args.require_rps is not None and args.require_rps <= 0:
         raise UserError("--require-rps must be > 0")
+    if not 0 < args.utilisation <= 1:
+        raise UserError(f"--utilisation must be in (0, 1], got {args.utilisation:g}")
     cfg = search_config(args)
     if args.expect_workers > 0 and args.workers > 1:
         raise UserError("give --workers (local processes) or --expect-workers (started elsewhere), not both")
@@ -206,6 +243,7 @@ def run(args) -> int:
         utterances=utterances_from(args),
         registry_path=args.registry,
         target_rps=args.target_rps,
+        utilisation=args.utilisation,
         seed=args.seed,
         ready_timeout=args.ready_timeout,
         authority=args.authority,
@@ -214,6 +252,7 @@ def run(args) -> int:
         workers=args.workers,
         expect_workers=args.expect_workers,
         master_bind=args.master_bind or None,
+        cross_check=args.cross_check,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))

@@ -11,10 +11,11 @@ stdin/stdout; replies are the stdout lines that start with `@@mtserve `.
         M > 0: a master that waits for M workers started elsewhere (k8s/loadtest) on master_bind;
         otherwise the users run in this process (Locust's LocalRunner)
     {"op": "probe", "workload", "n"}            n utterances one after another: unloaded latency
-    {"op": "measure", "workload", "rate", "users", "duration", "warmup", "spawn", "csv_prefix"}
+    {"op": "measure", "workload", "rate", "users", "duration", "warmup", "spawn", "csv_prefix",
+     "windows": {"need", "max", "tolerance", "slo_ms"}}
         -> {"offered_rps", "achieved_rps", "count", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms",
-            "error_examples", "models": {model: {...}}, "server": {model: {...}}, "generators",
-            "client_cpu_warning"}
+            "error_examples", "windows": [{...} per window], "stability", "stability_reason",
+            "models": {model: {...}}, "server": {model: {...}}, "generators", "client_cpu_warning"}
     {"op": "quit"}
 
 One step: the workload's user class, `users` users paced by `constant_throughput(rate / users)`,
@@ -22,8 +23,10 @@ spawned over `spawn` seconds (a master spreads them over its workers). After `wa
 measurement window opens (a `mtserve_window` message to every load generator, loadtest/locustfile.py);
 `duration` seconds later it closes: generators stop starting utterances, let their in-flight ones finish
 (bounded by the per-call timeout) and send every utterance that started inside the window to this
-process, slow ones included. Triton's statistics are read just before the window opens and after it
-drained. With `csv_prefix`, Locust's own CSV and HTML reports of the step are written there.
+process, slow ones included. The next window opens at once, the users still running, until the stability
+rule (loadtest/stability.py) ends the step; its figures pool the agreeing windows. Triton's statistics are
+read just before the first window opens and after the last drained. With `csv_prefix`, Locust's own CSV
+and HTML reports of the step are written there.
 """
 
 # first: the locustfile imports locust (gevent patching), then initialises grpc's gevent integration
@@ -32,6 +35,7 @@ from mtserve.loadtest import locustfile as lf  # noqa: I001
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -45,7 +49,7 @@ from locust.env import Environment  # noqa: E402
 from locust.event import Events  # noqa: E402
 from locust.runners import MasterRunner  # noqa: E402
 
-from mtserve.loadtest import protocol  # noqa: E402
+from mtserve.loadtest import protocol, stability  # noqa: E402
 from mtserve.loadtest.workload import Utterance  # noqa: E402
 from mtserve.serving.endpoint import Endpoint  # noqa: E402
 
@@ -65,7 +69,7 @@ class Worker:
         self.env: Environment | None = None
         self.procs: list[tuple[subprocess.Popen, Path]] = []
         self.expected = 0
-        self.step = 0
+        self.window = 0
 
     # ------------------------------------------------------------ setup and teardown
     def setup(self, msg: dict) -> dict:
@@ -224,12 +228,29 @@ class Worker:
                 view[f"{model} @ {label}" if several else model] = protocol.summarize_statistics(d, seconds)
         return view
 
+    def _window(self, workload: str, duration: float) -> tuple[list, dict, list[str]]:
+        """One measurement window on every load generator: (its utterances' rows by key, generators, missing)."""
+        env, runner = self.env, self.env.runner
+        self.window += 1
+        window = f"window-{self.window}"
+        runner.send_message(lf.MSG_WINDOW, {"window": window, "open": True})
+        gevent.sleep(duration)
+        missing = lf.close_window(env, window)
+        rows, gens = env.mtserve_collector.merged(window)
+        env.mtserve_collector.windows.pop(window, None)
+        return rows, gens, missing
+
     def measure(self, msg: dict) -> dict:
+        """One step: users at `rate`, warm-up, then windows of `duration` s until the stability rule of
+        loadtest/stability.py holds (`windows`: {"need", "max", "tolerance", "slo_ms"}; default one window)."""
         env, runner = self.env, self.env.runner
         workload = msg["workload"]
         rate, users = float(msg["rate"]), max(1, int(msg["users"]))
         duration, warmup = float(msg["duration"]), float(msg.get("warmup", 1.0))
         spawn = max(0.05, min(float(msg.get("spawn", 1.0)), warmup))
+        rule = msg.get("windows") or {}
+        need, max_windows = int(rule.get("need", 1)), max(1, int(rule.get("max", 1)))
+        tolerance, slo_ms = float(rule.get("tolerance", stability.TOLERANCE)), float(rule.get("slo_ms", 0.0))
         cfg = dataclasses.replace(
             self.cfg, throughput=rate / users, timeout=float(msg.get("timeout") or self.cfg.timeout)
         )
@@ -238,37 +259,70 @@ class Worker:
             self._wait_for_workers(30.0)
         env.mtserve = cfg  # sent to every worker when the test starts (locustfile: on_test_start)
         env.mtserve_sampler.accepting = True
-        self.step += 1
-        window = f"step-{self.step}"
         user_class = lf.USER_CLASSES[workload]
+        key = f"{lf.UTTERANCE}:{workload}"
+        measured: list[tuple[dict, dict, dict, list[str]]] = []  # (summary, rows, generators, missing)
+        state, why = stability.MORE, ""
         starter = gevent.spawn(runner.start, users, users / spawn, user_classes=[user_class])
         try:
             gevent.sleep(warmup)
             before = self._server_snapshot(workload)
-            runner.send_message(lf.MSG_WINDOW, {"window": window, "open": True})
             t_open = time.monotonic()
-            gevent.sleep(duration)
-            missing = lf.close_window(env, window)
+            while state == stability.MORE:
+                rows, gens, missing = self._window(workload, duration)
+                summary = lf.summarize_rows(rows.get(key, []))
+                summary["achieved_rps"] = summary["count"] / duration if duration > 0 else 0.0
+                if missing:
+                    summary["errors"] += 1
+                measured.append((summary, rows, gens, missing))
+                state, why = stability.verdict(
+                    [m[0] for m in measured],
+                    slo_ms or math.inf,
+                    tolerance,
+                    max_windows,
+                    need,
+                    count_slack=users,
+                )
             drained_s = time.monotonic() - t_open
             after = self._server_snapshot(workload)
         finally:
             starter.kill(block=True)
             runner.stop()
-        rows, gens = env.mtserve_collector.merged(window)
-        env.mtserve_collector.windows.pop(window, None)
-        samples = rows.get(f"{lf.UTTERANCE}:{workload}", [])
+        used = stability.pooled(measured, state, need)
+        rows: dict[str, list] = {}
+        gens: dict[str, dict] = {}
+        missing = sorted({g for m in used for g in m[3]})
+        for _, r, g, _ in used:
+            for k, v in r.items():
+                rows.setdefault(k, []).extend(v)
+            for gid, info in g.items():
+                total = gens.setdefault(
+                    gid, {"index": info["index"], "started": 0, "recorded": 0, "undrained": 0}
+                )
+                for k in ("started", "recorded", "undrained"):
+                    total[k] += info[k]
+        samples = rows.get(key, [])
         out = lf.summarize_rows(samples)
         if missing:
             out["error_examples"] = [f"no samples from load generator(s) {missing}"] + out["error_examples"]
             out["errors"] += 1
         cpu = bool(runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))
+        pooled_s = duration * len(used)
         out.update(
             workload=workload,
             offered_rps=rate,
             users=users,
-            duration_s=duration,
+            duration_s=pooled_s,
+            window_s=duration,
             warmup_s=warmup,
-            achieved_rps=len(samples) / duration if duration > 0 else 0.0,
+            achieved_rps=len(samples) / pooled_s if pooled_s > 0 else 0.0,
+            windows=[
+                {k: m[0][k] for k in ("count", "errors", "achieved_rps", "p50_ms", "p99_ms", "max_ms")}
+                for m in measured
+            ],
+            pooled_windows=len(used),
+            stability=state,
+            stability_reason=why,
             undrained=sum(g["undrained"] for g in gens.values()),
             client_cpu_warning=cpu,
             generators=gens,

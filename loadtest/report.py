@@ -1,10 +1,12 @@
 """Reports of the capacity search and the cost-vs-tasks sweep.
 
-capacity.json          the schema of docs/design.md, plus `server`: Triton's per-model statistics at each
-                       workload's highest passing rate
+capacity.json          the schema of docs/design.md (intervals and `sizing` included), plus `server`: Triton's
+                       per-model statistics at each workload's highest passing rate
 capacity_steps.json    how it was measured: settings, unloaded latency, every step in the order it ran
                        (with the server's statistics of each step)
-capacity.md            the fleet for a target rate, both ways, the saving, and where the server's time goes
+capacity.md            the fleet for a target rate at a utilisation, both ways, the saving, with intervals, and
+                       where the server's time goes
+crosscheck.json / .md  with --cross-check: Triton's perf_analyzer on the same server, beside our figures
 latency_vs_rate.png    p50 / p99 against offered rate, both workloads, with the SLO
 cost_vs_tasks.json     [{"tasks", "cost_reduction", "ideal_cost_reduction", "backbone"}], one per sweep point
 cost_vs_tasks.png      measured and ideal cost reduction against the number of tasks
@@ -17,7 +19,7 @@ import math
 from pathlib import Path
 
 from mtserve.core import names
-from mtserve.loadtest import protocol
+from mtserve.loadtest import protocol, sizing
 
 LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
 
@@ -34,14 +36,26 @@ def _fmt(x, spec: str = ".1f", none: str = "n/a") -> str:
     return format(x, spec)
 
 
-def replicas(target_rps: float, max_rps: float) -> int | None:
-    return None if max_rps <= 0 else int(math.ceil(target_rps / max_rps - 1e-9))
+def _interval(iv, spec: str = ".1f") -> str:
+    if not iv or any(x is None or not math.isfinite(x) for x in iv):
+        return "n/a"
+    return f"{format(iv[0], spec)} to {format(iv[1], spec)}"
 
 
-def capacity_markdown(result: dict, target_rps: float) -> str:
+def _count(n) -> str:
+    return "none meets the SLO" if n is None else str(n)
+
+
+def _count_interval(iv) -> str:
+    if not iv or iv[0] is None:
+        return "n/a"
+    return str(iv[0]) if iv[0] == iv[1] else f"{iv[0]} to {_count(iv[1]) if iv[1] is not None else 'any'}"
+
+
+def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizing.UTILISATION) -> str:
     c, d = result["capacity"], result["details"]
-    mt, pt = c["multitask"], c["per_task"]
-    r_mt, r_pt = replicas(target_rps, mt["max_rps"]), replicas(target_rps, pt["max_rps"])
+    size = c.get("sizing") or sizing.sizing(c, target_rps, utilisation)
+    target_rps, utilisation = size["target_rps"], size["utilisation"]
     lines = [
         "# Capacity: one multitask deployment against one deployment per task",
         "",
@@ -54,46 +68,62 @@ def capacity_markdown(result: dict, target_rps: float) -> str:
         + ".",
         f"Every utterance needs every task's prediction. SLO: p99 <= {c['slo_p99_ms']:g} ms per utterance, no errors.",
         "",
-        "| workload | max utterances/s within the SLO | p99 at that rate (ms) | unloaded p50 (ms) | search |",
-        "|---|---:|---:|---:|---|",
+        "| workload | max utterances/s within the SLO | interval | p99 at that rate (ms) | p99 over its windows "
+        "| unloaded p50 (ms) | search |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for key, w in (("multitask", "multitask"), ("per_task", "per-task")):
         r = d["results"][key]
         lines.append(
-            f"| {LABELS[w]} | {_fmt(c[key]['max_rps'], '.2f')} | {_fmt(c[key]['p99_ms'])} | "
+            f"| {LABELS[w]} | {_fmt(c[key]['max_rps'], '.2f')} | {_interval(c[key].get('max_rps_interval'))} | "
+            f"{_fmt(c[key]['p99_ms'])} | {_interval(c[key].get('p99_ms_interval'))} | "
             f"{_fmt(d['probe'][w]['p50_ms'])} | {r['steps']} steps, {r['outcome']} |"
         )
+    iv = c.get("cost_reduction_interval")
     lines += [
         "",
+        "Interval of a maximum rate: from the slowest window of the highest passing step to the lowest rate "
+        "that failed above it (where the capacity lies, as measured); p99 over its windows: their lowest and "
+        "highest p99.",
+        "",
         f"**Cost reduction (measured)**: {_fmt(c['cost_reduction'], '.1%')} "
-        "= 1 - per_task.max_rps / multitask.max_rps.",
+        "= 1 - per_task.max_rps / multitask.max_rps"
+        + (f"; interval {iv[0]:.1%} to {iv[1]:.1%} (the two capacities' intervals)." if iv else "."),
         f"**Ideal (layer count)**: {_fmt(c['ideal_cost_reduction'], '.1%')} = 1 - layers_served / layers_baseline"
         + (f" = 1 - {d['layers_served']} / {d['layers_baseline']}" if d.get("layers_served") else "")
         + ".",
         "",
     ]
     lines += [
-        f"## Replicas for {target_rps:g} utterances/s",
+        f"## Replicas for {target_rps:g} utterances/s at {utilisation:.0%} utilisation",
         "",
         "A replica is one copy of the deployment measured here (this machine, or one GPU): the multitask "
-        "ensemble, or the set of per-task deployments together, placed on the same hardware.",
+        "ensemble, or the set of per-task deployments together, placed on the same hardware. Each is sized to "
+        f"run at {utilisation:.0%} of its measured capacity (`--utilisation`; 70%, the default, is what the soak "
+        "test holds for 20 minutes: docs/results/reliability.md); the intervals come from the capacities' "
+        "intervals (fewest replicas at the top of the interval, most at the bottom).",
         "",
-        "| target utterances/s | multitask replicas | per-task replicas | saving |",
-        "|---:|---:|---:|---:|",
+        "| target utterances/s | multitask replicas | interval | per-task replicas | interval | saving | interval |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     targets = sorted({target_rps, *(t for t in (10.0, 100.0, 1000.0, 10000.0) if t != target_rps)})
     for t in targets:
-        a, b = replicas(t, mt["max_rps"]), replicas(t, pt["max_rps"])
-        saving = None if a is None or b is None else 1 - a / b
+        row = sizing.sizing(c, t, utilisation)
+        a, b = row["multitask"], row["per_task"]
+        siv = row["saving_interval"]
         lines.append(
-            f"| {t:g} | {a if a is not None else 'none meets the SLO'} | "
-            f"{b if b is not None else 'none meets the SLO'} | {_fmt(saving, '.0%')} |"
+            f"| {t:g} | {_count(a['replicas'])} | {_count_interval(a['replicas_interval'])} | "
+            f"{_count(b['replicas'])} | {_count_interval(b['replicas_interval'])} | "
+            f"{_fmt(row['saving'], '.0%')} | {_interval(siv, '.0%') if siv else 'n/a'} |"
         )
+    r_mt, r_pt = size["multitask"]["replicas"], size["per_task"]["replicas"]
     if r_mt is not None and r_pt is not None:
         lines += [
             "",
-            f"At {target_rps:g} utterances/s: **{r_mt}** multitask replica(s) instead of **{r_pt}**, "
-            f"{r_pt - r_mt} fewer ({_fmt(1 - r_mt / r_pt, '.0%')}).",
+            f"At {target_rps:g} utterances/s and {utilisation:.0%} utilisation: **{r_mt}** multitask replica(s) "
+            f"(interval {_count_interval(size['multitask']['replicas_interval'])}) instead of **{r_pt}** "
+            f"({_count_interval(size['per_task']['replicas_interval'])}), {r_pt - r_mt} fewer "
+            f"({_fmt(size['saving'], '.0%')}).",
         ]
     lines += server_markdown(c.get("server") or {})
     lines += [
@@ -102,16 +132,23 @@ def capacity_markdown(result: dict, target_rps: float) -> str:
         "",
         "Locust (loadtest/locustfile.py) over gRPC, constant-throughput users so the offered rate is controlled; "
         "per workload a step-then-bisect search on the offered rate, the two workloads alternating step by step. "
-        "A step passes when p99 <= SLO, no call failed and the offered rate was reached. Details: "
+        "Each step repeats its measurement window until the last "
+        f"{d['settings'].get('stable_windows', 1)} windows agree within "
+        f"{d['settings'].get('stability_tolerance', 0.1):.0%} in served rate and p99 (perf_analyzer's rule; "
+        "loadtest/stability.py), at most "
+        f"{d['settings'].get('max_windows', 1)} windows, and pools them; a step that does not settle is unstable "
+        "and fails. A step passes when its p99 <= SLO, no call failed and the offered rate was reached. Details: "
         "`capacity_steps.json`; plot: `latency_vs_rate.png`.",
         "",
-        "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | result |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | windows | p99 per window (ms) | result |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for i, s in enumerate(d["steps"], 1):
+        windows = s.get("windows") or []
         lines.append(
             f"| {i} | {s['workload']} | {s['offered_rps']:.3g} | {s['achieved_rps']:.3g} | {s['users']} | "
             f"{_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {s['count']} | "
+            f"{len(windows)} {s.get('stability') or ''} | {', '.join(_fmt(w['p99_ms'], '.0f') for w in windows)} | "
             f"{'pass' if s['passed'] else s['reason']} |"
         )
     if d.get("notes"):
@@ -258,7 +295,11 @@ def plot_latency_vs_rate(steps: list[dict], slo_ms: float, path: Path, title: st
     plt.close(fig)
 
 
-def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float = 1000.0) -> dict[str, Path]:
+def write_capacity_reports(
+    result: dict, out_dir: str | Path, target_rps: float = 1000.0, utilisation: float = sizing.UTILISATION
+) -> dict[str, Path]:
+    if "sizing" not in result["capacity"]:
+        result["capacity"]["sizing"] = sizing.sizing(result["capacity"], target_rps, utilisation)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -268,6 +309,13 @@ def write_capacity_reports(result: dict, out_dir: str | Path, target_rps: float 
         "latency_vs_rate.png": out / "latency_vs_rate.png",
     }
     _write_json(paths["capacity.json"], result["capacity"])
+    if result.get("cross_check"):
+        from mtserve.loadtest.crosscheck import crosscheck_markdown
+
+        paths["crosscheck.json"] = out / "crosscheck.json"
+        paths["crosscheck.md"] = out / "crosscheck.md"
+        _write_json(paths["crosscheck.json"], protocol.json_safe(result["cross_check"]))
+        paths["crosscheck.md"].write_text(crosscheck_markdown(result["cross_check"]))
     _write_json(paths["capacity_steps.json"], protocol.json_safe(result["details"]))
     paths["capacity.md"].write_text(capacity_markdown(protocol.json_safe(result), target_rps))
     d = result["details"]

@@ -6,7 +6,11 @@ offered rate actually reached):
     1. bracket: start at `start`; after a pass multiply by `growth`, after a fail divide by it,
        until a pass and a fail bracket the answer (or a fail at `min_rate`: no rate meets the SLO;
        or a pass at `max_rate`: capped);
-    2. bisect: try the geometric mean of the bracket until fail / pass <= 1 + `rel_tol`.
+    2. bisect: try the geometric mean of the bracket until fail / pass <= 1 + `rel_tol`;
+    3. with `confirm`: before calling it converged, measure the lowest failing rate once more. A fail there
+       again ends the search; a pass means the first fail was the machine's, not the server's (a neighbour's
+       burst, the backlog of an overloaded step): every fail at or below that rate is set aside and the search
+       goes on upwards. Without it, one spurious fail low in the search caps the result for good.
 
 Every rate tried lies strictly inside the current bracket, so results stay consistent on a noisy
 machine (a pass is never above a fail). `alternate` runs several searches round-robin, one step
@@ -20,6 +24,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+
+from mtserve.loadtest import stability
 
 NO_RATE_MEETS_SLO = "no rate meets the SLO"
 
@@ -41,9 +47,26 @@ class Step:
     reason: str = ""
     error_examples: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # every window the step measured ({"achieved_rps", "p99_ms", ...}) and the stability rule's verdict on them
+    # (loadtest/stability.py); the figures above pool the windows stability.pooled() names
+    windows: list[dict] = field(default_factory=list)
+    stability: str = ""
+    stability_reason: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def pooled_windows(self) -> list[dict]:
+        return stability.pooled(self.windows, self.stability) if self.stability else list(self.windows)
+
+    def rate_range(self) -> tuple[float, float]:
+        """(lowest, highest) served rate over the windows the step's figures pool."""
+        rates = [float(w["achieved_rps"]) for w in self.pooled_windows()] or [self.achieved_rps]
+        return min(rates), max(rates)
+
+    def p99_range(self) -> tuple[float, float]:
+        p99s = [float(w["p99_ms"]) for w in self.pooled_windows()] or [self.p99_ms]
+        return min(p99s), max(p99s)
 
 
 def judge(
@@ -66,6 +89,8 @@ def judge(
                 "were started (the load generator fell behind)"
             ),
         )
+    elif step.stability == stability.UNSTABLE:
+        step.passed, step.reason = False, f"unstable ({step.stability_reason})"
     else:
         step.passed, step.reason = True, "ok"
     return step
@@ -82,6 +107,7 @@ class RateSearch:
         growth: float = 2.0,
         rel_tol: float = 0.1,
         max_steps: int = 10,
+        confirm: bool = False,
     ):
         if not 0 < min_rate <= max_rate:
             raise ValueError(f"need 0 < min_rate <= max_rate, got {min_rate}, {max_rate}")
@@ -91,8 +117,10 @@ class RateSearch:
         self.min_rate, self.max_rate = min_rate, max_rate
         self.growth, self.rel_tol, self.max_steps = growth, rel_tol, max_steps
         self.lo: Step | None = None  # highest pass
-        self.hi: Step | None = None  # lowest fail
+        self.hi: Step | None = None  # lowest fail above it (fails a later pass set aside do not count)
         self.steps: list[Step] = []
+        self.confirm = confirm
+        self.retried: set[float] = set()  # failing rates measured again
         self.outcome = ""  # why it stopped
 
     @property
@@ -106,6 +134,9 @@ class RateSearch:
             return self.start
         lo, hi = self.lo, self.hi
         if lo is not None and hi is not None and hi.offered_rps / lo.offered_rps <= 1 + self.rel_tol:
+            if self.confirm and hi.offered_rps not in self.retried and len(self.steps) < self.max_steps:
+                self.retried.add(hi.offered_rps)
+                return hi.offered_rps
             self.outcome = "converged"
             return None
         if len(self.steps) >= self.max_steps:
@@ -123,12 +154,34 @@ class RateSearch:
             return min(lo.offered_rps * self.growth, self.max_rate)
         return math.sqrt(lo.offered_rps * hi.offered_rps)
 
+    def steps_left(self) -> int:
+        """An estimate of the steps this search still takes (for progress lines): bisections until the bracket
+        is within rel_tol (each halves its log-width), plus one to find a bracket when there is none yet."""
+        if self.next_rate() is None:
+            return 0
+        left = self.max_steps - len(self.steps)
+        if self.lo is not None and self.hi is not None:
+            width = math.log(self.hi.offered_rps / self.lo.offered_rps)
+            bracket = 0
+        else:
+            width, bracket = math.log(self.growth), 1
+        bisections = math.ceil(math.log2(max(width / math.log(1 + self.rel_tol), 1.0)))
+        return max(1, min(left, bracket + bisections))
+
     def record(self, step: Step) -> None:
         self.steps.append(step)
         if step.passed:
             if self.lo is None or step.offered_rps > self.lo.offered_rps:
                 self.lo = step
-        elif self.hi is None or step.offered_rps < self.hi.offered_rps:
+            if self.hi is not None and self.hi.offered_rps <= step.offered_rps * (1 + 1e-9):
+                # a pass where it failed before (a confirmed retry): set aside every fail at or below it
+                above = [
+                    s for s in self.steps if not s.passed and s.offered_rps > step.offered_rps * (1 + 1e-9)
+                ]
+                self.hi = min(above, key=lambda s: s.offered_rps, default=None)
+        elif (self.lo is None or step.offered_rps > self.lo.offered_rps) and (
+            self.hi is None or step.offered_rps < self.hi.offered_rps
+        ):
             self.hi = step
 
     def stop(self, why: str) -> None:
@@ -137,21 +190,35 @@ class RateSearch:
 
     def result(self) -> dict:
         """max_rps: the utterance rate actually served at the highest passing step (0 when none passed);
-        p99_ms: that step's p99 (when none passed: the p99 at the lowest rate tried)."""
+        p99_ms: that step's p99 (when none passed: the p99 at the lowest rate tried).
+
+        max_rps_interval: where the capacity lies, as measured: from the slowest window of the highest passing
+        step up to the lowest rate that failed above it (the search's bracket), or to the step's fastest window
+        when nothing above it failed (capped, or stopped by a budget). p99_ms_interval: that step's windows'
+        lowest and highest p99."""
         if self.lo is not None:
             best = self.lo
+            lo, hi = best.rate_range()
+            if self.hi is not None and self.hi.offered_rps > best.offered_rps:
+                hi = self.hi.offered_rps
             return {
                 "max_rps": best.achieved_rps,
+                "max_rps_interval": [min(lo, best.achieved_rps), max(hi, best.achieved_rps)],
                 "p99_ms": best.p99_ms,
+                "p99_ms_interval": list(best.p99_range()),
                 "offered_rps": best.offered_rps,
+                "failed_rps": self.hi.offered_rps if self.hi is not None else None,
                 "outcome": self.outcome,
                 "steps": len(self.steps),
             }
         lowest = min(self.steps, key=lambda s: s.offered_rps) if self.steps else None
         return {
             "max_rps": 0.0,
+            "max_rps_interval": [0.0, lowest.offered_rps if lowest else 0.0],
             "p99_ms": lowest.p99_ms if lowest else float("nan"),
+            "p99_ms_interval": list(lowest.p99_range()) if lowest else [float("nan")] * 2,
             "offered_rps": 0.0,
+            "failed_rps": lowest.offered_rps if lowest else None,
             "outcome": self.outcome or NO_RATE_MEETS_SLO,
             "steps": len(self.steps),
         }

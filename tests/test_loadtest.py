@@ -43,7 +43,16 @@ def triton(tiny_repo):
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}
+SCHEMA = {
+    "tasks",
+    "slo_p99_ms",
+    "multitask",
+    "per_task",
+    "cost_reduction",
+    "cost_reduction_interval",
+    "ideal_cost_reduction",
+    "sizing",
+}
 
 
 # ---------------------------------------------------------------- the search, on a fake server
@@ -233,8 +242,10 @@ def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
     paths = write_capacity_reports(_fake_result(400.0, 100.0), tmp_path, target_rps=1000)
     cap = json.loads(paths["capacity.json"].read_text())
     assert set(cap) <= SCHEMA | {"server"} and cap["cost_reduction"] == pytest.approx(0.75)
+    # at 70% utilisation: 1000 / (0.7 x 400) = 3.6 -> 4 replicas, 1000 / (0.7 x 100) = 14.3 -> 15
+    assert cap["sizing"]["multitask"]["replicas"] == 4 and cap["sizing"]["per_task"]["replicas"] == 15
     md = paths["capacity.md"].read_text()
-    assert "| 1000 | 3 | 10 | 70% |" in md and "a note" in md
+    assert "| 1000 | 4 | 4 | 15 | 15 | 73% | 73% to 73% |" in md and "a note" in md
     assert paths["latency_vs_rate.png"].stat().st_size > 1000
     write_sweep_reports(
         [{"tasks": 2, "cost_reduction": 0.3, "ideal_cost_reduction": 0.4, "backbone": "x"}], tmp_path
@@ -435,6 +446,7 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
         slo_p99_ms=1000.0,
         registry_path=triton.repo / "registry.json",
         max_steps=2,
+        start_factor=0.5,  # below the tiny repository's capacity on a busy machine: steps without errors
         min_duration_s=1.5,
         max_duration_s=2.0,
         min_samples=30,
@@ -455,8 +467,26 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
     assert cap["ideal_cost_reduction"] == pytest.approx(
         1 - served / (len(registry["tasks"]) * registry["num_layers"])
     )
+    for key in (
+        "multitask",
+        "per_task",
+    ):  # the capacity lies in its interval; the step's windows bound the p99
+        lo, hi = cap[key]["max_rps_interval"]
+        assert lo <= cap[key]["max_rps"] <= hi
+        assert cap[key]["p99_ms_interval"][0] <= cap[key]["p99_ms"] <= cap[key]["p99_ms_interval"][1] + 1e-9
+    iv = cap["cost_reduction_interval"]
+    assert iv[0] <= cap["cost_reduction"] <= iv[1]
+    assert cap["sizing"]["utilisation"] == 0.7 and cap["sizing"]["multitask"]["replicas"] >= 1
     steps = result["details"]["steps"]
     assert [s["workload"] for s in steps[:2]] == ["multitask", "per-task"] and len(steps) <= 4
+    for s in steps:  # every step repeated its window until 3 agreed, or said why not (at most 5: SHORT)
+        assert 1 <= len(s["windows"]) <= SHORT["max_windows"] and s["stability"] in (
+            "stable",
+            "unstable",
+            "failed",
+        )
+        if s["stability"] == "stable":
+            assert len(s["windows"]) >= 3 and s["count"] == sum(w["count"] for w in s["windows"][-3:])
     assert all(s["errors"] == 0 for s in steps) and all(math.isfinite(s["p99_ms"]) for s in steps)
     for name in ("capacity.md", "latency_vs_rate.png", "capacity_steps.json"):
         assert (tmp_path / name).stat().st_size > 0

@@ -25,7 +25,16 @@ from mtserve.loadtest import protocol
 from mtserve.serving.endpoint import TLS, Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = {"tasks", "slo_p99_ms", "multitask", "per_task", "cost_reduction", "ideal_cost_reduction"}
+SCHEMA = {
+    "tasks",
+    "slo_p99_ms",
+    "multitask",
+    "per_task",
+    "cost_reduction",
+    "cost_reduction_interval",
+    "ideal_cost_reduction",
+    "sizing",
+}
 TINY_SEARCH = [
     "--slo-ms",
     "2000",
