@@ -11,14 +11,14 @@ against one deployment per task, measured in the same run on a real Triton over 
    its own per-task endpoint (a clear error naming the task, the address and the model if not);
 2. a Locust worker process (loadtest/locust_process.py) sends a few utterances one at a time per workload: the
    unloaded latency. A workload whose unloaded p50 is already over the SLO has no rate that meets it;
-3. the search (loadtest/search.py): per workload, step then bisect on the offered utterance rate,
+3. the search (loadtest/rate_search.py): per workload, step then bisect on the offered utterance rate,
    both workloads alternating step by step; each step runs Locust headless with constant-throughput
    users, in the worker process or spread over Locust workers (--workers N local processes, or
    --expect-workers N started elsewhere, e.g. k8s/loadtest); bounded in steps, time and utterances.
    Each step repeats its window until three agree (loadtest/stability.py, perf_analyzer's rule) or reports
    itself unstable; every maximum rate and the saving carry an interval. Triton's own statistics are read
    before and after each step's windows;
-4. reports (loadtest/report.py): capacity.json, capacity.md (replicas at --utilisation, loadtest/sizing.py),
+4. reports (loadtest/capacity_report.py): capacity.json, capacity.md (replicas at --utilisation, loadtest/sizing.py),
    latency_vs_rate.png, and Locust's own CSV and HTML reports of every step under locust/;
 5. with --cross-check, Triton's perf_analyzer on the same server (loadtest/crosscheck.py): crosscheck.{json,md}.
 
@@ -39,7 +39,7 @@ from mtserve.core import registry
 from mtserve.core.errors import Unreachable, UserError
 from mtserve.loadtest import protocol, stability
 from mtserve.loadtest.locust_driver import LocustWorker
-from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.rate_search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving.endpoint import TLS
@@ -50,7 +50,7 @@ WORKLOAD_KEYS = {protocol.MULTITASK: "multitask", protocol.PER_TASK: "per_task"}
 
 
 @dataclass
-class SearchConfig:
+class CapacitySearchConfig:
     """Everything that bounds and shapes one capacity search (saved beside its results)."""
 
     slo_p99_ms: float = 200.0
@@ -218,7 +218,7 @@ def _step_from(reply: dict) -> Step:
 
 def measure_capacity(
     url: str,
-    cfg: SearchConfig,
+    cfg: CapacitySearchConfig,
     *,
     per_task_url: str | None = None,
     tasks: list[str] | None = None,
@@ -493,7 +493,7 @@ def run_capacity(
     repo: str | Path | None = None,
     url: str | None = None,
     out_dir: str | Path | None = "reports",
-    cfg: SearchConfig | None = None,
+    cfg: CapacitySearchConfig | None = None,
     per_task_url: str | None = None,
     tasks: list[str] | None = None,
     utterances: list[Utterance] | None = None,
@@ -517,7 +517,7 @@ def run_capacity(
     figures beside ours (crosscheck.json / crosscheck.md).
 
     `per_task_url` / `per_task_authority`: an address, a map or a template (protocol.Targets)."""
-    cfg = cfg or SearchConfig()
+    cfg = cfg or CapacitySearchConfig()
     if repo is not None and not Path(repo).expanduser().is_dir():
         raise UserError(f"model repository not found: {repo}")
     if registry_path is None and repo is not None:
@@ -560,7 +560,7 @@ def run_capacity(
         result["details"]["repo"] = str(repo)
     result["capacity"]["sizing"] = sizing(result["capacity"], target_rps, utilisation)
     if out_dir is not None:
-        from mtserve.loadtest.report import write_capacity_reports
+        from mtserve.loadtest.capacity_report import write_capacity_reports
 
         paths = write_capacity_reports(result, out_dir, target_rps=target_rps, utilisation=utilisation)
         result["paths"] = {k: str(v) for k, v in paths.items()}
@@ -584,9 +584,9 @@ def short_capacity(
     """The short search `make demo` runs: at most `max_time_s` of searching (180 s, steps that need more windows
     than 3 run over it by those), on top of the server's start when `repo_or_url` is a repository folder
     (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
-    Extra keyword arguments override SearchConfig fields. Returns run_capacity's result:
+    Extra keyword arguments override CapacitySearchConfig fields. Returns run_capacity's result:
     result["capacity"] is what capacity.json holds; reports are written to `out_dir` (None: not written)."""
-    cfg = SearchConfig(**{**SHORT, "slo_p99_ms": slo_p99_ms, "max_time_s": max_time_s, **overrides})
+    cfg = CapacitySearchConfig(**{**SHORT, "slo_p99_ms": slo_p99_ms, "max_time_s": max_time_s, **overrides})
     is_repo = Path(str(repo_or_url)).expanduser().is_dir()
     return run_capacity(
         repo=repo_or_url if is_repo else None,

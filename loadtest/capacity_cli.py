@@ -11,14 +11,14 @@ from dataclasses import fields
 
 from mtserve.core import exit_codes
 from mtserve.core.errors import UserError
-from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
+from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, run_capacity
 from mtserve.loadtest.sizing import UTILISATION
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
 from mtserve.serving.endpoint import add_connection_arguments, tls_from
 
 
-def add_search_arguments(p: argparse.ArgumentParser, defaults: SearchConfig | None = None) -> None:
-    d = defaults or SearchConfig()
+def add_search_arguments(p: argparse.ArgumentParser, defaults: CapacitySearchConfig | None = None) -> None:
+    d = defaults or CapacitySearchConfig()
     g = p.add_argument_group("search bounds")
     g.add_argument(
         "--slo-ms",
@@ -78,7 +78,7 @@ def add_search_arguments(p: argparse.ArgumentParser, defaults: SearchConfig | No
     g.add_argument("--request-timeout", type=float, help="seconds per Triton call (default 10 x SLO, 2..30)")
 
 
-def search_config(args) -> SearchConfig:
+def search_config(args) -> CapacitySearchConfig:
     base = dict(SHORT) if getattr(args, "short", False) else {}
     mapping = {
         "min_rps": "min_rps",
@@ -104,8 +104,8 @@ def search_config(args) -> SearchConfig:
         if v is not None:
             base[field_name] = v
     base["slo_p99_ms"] = args.slo_ms
-    known = {f.name for f in fields(SearchConfig)}
-    return SearchConfig(**{k: v for k, v in base.items() if k in known})
+    known = {f.name for f in fields(CapacitySearchConfig)}
+    return CapacitySearchConfig(**{k: v for k, v in base.items() if k in known})
 
 
 def add_workload_arguments(p: argparse.ArgumentParser) -> None:

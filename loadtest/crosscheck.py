@@ -5,7 +5,7 @@ measures one model at one request rate at a time (`--request-rate-range RATE`, c
 99`), in windows until three agree within 10% (its `--stability-percentage`; at most `--max-trials` 10, else it
 reports the rate unstable). Its own `--binary-search` gives up the whole search at the first unstable rate, which
 on a shared 2-core machine is most runs, so the rates it measures are chosen by the Locust search's own
-bracket-then-bisect (loadtest/search.py; growth 1.5, to 5%), started at our figure: a rate passes when
+bracket-then-bisect (loadtest/rate_search.py; growth 1.5, to 5%), started at our figure: a rate passes when
 perf_analyzer calls it stable, its p99 is within the SLO and it served 80% of the rate. It runs against
 `multitask` and each `single_<task>` with the same utterances as the Locust search (`--input-data`).
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol, stability
-from mtserve.loadtest.search import RateSearch, Step, judge
+from mtserve.loadtest.rate_search import RateSearch, Step, judge
 from mtserve.loadtest.workload import Utterance
 
 ENV = "MTSERVE_PERF_ANALYZER"
@@ -172,7 +172,7 @@ def search_model(
     log=print,
 ) -> dict:
     """The highest rate perf_analyzer measures stable with p99 <= SLO on `model`: the Locust search's own
-    bracket-then-bisect (loadtest/search.py), starting at `start`, each rate one perf_analyzer run."""
+    bracket-then-bisect (loadtest/rate_search.py), starting at `start`, each rate one perf_analyzer run."""
     search = RateSearch(start, 1.0, 20.0 * start, growth=GROWTH, rel_tol=rel_tol, max_steps=max_steps)
     points = []
     while (rate := search.next_rate()) is not None:

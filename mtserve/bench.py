@@ -22,14 +22,14 @@ from pathlib import Path
 
 from mtserve.core.errors import UserError
 from mtserve.export.synthetic import MAX_TASKS, SHAPES, estimate, get_shape, synthetic_repo
-from mtserve.loadtest.capacity import SHORT, SearchConfig, run_capacity
+from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, run_capacity
 from mtserve.loadtest.capacity_cli import (
     add_search_arguments,
     add_workload_arguments,
     search_config,
     utterances_from,
 )
-from mtserve.loadtest.report import write_sweep_reports
+from mtserve.loadtest.capacity_report import write_sweep_reports
 from mtserve.serving.memory import HEADROOM, available_bytes
 
 SWEEP_DEFAULTS = {
@@ -81,7 +81,7 @@ def check_sweep_memory(points: list[tuple[int, str]], skip_unfit: bool, log=prin
 def run_sweep(
     points: list[tuple[int, str]],
     out_dir: Path,
-    cfg: SearchConfig,
+    cfg: CapacitySearchConfig,
     cache_dir: Path,
     *,
     utterances=None,
@@ -160,7 +160,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_workload_arguments(p)
 
 
-def sweep_config(args, main: SearchConfig) -> SearchConfig:
+def sweep_config(args, main: CapacitySearchConfig) -> CapacitySearchConfig:
     base = {**SWEEP_DEFAULTS, **(SHORT if args.quick else {})}
     base["slo_p99_ms"] = args.slo_ms
     if args.sweep_slo_ms != "auto":
@@ -173,7 +173,7 @@ def sweep_config(args, main: SearchConfig) -> SearchConfig:
     if args.sweep_max_time:
         base["max_time_s"] = args.sweep_max_time
     base["min_rps"], base["max_requests"] = main.min_rps, main.max_requests
-    return SearchConfig(**base)
+    return CapacitySearchConfig(**base)
 
 
 def run(args) -> int:

@@ -47,7 +47,7 @@ def _say(message: str) -> None:
 def run(args) -> int:
     from mtserve.core import corpus
     from mtserve.export.export import export_run
-    from mtserve.training import report
+    from mtserve.training import accuracy_report as report
     from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.evaluate import compare, served_scores
     from mtserve.training.pipeline import train

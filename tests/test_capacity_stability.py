@@ -8,8 +8,8 @@ import math
 import pytest
 
 from mtserve.loadtest import stability
-from mtserve.loadtest.capacity import SHORT, SearchConfig, reduction_interval
-from mtserve.loadtest.search import Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, reduction_interval
+from mtserve.loadtest.rate_search import Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.sizing import UTILISATION, replicas, sizing
 
 
@@ -90,12 +90,12 @@ def test_an_unstable_step_fails_even_under_the_slo():
 
 
 def test_search_config_checks_the_window_rule():
-    assert SearchConfig().stable_windows == 3 and SearchConfig().stability_tolerance == 0.1
+    assert CapacitySearchConfig().stable_windows == 3 and CapacitySearchConfig().stability_tolerance == 0.1
     assert SHORT["max_windows"] >= 3
     with pytest.raises(Exception, match="max-windows"):
-        SearchConfig(stable_windows=3, max_windows=2)
+        CapacitySearchConfig(stable_windows=3, max_windows=2)
     with pytest.raises(Exception, match="tolerance"):
-        SearchConfig(stability_tolerance=0)
+        CapacitySearchConfig(stability_tolerance=0)
 
 
 # ---------------------------------------------------------------- intervals

@@ -20,13 +20,13 @@ from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity import (
     SHORT,
-    SearchConfig,
+    CapacitySearchConfig,
     preflight,
     run_capacity,
     short_capacity,
 )
 from mtserve.loadtest.locust_driver import LocustWorker
-from mtserve.loadtest.search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.rate_search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.workload import build_pool, parse_mix, parse_words
 
 
@@ -167,15 +167,17 @@ def test_judge_needs_no_errors_the_slo_and_the_offered_rate():
 
 
 def test_search_config_bounds_users_duration_and_warmup():
-    cfg = SearchConfig(slo_p99_ms=200, max_users=50, min_duration_s=2, max_duration_s=10, min_samples=100)
+    cfg = CapacitySearchConfig(
+        slo_p99_ms=200, max_users=50, min_duration_s=2, max_duration_s=10, min_samples=100
+    )
     assert cfg.users(1.0) == 1 and cfg.users(100) == 40 and cfg.users(1e6) == 50
     assert cfg.duration(1000) == 2 and cfg.duration(20) == 5 and cfg.duration(1) == 10
     assert cfg.warmup(0.25) <= cfg.warmup_s + 5
     assert 2.0 <= cfg.timeout_s <= 30.0
     with pytest.raises(UserError):
-        SearchConfig(slo_p99_ms=0)
+        CapacitySearchConfig(slo_p99_ms=0)
     with pytest.raises(UserError):
-        SearchConfig(min_rps=5, max_rps=1)
+        CapacitySearchConfig(min_rps=5, max_rps=1)
 
 
 # ---------------------------------------------------------------- utterances
@@ -223,7 +225,7 @@ def _fake_result(mt: float, pt: float) -> dict:
             "num_layers": 4,
             "layers_served": 6,
             "layers_baseline": 12,
-            "settings": SearchConfig().__dict__,
+            "settings": CapacitySearchConfig().__dict__,
             "probe": {"multitask": {"p50_ms": 5.0}, "per-task": {"p50_ms": 7.0}},
             "results": {
                 "multitask": {"steps": 1, "outcome": "converged"},
@@ -237,7 +239,7 @@ def _fake_result(mt: float, pt: float) -> dict:
 
 
 def test_reports_hold_the_schema_replicas_and_plots(tmp_path):
-    from mtserve.loadtest.report import write_capacity_reports, write_sweep_reports
+    from mtserve.loadtest.capacity_report import write_capacity_reports, write_sweep_reports
 
     paths = write_capacity_reports(_fake_result(400.0, 100.0), tmp_path, target_rps=1000)
     cap = json.loads(paths["capacity.json"].read_text())
@@ -424,7 +426,7 @@ def test_impossible_slo_is_reported_as_no_rate_in_bounded_time(triton, tmp_path)
     result = run_capacity(
         url=triton.grpc_url,
         out_dir=tmp_path,
-        cfg=SearchConfig(**{**SHORT, "slo_p99_ms": 0.01}),
+        cfg=CapacitySearchConfig(**{**SHORT, "slo_p99_ms": 0.01}),
         registry_path=triton.repo / "registry.json",
         log=lambda *_: None,
     )
@@ -495,7 +497,7 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
 def test_time_per_utterance_leaves_out_every_ensemble():
     """multitask_graph (what multitask runs) is an ensemble too: its time spans its steps, counting it would
     charge the trunk and the heads twice."""
-    from mtserve.loadtest.report import time_per_utterance
+    from mtserve.loadtest.capacity_report import time_per_utterance
 
     models = {
         "multitask": {"requests": 100, "exec_ms_total": 900.0, "queue_ms": 0.0},

@@ -101,7 +101,7 @@ def _small(tiny_data, names, rows=120):
 
 
 def test_a_logged_run_shows_its_stages_and_keeps_every_tasks_loss(tiny_backbone, tiny_data, tmp_path, capsys):
-    from mtserve.training import report
+    from mtserve.training import accuracy_report as report
     from mtserve.training.pipeline import train
     from mtserve.training.run_dir import Run
 
@@ -157,7 +157,7 @@ def test_a_full_fine_tuning_that_did_not_learn_is_flagged(
 ):
     """Learning rate 0 (refused on the command line, set here on purpose): the weights never move, the dev score
     is chance, and the console and both reports say so; its retention is no number."""
-    from mtserve.training import report
+    from mtserve.training import accuracy_report as report
     from mtserve.training.pipeline import train
     from mtserve.training.run_dir import Run
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mtserve.core.errors import UserError
-from mtserve.training import pipeline, report
+from mtserve.training import accuracy_report as report
+from mtserve.training import pipeline
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.run_dir import Run
 

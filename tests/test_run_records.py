@@ -67,7 +67,7 @@ def test_a_version_1_file_is_read_with_the_defaults(tiny_run, tmp_path):
     # written back as the current version: the defaults filled, the keys that do not apply still left out
     assert old.to_dict() == {"schema_version": SCHEMA_VERSION, **result, "notes": []}
     # the reports read it as the run it is: its choice compared dev scores, no chance check
-    from mtserve.training.report import accuracy
+    from mtserve.training.accuracy_report import accuracy
 
     acc = accuracy(run)["tasks"]["sentiment"]
     assert acc["choice_on"] == "dev" and acc["full_learned"] is None and acc["retention"] is not None

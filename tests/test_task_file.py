@@ -243,7 +243,7 @@ def test_task_file_tasks_train_export_and_serve_their_dev_scores(tiny_backbone, 
     """The four tasks train on the tiny BERT, export, and Triton reproduces every dev score over gRPC."""
     from mtserve.export.export import export_run
     from mtserve.serving.triton import TritonServer
-    from mtserve.training import report
+    from mtserve.training import accuracy_report as report
     from mtserve.training.config import SearchConfig, TrainConfig
     from mtserve.training.evaluate import compare, served_scores
     from mtserve.training.pipeline import train

@@ -13,12 +13,12 @@ from mtserve.core import corpus
 from mtserve.core.errors import UserError
 from mtserve.core.task_file import GLUE, load_glue
 from mtserve.core.tasks import Split, TaskSpec, load_tsv, score
+from mtserve.training.accuracy_report import write_accuracy
 from mtserve.training.backbone import full_model, make_branch, make_trunk, student_from_teacher
 from mtserve.training.config import SearchConfig, TrainConfig
 from mtserve.training.features import FeatureCache, LiveFeatures, encode, trunk_fingerprint
 from mtserve.training.finetune import distil, distil_loss, train_partial
 from mtserve.training.pipeline import train
-from mtserve.training.report import write_accuracy
 from mtserve.training.run_dir import Run, SearchRecord
 from mtserve.training.search import Candidate, choose, choose_jointly, layers_served
 
@@ -347,7 +347,7 @@ def test_the_choice_scores_on_validation_and_the_report_on_dev(tiny_backbone, ti
     import dataclasses
 
     from mtserve.core.tasks import Split
-    from mtserve.training.report import accuracy
+    from mtserve.training.accuracy_report import accuracy
 
     bert, tok = tiny_backbone
     d = tiny_data["urgency"]  # pearson: negating the target negates the score

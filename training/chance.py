@@ -7,7 +7,7 @@ Two references, both for whatever the task's metric is:
   the 95th percentile of those is one a model that learned nothing about the labels reaches 1 time in 20.
 
 A score at or below either did not learn. Retention (served / full fine-tuning) is then meaningless: it divides by
-a score that says nothing, and the reports say so instead of printing the ratio (training/report.py).
+a score that says nothing, and the reports say so instead of printing the ratio (training/accuracy_report.py).
 """
 
 from __future__ import annotations

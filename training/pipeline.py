@@ -803,7 +803,7 @@ def _start_from(source: Path, partial: Path, want: dict, tasks: list[str]) -> No
 
 
 def run(args) -> int:
-    from mtserve.training import report
+    from mtserve.training import accuracy_report as report
 
     cfg, search = config_from_args(args)
     progress = from_args(ProgressConfig, args).progress()

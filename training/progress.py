@@ -5,7 +5,7 @@ timestamped lines to stderr: when each task and stage starts and ends (task i of
 of the time left), and during a long stage a line at least every `every_s` seconds (steps done, the loss, the
 learning rate). Every training step's loss and learning rate (averaged over a few steps: at most
 RECORDS_PER_STAGE records a stage) also go to tasks/<task>/train_log.jsonl in the run directory (LOG_FILE), which
-the reports plot (training/report.py: training_loss.png).
+the reports plot (training/accuracy_report.py: training_loss.png).
 
 The time left is the work still to do at the pace of the work done. Work is counted in layer-rows: a training step
 over B rows through L layers is 3 x B x L (forward and backward), a forward pass B x L. `mtserve train` plans every
