@@ -74,6 +74,9 @@ def test_interrupted_exits_130():
     """Ctrl-C while `mtserve predict` waits for utterances on stdin: SIGINT, as a terminal sends it."""
     p = subprocess.Popen(
         [*MTSERVE, "predict"],
+        # a terminal's Ctrl-C: SIGINT at its default, even where this test runs in a background job (whose
+        # children inherit SIGINT ignored, and Python then installs no KeyboardInterrupt handler)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
