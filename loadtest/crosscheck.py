@@ -276,7 +276,8 @@ def cross_check(
 
 def perf_analyzer_version(binary: str) -> str:
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+        proc = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        out = proc.stdout + proc.stderr
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return next((line.strip() for line in out.splitlines() if "Version" in line), "")
