@@ -45,7 +45,11 @@ def main() -> int:
         x = json.loads((Path(tmp) / "crosscheck.json").read_text())
         cap = json.loads((Path(tmp) / "capacity.json").read_text())
         md = (Path(tmp) / "crosscheck.md").read_text()
-        log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("loadtest:")]
+        log = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith("loadtest:") and tmp not in line  # no machine paths in a committed result
+        ]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     header = {
         "command": shlex.join(["mtserve", "loadtest", "--repo", repo, "--short", "--cross-check", *extra]),
