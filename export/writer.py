@@ -268,8 +268,34 @@ def write_tokenizer(tokenizer_dir: Path, repo: Path, max_length: int, serving: S
     return tok
 
 
-def _precision(fp16: bool) -> dict:
-    return {"precision": "fp16"} if fp16 else {}
+def _place_onnx(
+    model: str,
+    repo: Path,
+    version: int,
+    export,
+    inputs: list[dict],
+    outputs: list[dict],
+    profile: str,
+    kind: str,
+    *,
+    fp16: bool,
+    tensorrt: bool,
+    serving: ServingOptions | None,
+) -> dict:
+    """One ONNX model at <repo>/<model>/<version>/model.onnx (export(path) writes it and returns its max abs diff
+    against PyTorch), the python-backend runner beside it on the local profile, and its config."""
+    vdir = repo / model / str(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    diff = export(vdir / "model.onnx")
+    if tensorrt:
+        infer_shapes(vdir / "model.onnx")
+    if profile == "local":
+        _copy_python_model("onnx_runner.py", vdir)
+    cfg = onnx_config(
+        model, inputs, outputs, profile, tensorrt, kind=kind, serving=serving, model_dir=repo / model
+    )
+    write_config(cfg, repo / model)
+    return {"max_abs_diff": diff, **({"precision": "fp16"} if fp16 else {})}
 
 
 def write_trunk(
@@ -284,26 +310,20 @@ def write_trunk(
     serving: ServingOptions | None = None,
 ) -> dict:
     h = trunk.embeddings.word_embeddings.embedding_dim
-    vdir = repo / names.TRUNK / str(version)
-    vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_trunk(trunk, vdir / "model.onnx", vocab_size, fp16=fp16)
-    if tensorrt:
-        infer_shapes(vdir / "model.onnx")
-    if profile == "local":
-        _copy_python_model("onnx_runner.py", vdir)
-    outs = [tensor_spec(names.hidden(d), F32, [-1, h]) for d in trunk.out_depths]
-    cfg = onnx_config(
+    outputs = [tensor_spec(names.hidden(d), F32, [-1, h]) for d in trunk.out_depths]
+    return _place_onnx(
         names.TRUNK,
+        repo,
+        version,
+        lambda path: export_trunk(trunk, path, vocab_size, fp16=fp16),
         ID_TENSORS,
-        outs,
+        outputs,
         profile,
-        tensorrt,
-        kind="trunk",
+        "trunk",
+        fp16=fp16,
+        tensorrt=tensorrt,
         serving=serving,
-        model_dir=repo / names.TRUNK,
     )
-    write_config(cfg, repo / names.TRUNK)
-    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
 def write_head(
@@ -319,22 +339,20 @@ def write_head(
     serving: ServingOptions | None = None,
 ) -> dict:
     h = branch.config.hidden_size
-    vdir = repo / name / str(version)
-    vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_head(
-        branch, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", fp16=fp16
+    labels = None if spec.labels is None else list(spec.labels)
+    return _place_onnx(
+        name,
+        repo,
+        version,
+        lambda path: export_head(branch, labels, path, fp16=fp16),
+        [tensor_spec("hidden", F32, [-1, h]), tensor_spec("attention_mask", I64, [-1])],
+        task_outputs(name, spec, prefix=False),
+        profile,
+        "heads",
+        fp16=fp16,
+        tensorrt=tensorrt,
+        serving=serving,
     )
-    if tensorrt:
-        infer_shapes(vdir / "model.onnx")
-    if profile == "local":
-        _copy_python_model("onnx_runner.py", vdir)
-    inputs = [tensor_spec("hidden", F32, [-1, h]), tensor_spec("attention_mask", I64, [-1])]
-    outputs = task_outputs(name, spec, prefix=False)
-    cfg = onnx_config(
-        name, inputs, outputs, profile, tensorrt, kind="heads", serving=serving, model_dir=repo / name
-    )
-    write_config(cfg, repo / name)
-    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
 def write_full(
@@ -350,30 +368,21 @@ def write_full(
     tensorrt: bool = False,
     serving: ServingOptions | None = None,
 ) -> dict:
-    vdir = repo / names.full(name) / str(version)
-    vdir.mkdir(parents=True, exist_ok=True)
-    diff = export_full(
-        model, None if spec.labels is None else list(spec.labels), vdir / "model.onnx", vocab_size, fp16=fp16
-    )
-    if tensorrt:
-        infer_shapes(vdir / "model.onnx")
-    if profile == "local":
-        _copy_python_model("onnx_runner.py", vdir)
-    model_dir = repo / names.full(name)
-    outputs = task_outputs(name, spec, prefix=False)
+    labels = None if spec.labels is None else list(spec.labels)
     # a baseline is a whole BERT, sized like the trunk: it takes the trunk's instance count
-    cfg = onnx_config(
+    return _place_onnx(
         names.full(name),
+        repo,
+        version,
+        lambda path: export_full(model, labels, path, vocab_size, fp16=fp16),
         ID_TENSORS,
-        outputs,
+        task_outputs(name, spec, prefix=False),
         profile,
-        tensorrt,
-        kind="trunk",
+        "trunk",
+        fp16=fp16,
+        tensorrt=tensorrt,
         serving=serving,
-        model_dir=model_dir,
     )
-    write_config(cfg, model_dir)
-    return {"max_abs_diff": diff, **_precision(fp16)}
 
 
 def _exchange(a: Path, b: Path) -> bool:
