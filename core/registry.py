@@ -10,7 +10,8 @@ reader through `load`/`read`. Standard library only: the serving side reads it w
       "version": 1,                      # schema version of this file
       "revision": 4,                     # +1 on every change
       "profile": "local" | "gpu", "backbone", "num_layers", "hidden_size", "max_length",
-      "trunk": {"version", "depths", "layers", "fingerprint"},
+      "trunk": {"version", "depths", "layers", "fingerprint"},   # served as segments trunk_0_<d1>, trunk_<d1>_<d2>..
+      "groups": {name: [task, ...]},     # each served as group_<name> (mtserve export --group, mtserve task group)
       "multitask_version": 3,            # the version folder multitask/<v>/ (and multitask_graph/<v>/) its config selects
       "tasks": {name: {"name", "labels", "metric", "is_pair", "kind", "branch_depth", "task_layers",
                        "head_version", "baseline", "dev_score", ...}},
@@ -52,7 +53,9 @@ from mtserve.core.errors import UserError
 LEGACY_QUEUE_TIMEOUT_US = 500_000
 
 FILENAME = "registry.json"
-SCHEMA_VERSION = 1
+# 2: the trunk is served as segments (trunk_<a>_<b>), every task has its path_<task>, and task groups exist.
+# A version-1 repository (one `trunk` model, every request running every head) is refused with what to do.
+SCHEMA_VERSION = 2
 ACTIONS = ("add", "retrain", "remove", "rollback")
 PROFILES = ("local", "gpu")
 
@@ -125,10 +128,18 @@ class Registry:
     synthetic: dict | None = None  # set by the load test's synthetic repositories
     # how the configs serve (batching knobs, warm-up, response cache): export/model_config.py ServingOptions
     serving: dict | None = None
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group name -> its tasks (group_<name>)
 
     def layers_served(self, tasks=None) -> int:
-        chosen = self.tasks if tasks is None else tasks
-        return layers_served(self.trunk.layers, (self.tasks[t].task_layers for t in chosen))
+        """What one utterance costs, in BERT layers, through a path running exactly `tasks`' heads (every task:
+        `multitask`): the segments up to the deepest of them, and their heads."""
+        chosen = list(self.tasks if tasks is None else tasks)
+        trunk = self.trunk.layers if tasks is None else max(self.tasks[t].branch_depth for t in chosen)
+        return layers_served(trunk, (self.tasks[t].task_layers for t in chosen))
+
+    def segments(self) -> list[tuple[int, int]]:
+        """The trunk's segments (start, end) as served: cut at every depth a task branches from."""
+        return names.segments(self.trunk.depths)
 
     def layers_baseline(self, tasks=None) -> int:
         return len(self.tasks if tasks is None else tasks) * self.num_layers
@@ -242,11 +253,34 @@ def validate_task_entry(name: str, e, where: str) -> list[str]:
     return problems
 
 
+def validate_groups(groups, tasks) -> list[str]:
+    """Problems with a registry's task groups: each a valid name, two tasks or more, every one deployed."""
+    if not isinstance(groups, dict):
+        return ["groups: must be an object (group name -> list of tasks)"]
+    problems = []
+    for g, members in groups.items():
+        if not isinstance(g, str) or not names.TASK_NAME.match(g):
+            problems.append(f"group name {g!r} must match {names.TASK_NAME_RULE}")
+        if not isinstance(members, list) or len(members) < 2 or len(set(members)) != len(members):
+            problems.append(f"groups.{g}: needs two or more distinct tasks, got {members!r}")
+            continue
+        missing = [t for t in members if t not in tasks]
+        if missing:
+            problems.append(f"groups.{g}: task(s) {missing} not deployed (tasks: {sorted(tasks)})")
+    return problems
+
+
 def validate(reg) -> list[str]:
     """Problems with a registry's content (empty: valid)."""
     if not isinstance(reg, dict):
         return ["the registry is not a JSON object"]
     problems = []
+    if reg.get("version") == 1:
+        return [
+            "schema version 1: a repository exported before the trunk was served as segments (one `trunk` "
+            "model; every request ran every head). This mtserve serves and changes version-2 repositories: "
+            "export it again from its run directory (`mtserve export --run-dir RUN --out REPO`)"
+        ]
     if reg.get("version") != SCHEMA_VERSION:
         problems.append(f"schema version {reg.get('version')!r} (this mtserve reads {SCHEMA_VERSION})")
     if reg.get("profile") not in PROFILES:
@@ -282,6 +316,7 @@ def validate(reg) -> list[str]:
                 f"tasks.{name}: branch depth {e.get('branch_depth')} is not a trunk output "
                 f"(trunk depths {trunk.get('depths')})"
             )
+    problems += validate_groups(reg.get("groups", {}), tasks)
     history = reg.get("history", [])
     if not isinstance(history, list):
         problems.append("history: must be a list")
@@ -304,15 +339,23 @@ def validate(reg) -> list[str]:
 def check_files(repo: Path, reg: Registry) -> list[str]:
     """Problems between the registry and the folders it names (empty: consistent)."""
     problems = []
-    tv = reg.trunk.version
-    if not (repo / names.TRUNK / str(tv)).is_dir():
-        problems.append(f"{names.TRUNK}/{tv}/ missing (the registry's trunk version)")
+    for a, b in reg.segments():
+        seg = names.segment(a, b)
+        if not (repo / seg / "1").is_dir():
+            problems.append(
+                f"{seg}/1/ missing (the trunk's layers {a + 1}-{b}, a segment of depths {reg.trunk.depths})"
+            )
     if not (repo / names.MULTITASK / "config.pbtxt").is_file():
         problems.append(f"{names.MULTITASK}/config.pbtxt missing")
+    for g in reg.groups:
+        if not (repo / names.group(g) / "config.pbtxt").is_file():
+            problems.append(f"{names.group(g)}/config.pbtxt missing (group {g})")
     for name, e in reg.tasks.items():
         v = e.head_version
         if not (repo / name / str(v)).is_dir() or not (repo / name / "config.pbtxt").is_file():
             problems.append(f"{name}/{v}/ or {name}/config.pbtxt missing (task {name}'s head version)")
+        if not (repo / names.path(name) / "config.pbtxt").is_file():
+            problems.append(f"{names.path(name)}/config.pbtxt missing (task {name}'s path)")
         if e.baseline and not (repo / e.baseline / "config.pbtxt").is_file():
             problems.append(f"{e.baseline}/config.pbtxt missing (task {name}'s baseline)")
     return problems
@@ -387,7 +430,7 @@ def check_new_task_name(name: str, reg: Registry) -> None:
     if name in names.RESERVED_MODELS or name.startswith(names.RESERVED_PREFIXES):
         raise UserError(
             f"task name {name!r} is taken by the repository's own models "
-            f"({', '.join(names.RESERVED_MODELS)}, {names.full('<task>')}, {names.single('<task>')})"
+            f"({', '.join(names.RESERVED_MODELS)} and the prefixes {', '.join(names.RESERVED_PREFIXES)})"
         )
     if name in reg.tasks:
         raise UserError(

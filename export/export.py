@@ -1,12 +1,14 @@
 """`mtserve export`: a training run -> a Triton model repository.
 
-    tokenizer/      python backend (numpy + stdlib): text, text_pair -> input_ids, token_type_ids, attention_mask
-    trunk/          ONNX: the frozen layers, outputs hidden_<d> at every depth a task branches from
-    <task>/         ONNX: one head per task: hidden, attention_mask -> scores, label
-    full_<task>/    ONNX: the per-task baseline, one fully fine-tuned BERT
-    multitask/      ensemble: text -> every task's <task>_scores / <task>_label
-    single_<task>/  ensemble: text -> the baseline's <task>_scores / <task>_label
-    registry.json   what is deployed: tasks, branch depths, versions, labels, metrics
+    tokenizer/        python backend (numpy + stdlib): text, text_pair -> input_ids, token_type_ids, attention_mask
+    trunk_<a>_<b>/    ONNX: the frozen layers a+1..b, cut at every depth a task branches from (0: from the ids)
+    <task>/           ONNX: one head per task: hidden, attention_mask -> scores, label
+    full_<task>/      ONNX: the per-task baseline, one fully fine-tuned BERT
+    multitask/        ensemble: text -> every task's <task>_scores / <task>_label (and multitask_graph/)
+    path_<task>/      ensemble: text -> one task's outputs, through its segments and its head only
+    group_<g>/        ensemble: text -> a group's outputs (--group g=a,b,c; and graph_<g>/)
+    single_<task>/    ensemble: text -> the baseline's <task>_scores / <task>_label
+    registry.json     what is deployed: tasks, groups, branch depths, versions, labels, metrics
 
 Profiles: `gpu` (onnxruntime backend, KIND_GPU: what production loads) and `local` (the same .onnx
 files run by a python-backend model on CPU, for the pip-installed Triton). Only the backend line
@@ -43,6 +45,7 @@ def run_plan(
     fp16: bool = False,
     tensorrt: bool = False,
     serving: ServingOptions | None = None,
+    groups: dict[str, list[str]] | None = None,
 ) -> RepositoryPlan:
     """A training run (training/run_dir.py's Run) as a repository plan: its frozen trunk cut at every branch
     depth, each task's chosen branch and full fine-tuning, and what the run measured of each (search.json)."""
@@ -89,7 +92,26 @@ def run_plan(
         serving=ServingOptions(warmup=profile == "gpu") if serving is None else serving,
         fp16=fp16,
         tensorrt=tensorrt,
+        groups=dict(groups or {}),
     )
+
+
+def parse_groups(values: list[str] | None) -> dict[str, list[str]]:
+    """--group NAME=a,b,c (repeatable) -> {NAME: [a, b, c]}; names checked here, members by the plan."""
+    from mtserve.core import names
+
+    groups: dict[str, list[str]] = {}
+    for v in values or []:
+        name, sep, members = v.partition("=")
+        if not sep:
+            raise UserError(
+                f"--group {v!r}: give NAME=task,task,... (for example --group support=intent,urgency)"
+            )
+        names.check_task_name(name.strip(), f"--group {v!r}: group")
+        if name.strip() in groups:
+            raise UserError(f"--group {name.strip()!r} given twice")
+        groups[name.strip()] = [t.strip() for t in members.split(",") if t.strip()]
+    return groups
 
 
 def export_run(
@@ -102,6 +124,7 @@ def export_run(
     fp16: bool = False,
     tensorrt: bool = False,
     serving: ServingOptions | None = None,
+    groups: dict[str, list[str]] | None = None,
 ) -> registry.Registry:
     """Export a training run as a model repository at `out` (the one writer, export/writer.py).
 
@@ -112,7 +135,9 @@ def export_run(
         raise UserError(f"--profile must be 'local' or 'gpu', got {profile!r}")
     if tensorrt and profile != "gpu":
         raise UserError("--tensorrt applies to --profile gpu only (the python backend has no TensorRT)")
-    plan = run_plan(run_dir, profile, with_baseline, fp16=fp16, tensorrt=tensorrt, serving=serving)
+    plan = run_plan(
+        run_dir, profile, with_baseline, fp16=fp16, tensorrt=tensorrt, serving=serving, groups=groups
+    )
     return write_repository(plan, out, progress=progress)
 
 
@@ -140,6 +165,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="gpu profile: add onnxruntime's TensorRT execution accelerator (FP16) to the ONNX models, with "
         "an engine cache (--trt-cache-path) and optimisation profiles for batch 1..--max-batch and every "
         "sequence bucket",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME=a,b,c",
+        help="a task group served as group_NAME: one request for these tasks runs the trunk up to the deepest "
+        "of them and their heads only (repeatable; change later with `mtserve task group`)",
     )
     g = p.add_argument_group("serving options (written into the configs and registry.json)")
     add_dataclass_arguments(g, ServingOptions)
@@ -178,11 +210,14 @@ def run(args) -> int:
         fp16=fp16,
         tensorrt=tensorrt,
         serving=serving,
+        groups=parse_groups(getattr(args, "group", None)),
     )
     worst = max(c["max_abs_diff"] for c in reg.export_checks.values())
     print(
         f"exported {len(reg.tasks)} task(s) to {args.out} (profile {args.profile}); trunk {reg.trunk.layers} "
-        f"layers, branch depths {reg.trunk.depths}; ONNX vs PyTorch max abs diff {worst:.2e}"
+        f"layers in {len(reg.segments())} segment(s) at branch depths {reg.trunk.depths}"
+        + (f"; groups {', '.join(reg.groups)}" if reg.groups else "")
+        + f"; ONNX vs PyTorch max abs diff {worst:.2e}"
         + (" (fp16 vs fp32)" if fp16 else "")
         + ("; TensorRT accelerator" if tensorrt else "")
     )

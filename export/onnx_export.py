@@ -19,7 +19,7 @@ from torch import nn
 
 from mtserve.core import names
 from mtserve.core.errors import UserError
-from mtserve.training.backbone import Branch, TaskModel, Trunk
+from mtserve.training.backbone import Branch, TaskModel, Trunk, TrunkSegment
 
 OPSET = 17  # LayerNormalization is native from 17; onnxruntime in Triton 23.x-25.x runs it
 # --fp16: onnxruntime (fp16 inside, fp32 at the graph's edges) against PyTorch fp32. A tolerance, not a
@@ -155,15 +155,25 @@ def _sample_ids(vocab_size: int, batch: int = 3, seq: int = 11) -> dict[str, tor
     return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": mask}
 
 
-def export_trunk(trunk: Trunk, path: Path, vocab_size: int, *, fp16: bool = False) -> float:
-    outputs = [names.hidden(d) for d in trunk.out_depths]
-    feeds = _sample_ids(vocab_size)
-    dyn = {n: {0: "batch", 1: "seq"} for n in list(feeds) + outputs}
-    _export(trunk, tuple(feeds.values()), path, list(feeds), outputs, dyn)
+def export_segment(
+    trunk: Trunk, start: int, end: int, path: Path, vocab_size: int, *, fp16: bool = False
+) -> float:
+    """The trunk's layers start+1..end (names.segment): token ids (start 0) or `hidden` and `attention_mask` in,
+    `hidden_out` (the hidden state at `end`) out."""
+    module = TrunkSegment(trunk, start, end).eval()
+    ids = _sample_ids(vocab_size)
+    if start == 0:
+        feeds = ids
+    else:
+        g = torch.Generator().manual_seed(1)
+        h = trunk.embeddings.word_embeddings.embedding_dim
+        feeds = {"hidden": torch.randn(3, 11, h, generator=g), "attention_mask": ids["attention_mask"]}
+    dyn = {n: {0: "batch", 1: "seq"} for n in [*feeds, names.SEGMENT_OUTPUT]}
+    _export(module, tuple(feeds.values()), path, list(feeds), [names.SEGMENT_OUTPUT], dyn)
     if fp16:
         _fp16_file(path)
-        return _check_against_torch(path, trunk, feeds, tol=FP16_TOL)
-    return _check_against_torch(path, trunk, feeds)
+        return _check_against_torch(path, module, feeds, tol=FP16_TOL)
+    return _check_against_torch(path, module, feeds)
 
 
 def export_head(branch: Branch, labels: list[str] | None, path: Path, *, fp16: bool = False) -> float:

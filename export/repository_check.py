@@ -794,13 +794,13 @@ class RepositoryChecker:
     # ------------------------------------------------------------ 5: registry.json
     def check_registry(self) -> None:
         path = registry.path(self.repo)
-        known = set(names.RESERVED_MODELS)
+        known = {names.TOKENIZER, names.MULTITASK, names.MULTITASK_GRAPH}
         for name in sorted(known):
             if name not in self.models and name not in self.broken:
                 self.report(
                     f"{name}/",
-                    "missing: every repository serves the tokenizer, the trunk, the multitask graph and its "
-                    "multitask wrapper",
+                    "missing: every repository serves the tokenizer, the multitask graph and its multitask "
+                    "wrapper",
                 )
         if not path.is_file():
             self.report(
@@ -818,9 +818,9 @@ class RepositoryChecker:
         if problems:
             return
         reg = registry.Registry.from_dict(raw)
-        trunk, multitask = self.models.get(names.TRUNK), self.models.get(names.MULTITASK)
+        multitask = self.models.get(names.MULTITASK)
         graph = self.models.get(names.MULTITASK_GRAPH)  # the heads' steps; `multitask` wraps it
-        self._check_trunk_entry(reg, trunk)
+        known |= self._check_segments(reg)
         mt_steps = {}
         for m in (graph, multitask):
             if m is not None and reg.multitask_version not in m.served:
@@ -833,7 +833,7 @@ class RepositoryChecker:
             for i, step in enumerate(graph.config.ensemble_scheduling.step):
                 mt_steps.setdefault(step.model_name, (i, step))
         for task, info in reg.tasks.items():
-            self._check_task(task, info, trunk, graph, mt_steps)
+            self._check_task(task, info, graph, mt_steps)
             known.add(task)
             if info.baseline:
                 known |= {info.baseline, names.full(task)}
@@ -841,6 +841,7 @@ class RepositoryChecker:
             self._check_multitask_against_tasks(graph, reg.tasks)
         if multitask is not None and graph is not None:
             self._check_wrapper(multitask, graph)
+        known |= self._check_paths(reg)
         for m in self.models.values():
             if m.kind == "ensemble":
                 known |= {s.model_name for s in m.config.ensemble_scheduling.step}
@@ -881,7 +882,7 @@ class RepositoryChecker:
             # --instances kinds: a full_<task> baseline is a whole BERT and takes the trunk's count
             if m.name == names.TOKENIZER:
                 kind = "tokenizer"
-            elif m.name == names.TRUNK or names.task_of_full(m.name):
+            elif names.segment_bounds(m.name) or names.task_of_full(m.name):
                 kind = "trunk"
             else:
                 kind = "heads"
@@ -921,36 +922,110 @@ class RepositoryChecker:
                     + (f"; not asked for {extra}" if extra else ""),
                 )
 
-    def _check_trunk_entry(self, reg: registry.Registry, trunk: Model | None) -> None:
-        if trunk is None:
-            return
-        outs = {int(mt.group(1)) for n in trunk.outputs if (mt := names.HIDDEN.match(n))}
-        depths = reg.trunk.depths
-        if sorted(depths) != sorted(outs):
-            self.report(
-                registry.FILENAME,
-                f"trunk.depths: {depths}, but trunk/config.pbtxt outputs hidden_<d> for d in {sorted(outs)}",
-            )
-        version = reg.trunk.version
-        if version not in trunk.served:
-            self.report(
-                registry.FILENAME,
-                f"trunk.version: {version}, but trunk serves version(s) {sorted(trunk.served) or 'none'}",
-            )
-        hidden = reg.hidden_size
-        for name, t in trunk.outputs.items():
-            if names.HIDDEN.match(name) and list(t.dims) != [BATCHING_WILDCARD, hidden]:
+    def _check_segments(self, reg: registry.Registry) -> set[str]:
+        """The trunk's segments, one per pair of consecutive branch depths (core/names.py `segments`): each
+        present, reading the ids (the first) or `hidden` and `attention_mask`, writing `hidden_out` of the
+        registry's hidden size. Returns their names."""
+        hidden = [BATCHING_WILDCARD, reg.hidden_size]
+        found = set()
+        for a, b in reg.segments():
+            name = names.segment(a, b)
+            found.add(name)
+            seg = self.models.get(name)
+            if seg is None:
+                if name not in self.broken:
+                    self.report(
+                        registry.FILENAME,
+                        f"trunk.depths: {reg.trunk.depths} means segment {name} (layers {a + 1}-{b}): "
+                        + self._missing_model(name),
+                    )
+                continue
+            want_in = set(names.ID_TENSORS) if a == 0 else {names.SEGMENT_INPUT, names.ATTENTION_MASK}
+            if set(seg.inputs) != want_in:
                 self.report(
-                    trunk.cfg_file,
-                    f'output["{name}"].dims: {list(t.dims)}, but registry.json hidden_size '
-                    f"{hidden} means [-1, {hidden}]",
+                    seg.cfg_file,
+                    f"input: {sorted(seg.inputs)}, but a segment from depth {a} reads {sorted(want_in)}",
                 )
+            out = seg.outputs.get(names.SEGMENT_OUTPUT)
+            if out is None or list(out.dims) != hidden:
+                self.report(
+                    seg.cfg_file,
+                    f'output["{names.SEGMENT_OUTPUT}"]: expected dims {hidden} (registry.json hidden_size '
+                    f"{reg.hidden_size}), got {list(out.dims) if out is not None else 'none'}",
+                )
+            if a > 0:
+                h = seg.inputs.get(names.SEGMENT_INPUT)
+                if h is not None and list(h.dims) != hidden:
+                    self.report(
+                        seg.cfg_file,
+                        f'input["{names.SEGMENT_INPUT}"]: expected dims {hidden}, got {list(h.dims)}',
+                    )
+        return found
+
+    def _check_paths(self, reg: registry.Registry) -> set[str]:
+        """Every path a client routes to (core/routing.py): path_<task> runs the tokenizer, the segments up to the
+        task's depth and its head, in that order; graph_<g> the segments up to the group's deepest task and the
+        group's heads, behind its one-step wrapper group_<g>; and each path's config says (parameters
+        mtserve_tasks, mtserve_layers) what the registry says it serves and costs. Returns their names."""
+        from mtserve.core import routing
+
+        found = set()
+        expected = {p.model: p for p in routing.catalogue(reg)}
+        for model, want in expected.items():
+            m = self.models.get(model)
+            if model == names.MULTITASK:
+                members = list(reg.tasks)
+            elif model.startswith(names.GROUP_PREFIX):
+                members = reg.groups[model[len(names.GROUP_PREFIX) :]]
+            else:
+                members = [model[len(names.PATH_PREFIX) :]]
+            found.add(model)
+            if m is None:
+                if model not in self.broken:
+                    self.report(
+                        registry.FILENAME,
+                        f"{'groups' if model.startswith(names.GROUP_PREFIX) else 'tasks'}: {self._missing_model(model)}",
+                    )
+                continue
+            params = {k: v.string_value for k, v in m.config.parameters.items()}
+            got = routing.from_parameters(model, params)
+            if got is None or (set(got.tasks), got.layers) != (set(want.tasks), want.layers):
+                self.report(
+                    m.cfg_file,
+                    f"parameters: {routing.TASKS_PARAMETER}={params.get(routing.TASKS_PARAMETER)!r}, "
+                    f"{routing.LAYERS_PARAMETER}={params.get(routing.LAYERS_PARAMETER)!r}, but registry.json "
+                    f"means {','.join(want.tasks)!r} at {want.layers} layers (clients route by them)",
+                )
+            graph = m
+            if model.startswith(names.GROUP_PREFIX):
+                gname = names.group_graph(model[len(names.GROUP_PREFIX) :])
+                found.add(gname)
+                graph = self.models.get(gname)
+                if graph is None:
+                    self.report(m.cfg_file, f"ensemble_scheduling.step: {self._missing_model(gname)}")
+                    continue
+                self._check_wrapper(m, graph)
+            elif model == names.MULTITASK:
+                continue  # its graph is checked step by step above
+            depth = max(reg.tasks[t].branch_depth for t in members)
+            want_steps = [
+                names.TOKENIZER,
+                *(names.segment(a, b) for a, b in names.segments_to(depth, reg.trunk.depths)),
+                *members,
+            ]
+            got_steps = [s.model_name for s in graph.config.ensemble_scheduling.step]
+            if got_steps != want_steps:
+                self.report(
+                    graph.cfg_file,
+                    f"ensemble_scheduling.step: {got_steps}, but registry.json means {want_steps} (the "
+                    "tokenizer, the trunk segments up to the deepest task, each task's head)",
+                )
+        return found
 
     def _check_task(
         self,
         task: str,
         info: registry.TaskEntry,
-        trunk: Model | None,
         multitask: Model | None,
         mt_steps: dict,
     ):
@@ -992,12 +1067,6 @@ class RepositoryChecker:
                         f"initializer 'label_names': {label_names}, but registry.json {f}.labels is {labels}",
                     )
         depth = info.branch_depth
-        if trunk is not None and names.hidden(depth) not in trunk.outputs:
-            self.report(
-                registry.FILENAME,
-                f"{f}.branch_depth: {depth}, but trunk/config.pbtxt has no output "
-                f"'{names.hidden(depth)}' (its outputs: {', '.join(trunk.outputs)})",
-            )
         if multitask is not None:
             if task not in mt_steps:
                 self.report(
@@ -1047,7 +1116,11 @@ class RepositoryChecker:
 
     def _check_multitask_against_tasks(self, multitask: Model, tasks: dict) -> None:
         for i, step in enumerate(multitask.config.ensemble_scheduling.step):
-            if step.model_name not in (names.TOKENIZER, names.TRUNK) and step.model_name not in tasks:
+            if (
+                step.model_name != names.TOKENIZER
+                and not names.segment_bounds(step.model_name)
+                and step.model_name not in tasks
+            ):
                 self.report(
                     multitask.cfg_file,
                     f"ensemble_scheduling.step[{i}].model_name: '{step.model_name}' is "

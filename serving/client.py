@@ -1,7 +1,8 @@
 """gRPC client for the served ensembles, and `mtserve predict`.
 
 The task list is read from the ensemble's own metadata (its `<task>_scores` outputs), so a
-client never hard-codes which tasks are deployed.
+client never hard-codes which tasks are deployed. A request for some tasks goes to the cheapest served paths
+that cover them (path_<task>, group_<g>, `multitask`: core/routing.py), read from the server's own model configs.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mtserve.core import names, routing
 from mtserve.core.errors import Unreachable, UserError
 from mtserve.serving.endpoint import TLS, Endpoint, add_connection_arguments, tls_from
 
@@ -59,7 +62,8 @@ def service_config(
 
 
 class MultitaskClient:
-    """Calls `multitask` (or any `single_<task>`) over Triton gRPC. One channel per client.
+    """Calls the served paths over Triton gRPC: for some tasks, the cheapest that cover them (`route`); for every
+    task, `multitask`; or a model named by the caller (any path, `single_<task>`). One channel per client.
 
     `timeout` is each call's whole deadline, retries included. Retries are gRPC's own (the channel's service
     config, `service_config` above): a call the server sheds (RETRYABLE) is tried again up to `retries` times with
@@ -102,8 +106,12 @@ class MultitaskClient:
             url=self.endpoint.address, channel_args=channel_args, creds=creds
         )
         self._meta: dict[str, dict] = {}
+        self._paths: list[routing.ServedPath] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
     def __enter__(self):
@@ -126,16 +134,65 @@ class MultitaskClient:
         outs = [o["name"] for o in self._meta[model]["outputs"]]
         return [o[: -len("_scores")] for o in outs if o.endswith("_scores")]
 
+    def served_paths(self) -> list[routing.ServedPath]:
+        """What the server offers clients: `multitask`, every path_<task> and group_<g> it has loaded, each with
+        its tasks and cost from its config's parameters (read once per client)."""
+        if self._paths is None:
+            from tritonclient.utils import InferenceServerException
+
+            try:
+                index = self.client.get_model_repository_index(as_json=True, client_timeout=self.timeout)
+                paths = []
+                for m in index.get("models", []):
+                    name = m.get("name", "")
+                    if m.get("state") != "READY" or not (
+                        name == names.MULTITASK or name.startswith((names.PATH_PREFIX, names.GROUP_PREFIX))
+                    ):
+                        continue
+                    cfg = self.client.get_model_config(name, as_json=True, client_timeout=self.timeout)
+                    params = {
+                        k: v.get("string_value", "") for k, v in cfg["config"].get("parameters", {}).items()
+                    }
+                    path = routing.from_parameters(name, params)
+                    if path is not None:
+                        paths.append(path)
+            except InferenceServerException as e:
+                raise UserError(f"the served paths at {self.url}: {e.message()}") from None
+            self._paths = paths
+        return self._paths
+
+    def route(self, tasks: list[str]) -> list[routing.Call]:
+        """The calls a request for `tasks` makes: the cheapest served paths covering them (core/routing.py).
+        A server without paths (a repository exported before them) gets one call of `multitask`."""
+        paths = self.served_paths()
+        if not paths:
+            return [routing.Call(names.MULTITASK, tuple(tasks), 0)]
+        return routing.plan(tasks, paths)
+
     def infer(
         self,
         texts: list[str],
         pairs: list[str] | None = None,
         tasks: list[str] | None = None,
-        model: str = "multitask",
+        model: str | None = None,
     ) -> dict[str, dict]:
         """{task: {"scores": float32 [B, C], "label": [str] * B (classification only)}}.
 
-        Asking for a subset of tasks returns only their outputs (every head still runs: docs/overload.md)."""
+        `tasks` without `model`: the cheapest served paths that cover them, called in parallel (`route`); neither:
+        `multitask`. With `model`, that model only: asking it for a subset of its tasks returns only their outputs,
+        but runs every head it has (its wrapper asks its graph for every output: docs/overload.md)."""
+        if model is None and tasks:
+            calls = self.route(list(tasks))
+            if len(calls) == 1:
+                return self.infer(texts, pairs, list(calls[0].tasks), calls[0].model)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mtserve-route")
+            futures = [self._pool.submit(self.infer, texts, pairs, list(c.tasks), c.model) for c in calls]
+            answer: dict[str, dict] = {}
+            for f in futures:
+                answer |= f.result()
+            return {t: answer[t] for t in dict.fromkeys(tasks)}
+        model = model or names.MULTITASK
         from tritonclient.utils import InferenceServerException
 
         served = self.tasks(model)
@@ -202,9 +259,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="*", help="utterances (default: one per line on stdin)")
     p.add_argument("--pair", action="append", help="text_pair for pair tasks, once per text")
     p.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address")
-    p.add_argument("--model", default="multitask", help="multitask or single_<task>")
+    p.add_argument(
+        "--model",
+        help="call this model only (multitask, path_<task>, group_<g>, single_<task>); default: with --tasks, the "
+        "cheapest served paths covering them, else multitask",
+    )
     add_connection_arguments(p)
-    p.add_argument("--tasks", help="comma-separated subset of tasks (only their outputs are returned)")
+    p.add_argument(
+        "--tasks",
+        help="comma-separated tasks: only their outputs, through the cheapest served paths that cover them",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the calls --tasks would make (JSON: model, tasks, layers per utterance) and call nothing; "
+        "with --repo, from its registry.json, else from the server's model configs",
+    )
+    p.add_argument("--repo", help="a model repository: --plan reads its registry.json instead of the server")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole call, retries included")
     p.add_argument(
@@ -224,11 +295,35 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-ratio", type=float, default=0.1, help="tokens a successful call earns back")
 
 
+def print_plan(args, tasks: list[str] | None) -> int:
+    """`--plan`: the calls a request for `tasks` would make and what they cost, as JSON; nothing is inferred."""
+    if not tasks:
+        raise UserError("--plan needs --tasks a,b,...")
+    if args.model:
+        raise UserError("--plan shows the routing of --tasks; --model names the call itself")
+    if args.repo:
+        from mtserve.core import registry
+
+        calls = routing.plan(tasks, routing.catalogue(registry.load(args.repo)))
+    else:
+        with MultitaskClient(args.url, args.timeout, authority=args.authority, tls=tls_from(args)) as client:
+            try:
+                calls = client.route(tasks)
+            except UserError:
+                raise
+            except Exception as e:
+                raise Unreachable(f"cannot reach Triton at {args.url}: {e}") from None
+    print(json.dumps([c.to_dict() for c in calls]))
+    return 0
+
+
 def run(args) -> int:
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    if args.plan:
+        return print_plan(args, tasks)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise UserError("give text as arguments or on stdin")
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     try:
         with MultitaskClient(
             args.url,

@@ -99,12 +99,15 @@ def _exec_counts(triton_client) -> dict[str, int]:
     return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
 
 
-def test_asking_for_one_task_returns_only_its_outputs(client, tiny_run):
-    """Only the asked task's outputs come back, as a full request computes them. Every head runs since issue 15:
-    `multitask` asks the multitask graph for all its outputs, the one-step wrapper that keeps cancellations away
-    from the heads (docs/overload.md); the trunk, the costly part, runs once either way."""
+def test_asking_for_one_task_runs_its_path_only(client, tiny_run, tiny_repo):
+    """A request for one task goes to path_<task>: the same outputs as a full request computes, and Triton's own
+    statistics show that only its segments and its head ran, no other head and not the multitask graph."""
+    from mtserve.core import names, registry
+
+    reg = registry.load(tiny_repo)
     tasks = Run(tiny_run).tasks()
     full = client.infer(["play some jazz"])
+    assert [c.model for c in client.route([tasks[0]])] == [names.path(tasks[0])]
     before = _exec_counts(client.client)
     out = client.infer(["play some jazz"], tasks=[tasks[0]])
     after = _exec_counts(client.client)
@@ -113,7 +116,22 @@ def test_asking_for_one_task_returns_only_its_outputs(client, tiny_run):
     np.testing.assert_allclose(out[tasks[0]]["scores"], full[tasks[0]]["scores"], rtol=0, atol=1e-6)
     if "label" in full[tasks[0]]:
         assert list(out[tasks[0]]["label"]) == list(full[tasks[0]]["label"])
-    assert after["trunk"] - before["trunk"] >= 1 and after[tasks[0]] - before[tasks[0]] >= 1
+    ran = {m for m in after if after[m] > before.get(m, 0)}
+    needed = {
+        names.segment(a, b) for a, b in names.segments_to(reg.tasks[tasks[0]].branch_depth, reg.trunk.depths)
+    }
+    assert ran == {names.TOKENIZER, *needed, tasks[0], names.path(tasks[0])}, ran
+
+
+def test_asking_multitask_itself_for_one_task_runs_every_head(client, tiny_run):
+    """What a third-party client that calls `multitask` for a subset pays (the README's serving contract): its
+    one-step wrapper asks the graph for every output, so every head runs."""
+    tasks = Run(tiny_run).tasks()
+    before = _exec_counts(client.client)
+    out = client.infer(["play some jazz"], tasks=[tasks[0]], model="multitask")
+    after = _exec_counts(client.client)
+    assert set(out) == {tasks[0]}
+    assert all(after[t] > before[t] for t in tasks)
 
 
 def _raw_infer(triton_client, name, array, dtype):

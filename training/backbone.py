@@ -89,6 +89,32 @@ class Trunk(nn.Module):
         return tuple(outs)
 
 
+class TrunkSegment(nn.Module):
+    """The trunk's layers start+1..end, as served (core/names.py `segment`): from the token ids (start 0, the
+    embeddings included) or from the hidden state at depth `start`; returns the hidden state at `end`. Shares
+    the trunk's modules."""
+
+    def __init__(self, trunk: Trunk, start: int, end: int):
+        super().__init__()
+        if not 0 <= start < end <= trunk.depth:
+            raise ValueError(f"segment {start}..{end} must lie in 0..{trunk.depth}, start below end")
+        self.start, self.end = start, end
+        self.embeddings = trunk.embeddings if start == 0 else None
+        self.layers = nn.ModuleList(list(trunk.layers)[start:end])
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """(input_ids, token_type_ids, attention_mask) for the first segment, else (hidden, attention_mask)."""
+        if self.embeddings is not None:
+            input_ids, token_type_ids, attention_mask = inputs
+            hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        else:
+            hidden, attention_mask = inputs
+        mask = extended_mask(attention_mask, hidden.dtype)
+        for layer in self.layers:
+            hidden = _layer(layer, hidden, mask)
+        return hidden
+
+
 @dataclass
 class BranchConfig:
     num_layers: int  # task layers
