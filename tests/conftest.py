@@ -28,6 +28,14 @@ def build_vocab(texts: list[str]) -> list[str]:
     )
 
 
+def first_segment(repo) -> str:
+    """The repository's first trunk segment (from the token ids): what the single `trunk` model was before the trunk
+    was cut at its branch depths."""
+    from mtserve.core import names, registry
+
+    return names.segment(*registry.load(repo).segments()[0])
+
+
 def tiny_bert(num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0):
     """A random tiny BERT (the transformers test suite's shape): the backbone of every training test."""
     import torch

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from mtserve.serving import triton as launcher
+from tests.conftest import first_segment
 
 
 def test_missing_model_py_is_refused_before_triton_starts(tiny_repo, tmp_path):
@@ -20,13 +21,16 @@ def test_missing_model_py_is_refused_before_triton_starts(tiny_repo, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(tiny_repo, repo)
     assert launcher.missing_model_files(repo) == []
-    (repo / "trunk" / "1" / "model.py").unlink()
+    seg = first_segment(repo)
+    (repo / seg / "1" / "model.py").unlink()
     missing = launcher.missing_model_files(repo)
-    assert len(missing) == 1 and "model 'trunk' version 1" in missing[0] and "trunk/1/model.py" in missing[0]
+    assert (
+        len(missing) == 1 and f"model '{seg}' version 1" in missing[0] and f"{seg}/1/model.py" in missing[0]
+    )
     assert launcher.missing_model_files(repo, ["tokenizer"]) == []  # explicit mode: only what is loaded
     server = launcher.TritonServer(repo)
     t0 = time.monotonic()
-    with pytest.raises(UserError, match=r"model 'trunk' version 1: .*model\.py is missing"):
+    with pytest.raises(UserError, match=rf"model '{seg}' version 1: .*model\.py is missing"):
         server.start()
     assert time.monotonic() - t0 < 5 and server.pid is None  # refused before Triton runs (it would hang)
 

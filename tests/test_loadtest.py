@@ -281,7 +281,7 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
         json.loads((repo / "registry.json").read_text())["tasks"]["t01"]["labels"] is None
     )  # a regression task
     mt = read_config(repo / "multitask_graph")
-    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk", *reg.tasks}
+    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk_0_2", *reg.tasks}
     assert [s.model_name for s in read_config(repo / "multitask").ensemble_scheduling.step] == [
         "multitask_graph"
     ]
@@ -289,7 +289,7 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
     assert (repo / "t02/1/model.onnx").stat().st_ino == (repo / "t00/1/model.onnx").stat().st_ino
     assert read_config(repo / "full_t02").name == "full_t02" and (repo / "single_t02/config.pbtxt").is_file()
     est = memory.estimate_repository(repo)
-    # tokenizer 1, trunk 2, 3 heads of 2, 3 full models of 2 (DEFAULT_INSTANCES)
+    # tokenizer 1, the trunk's one segment 2, 3 heads of 2, 3 full models of 2 (DEFAULT_INSTANCES)
     assert est.processes == 1 + 2 + 3 * 2 + 3 * 2 and est.weight_bytes > 0
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)

@@ -23,6 +23,7 @@ from mtserve.cli import main
 from mtserve.core.errors import UserError
 from mtserve.loadtest import protocol
 from mtserve.serving.endpoint import TLS, Endpoint
+from tests.conftest import first_segment
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {
@@ -83,7 +84,7 @@ def _per_task_map(deployments) -> tuple[list[str], str]:
 
 
 @pytest.mark.triton
-def test_loadtest_against_one_deployment_per_task(deployments, tmp_path, capsys):
+def test_loadtest_against_one_deployment_per_task(deployments, tiny_repo, tmp_path, capsys):
     """`mtserve loadtest --url MT --per-task-url a=...,b=...` on two local Locust workers: reports written,
     each task's calls went to its own Triton, and Triton's statistics at each address are in the report."""
     tasks, mapping = _per_task_map(deployments)
@@ -103,7 +104,7 @@ def test_loadtest_against_one_deployment_per_task(deployments, tmp_path, capsys)
         assert sum(g["recorded"] for g in extra["generators"].values()) == st["count"]
         server = extra["server"]
         if st["workload"] == "multitask":  # one address: plain model names, the ensemble and its parts
-            assert {"multitask", "tokenizer", "trunk"} <= set(server)
+            assert {"multitask", "tokenizer", first_segment(tiny_repo)} <= set(server)
             assert server["multitask"]["requests"] >= st["count"]
         else:  # each single_<task> at its own deployment, and nothing else called there
             for t in tasks:
@@ -112,7 +113,7 @@ def test_loadtest_against_one_deployment_per_task(deployments, tmp_path, capsys)
             assert not any(k.startswith("multitask") for k in server)
     md = (tmp_path / "capacity.md").read_text()
     assert "## Where the server's time goes" in md and "Model compute per utterance" in md
-    trunk = cap["server"]["multitask"]["models"]["trunk"]
+    trunk = cap["server"]["multitask"]["models"][first_segment(tiny_repo)]
     assert (
         trunk["compute_infer_ms"] > 0
         and 0 < trunk["exec_ms_total"] <= trunk["compute_infer_ms"] * trunk["requests"] * 1.5

@@ -21,6 +21,7 @@ from mtserve.export.export import export_run
 from mtserve.export.model_config import QUEUE_DELAY_US, QUEUE_TIMEOUT_US, TRT_WORKSPACE_BYTES
 from mtserve.export.onnx_export import FP16_TOL
 from mtserve.export.repository_check import check_repository
+from tests.conftest import first_segment
 
 from .conftest import ROOT
 
@@ -109,10 +110,11 @@ def _dtype_mismatch(repo: Path) -> list[str]:
 
 
 def _truncated_onnx(repo: Path) -> list[str]:
-    path = repo / "trunk" / "1" / "model.onnx"
+    seg = first_segment(repo)
+    path = repo / seg / "1" / "model.onnx"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    return ["trunk/1/model.onnx: onnx.load: not a readable ONNX ModelProto"]
+    return [f"{seg}/1/model.onnx: onnx.load: not a readable ONNX ModelProto"]
 
 
 def _dangling_file(repo: Path) -> list[str]:
@@ -121,14 +123,16 @@ def _dangling_file(repo: Path) -> list[str]:
 
 
 def _dangling_in_version(repo: Path) -> list[str]:
-    (repo / "trunk" / "1" / "model.onnx.bak").write_bytes(b"old")
-    return ["trunk/1/model.onnx.bak: dangling"]
+    seg = first_segment(repo)
+    (repo / seg / "1" / "model.onnx.bak").write_bytes(b"old")
+    return [f"{seg}/1/model.onnx.bak: dangling"]
 
 
 def _bad_config_syntax(repo: Path) -> list[str]:
-    path = repo / "trunk" / "config.pbtxt"
+    seg = first_segment(repo)
+    path = repo / seg / "config.pbtxt"
     path.write_text(path.read_text().replace("max_batch_size: 64", "max_batch_size: 64\nmax_batch: 8", 1))
-    return ["trunk/config.pbtxt: line 3, column 1: does not parse as Triton's ModelConfig"]
+    return [f"{seg}/config.pbtxt: line 3, column 1: does not parse as Triton's ModelConfig"]
 
 
 def _head_queue_bound(repo: Path) -> list[str]:
@@ -150,7 +154,7 @@ def _heads_in_the_called_ensemble(repo: Path) -> list[str]:
         cfg.ensemble_scheduling.step.extend(graph.ensemble_scheduling.step)
 
     _edit_config(repo / "multitask" / "config.pbtxt", edit)
-    return ["multitask/config.pbtxt: ensemble_scheduling.step: ['tokenizer', 'trunk'"]
+    return [f"multitask/config.pbtxt: ensemble_scheduling.step: ['tokenizer', '{first_segment(repo)}'"]
 
 
 BREAKAGES = [

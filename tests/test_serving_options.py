@@ -18,6 +18,7 @@ from mtserve.export.export import export_run
 from mtserve.export.model_config import TRT_CACHE_PATH, ServingOptions
 from mtserve.export.repository_check import check_repository
 from mtserve.serving.wordpiece import WordPieceTokenizer
+from tests.conftest import first_segment
 
 
 def _configs(repo: Path) -> dict[str, mc.ModelConfig]:
@@ -188,7 +189,7 @@ def test_check_names_drift_from_the_serving_options(tuned_repo, tmp_path):
     mcfg = text_format.Parse(mc_path.read_text(), mc.ModelConfig())
     mcfg.ClearField("response_cache")
     mc_path.write_text(text_format.MessageToString(mcfg))
-    (repo / "trunk" / "warmup" / "ones_int64_8").write_bytes(b"\0" * 3)
+    (repo / first_segment(repo) / "warmup" / "ones_int64_8").write_bytes(b"\0" * 3)
     full_path = repo / f"full_{task}" / "config.pbtxt"
     fcfg = text_format.Parse(full_path.read_text(), mc.ModelConfig())
     fcfg.dynamic_batching.default_queue_policy.default_timeout_microseconds = 500_000

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from mtserve.serving.watchdog import stub_processes
+from tests.conftest import first_segment
 from tests.reliability.harness import Client, Section, Serve, closed_loop, open_loop
 
 pytestmark = pytest.mark.reliability
@@ -102,7 +103,7 @@ def test_stub_killed_under_load(repo):
     sec.measurements["traffic"] = f"open loop, {RATE:g} utterances/s to multitask, deadline {DEADLINE_S:g} s"
     try:
         # Triton alone: what it does by itself
-        alone = kill_under_load(repo, "trunk", "--no-watchdog")
+        alone = kill_under_load(repo, first_segment(repo), "--no-watchdog")
         sec.measurements["triton_alone"] = alone
         sec.check(
             "Triton alone: the killed instance not restarted, model still READY, requests fail to the end",
@@ -116,7 +117,7 @@ def test_stub_killed_under_load(repo):
             "ones that still run take part of the load); documents Triton 2.51: the watchdog exists for this",
         )
         sec.save()
-        for model in ("trunk", "tokenizer", "sentiment"):
+        for model in (first_segment(repo), "tokenizer", "sentiment"):
             r = kill_under_load(repo, model)
             sec.measurements[f"watchdog_{model}"] = r
             sec.check(
