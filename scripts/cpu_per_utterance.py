@@ -1,9 +1,12 @@
 """Where the CPU goes: CPU milliseconds per utterance, model by model, multitask against one deployment per task.
 
-    python scripts/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS]
+    python scripts/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS] [TASKS]
 
 Starts a local Triton on REPO (local profile), then runs each workload closed-loop (CONCURRENCY utterances in
-flight, every utterance needing every task) for SECONDS, alternating, ROUNDS times. Every python-backend model
+flight, every utterance needing every task, or the comma-separated TASKS) for SECONDS, alternating, ROUNDS
+times. With TASKS the multitask side calls what the client routes them to (the cheapest served paths:
+core/routing.py), the per-task side `single_<task>` for each; `multitask-all` (a call of `multitask` asking only
+their outputs, every head running) is measured beside them. Every python-backend model
 is its own process, so reading each process's CPU time from /proc (Linux) before and after a window attributes
 the machine's CPU to models: the per-model figures the layer count's ideal assumes, plus Triton's own process
 and this client. A throughput probe, not the SLO-bound capacity search of `mtserve loadtest`.
@@ -21,6 +24,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from mtserve.loadtest.protocol import infer_request, make_plan
 from mtserve.loadtest.workload import build_pool
+from mtserve.serving.client import MultitaskClient
 from mtserve.serving.triton import TritonServer
 
 repo, out = sys.argv[1], sys.argv[2]
@@ -29,6 +33,7 @@ concurrency, seconds, rounds = (
     float(sys.argv[4]) if len(sys.argv) > 4 else 20.0,
     int(sys.argv[5]) if len(sys.argv) > 5 else 2,
 )
+subset = sys.argv[6].split(",") if len(sys.argv) > 6 else None
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -57,7 +62,7 @@ def cpu_seconds(server: TritonServer) -> dict[str, float]:
     return found
 
 
-def window(server: TritonServer, workload: str, pool, plan) -> dict:
+def window(server: TritonServer, workload: str, pool, plan, models: list[str]) -> dict:
     url = server.grpc_url
     stop = time.monotonic() + seconds
     done = [0]
@@ -70,9 +75,7 @@ def window(server: TritonServer, workload: str, pool, plan) -> dict:
             u = pool[n % len(pool)]
             n += concurrency
             # one call per model, concurrently (per-task: one per task); the utterance is done when all are
-            calls = [
-                stub.ModelInfer.future(infer_request(m, u, plan.outputs[m])) for m in plan.models(workload)
-            ]
+            calls = [stub.ModelInfer.future(infer_request(m, u, plan.outputs[m])) for m in models]
             for call in calls:
                 call.result()
             with lock:
@@ -99,14 +102,26 @@ def window(server: TritonServer, workload: str, pool, plan) -> dict:
 pool = build_pool(size=2000)
 with TritonServer(repo) as server:
     url = server.grpc_url
-    plan = make_plan(url)  # every task the ensemble serves, and each model's outputs
+    plan = make_plan(url, subset)  # the tasks, and each model's outputs
+    workloads = {"multitask": plan.models("multitask"), "per-task": plan.models("per-task")}
+    routes = None
+    if subset:
+        with MultitaskClient(url) as client:
+            routes = [c.to_dict() for c in client.route(subset)]
+        for c in routes:
+            plan.outputs[c["model"]] = [
+                o for t in c["tasks"] for o in plan.outputs["multitask"] if o.startswith(t + "_")
+            ]
+        workloads = {"routed": [c["model"] for c in routes], "multitask-all": ["multitask"], **workloads}
+        del workloads["multitask"]
+        print(f"tasks {subset}: routed to {routes}")
     stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
     for m in plan.outputs:  # warm every model once
         stub.ModelInfer(infer_request(m, pool[0], plan.outputs[m]))
     results = []
     for _ in range(rounds):
-        for workload in ("multitask", "per-task"):
-            results.append(window(server, workload, pool, plan))
+        for workload, models in workloads.items():
+            results.append(window(server, workload, pool, plan, models))
             r = results[-1]
             print(
                 f"{workload:<9} {r['utterances_per_s']:7.1f} utt/s  {r['cpu_cores_busy']:.2f} cores busy  "
@@ -114,7 +129,15 @@ with TritonServer(repo) as server:
                 + "  ".join(f"{m} {v:.2f}" for m, v in r["cpu_ms_per_utterance"].items())
             )
 json.dump(
-    {"repo": repo, "concurrency": concurrency, "seconds": seconds, "windows": results},
+    {
+        "repo": repo,
+        "tasks": subset,
+        "routes": routes,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "windows": results,
+    },
     open(out, "w"),
     indent=2,
 )
