@@ -19,6 +19,9 @@ from mtserve.core.registry import Registry, layers_served
 
 TASKS_PARAMETER = "mtserve_tasks"
 LAYERS_PARAMETER = "mtserve_layers"
+GROUPS_PARAMETER = (
+    "mtserve_groups"  # on `multitask`: the groups served, for clients without the repository index
+)
 # Exact search over every combination of paths up to this many calls; beyond it, greedy (cheapest per task
 # covered first). A request for more tasks than that is answered by `multitask` or a group in practice.
 EXACT_CALLS = 4
@@ -70,6 +73,14 @@ def from_parameters(model: str, parameters: dict[str, str]) -> ServedPath | None
         raise UserError(
             f"model {model!r}: parameter {LAYERS_PARAMETER} {cost!r} is not a layer count"
         ) from None
+
+
+def candidates(parameters: dict[str, str]) -> list[str]:
+    """The paths a repository serves, named from `multitask`'s config parameters: multitask, every path_<task>,
+    every group_<g> (a client that may not read the repository index probes these)."""
+    tasks = [t for t in parameters.get(TASKS_PARAMETER, "").split(",") if t]
+    groups = [g for g in parameters.get(GROUPS_PARAMETER, "").split(",") if g]
+    return [names.MULTITASK, *(names.path(t) for t in tasks), *(names.group(g) for g in groups)]
 
 
 def plan(tasks: list[str], paths: list[ServedPath]) -> list[Call]:

@@ -115,9 +115,15 @@ def multitask_graph_config(
     return graph_config(names.MULTITASK_GRAPH, list(tasks), tasks, serving)
 
 
-def multitask_config(tasks: dict[str, ServedTask], serving: ServingOptions | None = None) -> mc.ModelConfig:
-    """`multitask`, what clients call for every task (wrapper_config says why it is a wrapper)."""
+def multitask_config(
+    tasks: dict[str, ServedTask], serving: ServingOptions | None = None, groups=()
+) -> mc.ModelConfig:
+    """`multitask`, what clients call for every task (wrapper_config says why it is a wrapper). Its parameters
+    also name the groups (`mtserve_groups`): where a runtime restricts the repository index (the ServingRuntime
+    does, since explicit model control opens load/unload), a client finds the paths from here (every
+    path_<task> of `mtserve_tasks`, every group_<g> of `mtserve_groups`)."""
     cfg = wrapper_config(names.MULTITASK, multitask_graph_config(tasks, serving))
+    cfg.parameters[routing.GROUPS_PARAMETER].string_value = ",".join(groups)
     return _describe(cfg, list(tasks), routing.layers(tasks.values()))
 
 
@@ -158,7 +164,7 @@ def ensemble_configs(
     """Every ensemble of a repository serving `tasks` and `groups`: model name -> config, the graphs before the
     wrappers that run them. `baseline`: the tasks (or True: all) whose single_<task> it serves."""
     cfgs = {names.MULTITASK_GRAPH: multitask_graph_config(tasks, serving)}
-    cfgs[names.MULTITASK] = multitask_config(tasks, serving)
+    cfgs[names.MULTITASK] = multitask_config(tasks, serving, list(groups or {}))
     for name in tasks:
         cfgs[names.path(name)] = path_config(name, tasks, serving)
     for g, members in (groups or {}).items():

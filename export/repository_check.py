@@ -996,6 +996,14 @@ class RepositoryChecker:
                     f"{routing.LAYERS_PARAMETER}={params.get(routing.LAYERS_PARAMETER)!r}, but registry.json "
                     f"means {','.join(want.tasks)!r} at {want.layers} layers (clients route by them)",
                 )
+            served_groups = set(filter(None, params.get(routing.GROUPS_PARAMETER, "").split(",")))
+            if model == names.MULTITASK and served_groups != set(reg.groups):
+                self.report(
+                    m.cfg_file,
+                    f"parameters: {routing.GROUPS_PARAMETER}={params.get(routing.GROUPS_PARAMETER)!r}, but "
+                    f"registry.json serves groups {sorted(reg.groups)} (clients without the repository index find "
+                    "the groups there)",
+                )
             graph = m
             if model.startswith(names.GROUP_PREFIX):
                 gname = names.group_graph(model[len(names.GROUP_PREFIX) :])

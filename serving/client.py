@@ -136,26 +136,29 @@ class MultitaskClient:
 
     def served_paths(self) -> list[routing.ServedPath]:
         """What the server offers clients: `multitask`, every path_<task> and group_<g> it has loaded, each with
-        its tasks and cost from its config's parameters (read once per client)."""
+        its tasks and cost from its config's parameters (read once per client).
+
+        The candidates come from `multitask`'s own config (its `mtserve_tasks` and `mtserve_groups`), each then
+        asked whether it is ready: the repository index would list them in one call, but a runtime that allows
+        explicit load/unload restricts it (the ServingRuntime in k8s/ does), while readiness and configs stay
+        open to every client. A path not loaded is not offered: its tasks go where else they are served."""
         if self._paths is None:
             from tritonclient.utils import InferenceServerException
 
+            def params(model: str) -> dict[str, str]:
+                cfg = self.client.get_model_config(model, as_json=True, client_timeout=self.timeout)
+                return {k: v.get("string_value", "") for k, v in cfg["config"].get("parameters", {}).items()}
+
+            paths = []
             try:
-                index = self.client.get_model_repository_index(as_json=True, client_timeout=self.timeout)
-                paths = []
-                for m in index.get("models", []):
-                    name = m.get("name", "")
-                    if m.get("state") != "READY" or not (
-                        name == names.MULTITASK or name.startswith((names.PATH_PREFIX, names.GROUP_PREFIX))
-                    ):
-                        continue
-                    cfg = self.client.get_model_config(name, as_json=True, client_timeout=self.timeout)
-                    params = {
-                        k: v.get("string_value", "") for k, v in cfg["config"].get("parameters", {}).items()
-                    }
-                    path = routing.from_parameters(name, params)
-                    if path is not None:
-                        paths.append(path)
+                if self.client.is_model_ready(names.MULTITASK, client_timeout=self.timeout):
+                    for model in routing.candidates(params(names.MULTITASK)):
+                        ready = model == names.MULTITASK or self.client.is_model_ready(
+                            model, client_timeout=self.timeout
+                        )
+                        path = routing.from_parameters(model, params(model)) if ready else None
+                        if path is not None:
+                            paths.append(path)
             except InferenceServerException as e:
                 raise UserError(f"the served paths at {self.url}: {e.message()}") from None
             self._paths = paths

@@ -150,7 +150,12 @@ def test_the_client_routes_to_the_cheapest_paths_and_only_they_run(paths_repo):
         stats = c.client.get_inference_statistics(as_json=True)["model_stats"]
         return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats}
 
-    with TritonServer(paths_repo, model_control="explicit", load_models=["*"]) as server:
+    # as the ServingRuntime runs it: the repository index (which lists models) needs an admin header, so the
+    # client finds the paths from `multitask`'s config and each path's readiness
+    restricted = ["--grpc-restricted-protocol=model-repository,trace,logging:mtserve-admin=k3y"]
+    with TritonServer(
+        paths_repo, model_control="explicit", load_models=["*"], extra_args=restricted
+    ) as server:
         with MultitaskClient(server.grpc_url) as client:
             every = client.infer(TEXTS)
             assert {p.model for p in client.served_paths()} == {
@@ -162,6 +167,8 @@ def test_the_client_routes_to_the_cheapest_paths_and_only_they_run(paths_repo):
                 "group_pair",
                 "group_mixed",
             }
+            with pytest.raises(Exception, match="restricted"):
+                client.client.get_model_repository_index()
             for tasks, calls, ran in [
                 (["t00"], ["path_t00"], {"tokenizer", "trunk_0_1", "t00"}),
                 (["t02", "t00"], ["group_pair"], {"tokenizer", "trunk_0_1", "t00", "t02", "graph_pair"}),
