@@ -239,7 +239,10 @@ def test_profiles_differ_only_in_backend_and_instance_kind(tiny_repo, gpu_repo):
             assert (lc.backend, gc.backend) == ("python", "onnxruntime"), name
             assert [g.kind for g in lc.instance_group] == [mc.ModelInstanceGroup.KIND_CPU]
             assert [g.kind for g in gc.instance_group] == [mc.ModelInstanceGroup.KIND_GPU]
-    for name in ["trunk", *tasks]:  # the composing models batch, with the same delay in both profiles
+    for name in [
+        first_segment(tiny_repo),
+        *tasks,
+    ]:  # the composing models batch, with the same delay in both profiles
         assert gpu[name].dynamic_batching.max_queue_delay_microseconds == QUEUE_DELAY_US > 0
     # the same files and the same ONNX bytes: the local repository is the deployed one, bar the runner's model.py
     files = {
@@ -355,7 +358,8 @@ def test_fp16_keeps_fp32_edges_and_stays_close_to_fp32(tiny_repo, gpu_fp16_trt_r
         "export_checks"
     ].items():  # each model's ONNX (fp16) against PyTorch (fp32) at export
         assert check["precision"] == "fp16" and check["max_abs_diff"] <= FP16_TOL, name
-    fp16 = onnx.load(str(gpu_fp16_trt_repo / "trunk" / "1" / "model.onnx"))
+    seg = first_segment(gpu_fp16_trt_repo)
+    fp16 = onnx.load(str(gpu_fp16_trt_repo / seg / "1" / "model.onnx"))
     assert {i.data_type for i in fp16.graph.initializer} & {onnx.TensorProto.FLOAT16}
     assert onnx.TensorProto.FLOAT not in {i.data_type for i in fp16.graph.initializer if len(i.dims) == 2}
     edges = {v.name: v.type.tensor_type.elem_type for v in [*fp16.graph.input, *fp16.graph.output]}
@@ -367,7 +371,7 @@ def test_fp16_keeps_fp32_edges_and_stays_close_to_fp32(tiny_repo, gpu_fp16_trt_r
     mask[1, 10:] = 0
     feeds = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
     runs = [
-        ort.InferenceSession(str(r / "trunk" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]).run(
+        ort.InferenceSession(str(r / seg / "1" / "model.onnx"), providers=["CPUExecutionProvider"]).run(
             None, feeds
         )
         for r in (tiny_repo, gpu_fp16_trt_repo)

@@ -202,7 +202,7 @@ def test_check_names_drift_from_the_serving_options(tuned_repo, tmp_path):
         "multitask/config.pbtxt: response_cache.enable: False, but registry.json: serving.response_cache is True",
         f"full_{task}/config.pbtxt: dynamic_batching.default_queue_policy.default_timeout_microseconds: 500000, "
         "but registry.json: serving.queue_timeout_us is 400000",
-        'trunk/warmup/ones_int64_8: 3 bytes, but model_warmup[0] ("seq8_batch1").inputs["attention_mask"] '
+        f'{first_segment(repo)}/warmup/ones_int64_8: 3 bytes, but model_warmup[0] ("seq8_batch1").inputs["attention_mask"] '
         "needs 64 (TYPE_INT64 [8])",
     ]
     for line in expected:
