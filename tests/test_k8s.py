@@ -657,7 +657,7 @@ def test_readme_client_calls_use_triton_model_names():
     names += re.findall(r"mtserve predict[^\n]*--model\s+(\S+)", text)
     assert names, "the runbook shows no client call"
     for n in names:
-        assert n == "multitask" or re.fullmatch(r"single_[a-z][a-z0-9_]*", n), n
+        assert n == "multitask" or re.fullmatch(r"(single|path|group)_[a-z][a-z0-9_]*", n), n
     assert "grpc.default_authority" in text and "-authority" in text
     assert "serving.kserve.io/deploymentMode" in text
 
