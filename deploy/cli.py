@@ -1,6 +1,7 @@
 """`mtserve k8s`: render, build, validate and upload the KServe deployment in k8s/.
 
-    render    write the per-task (or multitask) overlay for a task list and a repository URI (deploy/render.py)
+    render    write the per-task (or multitask) overlay for a task list and a repository URI (deploy/render.py);
+              the multitask service loads multitask and every task's path_<task> and group's group_<g>
     build     print what `kubectl kustomize DIR` prints: kubectl builds every manifest here (deploy/kustomize.py)
     validate  check built or plain YAML strictly against the kserve / kubernetes SDK models (deploy/schema.py),
               plus this project's policy: GPU limit, gRPC port name per mode, /dev/shm, probes, ... (deploy/validate.py)
@@ -23,6 +24,7 @@ from mtserve.deploy.render import (
     DEFAULT_PROMETHEUS,
     K8S_DIR,
     render_overlay,
+    resolve_groups,
     resolve_tasks,
 )
 from mtserve.deploy.repository import repository_facts
@@ -48,13 +50,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     r.add_argument("--tasks", help="comma-separated tasks (default: every task in --repo's registry.json)")
     r.add_argument(
-        "--repo", type=Path, help="local model repository: the task list comes from its registry.json"
+        "--repo",
+        type=Path,
+        help="local model repository: the task list (and the task groups) come from its registry.json",
+    )
+    r.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME=a,b",
+        help="multitask: a task group whose group_NAME the service loads (repeatable; default: every group "
+        "of --repo's registry.json whose tasks are rendered; with --repo, each must be the registry's)",
     )
     r.add_argument(
         "--overlay",
         choices=["per-task", "multitask"],
         default="per-task",
-        help="one InferenceService per task (single_<task>), or the multitask one (default: per-task)",
+        help="one InferenceService per task (single_<task>), or the multitask one, which loads multitask, "
+        "path_<task> for every task and group_<g> for every group (default: per-task)",
     )
     r.add_argument(
         "--mode",
@@ -147,7 +159,17 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "render":
         if args.repo is not None and args.overlay == "multitask" and not (args.repo / "multitask").is_dir():
             raise UserError(f"{args.repo}: multitask/ missing")
-        tasks = resolve_tasks(args.tasks, args.repo) if args.overlay == "per-task" else []
+        per_task = args.overlay == "per-task"
+        if per_task and args.group:
+            raise UserError("--group: task groups are served by --overlay multitask only")
+        tasks = resolve_tasks(args.tasks, args.repo, per_task=per_task)
+        groups, skipped = ({}, []) if per_task else resolve_groups(args.group, args.repo, tasks)
+        if skipped:
+            print(
+                f"note: group(s) {', '.join(skipped)} of {args.repo} left out: not every task of theirs is in "
+                f"--tasks",
+                file=sys.stderr,
+            )
         if args.repo is not None and repository_facts(args.repo).profile == "local":
             print(
                 f"warning: {args.repo} was exported with --profile local; the cluster needs the "
@@ -168,11 +190,16 @@ def run(args: argparse.Namespace) -> int:
             max_replicas=args.max_replicas,
             kserve_version=args.kserve_version,
             monitoring=args.monitoring,
+            groups=groups,
         )
         errors = validate_docs(build(out), kserve_version=args.kserve_version)
         for e in errors:
             print(f"{out}: {e}", file=sys.stderr)
-        what = f"{len(tasks)} per-task services" if tasks else "the multitask service"
+        what = (
+            f"{len(tasks)} per-task services"
+            if per_task
+            else f"the multitask service: multitask, {len(tasks)} task paths, {len(groups)} groups"
+        )
         print(f"wrote {len(files)} files to {out} ({what}, {args.mode} mode)")
         if not errors:
             print(f"next: kubectl apply -k {out}")

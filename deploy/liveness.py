@@ -85,8 +85,9 @@ def probe(model: str) -> dict:
 
 
 def problems(live: object, model: str | None, path: str) -> list[str]:
-    """What is wrong with an InferenceService's livenessProbe, for a service that loads `model` (None: unknown,
-    the --load-model check reports that)."""
+    """What is wrong with an InferenceService's livenessProbe, for a service that serves `model` (its first
+    --load-model; None: unknown, the --load-model check reports that). The multitask service's other loads
+    (path_<task>, group_<g>) are ensembles over the same processes `multitask` runs, so its check covers them."""
     if not isinstance(live, dict):
         return [f"{path}: required (the exec check of deploy/liveness.py)"]
     cmd = (live.get("exec") or {}).get("command") if isinstance(live.get("exec"), dict) else None
@@ -101,7 +102,7 @@ def problems(live: object, model: str | None, path: str) -> list[str]:
         errors.append(f"{path}.exec.command: not the check of deploy/liveness.py (re-render the overlay)")
     elif model is not None and cmd[3:] != [model]:
         errors.append(
-            f"{path}.exec.command: checks {cmd[3:]!r}, but the service loads {model!r} (--load-model)"
+            f"{path}.exec.command: checks {cmd[3:]!r}, but the service serves {model!r} (its first --load-model)"
         )
     elif model is not None and not (model == names.MULTITASK or model.startswith(names.SINGLE_PREFIX)):
         errors.append(f"{path}.exec.command: {model!r} is not multitask or single_<task>")

@@ -27,8 +27,47 @@ STANDARD_MODES = {"Standard", "RawDeployment"}  # "RawDeployment": likewise
 DEFAULT_KSERVE_VERSION = "0.16"
 GPU = "nvidia.com/gpu"
 KNATIVE_LIVENESS_DELAY_S = 60  # k8s/components/serverless: Knative takes no startup probe
-# the one Triton model an InferenceService loads: the multitask ensemble or a per-task baseline
-LOAD_MODEL = re.compile(rf"--load-model=({names.MULTITASK}|{names.SINGLE_PREFIX}{names.TASK_NAME_RULE})\Z")
+# What an InferenceService serves, first of its --load-model flags: the multitask ensemble or a per-task baseline
+SERVED_FIRST = re.compile(rf"({names.MULTITASK}|{names.SINGLE_PREFIX}{names.TASK_NAME_RULE})\Z")
+# What a multitask service loads besides: the paths clients call for a subset of the tasks (deploy/render.py)
+SUBSET_PATH = re.compile(rf"({names.PATH_PREFIX}|{names.GROUP_PREFIX}){names.TASK_NAME_RULE}\Z")
+LOADS_RULE = (
+    "exactly one --load-model=single_<task> (a per-task service), or --load-model=multitask first and then only "
+    "--load-model=path_<task> / --load-model=group_<g> (the multitask service)"
+)
+
+
+def load_model_problems(args: list, path: str) -> tuple[str | None, list[str]]:
+    """The model a service serves (its first --load-model: the one its liveness check calls; None when the loads
+    are wrong) and what is wrong with its --load-model flags."""
+    loads = [(i, str(a).split("=", 1)[1]) for i, a in enumerate(args) if str(a).startswith("--load-model=")]
+    if not loads:
+        return None, [f"{path}: no --load-model: {LOADS_RULE}"]
+    errors = []
+    (i0, first), rest = loads[0], loads[1:]
+    if not SERVED_FIRST.match(first):
+        errors.append(f"{path}[{i0}]: {first!r} is not multitask or single_<task>: {LOADS_RULE}")
+    elif first != names.MULTITASK and rest:
+        errors.append(
+            f"{path}: a per-task service loads exactly one model ({first}), not also "
+            f"{', '.join(m for _, m in rest)}"
+        )
+    else:
+        seen = {first}
+        for i, m in rest:
+            if m in seen:
+                errors.append(f"{path}[{i}]: {m!r} is loaded twice")
+            elif m == names.MULTITASK:
+                errors.append(
+                    f"{path}[{i}]: --load-model=multitask must come first (the liveness check calls the first)"
+                )
+            elif not SUBSET_PATH.match(m):
+                errors.append(
+                    f"{path}[{i}]: {m!r}: a multitask service loads only path_<task> and group_<g> besides "
+                    "multitask (what clients call; Triton loads what those run with them)"
+                )
+            seen.add(m)
+    return (first if not errors else None), errors
 
 
 def _res_id(d: dict) -> str:
@@ -224,8 +263,7 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
     ready = _get(model, "readinessProbe", "httpGet", "path")
     if ready != "/v2/health/ready":
         errors.append(f"{p}.readinessProbe.httpGet.path: must be Triton's /v2/health/ready")
-    loads = [a for a in model.get("args") or [] if str(a).startswith("--load-model=")]
-    served = str(loads[0]).split("=", 1)[1] if len(loads) == 1 and LOAD_MODEL.match(str(loads[0])) else None
+    served, load_errors = load_model_problems(model.get("args") or [], f"{p}.args")
     live = model.get("livenessProbe")
     errors += k8s_liveness.problems(live, served, f"{p}.livenessProbe")
     if mode in KNATIVE_MODES:
@@ -245,10 +283,7 @@ def policy_inference_service(doc: dict, kserve_version: str = DEFAULT_KSERVE_VER
         errors.append(f"{p}.volumeMounts: /dev/shm must be mounted from a memory emptyDir (python backend)")
     elif _get(shm, "emptyDir", "medium") != "Memory" or not _get(shm, "emptyDir", "sizeLimit"):
         errors.append(f"spec.predictor.volumes.{shm.get('name')}.emptyDir: medium Memory with a sizeLimit")
-    if len(loads) != 1:
-        errors.append(f"{p}.args: exactly one --load-model=<Triton model> (multitask or single_<task>)")
-    elif not LOAD_MODEL.match(loads[0]):
-        errors.append(f"{p}.args: {loads[0]!r} is not multitask or single_<task>")
+    errors += load_errors
     _secure_container(model.get("securityContext"), f"{p}.securityContext", errors)
     if mode in KNATIVE_MODES:
         # the container's runAsNonRoot (checked above) stands in for the pod's, which Knative does not take

@@ -31,6 +31,7 @@ K8S = ROOT / "k8s"
 COMMITTED = ["base", "overlays/multitask", "overlays/per-task", "overlays/autoscaling"]
 LOADTEST = ["loadtest"]  # the Locust master and workers: a generated ConfigMap, two Jobs, a Service
 TASKS = ["intent", "sentiment", "domain", "urgency"]
+GROUPS = {"support": ["intent", "urgency"]}  # the rendered multitask variants load group_support
 URI = "s3://mtserve-models/repository/v2"
 TRITON_FLAGS = [
     "--model-repository=/mnt/models",
@@ -48,10 +49,24 @@ def isvcs(docs):
     return [d for d in docs if d["kind"] == "InferenceService"]
 
 
+def loads(isvc) -> list[str]:
+    """Every model an InferenceService's Triton loads (its --load-model flags), in order."""
+    return [
+        a.split("=", 1)[1]
+        for a in isvc["spec"]["predictor"]["model"]["args"]
+        if a.startswith("--load-model=")
+    ]
+
+
 def loaded_model(isvc) -> str:
-    loads = [a for a in isvc["spec"]["predictor"]["model"]["args"] if a.startswith("--load-model=")]
-    assert len(loads) == 1, loads
-    return loads[0].split("=", 1)[1]
+    """The model a service serves: its first --load-model (a per-task service loads no other)."""
+    models = loads(isvc)
+    assert models and (models[0] == "multitask" or len(models) == 1), models
+    return models[0]
+
+
+def multitask_loads(tasks, groups=()) -> list[str]:
+    return ["multitask", *(f"path_{t}" for t in sorted(tasks)), *(f"group_{g}" for g in sorted(groups))]
 
 
 def triton_args(docs, isvc) -> list[str]:
@@ -113,7 +128,14 @@ def variants(tree):
             out[f"per-task-{tag}"] = k8s_kustomize.build(d)
             d = tree / "rendered" / f"multitask-{tag}"
             k8s_render.render_overlay(
-                which="multitask", repo_uri=URI, tasks=[], mode=mode, out=d, k8s_dir=tree, autoscale=autoscale
+                which="multitask",
+                repo_uri=URI,
+                tasks=sorted(TASKS),
+                groups=GROUPS,
+                mode=mode,
+                out=d,
+                k8s_dir=tree,
+                autoscale=autoscale,
             )
             out[f"multitask-{tag}"] = k8s_kustomize.build(d)
     for rel in COMMITTED:
@@ -378,10 +400,40 @@ def test_unknown_kinds_are_errors():
             "medium Memory with a sizeLimit",
         ),
         (lambda d: d["spec"]["predictor"]["model"].pop("volumeMounts"), "/dev/shm must be mounted"),
-        (lambda d: d["spec"]["predictor"]["model"].update(args=[]), "exactly one --load-model"),
+        (lambda d: d["spec"]["predictor"]["model"].update(args=[]), "no --load-model"),
         (
             lambda d: d["spec"]["predictor"]["model"].update(args=["--load-model=mtserve"]),
             "not multitask or single_<task>",
+        ),
+        (  # a multitask service loads the paths clients call, nothing else: not a baseline's BERT
+            lambda d: d["spec"]["predictor"]["model"].update(
+                args=["--load-model=multitask", "--load-model=path_intent", "--load-model=full_intent"]
+            ),
+            "args[2]: 'full_intent': a multitask service loads only path_<task> and group_<g>",
+        ),
+        (  # nor an inner ensemble (graph_<g> is what group_<g> runs)
+            lambda d: d["spec"]["predictor"]["model"].update(
+                args=["--load-model=multitask", "--load-model=graph_x"]
+            ),
+            "'graph_x': a multitask service loads only path_<task> and group_<g>",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(
+                args=["--load-model=multitask", "--load-model=path_intent", "--load-model=path_intent"]
+            ),
+            "args[2]: 'path_intent' is loaded twice",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(
+                args=["--load-model=path_intent", "--load-model=multitask"]
+            ),
+            "args[0]: 'path_intent' is not multitask or single_<task>",
+        ),
+        (
+            lambda d: d["spec"]["predictor"]["model"].update(
+                args=["--load-model=single_intent", "--load-model=path_intent"]
+            ),
+            "a per-task service loads exactly one model (single_intent), not also path_intent",
         ),
         (lambda d: d["spec"]["predictor"]["model"].update(protocolVersion="v2"), "must be grpc-v2"),
         (lambda d: d["spec"]["predictor"]["model"].update(runtimeVersion="latest"), "pin the Triton release"),
@@ -463,16 +515,20 @@ def test_per_task_overlay_has_one_inference_service_per_task(variants):
 
 
 def test_multitask_overlays_have_exactly_one_inference_service(variants):
-    for name in (
-        "base",
-        "overlays/multitask",
-        "overlays/autoscaling",
-        "multitask-raw",
-        "multitask-serverless",
+    from mtserve.core.corpus import TASKS as DEMO_TASKS
+
+    for name, want in (
+        ("base", ["multitask"]),  # no task list: multitask alone (every request runs every head)
+        ("overlays/multitask", multitask_loads(DEMO_TASKS)),
+        ("overlays/autoscaling", multitask_loads(DEMO_TASKS)),
+        ("multitask-raw", multitask_loads(TASKS, GROUPS)),
+        ("multitask-serverless", multitask_loads(TASKS, GROUPS)),
+        ("multitask-raw-autoscale", multitask_loads(TASKS, GROUPS)),
     ):
         services = isvcs(variants[name])
         assert len(services) == 1, name
         assert loaded_model(services[0]) == "multitask"
+        assert loads(services[0]) == want, name
         assert services[0]["metadata"]["name"] == "mtserve"
 
 
@@ -538,7 +594,7 @@ def test_dev_shm_is_a_memory_empty_dir_with_a_size_limit(variants):
             assert vol["emptyDir"]["medium"] == "Memory" and vol["emptyDir"]["sizeLimit"], name
 
 
-def test_triton_args_load_one_model_from_the_repository_strictly(variants):
+def test_triton_args_load_their_models_from_the_repository_strictly(variants):
     for name, docs in variants.items():
         for s in isvcs(docs):
             args = triton_args(docs, s)
@@ -546,7 +602,12 @@ def test_triton_args_load_one_model_from_the_repository_strictly(variants):
             for flag in TRITON_FLAGS:
                 assert flag in args, (name, flag)
             assert "--strict-model-config=false" not in args
-            assert [a for a in args if a.startswith("--load-model")] == [f"--load-model={loaded_model(s)}"]
+            # KServe appends the service's args to the runtime's, which load nothing themselves
+            assert [a for a in args if a.startswith("--load-model")] == [
+                f"--load-model={m}" for m in loads(s)
+            ]
+            if s["metadata"]["labels"].get("mtserve.io/deployment") == "per-task":
+                assert loads(s) == [loaded_model(s)], name
 
 
 def test_gpu_resources_probes_and_metrics(variants):
@@ -596,7 +657,7 @@ def test_readme_client_calls_use_triton_model_names():
     names += re.findall(r"mtserve predict[^\n]*--model\s+(\S+)", text)
     assert names, "the runbook shows no client call"
     for n in names:
-        assert n == "multitask" or re.fullmatch(r"single_[a-z][a-z0-9_]*", n), n
+        assert n == "multitask" or re.fullmatch(r"(single|path|group)_[a-z][a-z0-9_]*", n), n
     assert "grpc.default_authority" in text and "-authority" in text
     assert "serving.kserve.io/deploymentMode" in text
 
@@ -631,6 +692,79 @@ def test_render_reads_the_task_list_from_the_registry(tmp_path, tree):
         "mtserve-intent": "single_intent",
         "mtserve-urgency-level": "single_urgency_level",
     }
+
+
+def test_multitask_render_loads_every_path_and_group_of_the_registry(tmp_path, tree, capsys):
+    """`--overlay multitask --repo`: multitask, then path_<task> for each task and group_<g> for each group of
+    registry.json; the header re-creates it without the repository; re-rendering follows a changed registry."""
+    repo = _fake_repo(
+        tmp_path / "repo", ["intent", "sentiment", "urgency"], groups={"support": ["urgency", "intent"]}
+    )
+    out = tmp_path / "mt"
+    argv = [
+        "k8s",
+        "render",
+        "--overlay",
+        "multitask",
+        "--repo-uri",
+        URI,
+        "--out",
+        str(out),
+        "--k8s-dir",
+        str(tree),
+    ]
+    assert main([*argv, "--repo", str(repo)]) == 0
+    assert "multitask, 3 task paths, 1 groups" in capsys.readouterr().out
+    (s,) = isvcs(k8s_kustomize.build(out))
+    assert loads(s) == [
+        "multitask",
+        "path_intent",
+        "path_sentiment",
+        "path_urgency",
+        "group_support",
+    ]
+    assert s["spec"]["predictor"]["model"]["livenessProbe"]["exec"]["command"] == k8s_liveness.command(
+        "multitask"
+    )
+    header = (out / "kustomization.yaml").read_text()
+    assert "--tasks intent,sentiment,urgency --group support=intent,urgency" in header
+    # --tasks narrows it; a group whose tasks are not all rendered is left out, and said so
+    assert main([*argv, "--repo", str(repo), "--tasks", "intent,sentiment"]) == 0
+    assert "group(s) support" in capsys.readouterr().err
+    assert loads(isvcs(k8s_kustomize.build(out))[0]) == ["multitask", "path_intent", "path_sentiment"]
+    # --group is checked against the registry
+    with pytest.raises(
+        UserError, match=r"--group support=intent,sentiment: .*registry\.json has support=urgency,intent"
+    ):
+        k8s_render.resolve_groups(["support=intent,sentiment"], repo, ["intent", "sentiment", "urgency"])
+    with pytest.raises(UserError, match="--group other: no such group"):
+        k8s_render.resolve_groups(["other=intent,sentiment"], repo, ["intent", "sentiment", "urgency"])
+    # without a repository the header's --tasks and --group are the whole story
+    assert k8s_render.resolve_groups(["g=b,a"], None, ["a", "b"]) == ({"g": ["a", "b"]}, [])
+    # the per-task overlay serves no groups
+    assert (
+        main(["k8s", "render", "--repo-uri", URI, "--tasks", "a,b", "--group", "g=a,b", "--out", str(out)])
+        == 2
+    )
+    assert "--overlay multitask only" in capsys.readouterr().err
+
+
+def test_the_multitask_overlay_needs_the_task_list(tmp_path, tree, capsys):
+    """Without --repo or --tasks the multitask service would load `multitask` alone: every request for one task
+    would run every head. Refused, saying what to give."""
+    argv = ["k8s", "render", "--overlay", "multitask", "--repo-uri", URI, "--out", str(tmp_path / "o")]
+    assert main([*argv, "--k8s-dir", str(tree)]) == 2
+    assert "give the task list: --tasks a,b,c or --repo DIR" in capsys.readouterr().err
+    with pytest.raises(UserError, match="multitask overlay needs the task list"):
+        k8s_render.render_overlay(
+            which="multitask", repo_uri=URI, tasks=[], mode="raw", out=tmp_path / "o", k8s_dir=tree
+        )
+    # a task without a per-task baseline is fine for multitask: it serves the task's path
+    repo = _fake_repo(tmp_path / "repo", ["intent", "sentiment"])
+    reg = json.loads((repo / "registry.json").read_text())
+    reg["tasks"]["intent"]["baseline"] = None
+    (repo / "registry.json").write_text(json.dumps(reg))
+    assert k8s_render.resolve_tasks(None, repo, per_task=False) == ["intent", "sentiment"]
 
 
 def test_render_warns_about_a_local_profile_repository(tmp_path, tree, capsys):
@@ -702,6 +836,14 @@ def test_task_lists_are_checked(tasks, match):
         ({"tasks": ["a" * 40]}, "too long for a DNS label"),
         ({"mode": "knative"}, "--mode must be"),
         ({"tasks": []}, "at least one task"),
+        ({"groups": {"g": ["intent", "x"]}}, "multitask overlay only"),
+        (
+            {"which": "multitask", "groups": {"g": ["intent", "x"]}},
+            r"group 'g': task\(s\) x not among the tasks",
+        ),
+        ({"which": "multitask", "groups": {"g": ["intent"]}}, "needs two or more distinct tasks"),
+        ({"which": "multitask", "groups": {"G": ["intent", "intent"]}}, "must match"),
+        ({"which": "multitask", "tasks": ["intent", "intent"]}, "listed twice"),
     ],
 )
 def test_render_rejects_bad_input(kwargs, match, tmp_path, tree):
@@ -807,12 +949,17 @@ def test_kubectl_transformers_reach_the_output(tmp_path):
 
 
 # ---------------------------------------------------------------- upload
-def _fake_repo(repo: Path, tasks: list[str], profile: str = "gpu") -> Path:
+def _fake_repo(
+    repo: Path, tasks: list[str], profile: str = "gpu", groups: dict[str, list[str]] | None = None
+) -> Path:
+    groups = groups or {}
     for model in [
         "tokenizer",
-        "trunk",
+        "trunk_0_1",
         "multitask",
         *tasks,
+        *(f"path_{t}" for t in tasks),
+        *(f"group_{g}" for g in groups),
         *(f"full_{t}" for t in tasks),
         *(f"single_{t}" for t in tasks),
     ]:
@@ -838,6 +985,7 @@ def _fake_repo(repo: Path, tasks: list[str], profile: str = "gpu") -> Path:
         max_length=32,
         trunk=registry.TrunkEntry(version=1, depths=[1], layers=1),
         tasks={t: registry.TaskEntry(name=t, head_version=1, baseline=f"single_{t}", **entry) for t in tasks},
+        groups=groups,
     )
     registry.save(repo, reg)
     return repo
@@ -949,18 +1097,53 @@ def test_k8s_cli_imports_no_ml_or_triton_stack():
 
 
 # ---------------------------------------------------------------- the runtime's flags on a real Triton
+@pytest.fixture(scope="module")
+def grouped_repo(tiny_run, tmp_path_factory):
+    """The tiny run exported with a task group (no baselines: the multitask service loads none)."""
+    from mtserve.export.export import export_run
+
+    repo = tmp_path_factory.mktemp("grouped") / "model_repository"
+    export_run(tiny_run, repo, with_baseline=False, progress=False, groups={"support": ["intent", "urgency"]})
+    return repo
+
+
+@pytest.mark.slow
+def test_the_queue_queries_skip_exactly_the_ensembles_of_an_export(grouped_repo, tiny_repo):
+    """Every ensemble an export writes (multitask, its graph, paths, groups and their graphs, single_<task>) is
+    matched by deploy/render.py ENSEMBLES, and no model that runs (tokenizer, segments, heads, full_<task>)."""
+    from mtserve.export.model_config import read_config
+
+    ensembles = re.compile(rf"(?:{k8s_render.ENSEMBLES})\Z")  # PromQL regexes are anchored
+    seen = set()
+    for repo in (grouped_repo, tiny_repo):
+        for cfg_file in repo.glob("*/config.pbtxt"):
+            cfg = read_config(cfg_file.parent)
+            assert bool(ensembles.match(cfg.name)) == (cfg.platform == "ensemble"), cfg.name
+            seen.add(cfg.name)
+    assert {"graph_support", "group_support", "path_intent", "multitask_graph"} <= seen
+
+
 @pytest.mark.triton
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["single_intent", "multitask"])
-def test_runtime_flags_on_a_real_triton(model, tiny_repo):
-    """The ServingRuntime's Triton flags plus one InferenceService's --load-model, on the exported repository:
-    only that model and its composing models load, strictly configured, and the repository API (load/unload)
-    refuses callers without the admin header."""
+def test_runtime_flags_on_a_real_triton(model, tiny_repo, grouped_repo, tmp_path):
+    """The ServingRuntime's Triton flags plus an InferenceService's --load-model flags as `mtserve k8s render`
+    writes them for the repository: only those models and their composing models load (the multitask service:
+    every task's path and every group's too), strictly configured, and the repository API (load/unload) refuses
+    callers without the admin header."""
     import numpy as np
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
     from mtserve.serving.triton import TritonServer
+
+    repo = grouped_repo if model == "multitask" else tiny_repo
+    out = tmp_path / "overlay"
+    overlay = "multitask" if model == "multitask" else "per-task"
+    argv = ["k8s", "render", "--overlay", overlay, "--repo", str(repo), "--repo-uri", URI, "--out", str(out)]
+    assert main([*argv, "--tasks", "intent"] if model == "single_intent" else argv) == 0
+    (isvc,) = isvcs(k8s_kustomize.build(out))
+    assert loaded_model(isvc) == model
 
     rt = next(d for d in built("base") if d["kind"] == "ServingRuntime")
     args = rt["spec"]["containers"][0]["args"]
@@ -974,7 +1157,7 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
     )
     extra = [a.replace("$(TRITON_ADMIN_KEY)", "k3y") for a in args if not a.startswith(local)]
     assert "--disable-auto-complete-config" in extra and any("restricted" in a for a in extra)
-    server = TritonServer(tiny_repo, model_control="explicit", load_models=[model], extra_args=extra)
+    server = TritonServer(repo, model_control="explicit", load_models=loads(isvc), extra_args=extra)
     server.start(timeout=180)
     try:
         client = grpcclient.InferenceServerClient(server.grpc_url)
@@ -984,15 +1167,24 @@ def test_runtime_flags_on_a_real_triton(model, tiny_repo):
             headers={"triton-grpc-protocol-mtserve-admin": "k3y"}, as_json=True
         )
         ready = {m["name"] for m in index["models"] if m.get("state") == "READY"}
-        registry = json.loads((tiny_repo / "registry.json").read_text())
+        reg = registry.load(repo)
         if model == "multitask":
-            assert ready == {"multitask", "multitask_graph", "tokenizer", "trunk", *registry["tasks"]}
+            segments = {f"trunk_{a}_{b}" for a, b in reg.segments()}
+            paths = {f"path_{t}" for t in reg.tasks} | {"group_support", "graph_support"}
+            assert ready == {"multitask", "multitask_graph", "tokenizer", *segments, *reg.tasks, *paths}
         else:
             assert ready == {model, "tokenizer", "full_intent"}
         text = grpcclient.InferInput("text", [1, 1], "BYTES")
         text.set_data_from_numpy(np.array([["book a table for two tomorrow"]], dtype=object))
         result = client.infer(model, [text])  # the Triton model name, as the runbook's client calls it
         assert result.as_numpy("intent_label") is not None
+        if model == "multitask":  # what a client calls for some tasks answers, and only those tasks
+            for served, outputs in (
+                ("path_sentiment", {"sentiment_scores", "sentiment_label"}),
+                ("group_support", {"intent_scores", "intent_label", "urgency_scores"}),  # urgency: regression
+            ):
+                answer = client.infer(served, [text])
+                assert {o.name for o in answer.get_response().outputs} == outputs, served
         with pytest.raises(InferenceServerException, match="restricted"):
             client.unload_model(model)
     finally:

@@ -30,9 +30,7 @@ def runtime(docs) -> dict:
 
 def render(tree, tmp_path, **kw) -> list[dict]:  # noqa: F811
     out = tmp_path / "-".join(f"{k}{v}" for k, v in sorted(kw.items()))
-    args = {"which": "multitask", "repo_uri": URI, "tasks": [], "mode": "raw"} | kw
-    if args["which"] == "per-task":
-        args["tasks"] = TASKS
+    args = {"which": "multitask", "repo_uri": URI, "tasks": TASKS, "mode": "raw"} | kw
     k8s_render.render_overlay(out=out, k8s_dir=tree, **args)
     return k8s_kustomize.build(out)
 
@@ -200,6 +198,8 @@ def test_cli_render_and_validate_take_the_kserve_version(tmp_path, capsys):
                 "multitask",
                 "--repo-uri",
                 URI,
+                "--tasks",
+                ",".join(TASKS),
                 "--kserve-version",
                 "0.15",
                 "--out",
@@ -357,6 +357,31 @@ def test_autoscaling_signal_does_not_grow_with_the_number_of_tasks():
     metrics = s["spec"]["predictor"]["autoScaling"]["metrics"]
     assert metrics[0]["external"]["metric"]["query"] == k8s_render.queue_time_query("mtserve", "mtserve")
     assert metrics[0]["external"]["target"]["value"] == k8s_render.QUEUE_TIME_TARGET_MS
+
+
+def test_monitoring_names_the_models_as_the_autoscaling_queries_do():
+    """One owner for what clients call and what is an ensemble (deploy/render.py SERVED_MODELS, ENSEMBLES): the
+    alerts and the dashboard use the same regexes, and the paths for subsets count as served, their inner graphs
+    as ensembles (a queue query that read an ensemble would add its whole-request latency to the signal)."""
+    served = re.compile(rf"(?:{k8s_render.SERVED_MODELS})\Z")  # PromQL regexes are anchored at both ends
+    ensembles = re.compile(rf"(?:{k8s_render.ENSEMBLES})\Z")
+    for m in ("multitask", "path_intent", "group_support", "single_intent"):
+        assert served.match(m) and ensembles.match(m), m
+    for m in ("multitask_graph", "graph_support"):
+        assert not served.match(m) and ensembles.match(m), m
+    for m in ("tokenizer", "trunk_0_2", "trunk_2_4", "intent", "support", "full_intent"):
+        assert not ensembles.match(m), m
+    rule = yaml.safe_load((K8S / "components/monitoring/prometheusrule.yaml").read_text())
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    dashboard = json.loads((K8S / "components/monitoring/dashboard.json").read_text())
+    panels = [e for _, e in k8s_monitoring.dashboard_expressions(dashboard)]
+    selected = lambda op, texts: {v for e in texts for v in re.findall(rf'model{op}"([^"]+)"', e)}  # noqa: E731
+    assert selected("=~", exprs) == {k8s_render.SERVED_MODELS}
+    assert selected("!~", exprs) == {k8s_render.ENSEMBLES}
+    assert k8s_render.SERVED_MODELS in selected("=~", panels)
+    # the per-head panels skip every ensemble and every step that is no head
+    assert selected("!~", panels) == {f"{k8s_render.ENSEMBLES}|full_.+|tokenizer|trunk_.+"}
+    assert 'model="trunk"' not in json.dumps(dashboard)  # the trunk is served as segments
 
 
 def test_tensorrt_engine_cache_is_mounted_where_export_points():
