@@ -60,7 +60,7 @@ class CapacitySearchConfig:
     start_factor: float = 0.5
     growth: float = 2.0
     rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
-    confirm_fail: bool = True  # measure the lowest failing rate once more before converging (search.py)
+    confirm_fail: bool = True  # measure every failing rate once more before it counts (rate_search.py)
     max_steps: int = 10  # per workload
     min_duration_s: float = 5.0  # measurement window per step ...
     max_duration_s: float = 30.0
@@ -123,7 +123,8 @@ class CapacitySearchConfig:
 
 
 # The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
-# 50/s), at most 5 windows a step, bisecting to 5%, 180 s in all. It starts at twice the unloaded rate (the
+# 50/s), at most 5 windows a step, bisecting to 5%, at most 12 steps per workload (room for each fail's retry),
+# 180 s in all. It starts at twice the unloaded rate (the
 # batching server's capacity is several times it), not half, to spend no steps at rates far below capacity.
 SHORT = {
     "min_duration_s": 2.0,
@@ -132,7 +133,7 @@ SHORT = {
     "warmup_s": 1.0,
     "start_factor": 2.0,
     "rel_tol": 0.05,
-    "max_steps": 8,
+    "max_steps": 12,
     "max_windows": 5,
     "max_time_s": 180.0,
     "probe_n": 5,
