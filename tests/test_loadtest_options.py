@@ -125,6 +125,32 @@ def test_a_config_file_takes_search_workload_and_connection_settings_and_flags_w
     assert from_args(UtteranceOptions, plain) == UtteranceOptions()
 
 
+# docs/loadtest.md's runbook: the search against the deployments behind an ingress, all on the command line
+RUNBOOK = (
+    "--url gw:443 --tls --authority mtserve.mtserve.example.com --per-task-url gw:443 "
+    "--per-task-authority mtserve-{task_dns}.mtserve.example.com "
+    "--registry model_repository/multitask/registry.json --slo-ms 200 --workers 4"
+)
+
+
+def test_the_committed_ingress_config_is_the_runbooks_command_line():
+    _, from_file = loadtest_parser(
+        [
+            "--config",
+            str(ROOT / "configs" / "loadtest-ingress.yaml"),
+            "--url",
+            "gw:443",
+            "--per-task-url",
+            "gw:443",
+        ]
+    )
+    _, from_flags = loadtest_parser(RUNBOOK.split())
+    assert {k: v for k, v in vars(from_file).items() if k != "config"} == {
+        k: v for k, v in vars(from_flags).items() if k != "config"
+    }
+    assert from_file.tls is True and from_file.workers == 4
+
+
 def test_bad_settings_fail_naming_the_flag(tmp_path):
     for argv, message in (
         (["--min-rps", "5", "--max-rps", "1"], "--min-rps <= --max-rps"),
