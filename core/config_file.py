@@ -50,7 +50,12 @@ def _convert(action: argparse.Action, value, where: str):
         return action.const if value else action.default
     if value is None:
         return None
-    if action.nargs in ("+", "*") or isinstance(action.nargs, int):
+    # a list for --x a b, and for a flag given once per item (--utterances a --utterances b)
+    if (
+        action.nargs in ("+", "*")
+        or isinstance(action.nargs, int)
+        or isinstance(action, argparse._AppendAction)
+    ):
         items = value if isinstance(value, list) else [value]
         return [_convert_one(action, v, where) for v in items]
     if isinstance(value, list):  # a list where the flag takes one comma-separated string: --tasks a,b

@@ -5,11 +5,12 @@ the command's argparse flags are generated from it, so no default, range or help
     class TrainConfig(Options):
         lr_full: float = option(5e-5, "peak learning rate of full fine-tuning", check=POSITIVE)
 
-    add_dataclass_arguments(parser, TrainConfig)        # --lr-full FLOAT (default 5e-05)
+    add_dataclass_arguments(parser, TrainConfig)        # --lr-full FLOAT (default: 5e-05)
     cfg = from_args(TrainConfig, parser.parse_args())   # TrainConfig(lr_full=...), checked
 
 A check fails with a UserError naming the option's flag, whether the value came from the command line,
-from Python, or from a stored run.json.
+from Python, or from a stored run.json. The same declarations also make the options of another argparse-based
+parser (Locust's, loadtest/locustfile.py), so a setting both tools take is declared once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -38,12 +40,16 @@ def option(
     parse: Callable[[str], Any] | None = None,
     show: Callable[[Any], str] = str,
     metavar: str | None = None,
+    repeat: bool = False,
+    aliases: tuple[str, ...] = (),
 ):
     """A dataclass field that is also a command-line option.
 
     flag: the option's name on the command line (default: --field-name); check: (predicate, message);
     choices: the allowed values (checked, and listed by argparse); parse: str -> value, for types argparse
-    cannot convert by itself (it raises ValueError with a message); show: value -> str, for the help text."""
+    cannot convert by itself (it raises ValueError with a message); show: value -> str, for the help text;
+    repeat: a list[str] option given once per item (--x a --x b), the default when it is not given at all;
+    aliases: further names of the flag (an older spelling a command line may still use)."""
     meta = {
         "help": help,
         "flag": flag,
@@ -52,6 +58,8 @@ def option(
         "parse": parse,
         "show": show,
         "metavar": metavar,
+        "repeat": repeat,
+        "aliases": aliases,
     }
     if isinstance(default, list | dict | set):  # a fresh copy per instance, as default_factory does
         return dataclasses.field(default_factory=lambda: copy.copy(default), metadata=meta)
@@ -100,9 +108,21 @@ def _is_switch(hint) -> bool:
     return hint is bool or set(typing.get_args(hint)) == {bool, type(None)}
 
 
+def _unset_allowed(hint):
+    """X for an `X | None` option (None: not set, e.g. no --authority), else the hint itself."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return hint
+
+
 def _arg_type(f: dataclasses.Field, hint) -> Callable[[str], Any]:
     parse = f.metadata["parse"]
     if parse is None:
+        if f.metadata["repeat"]:
+            return str
+        hint = _unset_allowed(hint)
         if hint not in (int, float, str):
             raise TypeError(f"option {f.name}: a {hint} field needs option(parse=...)")
         return hint
@@ -116,17 +136,34 @@ def _arg_type(f: dataclasses.Field, hint) -> Callable[[str], Any]:
     return convert
 
 
+class _Repeated(argparse._AppendAction):
+    """--x a --x b -> [a, b]. Given on the command line, the flag replaces a default list (one a --config file
+    set) rather than appending to it: the command line wins."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is self.default:
+            setattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _metavar(f: dataclasses.Field, hint) -> str:
+    return "STR" if f.metadata["repeat"] else _unset_allowed(hint).__name__.upper()
+
+
 def add_dataclass_arguments(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     cls,
     *,
     only: tuple[str, ...] | None = None,
     inherit: str | None = None,
+    given_only: bool = False,
 ) -> None:
     """One flag per option of `cls` (or of those named in `only`), its value stored under the field's name.
 
     Defaults are the dataclass's own; with `inherit` (where the defaults come from instead, e.g. "the run's"),
-    a flag not given is None, for the caller to merge over the inherited settings (mtserve task)."""
+    a flag not given is None, for the caller to merge over the inherited settings (mtserve task). With
+    `given_only` too, but the help shows the dataclass's defaults: for a caller that lays the given flags over
+    a preset (`mtserve loadtest --short`; `given` reads them)."""
     hints = typing.get_type_hints(cls)
     unknown = set(only or ()) - {f.name for f in options(cls)}
     if unknown:  # a typo here would silently drop a flag
@@ -136,26 +173,38 @@ def add_dataclass_arguments(
             continue
         m = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        names = (flag(f), *m["aliases"])
+        # repeat: argparse appends to a default list, so the default is None and from_args supplies it
+        unset = bool(inherit) or given_only or m["repeat"]
+        shown = f"{m['help']} (default: {inherit or m['show'](default)})"
         if _is_switch(hints[f.name]):
             parser.add_argument(
-                flag(f),
+                *names,
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
-                default=None if inherit else default,
-                help=f"{m['help']} (default: {inherit or m['show'](default)})",
+                default=None if unset else default,
+                help=shown,
             )
             continue
         parser.add_argument(
-            flag(f),
+            *names,
             dest=f.name,
+            action=_Repeated if m["repeat"] else "store",
             type=_arg_type(f, hints[f.name]),
             choices=m["choices"],
-            default=None if inherit else default,
-            metavar=m["metavar"] or (None if m["choices"] else hints[f.name].__name__.upper()),
-            help=f"{m['help']} (default: {inherit or m['show'](default)})",
+            default=None if unset else default,
+            metavar=m["metavar"] or (None if m["choices"] else _metavar(f, hints[f.name])),
+            help=shown,
         )
 
 
-def from_args(cls, args: argparse.Namespace):
-    """`cls` from the flags `add_dataclass_arguments(parser, cls)` added; checked as any construction is."""
-    return cls.from_dict({f.name: getattr(args, f.name) for f in options(cls)})
+def given(cls, args: argparse.Namespace) -> dict:
+    """The options of `cls` that `args` sets (not None): for flags added with `given_only` or `inherit`."""
+    return {f.name: getattr(args, f.name) for f in options(cls) if getattr(args, f.name, None) is not None}
+
+
+def from_args(cls, args: argparse.Namespace, base: dict | None = None):
+    """`cls` from the flags `add_dataclass_arguments(parser, cls)` added, laid over `base` (a preset); checked
+    as any construction is. A flag left None (not given where the parser's default is None) takes the
+    default."""
+    return cls.from_dict({**(base or {}), **given(cls, args)})

@@ -32,12 +32,13 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from mtserve.core import registry
 from mtserve.core.errors import Unreachable, UserError
-from mtserve.loadtest import protocol, stability
+from mtserve.loadtest import protocol
+from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig
 from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.rate_search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.sizing import UTILISATION, sizing
@@ -47,96 +48,6 @@ from mtserve.serving.endpoint import TLS
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
 WORKLOAD_KEYS = {protocol.MULTITASK: "multitask", protocol.PER_TASK: "per_task"}
-
-
-@dataclass
-class CapacitySearchConfig:
-    """Everything that bounds and shapes one capacity search (saved beside its results)."""
-
-    slo_p99_ms: float = 200.0
-    min_rps: float = 0.25  # below this a workload "meets no rate"
-    max_rps: float = 2000.0
-    start_rps: float = 0.0  # 0: start_factor x the unloaded rate (1 / p50)
-    start_factor: float = 0.5
-    growth: float = 2.0
-    rel_tol: float = 0.1  # stop bisecting when fail / pass <= 1 + rel_tol
-    confirm_fail: bool = True  # measure the lowest failing rate once more before converging (search.py)
-    max_steps: int = 10  # per workload
-    min_duration_s: float = 5.0  # measurement window per step ...
-    max_duration_s: float = 30.0
-    min_samples: int = 200  # ... long enough for this many utterances, within the bounds above
-    warmup_s: float = 2.0
-    max_users: int = 256
-    max_time_s: float = 900.0  # the whole search
-    max_requests: int = 500_000  # utterances, the whole search
-    request_timeout_s: float = 0.0  # 0: 10 x SLO, within 2 .. 30 s
-    probe_n: int = 8
-    # each step repeats its window until the last `stable_windows` agree within `stability_tolerance` (throughput
-    # and p99; loadtest/stability.py: perf_analyzer's rule, 3 windows and 10% there too), at most `max_windows`
-    stable_windows: int = stability.STABLE_WINDOWS
-    stability_tolerance: float = stability.TOLERANCE
-    max_windows: int = 10  # perf_analyzer's --max-trials
-    slo_auto_factor: float = 0.0  # > 0: raise the SLO to this x the slower workload's unloaded p50 (sweeps)
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.slo_p99_ms > 0, "--slo-ms must be > 0"),
-            (0 < self.min_rps <= self.max_rps, "need 0 < --min-rps <= --max-rps"),
-            (self.growth > 1, "--growth must be > 1"),
-            (self.rel_tol > 0, "--rel-tol must be > 0"),
-            (self.max_steps >= 1, "--max-steps must be >= 1"),
-            (0 < self.min_duration_s <= self.max_duration_s, "need 0 < --duration <= --max-duration"),
-            (self.warmup_s >= 0, "--warmup must be >= 0"),
-            (self.max_users >= 1, "--max-users must be >= 1"),
-            (self.max_time_s > 0, "--max-time must be > 0"),
-            (self.max_requests > 0, "--max-requests must be > 0"),
-            (self.start_rps >= 0, "--start-rps must be >= 0"),
-            (self.start_factor > 0, "start_factor must be > 0"),
-            (self.probe_n >= 1, "probe_n must be >= 1"),
-            (self.stable_windows >= 1, "--stable-windows must be >= 1"),
-            (self.stability_tolerance > 0, "--stability-tolerance must be > 0"),
-            (self.max_windows >= self.stable_windows, "need --max-windows >= --stable-windows"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
-
-    @property
-    def timeout_s(self) -> float:
-        if self.request_timeout_s > 0:
-            return self.request_timeout_s
-        return min(30.0, max(2.0, 10 * self.slo_p99_ms / 1000.0))
-
-    def users(self, rate: float) -> int:
-        """Enough users that each paces at most one utterance per max(2 x SLO, 0.25 s): a user only falls
-        behind its schedule when its latency is over twice the SLO, i.e. when the step fails anyway."""
-        pace = max(2 * self.slo_p99_ms / 1000.0, 0.25)
-        return int(min(self.max_users, max(1, math.ceil(rate * pace))))
-
-    def duration(self, rate: float) -> float:
-        return float(min(self.max_duration_s, max(self.min_duration_s, self.min_samples / rate)))
-
-    def warmup(self, rate: float) -> float:
-        """At least one pacing interval (every user has started) plus half a second, at most warmup + 5 s."""
-        interval = self.users(rate) / rate
-        return float(min(self.warmup_s + 5.0, max(self.warmup_s, interval + 0.5)))
-
-
-# The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
-# 50/s), at most 5 windows a step, bisecting to 5%, 180 s in all. It starts at twice the unloaded rate (the
-# batching server's capacity is several times it), not half, to spend no steps at rates far below capacity.
-SHORT = {
-    "min_duration_s": 2.0,
-    "max_duration_s": 4.0,
-    "min_samples": 100,
-    "warmup_s": 1.0,
-    "start_factor": 2.0,
-    "rel_tol": 0.05,
-    "max_steps": 8,
-    "max_windows": 5,
-    "max_time_s": 180.0,
-    "probe_n": 5,
-}
 
 
 # ---------------------------------------------------------------- pre-flight

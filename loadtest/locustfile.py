@@ -32,7 +32,9 @@ from Locust's rounded response-time buckets. `--utterance-stats` writes them (JS
 every sample (CSV). `mtserve loadtest` drives the same users and messages step by step (loadtest/locust_process.py).
 
 Why one long file: `locust -f` loads a single file on the master and on every worker, and the users, the
-master/worker messages and the command-line options must all be registered by that import.
+master/worker messages and the command-line options must all be registered by that import. The options are
+not written here: they are generated from the settings `mtserve loadtest` takes too (`LOCUST_SETTINGS`: the
+deployments, the connection, the utterances), plus the few only a plain run has (`LocustOptions`).
 """
 
 from __future__ import annotations  # noqa: I001
@@ -61,9 +63,18 @@ import gevent  # noqa: E402
 from tritonclient.grpc import service_pb2_grpc  # noqa: E402
 
 from mtserve.core.errors import UserError  # noqa: E402
+from mtserve.core.options import (  # noqa: E402
+    NON_NEGATIVE,
+    POSITIVE,
+    Options,
+    add_dataclass_arguments,
+    from_args,
+    option,
+)
 from mtserve.loadtest import protocol  # noqa: E402  (mtserve installed: pip install '.[loadtest]')
-from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool  # noqa: E402
-from mtserve.serving.endpoint import TLS, Endpoint  # noqa: E402
+from mtserve.loadtest.protocol import TargetOptions  # noqa: E402
+from mtserve.loadtest.workload import Utterance, UtteranceOptions  # noqa: E402
+from mtserve.serving.endpoint import ConnectionOptions, Endpoint  # noqa: E402
 
 GRPC = "grpc"
 UTTERANCE = "utterance"
@@ -489,78 +500,55 @@ def report_plain_run(environment) -> dict | None:
 
 
 # ---------------------------------------------------------------- the `locust` command line
+@dataclass
+class LocustOptions(Options):
+    """The options only a plain `locust` run takes; the deployments (protocol.TargetOptions), the connection
+    (serving/endpoint.py ConnectionOptions) and the utterances (workload.UtteranceOptions) are declared where
+    `mtserve loadtest` takes them too, and Locust's options are generated from the same declarations."""
+
+    throughput: float = option(
+        1.0,
+        "utterances per second per user (constant_throughput); 0: no pacing",
+        check=NON_NEGATIVE,
+        show="{:g}".format,
+    )
+    request_timeout: float = option(10.0, "seconds per Triton call", check=POSITIVE, show="{:g}".format)
+    utterance_stats: str | None = option(
+        None,
+        "write the exact per-utterance statistics (JSON)",
+        show=lambda v: v or "not written",
+        metavar="FILE",
+    )
+    utterance_samples: str | None = option(
+        None,
+        "write every utterance's and call's latency (CSV)",
+        show=lambda v: v or "not written",
+        metavar="FILE",
+    )
+
+
+# What a plain `locust` run takes beyond Locust's own options, in the order its help lists them.
+LOCUST_SETTINGS = (TargetOptions, ConnectionOptions, UtteranceOptions, LocustOptions)
+
+
 def config_from_options(environment) -> LoadConfig:
     """The pre-flight plan and the utterance pool from `locust`'s options (master or single process)."""
     opts = environment.parsed_options
     if not environment.host:
         raise UserError("give the multitask deployment's gRPC address with --host HOST:PORT")
-    tls = (
-        TLS(opts.root_cert or None, opts.client_cert or None, opts.client_key or None)
-        if (opts.tls or opts.root_cert or opts.client_cert or opts.client_key)
-        else None
-    )
-    targets = protocol.Targets(
-        protocol.normalize_url(environment.host),
-        opts.authority or None,
-        opts.per_task_url or None,
-        opts.per_task_authority or None,
-        tls,
-    )
-    tasks = [t.strip() for t in opts.tasks.split(",") if t.strip()] or None
-    plan = protocol.make_plan(targets, tasks, timeout=opts.request_timeout)
-    pool = build_pool(
-        opts.utterances or ["corpus"],
-        opts.mix or None,
-        opts.words,
-        opts.pool_size,
-        opts.seed,
-        opts.glue_dir or None,
-    )
-    return LoadConfig(plan, pool, opts.throughput, opts.request_timeout, opts.seed)
+    run = from_args(LocustOptions, opts)
+    deployments = from_args(TargetOptions, opts)
+    targets = deployments.targets(environment.host, from_args(ConnectionOptions, opts))
+    plan = protocol.make_plan(targets, deployments.tasks or None, timeout=run.request_timeout)
+    utterances = from_args(UtteranceOptions, opts)
+    return LoadConfig(plan, utterances.pool(), run.throughput, run.request_timeout, utterances.seed)
 
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser):
     g = parser.add_argument_group("mtserve", "multitask against per-task load (loadtest/locustfile.py)")
-    g.add_argument(
-        "--tasks", default="", help="comma-separated tasks every utterance needs (default: all served)"
-    )
-    g.add_argument(
-        "--per-task-url",
-        "--per-task-host",
-        dest="per_task_url",
-        default="",
-        help="the per-task deployments: HOST:PORT, a map a=HOST:PORT,b=HOST:PORT or a template "
-        "'{task}.models.example.com:443' (default: --host)",
-    )
-    g.add_argument("--authority", default="", help=":authority of the multitask deployment (ingress host)")
-    g.add_argument(
-        "--per-task-authority", default="", help=":authority per task: a value, a map or a '{task}' template"
-    )
-    g.add_argument("--tls", action="store_true", default=False, help="connect with TLS")
-    g.add_argument("--root-cert", default="", help="PEM CA certificate for --tls (default: system roots)")
-    g.add_argument("--client-cert", default="", help="PEM client certificate (mutual TLS)")
-    g.add_argument("--client-key", default="", help="PEM key of --client-cert")
-    g.add_argument(
-        "--utterances",
-        action="append",
-        default=None,
-        help="utterance source: corpus, a GLUE task name or a file (repeatable; default corpus)",
-    )
-    g.add_argument("--mix", default="", help="weights of the --utterances sources, e.g. 3,1")
-    g.add_argument("--words", default=WORDS, help="utterance length in words: natural, N or MIN:MAX")
-    g.add_argument("--glue-dir", default="", help="folder of GLUE's task folders, for GLUE sources")
-    g.add_argument(
-        "--throughput",
-        type=float,
-        default=1.0,
-        help="utterances per second per user (constant_throughput); 0: no pacing",
-    )
-    g.add_argument("--request-timeout", type=float, default=10.0, help="seconds per Triton call")
-    g.add_argument("--pool-size", type=int, default=POOL_SIZE, help="utterances drawn for the run")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--utterance-stats", default="", help="write the exact per-utterance statistics (JSON)")
-    g.add_argument("--utterance-samples", default="", help="write every utterance's and call's latency (CSV)")
+    for settings in LOCUST_SETTINGS:
+        add_dataclass_arguments(g, settings)
 
 
 @events.init.add_listener

@@ -18,8 +18,9 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from mtserve.core import names
 from mtserve.core.errors import Unreachable, UserError
+from mtserve.core.options import Options, option
 from mtserve.loadtest.workload import Utterance
-from mtserve.serving.endpoint import TLS, Endpoint, normalize_address
+from mtserve.serving.endpoint import TLS, ConnectionOptions, Endpoint, normalize_address
 
 MULTITASK = names.MULTITASK
 PER_TASK = "per-task"
@@ -90,6 +91,49 @@ class Targets:
             authority = self.per_task_authority or None
         authorities = expand(authority, tasks, "--per-task-authority") if authority else {}
         return {t: Endpoint(addresses[t], authorities.get(t), self.tls) for t in tasks}
+
+
+def parse_tasks(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@dataclass
+class TargetOptions(Options):
+    """The deployments beyond the multitask address (`--url` of `mtserve loadtest`, `--host` of `locust`), as
+    both commands take them: each option declared once here, their flags generated from it (core/options.py)."""
+
+    per_task_url: str | None = option(
+        None,
+        "the per-task deployments, when they are other endpoints: one HOST:PORT, a map "
+        "'a=HOST:PORT,b=HOST:PORT' or a template '{task}.models.example.com:443' ({task_dns}: _ as -)",
+        aliases=("--per-task-host",),
+        show=lambda v: v or "the multitask address",
+        metavar="ADDRESS",
+    )
+    per_task_authority: str | None = option(
+        None,
+        "the per-task deployments' :authority: a host, a map or a template, e.g. "
+        "'mtserve-{task_dns}.mtserve.example.com'",
+        show=lambda v: v or "none; --authority when --per-task-url is not given",
+        metavar="AUTHORITY",
+    )
+    tasks: list[str] | None = option(
+        None,
+        "comma-separated tasks every utterance needs",
+        parse=parse_tasks,
+        show=lambda v: ",".join(v) if v else "all the ensemble serves",
+        metavar="TASK,...",
+    )
+
+    def targets(self, url: str, connection: ConnectionOptions) -> Targets:
+        """Every deployment's endpoint, the multitask one at `url`."""
+        return Targets(
+            normalize_url(url),
+            connection.authority or None,
+            self.per_task_url or None,
+            self.per_task_authority or None,
+            connection.tls_config(),
+        )
 
 
 def expand(spec: str, tasks: list[str], option: str) -> dict[str, str]:

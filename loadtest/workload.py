@@ -10,6 +10,9 @@ utterance to that many words (uniform in MIN..MAX), by truncating it or by appen
 utterances of the same source. The tokenizer pads to power-of-two buckets, so length is the knob
 that moves the cost of a request most.
 
+`UtteranceOptions` declares these settings once: `mtserve loadtest`'s, `mtserve bench`'s and the locustfile's
+flags are generated from it (core/options.py).
+
 Standard library only (plus the project's data loaders): the Locust process imports it under gevent.
 """
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtserve.core.errors import UserError
+from mtserve.core.options import Options, option
 
 # The pool's defaults, for `mtserve loadtest` and the locustfile alike (one owner: here).
 POOL_SIZE = 2000  # utterances drawn for a run
@@ -144,3 +148,37 @@ def build_pool(
             u = _resize(u, src, rng.randint(*length), rng)
         pool.append(u)
     return pool
+
+
+@dataclass
+class UtteranceOptions(Options):
+    """Which utterances a load test sends: the sources, their mix, the lengths, the pool drawn from them."""
+
+    utterances: list[str] = option(
+        ["corpus"],
+        "corpus, a GLUE task name (with --glue-dir) or a file of lines (text<TAB>pair); repeatable",
+        repeat=True,
+        metavar="SRC",
+        show=",".join,
+        check=(bool, "must name at least one source"),
+    )
+    mix: str | None = option(
+        None, "weights of the --utterances sources, e.g. 3,1", show=lambda v: v or "equal", metavar="W,..."
+    )
+    words: str = option(WORDS, "utterance length in words: natural, N or MIN:MAX", metavar="LENGTH")
+    glue_dir: str | None = option(
+        None, "folder holding GLUE's task folders", show=lambda v: v or "none", metavar="DIR"
+    )
+    pool_size: int = option(
+        POOL_SIZE, "utterances drawn for the run", check=(lambda n: n >= 1, "must be >= 1")
+    )
+    seed: int = option(0, "seed of the pool's draw and of the users' choices from it")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parse_words(self.words)  # a bad --words or --mix fails here, before a server starts
+        parse_mix(list(self.utterances), self.mix)
+
+    def pool(self) -> list[Utterance]:
+        """`pool_size` utterances drawn (seeded) from the sources."""
+        return build_pool(self.utterances, self.mix, self.words, self.pool_size, self.seed, self.glue_dir)

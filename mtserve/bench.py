@@ -162,7 +162,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def sweep_config(args, main: CapacitySearchConfig) -> CapacitySearchConfig:
     base = {**SWEEP_DEFAULTS, **(SHORT if args.quick else {})}
-    base["slo_p99_ms"] = args.slo_ms
+    base["slo_p99_ms"] = main.slo_p99_ms
     if args.sweep_slo_ms != "auto":
         try:
             base["slo_p99_ms"], base["slo_auto_factor"] = float(args.sweep_slo_ms), 0.0

@@ -3,25 +3,25 @@
     python scripts/cpu_per_utterance.py REPO OUT_JSON [CONCURRENCY] [SECONDS] [ROUNDS] [TASKS]
 
 Starts a local Triton on REPO (local profile), then runs each workload closed-loop (CONCURRENCY utterances in
-flight, every utterance needing every task, or the comma-separated TASKS) for SECONDS, alternating, ROUNDS
-times. With TASKS the multitask side calls what the client routes them to (the cheapest served paths:
-core/routing.py), the per-task side `single_<task>` for each; `multitask-all` (a call of `multitask` asking only
-their outputs, every head running) is measured beside them. Every python-backend model
+flight, every utterance needing every task, or the comma-separated TASKS; loadtest/closed_loop.py) for SECONDS,
+alternating, ROUNDS times. With TASKS the `routed` side calls what the client routes them to (the cheapest
+served paths, core/routing.py), `multitask-all` calls `multitask` asking only their outputs (every head runs),
+and the per-task side `single_<task>` for each. Every python-backend model
 is its own process, so reading each process's CPU time from /proc (Linux) before and after a window attributes
 the machine's CPU to models: the per-model figures the layer count's ideal assumes, plus Triton's own process
 and this client. A throughput probe, not the SLO-bound capacity search of `mtserve loadtest`.
 """
 
 import glob
+import itertools
 import json
 import os
 import sys
-import threading
-import time
 
 import grpc
 from tritonclient.grpc import service_pb2_grpc
 
+from mtserve.loadtest.closed_loop import closed_loop, utterance_caller
 from mtserve.loadtest.protocol import infer_request, make_plan
 from mtserve.loadtest.workload import build_pool
 from mtserve.serving.client import MultitaskClient
@@ -63,36 +63,22 @@ def cpu_seconds(server: TritonServer) -> dict[str, float]:
 
 
 def window(server: TritonServer, workload: str, pool, plan, models: list[str]) -> dict:
-    url = server.grpc_url
-    stop = time.monotonic() + seconds
-    done = [0]
-    lock = threading.Lock()
+    def caller(k: int):  # caller k sends utterances k, k + concurrency, ... of the pool
+        order = itertools.count(k, concurrency)
+        return utterance_caller(
+            server.grpc_url, plan, workload, lambda: pool[next(order) % len(pool)], models=models
+        )
 
-    def user(first: int) -> None:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
-        n = first
-        while time.monotonic() < stop:
-            u = pool[n % len(pool)]
-            n += concurrency
-            # one call per model, concurrently (per-task: one per task); the utterance is done when all are
-            calls = [stub.ModelInfer.future(infer_request(m, u, plan.outputs[m])) for m in models]
-            for call in calls:
-                call.result()
-            with lock:
-                done[0] += 1
-
-    before, t0 = cpu_seconds(server), time.monotonic()
-    users = [threading.Thread(target=user, args=(i,)) for i in range(concurrency)]
-    for t in users:
-        t.start()
-    for t in users:
-        t.join()
-    elapsed, after = time.monotonic() - t0, cpu_seconds(server)
+    before = cpu_seconds(server)
+    run = closed_loop(concurrency, seconds, caller)
+    after = cpu_seconds(server)
+    done, elapsed = len(run.ok()), run.elapsed
     used = {m: after[m] - before.get(m, 0.0) for m in after}
-    ms = {m: round(1000 * s / done[0], 3) for m, s in sorted(used.items()) if s > 0.01 * elapsed}
+    ms = {m: round(1000 * s / max(done, 1), 3) for m, s in sorted(used.items()) if s > 0.01 * elapsed}
     return {
         "workload": workload,
-        "utterances_per_s": round(done[0] / elapsed, 2),
+        "utterances_per_s": round(done / elapsed, 2),
+        "failed": len(run.failed()),
         "cpu_cores_busy": round(sum(used.values()) / elapsed, 3),
         "cpu_ms_per_utterance": ms,
         "server_cpu_ms_per_utterance": round(sum(v for m, v in ms.items() if m != "client"), 3),
@@ -103,15 +89,14 @@ pool = build_pool(size=2000)
 with TritonServer(repo) as server:
     url = server.grpc_url
     plan = make_plan(url, subset)  # the tasks, and each model's outputs
-    workloads = {"multitask": plan.models("multitask"), "per-task": plan.models("per-task")}
+    workloads = {w: plan.models(w) for w in ("multitask", "per-task")}
     routes = None
     if subset:
         with MultitaskClient(url) as client:
             routes = [c.to_dict() for c in client.route(subset)]
         for c in routes:
-            plan.outputs[c["model"]] = [
-                o for t in c["tasks"] for o in plan.outputs["multitask"] if o.startswith(t + "_")
-            ]
+            wanted = tuple(f"{t}_" for t in c["tasks"])
+            plan.outputs[c["model"]] = [o for o in plan.outputs["multitask"] if o.startswith(wanted)]
         workloads = {"routed": [c["model"] for c in routes], "multitask-all": ["multitask"], **workloads}
         del workloads["multitask"]
         print(f"tasks {subset}: routed to {routes}")

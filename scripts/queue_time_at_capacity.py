@@ -3,7 +3,8 @@ query reads) at rising load, up to the capacity under the p99 SLO.
 
     python scripts/queue_time_at_capacity.py REPO OUT_JSON [SLO_MS] [SECONDS] [CONCURRENCY,...]
 
-Starts a local Triton on REPO (127.0.0.1), then drives `multitask` closed-loop at each concurrency for SECONDS:
+Starts a local Triton on REPO (127.0.0.1), then drives `multitask` closed-loop (loadtest/closed_loop.py) at each
+concurrency for SECONDS:
 throughput, client-side p50/p99, and from Triton's statistics each composing model's mean queue time over the
 window (queue ns / requests), the maximum of which is the autoscaling metric. Capacity: the highest throughput
 before p99 first exceeds SLO_MS. The KEDA target: the metric at the highest load whose p99 is still within half
@@ -14,10 +15,9 @@ given. deploy/render.py QUEUE_TIME_TARGET_MS holds the value this printed.
     python scripts/queue_time_at_capacity.py --summarize OUT_JSON     # recompute the summary of a run
 """
 
+import itertools
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -25,6 +25,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2_grpc
 
+from mtserve.loadtest.closed_loop import closed_loop, utterance_caller
 from mtserve.loadtest.protocol import infer_request, make_plan
 from mtserve.loadtest.workload import build_pool
 from mtserve.serving.triton import TritonServer
@@ -71,27 +72,13 @@ def queue_stats(url: str) -> dict[str, tuple[int, int]]:
 
 
 def window(url: str, plan, pool, concurrency: int) -> dict:
-    stop = time.monotonic() + seconds
-    latencies, lock = [], threading.Lock()
+    def caller(k: int):  # caller k sends utterances k, k + concurrency, ... of the pool
+        order = itertools.count(k, concurrency)
+        return utterance_caller(url, plan, "multitask", lambda: pool[next(order) % len(pool)])
 
-    def user(i: int) -> None:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
-        n = i
-        while time.monotonic() < stop:
-            u = pool[n % len(pool)]
-            n += concurrency
-            t0 = time.monotonic()
-            stub.ModelInfer(infer_request("multitask", u, plan.outputs["multitask"]))
-            with lock:
-                latencies.append(time.monotonic() - t0)
-
-    before, t0 = queue_stats(url), time.monotonic()
-    users = [threading.Thread(target=user, args=(i,)) for i in range(concurrency)]
-    for t in users:
-        t.start()
-    for t in users:
-        t.join()
-    elapsed, after = time.monotonic() - t0, queue_stats(url)
+    before = queue_stats(url)
+    run = closed_loop(concurrency, seconds, caller)
+    elapsed, after = run.elapsed, queue_stats(url)
     per_step = {
         m: round(
             (after[m][1] - before.get(m, (0, 0))[1]) / 1e6 / max(after[m][0] - before.get(m, (0, 0))[0], 1), 3
@@ -99,10 +86,11 @@ def window(url: str, plan, pool, concurrency: int) -> dict:
         for m in after
         if after[m][0] > before.get(m, (0, 0))[0]
     }
-    lat = np.array(latencies) * 1000
+    lat = np.array([c.latency for c in run.ok()]) * 1000
     return {
         "concurrency": concurrency,
         "utterances_per_s": round(len(lat) / elapsed, 2),
+        "failed": len(run.failed()),
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
         "queue_ms_per_step": per_step,

@@ -7,7 +7,7 @@ are made beside OUT_JSON: one with `response_cache { enable: true }` on every en
 what `mtserve export --response-cache` writes, and one without. Each is served by its own local Triton started
 with the same flags (`--cache-config local,size=256 MiB`), on 127.0.0.1 only. Each workload runs closed-loop
 (CONCURRENCY utterances in flight; per-task: one request per task, concurrently, the utterance done when all
-answer) for SECONDS, alternating cache off/on, ROUNDS times. Utterances: UTTERANCES distinct ones from the
+answer; loadtest/closed_loop.py) for SECONDS, alternating cache off/on, ROUNDS times. Utterances: UTTERANCES distinct ones from the
 embedded corpus, drawn with Zipf weights (rank k has weight k^-ZIPF_S), one seeded sequence per client, so
 both settings see the same requests. Cache hits and misses come from Triton's own statistics.
 """
@@ -15,18 +15,15 @@ both settings see the same requests. Cache hits and misses come from Triton's ow
 import json
 import shutil
 import sys
-import threading
-import time
 from pathlib import Path
 
-import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
-from tritonclient.grpc import service_pb2_grpc
 
-from mtserve.loadtest.protocol import infer_request, make_plan
+from mtserve.loadtest.closed_loop import closed_loop, utterance_caller
+from mtserve.loadtest.protocol import make_plan
 from mtserve.loadtest.workload import build_pool
 from mtserve.serving.triton import TritonServer
 
@@ -74,38 +71,23 @@ def cache_counts(url: str) -> tuple[int, int]:
 
 def window(server: TritonServer, workload: str, plan, seed: int) -> dict:
     url = server.grpc_url
-    stop = time.monotonic() + seconds
-    done, lock = [0], threading.Lock()
 
-    def user(i: int) -> None:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(url))
-        order = np.random.default_rng([seed, i]).choice(len(utterances), size=200_000, p=weights)
-        n = 0
-        while time.monotonic() < stop:
-            u = utterances[order[n]]
-            n += 1
-            calls = [
-                stub.ModelInfer.future(infer_request(m, u, plan.outputs[m])) for m in plan.models(workload)
-            ]
-            for call in calls:
-                call.result()
-            with lock:
-                done[0] += 1
+    def caller(
+        k: int,
+    ):  # caller k's own seeded Zipf sequence: the same requests whether the cache is on or off
+        order = iter(np.random.default_rng([seed, k]).choice(len(utterances), size=200_000, p=weights))
+        return utterance_caller(url, plan, workload, lambda: utterances[next(order)])
 
     h0, m0 = cache_counts(url)
-    t0 = time.monotonic()
-    users = [threading.Thread(target=user, args=(i,)) for i in range(concurrency)]
-    for t in users:
-        t.start()
-    for t in users:
-        t.join()
-    elapsed = time.monotonic() - t0
+    run = closed_loop(concurrency, seconds, caller)
+    elapsed, done = run.elapsed, len(run.ok())
     h1, m1 = cache_counts(url)
     hits, misses = h1 - h0, m1 - m0
     return {
         "workload": workload,
-        "utterances_per_s": round(done[0] / elapsed, 2),
-        "utterances": done[0],
+        "utterances_per_s": round(done / elapsed, 2),
+        "utterances": done,
+        "failed": len(run.failed()),
         "cache_hits": hits,
         "cache_misses": misses,
         "hit_ratio": round(hits / (hits + misses), 3) if hits + misses else None,

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 
 from mtserve.core.errors import UserError
+from mtserve.core.options import Options, add_dataclass_arguments, from_args, option
 
 
 def normalize_address(url: str) -> str:
@@ -137,22 +138,48 @@ class Endpoint:
         return cls(d["address"], d.get("authority"), TLS(**d["tls"]) if d.get("tls") else None)
 
 
+@dataclass
+class ConnectionOptions(Options):
+    """How to reach an endpoint beyond its address, as `mtserve predict`, `mtserve loadtest` and the locustfile
+    take it: each option declared once here, their flags generated from it (core/options.py)."""
+
+    authority: str | None = option(
+        None,
+        "the :authority (host name) to send, when the address is an ingress that routes on it: "
+        "KServe's <isvc>.<namespace>.<domain>",
+        show=lambda v: v or "the address",
+        metavar="HOST",
+    )
+    tls: bool = option(False, "connect with TLS (an ingress on :443)")
+    root_cert: str | None = option(
+        None,
+        "PEM file of the CA that signed the server's certificate (with --tls)",
+        show=lambda v: v or "the system's root certificates",
+        metavar="PEM",
+    )
+    client_cert: str | None = option(
+        None,
+        "PEM client certificate, for mutual TLS (with --client-key)",
+        show=lambda v: v or "none",
+        metavar="PEM",
+    )
+    client_key: str | None = option(
+        None, "PEM private key of --client-cert", show=lambda v: v or "none", metavar="PEM"
+    )
+
+    def tls_config(self) -> TLS | None:
+        """The TLS these options ask for (any certificate implies --tls); None: plaintext."""
+        root, cert, key = self.root_cert or None, self.client_cert or None, self.client_key or None
+        if not (self.tls or root or cert or key):
+            return None
+        return TLS(root, cert, key)
+
+
 def tls_from(args) -> TLS | None:
     """--tls / --root-cert / --client-cert / --client-key -> TLS (any certificate option implies --tls)."""
-    root, cert, key = (getattr(args, k, None) or None for k in ("root_cert", "client_cert", "client_key"))
-    if not (getattr(args, "tls", False) or root or cert or key):
-        return None
-    return TLS(root, cert, key)
+    return from_args(ConnectionOptions, args).tls_config()
 
 
 def add_connection_arguments(g: argparse._ActionsContainer) -> None:
     """The options that say how to reach an endpoint beyond its address (mtserve predict, mtserve loadtest)."""
-    g.add_argument(
-        "--authority",
-        help="the :authority (host name) to send, when the address is an ingress that routes on it: "
-        "KServe's <isvc>.<namespace>.<domain>",
-    )
-    g.add_argument("--tls", action="store_true", help="connect with TLS (an ingress on :443)")
-    g.add_argument("--root-cert", help="PEM file of the CA that signed the server's certificate (with --tls)")
-    g.add_argument("--client-cert", help="PEM client certificate, for mutual TLS (with --client-key)")
-    g.add_argument("--client-key", help="PEM private key of --client-cert")
+    add_dataclass_arguments(g, ConnectionOptions)

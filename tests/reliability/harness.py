@@ -24,6 +24,7 @@ from pathlib import Path
 import grpc
 
 from mtserve.core.machine import describe as describe_machine
+from mtserve.loadtest.closed_loop import closed_loop as run_closed_loop
 from mtserve.loadtest.protocol import GRPC_OPTIONS, infer_request
 from mtserve.loadtest.workload import build_pool
 from mtserve.serving.triton import free_port
@@ -230,36 +231,25 @@ def open_loop(
 def closed_loop(
     client: Client, users: int, seconds: float, deadline: float = 10.0, warmup: float = 3.0
 ) -> dict:
-    """`users` callers, each sending its next request when its last is answered: the most the server does."""
-    stop_at = time.monotonic() + warmup + seconds
-    measure_from = time.monotonic() + warmup
-    lock = threading.Lock()
-    calls: list[Call] = []
+    """`users` callers, each sending its next request when its last is answered: the most the server does
+    (loadtest/closed_loop.py drives it; here over the client's shared connections and prebuilt requests)."""
 
-    def user(k: int):
-        while time.monotonic() < stop_at:
+    def caller(_k: int):
+        def send() -> None:
             stub, req = client.next()
-            t = time.monotonic()
-            try:
-                stub.ModelInfer(req, timeout=deadline)
-                c = Call(t, time.monotonic() - t, "OK")
-            except grpc.RpcError as e:
-                c = Call(t, time.monotonic() - t, e.code().name, e.details() or "")
-            if t >= measure_from:
-                with lock:
-                    calls.append(c)
+            stub.ModelInfer(req, timeout=deadline)
 
-    threads = [threading.Thread(target=user, args=(k,), daemon=True) for k in range(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=seconds + warmup + deadline + 30)
-    ok = [c for c in calls if c.code == "OK"]
+        return send
+
+    run = run_closed_loop(
+        users, seconds, caller, warmup=warmup, join_timeout=seconds + warmup + deadline + 30
+    )
+    ok = run.ok()
     return {
         "users": users,
         "seconds": seconds,
         "throughput_rps": round(len(ok) / seconds, 1),
-        "failed": len(calls) - len(ok),
+        "failed": len(run.failed()),
         "p50_ms": ms(percentile([c.latency for c in ok], 50)),
         "p99_ms": ms(percentile([c.latency for c in ok], 99)),
     }
