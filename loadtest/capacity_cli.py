@@ -11,6 +11,7 @@ from dataclasses import fields
 
 from mtserve.core import exit_codes
 from mtserve.core.errors import UserError
+from mtserve.loadtest import mix as mixes
 from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, run_capacity
 from mtserve.loadtest.sizing import UTILISATION
 from mtserve.loadtest.workload import POOL_SIZE, WORDS, Utterance, build_pool
@@ -116,7 +117,12 @@ def add_workload_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SRC",
         help="corpus (default), a GLUE task name (with --glue-dir) or a file of lines (text<TAB>pair); repeatable",
     )
-    g.add_argument("--mix", help="weights of the --utterances sources, e.g. 3,1")
+    g.add_argument(
+        "--mix",
+        help="a traffic mix file (YAML: task sets and groups, each with its share, or zipf: s; docs/loadtest.md): "
+        "utterances need one entry's tasks instead of every task; or, as numbers, the weights of the --utterances "
+        "sources, e.g. 3,1",
+    )
     g.add_argument(
         "--words", default=WORDS, help=f"utterance length in words: natural, N or MIN:MAX (default {WORDS})"
     )
@@ -209,8 +215,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def utterances_from(args) -> list[Utterance]:
+    weights = None if mixes.is_mix_file(args.mix) else args.mix
     return build_pool(
-        args.utterances or ["corpus"], args.mix, args.words, args.pool_size, args.seed, args.glue_dir
+        args.utterances or ["corpus"], weights, args.words, args.pool_size, args.seed, args.glue_dir
     )
 
 
@@ -253,6 +260,7 @@ def run(args) -> int:
         expect_workers=args.expect_workers,
         master_bind=args.master_bind or None,
         cross_check=args.cross_check,
+        mix=mixes.read(args.mix) if mixes.is_mix_file(args.mix) else None,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))
