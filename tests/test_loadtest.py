@@ -281,7 +281,7 @@ def test_synthetic_repository_has_n_heads_of_real_shape(tmp_path, monkeypatch):
         json.loads((repo / "registry.json").read_text())["tasks"]["t01"]["labels"] is None
     )  # a regression task
     mt = read_config(repo / "multitask_graph")
-    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk", *reg.tasks}
+    assert {s.model_name for s in mt.ensemble_scheduling.step} == {"tokenizer", "trunk_0_2", *reg.tasks}
     assert [s.model_name for s in read_config(repo / "multitask").ensemble_scheduling.step] == [
         "multitask_graph"
     ]
