@@ -21,6 +21,13 @@ from mtserve.core import names, routing
 from mtserve.loadtest import mix as mixes
 from mtserve.loadtest import protocol
 
+ENSEMBLE_PREFIXES = (names.SINGLE_PREFIX, names.PATH_PREFIX, names.GROUP_PREFIX, names.GROUP_GRAPH_PREFIX)
+
+
+def is_ensemble(model: str) -> bool:
+    """An ensemble's own statistics span its steps: its composing models' rows hold the compute."""
+    return model in (names.MULTITASK, names.MULTITASK_GRAPH) or model.startswith(ENSEMBLE_PREFIXES)
+
 
 def plain(models: dict) -> dict[str, dict]:
     """A step's server view by model name (a view over several endpoints labels keys 'model @ endpoint'):
@@ -140,7 +147,7 @@ def charge_back(models: dict, paths: list[routing.ServedPath], depth: dict[str, 
         total += r["total_ms"]
     for r in rows.values():
         r["share"] = r["total_ms"] / total if total > 0 else None
-    everything = sum(v["exec_ms_total"] for v in m.values())
+    everything = sum(v["exec_ms_total"] for k, v in m.items() if not is_ensemble(k))
     return {
         "tasks": dict(sorted(rows.items(), key=lambda kv: -kv[1]["total_ms"])),
         "total_ms": total,

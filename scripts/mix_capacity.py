@@ -13,7 +13,7 @@ groups, Zipf traffic over the groups and a few single tasks, measured with `mtse
    stopped), reading /proc/loadavg just before and after, since the machine is shared;
 4. writes OUT.json (capacity.json, cost_reduction and ideal_cost_reduction at its top, plus how it was run),
    OUT.md (capacity.md under a header saying how busy the machine was), OUT.png (the saving per entry and for the
-   mix, beside the ideal) and OUT-latency.png.
+   mix, beside the ideal), OUT-latency.png and OUT-steps.json (every step, the settings: capacity_steps.json).
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def build(args) -> Path:
         pass
     shutil.rmtree(repo.parent, ignore_errors=True)
     repo.parent.mkdir(parents=True, exist_ok=True)
-    serving = ServingOptions(instances=parse_instances(args.instances), queue_timeout_us=args.queue_timeout_us)
+    serving = ServingOptions(
+        instances=parse_instances(args.instances), queue_timeout_us=args.queue_timeout_us
+    )
     t0 = time.monotonic()
     synthetic.build_synthetic_repo(
         repo,
@@ -201,6 +203,7 @@ def main() -> int:
         ]
         out.with_suffix(".md").write_text("\n".join(header) + "\n" + md)
         shutil.copy(report / "mix.png", out.with_suffix(".png"))
+        shutil.copy(report / "capacity_steps.json", out.with_name(out.name + "-steps.json"))
         shutil.copy(report / "latency_vs_rate.png", out.with_name(out.name + "-latency.png"))
     print(f"mix: wrote {out}.json / .md / .png; load {before} -> {after}", flush=True)
     return 0

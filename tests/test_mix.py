@@ -184,7 +184,7 @@ def test_charge_back_splits_shared_models_by_the_requests_each_task_sent_through
     # trunk_4_8 100 (only c's and d's)
     stats = _stats(
         group_ab=(100, 0),
-        graph_ab=(100, 0),
+        graph_ab=(100, 900),  # an ensemble: its time spans its steps, counted there
         path_c=(50, 0),
         path_d=(50, 0),
         tokenizer=(200, 400),
