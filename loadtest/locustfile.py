@@ -4,6 +4,10 @@
     MultitaskUser   one call per utterance to the `multitask` ensemble (every task's head)
     PerTaskUser     one call per task to `single_<task>`, issued concurrently (gevent), each to the
                     deployment that serves that task; the utterance is done when all of them are
+    EveryHeadUser   with a traffic mix (loadtest/mix.py): one call of `multitask` for the entry's tasks
+
+With a mix, an utterance needs the tasks of one entry, drawn by share: MultitaskUser makes the entry's routed
+calls (the client's routing, several concurrently), PerTaskUser calls `single_<task>` for each of its tasks.
 
 Every Triton call fires `events.request` with request_type "grpc" and the Triton model name as its
 name; every utterance fires one more with request_type "utterance" and the workload's name
@@ -100,13 +104,20 @@ class LoadConfig:
     seed: int = 0
     _requests: dict = field(default_factory=dict)
 
-    def request(self, model: str, index: int):
-        key = (model, index)
+    def request(self, model: str, index: int, tasks: tuple[str, ...] | None = None):
+        key = (model, tasks, index)
         req = self._requests.get(key)
         if req is None:
-            req = protocol.infer_request(model, self.utterances[index], self.plan.outputs[model])
+            outputs = self.plan.outputs_for(model, tasks)
+            req = protocol.infer_request(model, self.utterances[index], outputs)
             self._requests[key] = req
         return req
+
+    def entry(self, rng: random.Random) -> dict | None:
+        """The mix entry an utterance serves, drawn by share (None: no mix, every task)."""
+        if not self.plan.mix:
+            return None
+        return rng.choices(self.plan.mix, weights=[e["share"] for e in self.plan.mix])[0]
 
     @property
     def drain_s(self) -> float:
@@ -253,9 +264,10 @@ class TritonGrpcUser(User):
         for ch in getattr(self, "channels", []):
             ch.close()
 
-    def call(self, model: str, index: int) -> Exception | None:
-        """One Triton call; fires its request event and returns the error (None when it succeeded)."""
-        req = self.cfg.request(model, index)
+    def call(self, model: str, index: int, tasks: tuple[str, ...] | None = None) -> Exception | None:
+        """One Triton call (asking for `tasks`' outputs, None: the plan's); fires its request event and returns
+        the error (None when it succeeded)."""
+        req = self.cfg.request(model, index, tasks)
         t0 = time.perf_counter()
         error = None
         size = 0
@@ -263,7 +275,7 @@ class TritonGrpcUser(User):
             resp = self.stubs[model].ModelInfer(req, timeout=self.cfg.timeout)
             size = resp.ByteSize()
             got = {o.name for o in resp.outputs}
-            missing = [o for o in self.cfg.plan.outputs[model] if o not in got]
+            missing = [o for o in self.cfg.plan.outputs_for(model, tasks) if o not in got]
             if missing:
                 error = TritonError(f"{model}: response lacks {missing}")
         except grpc.RpcError as e:
@@ -278,8 +290,21 @@ class TritonGrpcUser(User):
         )  # a call belongs to its utterance's window
         return error
 
-    def serve(self, index: int) -> Exception | None:
+    def serve(self, index: int, entry: dict | None = None) -> Exception | None:
         raise NotImplementedError
+
+    def call_all(self, calls: list[tuple[str, tuple[str, ...] | None]], index: int) -> Exception | None:
+        """Several calls all in flight at once; the first error, or None."""
+        if len(calls) == 1:
+            return self.call(calls[0][0], index, calls[0][1])
+        spawned = [gevent.spawn(self.call, model, index, tasks) for model, tasks in calls]
+        gevent.joinall(spawned)
+        for g in spawned:
+            if g.exception is not None:
+                return TritonError(f"{type(g.exception).__name__}: {g.exception}")
+            if g.value is not None:
+                return g.value
+        return None
 
     @task
     def utterance(self):
@@ -287,13 +312,14 @@ class TritonGrpcUser(User):
         if not s.accepting:
             return
         index = self.rng.randrange(len(self.cfg.utterances))
+        entry = self.cfg.entry(self.rng)
         window = self._window = s.window
         s.inflight += 1
         if window is not None:
             s.started += 1
         t0 = time.perf_counter()
         try:
-            error = self.serve(index)
+            error = self.serve(index, entry)
         finally:
             s.inflight -= 1
         self.environment.events.request.fire(
@@ -311,8 +337,10 @@ class MultitaskUser(TritonGrpcUser):
 
     workload = protocol.MULTITASK
 
-    def serve(self, index: int) -> Exception | None:
-        return self.call(protocol.MULTITASK, index)
+    def serve(self, index: int, entry: dict | None = None) -> Exception | None:
+        if entry is None:
+            return self.call(protocol.MULTITASK, index)
+        return self.call_all([(c["model"], tuple(c["tasks"])) for c in entry["calls"]], index)
 
 
 class PerTaskUser(TritonGrpcUser):
@@ -320,18 +348,25 @@ class PerTaskUser(TritonGrpcUser):
 
     workload = protocol.PER_TASK
 
-    def serve(self, index: int) -> Exception | None:
-        calls = [gevent.spawn(self.call, protocol.single_model(t), index) for t in self.cfg.plan.tasks]
-        gevent.joinall(calls)
-        for g in calls:
-            if g.exception is not None:
-                return TritonError(f"{type(g.exception).__name__}: {g.exception}")
-            if g.value is not None:
-                return g.value
-        return None
+    def serve(self, index: int, entry: dict | None = None) -> Exception | None:
+        tasks = entry["tasks"] if entry is not None else self.cfg.plan.tasks
+        return self.call_all([(protocol.single_model(t), None) for t in tasks], index)
 
 
-USER_CLASSES = {protocol.MULTITASK: MultitaskUser, protocol.PER_TASK: PerTaskUser}
+class EveryHeadUser(TritonGrpcUser):
+    """With a mix: an utterance is one call of `multitask` asking for its entry's tasks (every head runs)."""
+
+    workload = protocol.EVERY_HEAD
+
+    def serve(self, index: int, entry: dict | None = None) -> Exception | None:
+        return self.call(protocol.MULTITASK, index, None if entry is None else tuple(entry["tasks"]))
+
+
+USER_CLASSES = {
+    protocol.MULTITASK: MultitaskUser,
+    protocol.PER_TASK: PerTaskUser,
+    protocol.EVERY_HEAD: EveryHeadUser,
+}
 
 
 # ---------------------------------------------------------------- the messages between master and workers
@@ -555,4 +590,9 @@ def _add_arguments(parser):
 def _on_init(environment, **_kw):
     if getattr(environment, "mtserve_driven", False) or environment.runner is None:
         return  # a driver (loadtest/locust_process.py) attaches its own environment
+    named = getattr(environment.parsed_options, "user_classes", None) or []
+    if not isinstance(environment.runner, WorkerRunner) and EveryHeadUser.__name__ not in named:
+        # a plain run with no class named runs every class of the file: the two of the every-task workload, not the
+        # mix's third (a worker keeps it: `mtserve loadtest --mix --workers N` spawns it there by name)
+        environment.user_classes = [c for c in environment.user_classes if c is not EveryHeadUser]
     attach(environment)

@@ -25,6 +25,9 @@ from mtserve.serving.endpoint import TLS, ConnectionOptions, Endpoint, normalize
 MULTITASK = names.MULTITASK
 PER_TASK = "per-task"
 WORKLOADS = (MULTITASK, PER_TASK)
+# With a traffic mix (loadtest/mix.py) the multitask side routes each utterance like the client; this third
+# workload sends the same mix to `multitask` (every head runs), the cost a client that does not route pays.
+EVERY_HEAD = "every-head"
 GRPC_OPTIONS = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
 
 
@@ -184,7 +187,7 @@ def check_reachable(address: str, who: str = "Triton", timeout: float = 3.0) -> 
         raise Unreachable(f"cannot reach {who} at {address}: {e.strerror or e}") from None
 
 
-def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> list[str]:
+def model_outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> list[str]:
     """The model's output names, from its metadata; a UserError names who needs it, the model and the endpoint."""
     prefix = f"{who}: " if who else ""
     with endpoint.channel(GRPC_OPTIONS) as ch:
@@ -210,14 +213,32 @@ def _outputs(endpoint: Endpoint, model: str, timeout: float, who: str = "") -> l
 @dataclass
 class Plan:
     """Which tasks every utterance needs; per model the outputs to ask for (and expect back) and the
-    endpoint that serves it (absent: the one endpoint of an older plan, given separately)."""
+    endpoint that serves it (absent: the one endpoint of an older plan, given separately).
+
+    `mix` (loadtest/mix.py): the entries of a traffic mix, each {"name", "share", "tasks", "calls": [{"model",
+    "tasks"}]}; an utterance then needs one entry's tasks, and `tasks` is every task some entry needs."""
 
     tasks: list[str]
     outputs: dict[str, list[str]] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    mix: list[dict] = field(default_factory=list)
+
+    def workloads(self) -> tuple[str, ...]:
+        return (*WORKLOADS, EVERY_HEAD) if self.mix else WORKLOADS
 
     def models(self, workload: str) -> list[str]:
-        return [MULTITASK] if workload == MULTITASK else [single_model(t) for t in self.tasks]
+        if workload == MULTITASK and self.mix:
+            return list(dict.fromkeys(c["model"] for e in self.mix for c in e["calls"]))
+        if workload in (MULTITASK, EVERY_HEAD):
+            return [MULTITASK]
+        return [single_model(t) for t in self.tasks]
+
+    def outputs_for(self, model: str, tasks=None) -> list[str]:
+        """The outputs a call of `model` asks for: all the plan's, or those of `tasks` only."""
+        outs = self.outputs[model]
+        if tasks is None:
+            return outs
+        return [o for o in outs if o.rpartition("_")[0] in tasks]
 
     def workload_endpoints(self, workload: str) -> list[Endpoint]:
         """The distinct endpoints one workload calls."""
@@ -228,6 +249,7 @@ class Plan:
             "tasks": list(self.tasks),
             "outputs": {k: list(v) for k, v in self.outputs.items()},
             "endpoints": {k: e.to_dict() for k, e in self.endpoints.items()},
+            "mix": [dict(e) for e in self.mix],
         }
 
     @classmethod
@@ -236,6 +258,7 @@ class Plan:
             list(d["tasks"]),
             {k: list(v) for k, v in d["outputs"].items()},
             {k: Endpoint.from_dict(e) for k, e in (d.get("endpoints") or {}).items()},
+            [dict(e) for e in d.get("mix") or []],
         )
 
 
@@ -253,7 +276,7 @@ def make_plan(
         target if isinstance(target, Targets) else Targets(normalize_url(target), per_task_url=per_task_url)
     )
     mt = targets.multitask()
-    mt_outputs = _outputs(mt, MULTITASK, timeout, "the multitask deployment")
+    mt_outputs = model_outputs(mt, MULTITASK, timeout, "the multitask deployment")
     served = [o[: -len("_scores")] for o in mt_outputs if o.endswith("_scores")]
     if not served:
         raise UserError(
@@ -271,7 +294,7 @@ def make_plan(
         check_reachable(address, f"the per-task deployment of task(s) {users}")
     for t in tasks:
         model, endpoint = single_model(t), per_task[t]
-        outs = _outputs(endpoint, model, timeout, f"task {t!r}")
+        outs = model_outputs(endpoint, model, timeout, f"task {t!r}")
         if f"{t}_scores" not in outs:
             raise UserError(f"task {t!r}: model {model!r} at {endpoint.describe()} has no {t}_scores output")
         plan.outputs[model] = [o for o in outs if o in wanted]

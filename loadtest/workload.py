@@ -58,6 +58,14 @@ def parse_words(spec: str | None) -> tuple[int, int] | None:
     return lo_i, hi_i
 
 
+def is_mix_file(value: str | None) -> bool:
+    """`--mix` names a traffic mix file unless it is the older form, the weights of the utterance sources
+    ('3,1'): only digits, dots, commas and spaces."""
+    if not value or not str(value).strip():
+        return False
+    return not set(str(value).strip()) <= set("0123456789., ")
+
+
 def parse_mix(sources: list[str], mix: str | None) -> list[tuple[str, float]]:
     """Pair each source with its weight. `mix` is 'W1,W2,...' (one per source) or None (equal weights)."""
     if not sources:
@@ -163,7 +171,12 @@ class UtteranceOptions(Options):
         check=(bool, "must name at least one source"),
     )
     mix: str | None = option(
-        None, "weights of the --utterances sources, e.g. 3,1", show=lambda v: v or "equal", metavar="W,..."
+        None,
+        "a traffic mix file (YAML: task sets and groups, each with its share, or zipf: s; docs/loadtest.md): each "
+        "utterance needs one entry's tasks instead of every task; or, as numbers, the weights of the --utterances "
+        "sources, e.g. 3,1",
+        show=lambda v: v or "every task, sources weighed equally",
+        metavar="FILE|W,...",
     )
     words: str = option(WORDS, "utterance length in words: natural, N or MIN:MAX", metavar="LENGTH")
     glue_dir: str | None = option(
@@ -177,8 +190,15 @@ class UtteranceOptions(Options):
     def __post_init__(self) -> None:
         super().__post_init__()
         parse_words(self.words)  # a bad --words or --mix fails here, before a server starts
-        parse_mix(list(self.utterances), self.mix)
+        parse_mix(list(self.utterances), self.source_weights)
+
+    @property
+    def source_weights(self) -> str | None:
+        """--mix as the sources' weights; None when it names a traffic mix file (loadtest/mix.py reads it)."""
+        return None if is_mix_file(self.mix) else self.mix
 
     def pool(self) -> list[Utterance]:
         """`pool_size` utterances drawn (seeded) from the sources."""
-        return build_pool(self.utterances, self.mix, self.words, self.pool_size, self.seed, self.glue_dir)
+        return build_pool(
+            self.utterances, self.source_weights, self.words, self.pool_size, self.seed, self.glue_dir
+        )

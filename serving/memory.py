@@ -80,11 +80,22 @@ def estimate_repository(repo: str | Path) -> MemoryEstimate:
 
 
 def estimate_synthetic(
-    n_tasks: int, full_bytes: int, head_bytes: int, trunk_bytes: int, baseline: bool = True
+    n_tasks: int,
+    full_bytes: int,
+    head_bytes: int,
+    trunk_bytes: int,
+    baseline: bool = True,
+    segments: int = 1,
+    instances: dict[str, int] | None = None,
 ) -> MemoryEstimate:
-    """Before exporting: N heads + trunk + tokenizer, and N full models for the per-task baseline."""
-    processes = 2 + n_tasks + (n_tasks if baseline else 0)
-    weights = trunk_bytes + n_tasks * head_bytes + (n_tasks * full_bytes if baseline else 0)
+    """Before exporting: the tokenizer, the trunk's `segments` (one model each, together the trunk's weights),
+    N heads and N full models for the per-task baseline, each model loaded once per instance (`instances`: per
+    kind, trunk / heads / tokenizer, as export/model_config.py's ServingOptions; the full models and the
+    segments take the trunk's count; default one each)."""
+    n = {"trunk": 1, "heads": 1, "tokenizer": 1} | dict(instances or {})
+    full = n_tasks if baseline else 0
+    processes = n["tokenizer"] + n["trunk"] * (segments + full) + n["heads"] * n_tasks
+    weights = n["trunk"] * (trunk_bytes + full * full_bytes) + n["heads"] * n_tasks * head_bytes
     return MemoryEstimate(processes, weights)
 
 
