@@ -96,7 +96,11 @@ def check_sweep_memory(
         lines = "; ".join(f"N={n} on {s}: {e.describe()}" for n, s, e in unfit)
         message = f"not enough memory ({limit / 2**30:.1f} GiB usable) for {lines}"
         if not skip_unfit:
-            raise UserError(message + " (fewer tasks, or --skip-unfit to leave them out)")
+            raise UserError(
+                message
+                + " (fewer tasks, fewer instances such as --instances trunk=1,heads=1, or --skip-unfit to "
+                "leave them out)"
+            )
         log(f"bench: skipping: {message}")
     return [(n, s) for n, s, _ in fit]
 
