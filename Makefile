@@ -71,10 +71,15 @@ bench: venv
 perf-analyzer:
 	PYTHON=$(PYTHON) bash scripts/install_perf_analyzer.sh
 
-# Where a GPU exists (and onnxruntime-gpu is installed): trunk + heads against the per-task models, timed on the
-# GPU at the batch sizes Triton forms; prints the cost ratio. Skips with a message (exit 0) without a GPU.
-gpu-check: venv
-	$(BIN)/mtserve gpu-check
+# On a CUDA device: the trunk's segments, the heads, each task's, group's and multitask's path and the per-task models,
+# timed with PyTorch in fp16 (runs/latest's modules, else a random BERT-base of 16 tasks at depths 6 and 8); results
+# in $(GPU_CHECK_OUT) (gpu-check.json, .png). Needs torch with CUDA only: on a GPU image without .venv it runs with
+# that machine's python3 (scripts/gpu_check.sh; docs/measurements.md, "On a GPU"). Skips with a message (exit 0)
+# without a GPU. More flags: make gpu-check GPU_CHECK_ARGS='--batches 1,64 --seq 128'.
+GPU_CHECK_OUT ?= reports/gpu-check
+GPU_CHECK_ARGS ?=
+gpu-check:
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/gpu_check.sh --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 # Style (ruff), then the import contracts between the layers (pyproject.toml's [tool.importlinter]).
 lint: venv

@@ -19,6 +19,7 @@ memory check (serving/memory.py) counts before anything is exported or served.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -110,10 +111,15 @@ def estimate(
     baseline: bool = True,
     depths: tuple[int, ...] | None = None,
     instances: dict[str, int] | None = None,
+    serving: ServingOptions | None = None,
 ):
-    """What serving the repository takes: one process per model instance (`instances` per kind, as the export's
-    ServingOptions; default DEFAULT_INSTANCES), the trunk cut into one segment per distinct depth."""
+    """What serving the repository takes: one process per model instance (`instances` per kind, or `serving`'s:
+    the options it is exported with; default DEFAULT_INSTANCES, export's), the trunk cut into one segment per
+    distinct depth."""
     from mtserve.export.model_config import DEFAULT_INSTANCES
+
+    if serving is not None and instances is None:
+        instances = serving.instances
 
     full, head, trunk = _model_bytes(shape, deepest=max(depths) if depths else None)
     segments = len(set(depths)) if depths else 1
@@ -158,6 +164,7 @@ def build_synthetic_repo(
     import torch
     from transformers import BertConfig, BertModel
 
+    from mtserve.export.model_config import ServingOptions
     from mtserve.export.writer import HeadPlan, RepositoryPlan, write_repository
     from mtserve.training.backbone import full_model, make_branch, make_trunk
 
@@ -227,6 +234,8 @@ def build_synthetic_repo(
         fingerprint=f"random-{seed}",
         tasks=tasks,
         baseline=baseline,
+        # a copy: the writer records the tokenizer's buckets in it
+        serving=dataclasses.replace(serving) if serving else ServingOptions(),
         synthetic={
             "n_tasks": n_tasks,
             "shape": asdict(shape),
@@ -236,7 +245,6 @@ def build_synthetic_repo(
             **({"depths": list(depths)} if depths != (shape.depth,) else {}),
         },
         groups=dict(groups or {}),
-        **({"serving": serving} if serving is not None else {}),
     )
     return write_repository(plan, out, progress=False)
 
@@ -249,12 +257,19 @@ def synthetic_repo(
     max_length: int = 128,
     profile: str = "local",
     seed: int = 0,
+    serving: ServingOptions | None = None,
     log=print,
 ) -> Path:
-    """The repository for (n_tasks, shape), reused from `cache_dir` when one with the same settings exists.
-    The memory check runs either way: a cached repository is no smaller to serve."""
+    """The repository for (n_tasks, shape), reused from `cache_dir` when one with the same settings and serving
+    options exists (another set of options rewrites it). The memory check runs either way: a cached repository
+    is no smaller to serve."""
+    from mtserve.export.model_config import ServingOptions
+
     shape = get_shape(shape) if isinstance(shape, str) else shape
-    check_fits(estimate(n_tasks, shape), f"{n_tasks} synthetic tasks on the {shape.name} shape")
+    serving = serving or ServingOptions()
+    check_fits(
+        estimate(n_tasks, shape, serving=serving), f"{n_tasks} synthetic tasks on the {shape.name} shape"
+    )
     tl = "-".join(str(t) for t in shape.task_layers)
     path = Path(cache_dir) / f"{shape.name}-n{n_tasks}-d{shape.depth}-t{tl}-len{max_length}-{profile}-s{seed}"
     want = {
@@ -265,13 +280,32 @@ def synthetic_repo(
         "baseline": True,
     }
     try:
-        got = registry.load(path).synthetic
+        cached = registry.load(path)
+        got, got_serving = cached.synthetic, _options_of(cached.serving)
     except UserError:  # absent or unreadable: build it again
-        got = None
-    if got == json.loads(json.dumps(want)):
+        got = got_serving = None
+    if got == json.loads(json.dumps(want)) and got_serving == _options_of(serving.to_registry()):
         log(f"synthetic: reusing {path}")
         return path
     build_synthetic_repo(
-        path, n_tasks, shape, max_length=max_length, profile=profile, seed=seed, check_memory=False, log=log
+        path,
+        n_tasks,
+        shape,
+        max_length=max_length,
+        profile=profile,
+        seed=seed,
+        check_memory=False,
+        serving=serving,
+        log=log,
     )
     return path
+
+
+def _options_of(serving: dict | None) -> dict | None:
+    """A registry's `serving` without the sequence buckets (the tokenizer's, not an option): what a cached
+    repository must match."""
+    return (
+        None
+        if serving is None
+        else json.loads(json.dumps({k: v for k, v in serving.items() if k != "buckets"}))
+    )

@@ -416,7 +416,8 @@ def write_sweep_reports(points: list[dict], out_dir: str | Path, merge: bool = T
     out.mkdir(parents=True, exist_ok=True)
     jpath, ppath = out / "cost_vs_tasks.json", out / "cost_vs_tasks.png"
     keep = ("tasks", "cost_reduction", "ideal_cost_reduction", "backbone")
-    new = [{k: p[k] for k in keep} for p in points]
+    # and, where the point says, the serving options its repository was exported with (mtserve bench)
+    new = [{k: p[k] for k in keep} | ({"serving": p["serving"]} if p.get("serving") else {}) for p in points]
     if merge and jpath.is_file():
         try:
             new = merge_points(json.loads(jpath.read_text()), new)

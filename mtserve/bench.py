@@ -11,6 +11,13 @@ as the main run; reports/cost_vs_tasks.json / .png gather the points (merged wit
 a point is keyed by backbone shape and N). The memory every point needs is checked before
 anything starts; a point that would not fit stops the bench with a clear error (or, with
 --skip-unfit, is left out and listed).
+
+Sweep repositories are exported with `mtserve export`'s serving options (--instances, --max-batch,
+--queue-delay-us, --queue-timeout-us: the same flags, generated from export/model_config.py's ServingOptions),
+whose defaults are export's. Every model is a python-backend process per instance, so the instances decide what
+a point needs in memory: `--instances trunk=1,heads=1` serves 21 BERT-base tasks where export's default of two
+of every head and full model does not fit this machine. What each repository was exported with (its
+registry.json `serving`) is recorded beside its point, in cost_vs_tasks.json and in <out>/bench.json.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ import time
 from pathlib import Path
 
 from mtserve.core.errors import UserError
+from mtserve.core.options import add_dataclass_arguments
+from mtserve.core.registry import atomic_write
+from mtserve.core.registry import load as load_registry
+from mtserve.export.model_config import ServingOptions
 from mtserve.export.synthetic import MAX_TASKS, SHAPES, estimate, get_shape, synthetic_repo
 from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, run_capacity
 from mtserve.loadtest.capacity_cli import (
@@ -30,7 +41,7 @@ from mtserve.loadtest.capacity_cli import (
     utterances_from,
 )
 from mtserve.loadtest.capacity_report import write_sweep_reports
-from mtserve.serving.memory import HEADROOM, available_bytes
+from mtserve.serving import memory
 
 SWEEP_DEFAULTS = {
     "min_duration_s": 4.0,
@@ -41,6 +52,10 @@ SWEEP_DEFAULTS = {
     "max_time_s": 420.0,
     "slo_auto_factor": 4.0,
 }
+# export's serving options a sweep point takes (the flags are ServingOptions' own); left out: --warmup (the load
+# test's --warmup is seconds; a local repository warms up on its first requests), the response cache (a cache
+# hit is no measure of serving cost) and the TensorRT cache (gpu profile only)
+SWEEP_SERVING = ("instances", "max_batch", "queue_delay_us", "queue_timeout_us")
 
 
 def parse_counts(text: str) -> list[int]:
@@ -62,18 +77,32 @@ def sweep_points(
     return [(n, shape) for n in demo_counts] + [(n, "bert-base") for n in base_counts]
 
 
-def check_sweep_memory(points: list[tuple[int, str]], skip_unfit: bool, log=print) -> list[tuple[int, str]]:
-    """Points whose servers fit in memory (one server runs at a time); UserError for the others unless skip_unfit."""
-    limit = HEADROOM * available_bytes()
+def serving_options(args) -> ServingOptions:
+    """The sweep repositories' serving options from the flags (checked as export checks them)."""
+    return ServingOptions.from_dict({name: getattr(args, name) for name in SWEEP_SERVING})
+
+
+def check_sweep_memory(
+    points: list[tuple[int, str]], skip_unfit: bool, log=print, serving: ServingOptions | None = None
+) -> list[tuple[int, str]]:
+    """Points whose servers fit in memory (one server runs at a time), with `serving`'s instances (default:
+    export's); UserError for the others unless skip_unfit."""
+    limit = (
+        memory.HEADROOM * memory.available_bytes()
+    )  # read through the module: one place to stub it in tests
     fit, unfit = [], []
     for n, shape in points:
-        est = estimate(n, get_shape(shape))
+        est = estimate(n, get_shape(shape), serving=serving)
         (fit if est.total_bytes <= limit else unfit).append((n, shape, est))
     if unfit:
         lines = "; ".join(f"N={n} on {s}: {e.describe()}" for n, s, e in unfit)
         message = f"not enough memory ({limit / 2**30:.1f} GiB usable) for {lines}"
         if not skip_unfit:
-            raise UserError(message + " (fewer tasks, or --skip-unfit to leave them out)")
+            raise UserError(
+                message
+                + " (fewer tasks, fewer instances such as --instances trunk=1,heads=1, or --skip-unfit to "
+                "leave them out)"
+            )
         log(f"bench: skipping: {message}")
     return [(n, s) for n, s, _ in fit]
 
@@ -86,6 +115,7 @@ def run_sweep(
     *,
     utterances=None,
     seed: int = 0,
+    serving: ServingOptions | None = None,
     log=print,
 ) -> list[dict]:
     results = []
@@ -93,7 +123,7 @@ def run_sweep(
         shape = get_shape(shape_name)
         log(f"bench: sweep point N={n} on the {shape.backbone} shape")
         t0 = time.monotonic()
-        repo = synthetic_repo(cache_dir, n, shape, seed=seed, log=log)
+        repo = synthetic_repo(cache_dir, n, shape, seed=seed, serving=serving, log=log)
         point_dir = out_dir / "sweep" / f"{shape.name}-n{n}"
         result = run_capacity(
             repo=repo, out_dir=point_dir, cfg=cfg, utterances=utterances, seed=seed, log=log
@@ -104,6 +134,8 @@ def run_sweep(
             "cost_reduction": c["cost_reduction"],
             "ideal_cost_reduction": c["ideal_cost_reduction"],
             "backbone": shape.backbone,
+            # what the served repository was exported with, read back from it (not what was asked)
+            "serving": load_registry(repo).serving,
         }
         results.append(point)
         paths = write_sweep_reports([point], out_dir)
@@ -156,6 +188,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     sweep.add_argument(
         "--skip-unfit", action="store_true", help="leave out sweep points that do not fit in memory"
     )
+    add_dataclass_arguments(
+        p.add_argument_group("serving options of the sweep repositories (as mtserve export takes them)"),
+        ServingOptions,
+        only=SWEEP_SERVING,
+    )
     add_search_arguments(p)
     add_workload_arguments(p)
 
@@ -179,10 +216,13 @@ def sweep_config(args, main: CapacitySearchConfig) -> CapacitySearchConfig:
 def run(args) -> int:
     args.short = args.short or args.quick
     main_cfg = search_config(args)
+    serving = serving_options(args)
     points: list[tuple[int, str]] = []
     if not args.no_sweep:
         points = sweep_points(parse_counts(args.sweep), parse_counts(args.base_tasks), args.sweep_shape)
-        points = check_sweep_memory(points, args.skip_unfit)  # before hours of work, not after
+        points = check_sweep_memory(
+            points, args.skip_unfit, serving=serving
+        )  # before hours of work, not after
     utterances = utterances_from(args)
     out = Path(args.out)
     summary: dict = {}
@@ -212,6 +252,10 @@ def run(args) -> int:
             Path(args.cache_dir),
             utterances=utterances,
             seed=args.seed,
+            serving=serving,
         )
-    print(json.dumps(summary, indent=2))
+        summary["sweep_serving"] = {k: v for k, v in serving.to_registry().items() if k != "buckets"}
+    text = json.dumps(summary, indent=2)
+    atomic_write(out / "bench.json", (text + "\n").encode())
+    print(text)
     return 0

@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("mtserve.bench", "full capacity benchmark and the cost-vs-tasks sweep"),
     "gpu-check": (
         "mtserve.gpu_check",
-        "on a GPU: time trunk + heads against the per-task models, print the cost ratio (skips without one)",
+        "on a GPU: time the trunk's segments, heads and served paths against the per-task models (skips without one)",
     ),
 }
 

@@ -1,5 +1,5 @@
 """--device and --precision: every stage runs where and how it is asked, and a device that is not there is a clear
-error. The CUDA test runs where CUDA is present (this CPU machine skips it, saying so)."""
+error. The CUDA tests run where CUDA is present (this CPU machine skips them, saying so)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,33 @@ def test_the_pipeline_runs_on_cuda(tiny_backbone, tiny_data, tmp_path):
     train(data, tmp_path / "run", "tiny-test-bert", cfg, SearchConfig([1, 2], 1, 0.9), None, bert, tok)
     result = Run(tmp_path / "run").task_result("sentiment")
     assert np.isfinite(result["full"]) and result["chosen"]["served"] > 0
+
+
+@pytest.mark.skipif(
+    not CUDA, reason="no CUDA device on this machine: gpu-check measures where one is present"
+)
+def test_gpu_check_measures_on_cuda(tmp_path):
+    """mtserve gpu-check on the GPU, at a small synthetic shape: fp16 modules on the device, every request timed
+    (tests/test_gpu_check.py checks the same result's arithmetic on the CPU)."""
+    import json
+
+    from mtserve.cli import main
+
+    args = [
+        "gpu-check",
+        "--require-gpu",
+        "--synthetic",
+        "--shape",
+        "2x128",
+        "--tasks",
+        "3",
+        "--depths",
+        "0,1",
+    ]
+    assert (
+        main([*args, "--task-layers", "1", "--batches", "1,8", "--repeats", "3", "--out", str(tmp_path)]) == 0
+    )
+    result = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert result["device"]["type"] == "cuda" and result["precision"] == "fp16"
+    assert [(s["from"], s["to"]) for s in result["segments"]] == [(0, 0), (0, 1)]
+    assert all(q["path_ms"] > 0 and q["per_task_ms"] > 0 for r in result["rows"] for q in r["requests"])

@@ -209,37 +209,6 @@ def test_check_names_drift_from_the_serving_options(tuned_repo, tmp_path):
         assert line in problems, (line, problems)
 
 
-def test_gpu_check_skips_cleanly_without_a_gpu(capsys, monkeypatch):
-    import onnxruntime as ort
-
-    from mtserve.cli import main
-
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert main(["gpu-check", "--out", "/nonexistent/never-written"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("gpu-check: skipped: no GPU here: onnxruntime") and "Nothing was measured" in out
-    assert main(["gpu-check", "--require-gpu"]) == 1  # a failed check (docs/exit-codes.md)
-
-
-def test_gpu_check_procedure_on_cpu(tuned_repo, tmp_path, capsys, monkeypatch):
-    import onnxruntime as ort
-
-    from mtserve.cli import main
-
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    out = tmp_path / "gpu-check.json"
-    args = ["gpu-check", "--allow-cpu", "--repo", str(tuned_repo), "--batches", "1,4", "--repeats", "2"]
-    assert main([*args, "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
-    assert result["device"].startswith("CPU") and [r["batch"] for r in result["rows"]] == [1, 4]
-    reg = json.loads((tuned_repo / "registry.json").read_text())
-    assert sorted(result["tasks"]) == sorted(reg["tasks"])
-    for r in result["rows"]:
-        assert r["multitask_ms"] == pytest.approx(r["trunk_ms"] + r["heads_ms"], abs=2e-3)
-        assert r["cost_ratio"] == pytest.approx(r["multitask_ms"] / r["per_task_ms"], rel=1e-2)
-    assert "ideal" in capsys.readouterr().out
-
-
 def test_serve_options_for_the_cache_and_tracing(tmp_path):
     from mtserve.core.errors import UserError
     from mtserve.serving.triton import TritonServer, trace_args
