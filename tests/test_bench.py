@@ -67,7 +67,7 @@ def test_bench_sweep_builds_and_records_the_serving_options(tmp_path, monkeypatc
     (repo,) = cache.iterdir()
     reg = json.loads((repo / "registry.json").read_text())
     assert reg["serving"]["instances"] == ONE_EACH and reg["serving"]["max_batch"] == 8
-    for model in ("trunk", "t00", "t01", "full_t00", "full_t01", "tokenizer"):
+    for model in ("trunk_0_2", "t00", "t01", "full_t00", "full_t01", "tokenizer"):
         cfg = read_config(repo / model)
         assert [g.count for g in cfg.instance_group] == [1], model
         assert cfg.max_batch_size == 8 and cfg.dynamic_batching.max_queue_delay_microseconds == 200, model
@@ -88,4 +88,4 @@ def test_bench_sweep_builds_and_records_the_serving_options(tmp_path, monkeypatc
     assert log == [f"synthetic: reusing {repo}"]
     synthetic.synthetic_repo(cache, 2, TINY, serving=ServingOptions(instances=ONE_EACH), log=log.append)
     assert "reusing" not in log[-1]
-    assert read_config(repo / "trunk").max_batch_size == ServingOptions().max_batch
+    assert read_config(repo / "trunk_0_2").max_batch_size == ServingOptions().max_batch
