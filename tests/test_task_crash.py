@@ -125,6 +125,22 @@ def restore_domain(ws):
     rollback_task(ws.repo, "domain", run_dir=ws.run, log=lambda m: None)
 
 
+def two_tasks(ws) -> list[str]:
+    return sorted(registry.load(ws.repo).tasks)[:2]
+
+
+def create_group(ws):
+    from mtserve.lifecycle.groups import change_group
+
+    change_group(ws.repo, "pair", two_tasks(ws), log=lambda m: None)
+
+
+def delete_group(ws):
+    from mtserve.lifecycle.groups import change_group
+
+    change_group(ws.repo, "pair", None, log=lambda m: None)
+
+
 def killed_at(point: str, change, ws) -> bool:
     """Run `change` in a forked child told to SIGKILL itself at `point`; True when it died there, False when it
     finished (the point lies past the change's last step)."""
@@ -149,6 +165,8 @@ CASES = {
     "remove": (None, remove_domain),
     "retrain": (None, new_head_version),
     "rollback of a remove": (remove_domain, restore_domain),  # folders come back out of the archive
+    "group created": (None, create_group),  # new folders only
+    "group deleted": (create_group, delete_group),  # folders to the archive
 }
 
 
