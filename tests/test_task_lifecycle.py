@@ -169,7 +169,7 @@ def served(ws):
     server.stop()
 
 
-FAST = {"k_values": [3]}  # one depth (1: not a trunk output of the tiny run) -> a new trunk version too
+FAST = {"k_values": [3]}  # one depth (1: inside the tiny run's first segment) -> the add splits it
 
 
 # ---------------------------------------------------------------- registry (no server, no training)
@@ -321,7 +321,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
 
     url = served.grpc_url
     reg0 = registry.load(ws.repo)
-    # a depth the trunk already outputs, so the trunk stays as it is
+    # a depth the trunk is cut at already, so the segments stay as they are
     k = [reg0.num_layers - reg0.tasks["sentiment"].branch_depth]
     old_v = reg0.tasks["sentiment"].head_version
     files0, before = hash_tree(ws.repo), infer(url)
