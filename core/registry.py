@@ -56,7 +56,9 @@ FILENAME = "registry.json"
 # 2: the trunk is served as segments (trunk_<a>_<b>), every task has its path_<task>, and task groups exist.
 # A version-1 repository (one `trunk` model, every request running every head) is refused with what to do.
 SCHEMA_VERSION = 2
-ACTIONS = ("add", "retrain", "remove", "rollback")
+# a task change (before/after: task entries), or "group": a task group created, changed or deleted (before/after:
+# its task lists, null when absent; the entry names the group, not a task)
+ACTIONS = ("add", "retrain", "remove", "rollback", "group")
 PROFILES = ("local", "gpu")
 
 
@@ -330,8 +332,15 @@ def validate(reg) -> list[str]:
             problems.append(f"{where}: unknown action {h.get('action')!r}")
         if not _is_version(h.get("revision")):
             problems.append(f"{where}: revision must be an integer >= 1")
+        if h.get("action") == "group" and not isinstance(h.get("group"), str):
+            problems.append(f"{where}: a group change names its group")
         for key in ("before", "after"):
-            if h.get(key) is not None:
+            if h.get(key) is None:
+                continue
+            if h.get("action") == "group":
+                if not isinstance(h[key], list) or not all(isinstance(t, str) for t in h[key]):
+                    problems.append(f"{where}.{key}: a group's tasks, a list of names, got {h[key]!r}")
+            else:
                 problems += validate_task_entry(h.get("task", "?"), h[key], f"{where}.{key}")
     return problems
 
@@ -512,6 +521,33 @@ def record(
     return new
 
 
+def record_group(
+    reg: Registry, group: str, before: list[str] | None, after: list[str] | None, **extra
+) -> Registry:
+    """The registry after a group change (`mtserve task group`): its new members (None: deleted), revision + 1,
+    one history entry."""
+    new = reg.copy()
+    new.revision = reg.revision + 1
+    if after is None:
+        new.groups.pop(group, None)
+    else:
+        new.groups[group] = list(after)
+    new.history.append(
+        {
+            "revision": new.revision,
+            "time": now(),
+            "action": "group",
+            "group": group,
+            "before": None if before is None else list(before),
+            "after": None if after is None else list(after),
+            "multitask_version": new.multitask_version,
+            "trunk_version": new.trunk.version,
+            **extra,
+        }
+    )
+    return new
+
+
 # ---------------------------------------------------------------- display
 def _fmt(v, spec: str = ".3f") -> str:
     return (
@@ -549,6 +585,12 @@ def format_history(reg: Registry, task: str | None = None) -> str:
     lines = []
     for h in rows:
         b, a = h.get("before"), h.get("after")
+        if h["action"] == "group":
+            change = (",".join(b) if b else "-") + " -> " + (",".join(a) if a else "-")
+            lines.append(
+                f"r{h['revision']:<4} {h.get('time', ''):<21} {'group':<9} {h['group']:<16} {change}"
+            )
+            continue
         change = f"v{b['head_version']}" if b else "-"
         change += " -> " + (f"v{a['head_version']}" if a else "-")
         extra = f" (undoes r{h['reverts']})" if h.get("reverts") else ""

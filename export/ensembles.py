@@ -72,10 +72,17 @@ def _describe(cfg: mc.ModelConfig, tasks: list[str], layers: int) -> mc.ModelCon
 
 
 def graph_config(
-    model: str, chosen: list[str], tasks: dict[str, ServedTask], serving: ServingOptions | None = None
+    model: str,
+    chosen: list[str],
+    tasks: dict[str, ServedTask],
+    serving: ServingOptions | None = None,
+    *,
+    depths=None,
 ) -> mc.ModelConfig:
-    """tokenizer -> the segments up to the deepest chosen task -> each chosen task's head."""
-    depths = sorted({t.depth for t in tasks.values()})
+    """tokenizer -> the segments up to the deepest chosen task -> each chosen task's head. `depths`: where the
+    trunk is cut (default: the tasks' own depths; a repository a task was removed from may keep a cut no task
+    uses any more: registry.json trunk.depths)."""
+    depths = sorted(set(depths) if depths is not None else {t.depth for t in tasks.values()})
     steps = [_tok_step(), *_segment_steps(max(tasks[n].depth for n in chosen), depths)]
     outputs = []
     for name in chosen:
@@ -109,37 +116,42 @@ def wrapper_config(model: str, graph: mc.ModelConfig) -> mc.ModelConfig:
 
 
 def multitask_graph_config(
-    tasks: dict[str, ServedTask], serving: ServingOptions | None = None
+    tasks: dict[str, ServedTask], serving: ServingOptions | None = None, *, depths=None
 ) -> mc.ModelConfig:
     """tokenizer -> every segment -> every head. Clients call the `multitask` wrapper around it, never this."""
-    return graph_config(names.MULTITASK_GRAPH, list(tasks), tasks, serving)
+    return graph_config(names.MULTITASK_GRAPH, list(tasks), tasks, serving, depths=depths)
 
 
 def multitask_config(
-    tasks: dict[str, ServedTask], serving: ServingOptions | None = None, groups=()
+    tasks: dict[str, ServedTask], serving: ServingOptions | None = None, groups=(), *, depths=None
 ) -> mc.ModelConfig:
     """`multitask`, what clients call for every task (wrapper_config says why it is a wrapper). Its parameters
     also name the groups (`mtserve_groups`): where a runtime restricts the repository index (the ServingRuntime
     does, since explicit model control opens load/unload), a client finds the paths from here (every
     path_<task> of `mtserve_tasks`, every group_<g> of `mtserve_groups`)."""
-    cfg = wrapper_config(names.MULTITASK, multitask_graph_config(tasks, serving))
+    cfg = wrapper_config(names.MULTITASK, multitask_graph_config(tasks, serving, depths=depths))
     cfg.parameters[routing.GROUPS_PARAMETER].string_value = ",".join(groups)
     return _describe(cfg, list(tasks), routing.layers(tasks.values()))
 
 
 def path_config(
-    name: str, tasks: dict[str, ServedTask], serving: ServingOptions | None = None
+    name: str, tasks: dict[str, ServedTask], serving: ServingOptions | None = None, *, depths=None
 ) -> mc.ModelConfig:
     """path_<task>: tokenizer -> the segments up to the task's depth -> its head, one step after another."""
-    cfg = graph_config(names.path(name), [name], tasks, serving)
+    cfg = graph_config(names.path(name), [name], tasks, serving, depths=depths)
     return _describe(cfg, [name], routing.layers([tasks[name]]))
 
 
 def group_configs(
-    group: str, members: list[str], tasks: dict[str, ServedTask], serving: ServingOptions | None = None
+    group: str,
+    members: list[str],
+    tasks: dict[str, ServedTask],
+    serving: ServingOptions | None = None,
+    *,
+    depths=None,
 ) -> dict[str, mc.ModelConfig]:
     """graph_<g> (the group's fan-out) and group_<g>, the wrapper clients call."""
-    graph = graph_config(names.group_graph(group), members, tasks, serving)
+    graph = graph_config(names.group_graph(group), members, tasks, serving, depths=depths)
     wrapper = _describe(
         wrapper_config(names.group(group), graph), members, routing.layers([tasks[t] for t in members])
     )
@@ -160,15 +172,18 @@ def ensemble_configs(
     groups: dict[str, list[str]] | None = None,
     serving: ServingOptions | None = None,
     baseline: set[str] | bool = False,
+    *,
+    depths=None,
 ) -> dict[str, mc.ModelConfig]:
     """Every ensemble of a repository serving `tasks` and `groups`: model name -> config, the graphs before the
-    wrappers that run them. `baseline`: the tasks (or True: all) whose single_<task> it serves."""
-    cfgs = {names.MULTITASK_GRAPH: multitask_graph_config(tasks, serving)}
-    cfgs[names.MULTITASK] = multitask_config(tasks, serving, list(groups or {}))
+    wrappers that run them. `baseline`: the tasks (or True: all) whose single_<task> it serves. `depths`: where
+    the trunk is cut (graph_config)."""
+    cfgs = {names.MULTITASK_GRAPH: multitask_graph_config(tasks, serving, depths=depths)}
+    cfgs[names.MULTITASK] = multitask_config(tasks, serving, list(groups or {}), depths=depths)
     for name in tasks:
-        cfgs[names.path(name)] = path_config(name, tasks, serving)
+        cfgs[names.path(name)] = path_config(name, tasks, serving, depths=depths)
     for g, members in (groups or {}).items():
-        cfgs |= group_configs(g, members, tasks, serving)
+        cfgs |= group_configs(g, members, tasks, serving, depths=depths)
     for name, t in tasks.items():
         if baseline is True or (baseline and name in baseline):
             cfgs[names.single(name)] = single_config(name, t.spec, serving)

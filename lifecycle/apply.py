@@ -6,13 +6,15 @@ Every step is journaled first (task_journal.py), so a change killed half-way is 
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 from pathlib import Path
 
 from mtserve.core import names, registry
 from mtserve.core.errors import UserError
 from mtserve.lifecycle import journal as task_journal
-from mtserve.lifecycle.plan import Change, multitask_step, say
+from mtserve.lifecycle.ensemble_plan import plan_ensembles
+from mtserve.lifecycle.plan import Change, say
 from mtserve.serving.model_control import Live
 
 PROG = "mtserve task"
@@ -49,6 +51,16 @@ def archive_slot(archive: Path, name: str) -> str:
     return slot
 
 
+def _unload_rank(model: str) -> int:
+    """Unloads after the swap: what clients call first, then the graphs and ensembles, then the models they ran
+    (a model still run by a served ensemble is not taken away from under it)."""
+    if model.startswith((names.GROUP_PREFIX, names.PATH_PREFIX, names.SINGLE_PREFIX)):
+        return 0
+    if model.startswith(names.GROUP_GRAPH_PREFIX):
+        return 1
+    return 3 if names.segment_bounds(model) else 2
+
+
 def apply_change(
     repo: Path,
     reg: registry.Registry,
@@ -63,21 +75,36 @@ def apply_change(
     newly trained task folder); or undo all of it. Every step is written to the journal (task_journal) before
     the first is taken, so a kill at any point is undone, or finished, by the next `mtserve task`."""
     task_journal.failpoint("staged")
-    tasks_after = {n: e for n, e in reg.tasks.items() if n != change.task}
-    if change.after is not None:
-        tasks_after = dict(reg.tasks) | {change.task: change.after}
-    mv = multitask_step(change, repo, reg, tasks_after)
+    group_change = change.action == "group"
+    tasks_after = dict(reg.tasks)
+    if not group_change:
+        tasks_after = {n: e for n, e in reg.tasks.items() if n != change.task}
+        if change.after is not None:
+            tasks_after |= {change.task: change.after}
+    groups_after = copy.deepcopy(reg.groups if change.groups_after is None else change.groups_after)
+    trunk = copy.deepcopy(change.new_trunk or reg.trunk)
+    # the layers `multitask` runs: its deepest task's (a cut deeper than every task may stay: plan_removal)
+    trunk.layers = max(e.branch_depth for e in tasks_after.values())
+    # multitask gets a new version at every change: a task change changes its steps, a group change its config's
+    # mtserve_groups (where clients find the groups without the repository index: serving/client.py)
+    mv = plan_ensembles(change, repo, reg, tasks_after, groups_after, trunk.depths, new_multitask=True)
+    if live is not None:  # every retired model folder still served, after the swap
+        change.unloads += [m for m in change.retire if "/" not in m and m in live.before]
+    unloads = sorted(dict.fromkeys(change.unloads), key=_unload_rank)
     revision = reg.revision + 1
     archive = registry.archive_dir(repo)
     slot = archive_slot(archive, f"r{revision}-{change.action}-{change.task}")
     archived = {rel: f"{slot}/{rel}" for rel in dict.fromkeys(change.retire) if (repo / rel).exists()}
     new_reg = reg.copy()
     new_reg.multitask_version = mv
-    if change.new_trunk:
-        new_reg.trunk = change.new_trunk
+    new_reg.trunk = trunk
     new_reg.export_checks.update(change.checks)
     extra = dict(change.extra) | ({"archived": archived} if archived else {})
-    new_reg = registry.record(new_reg, change.action, change.task, change.before, change.after, **extra)
+    if group_change:
+        g = change.task
+        new_reg = registry.record_group(new_reg, g, reg.groups.get(g), groups_after.get(g), **extra)
+    else:
+        new_reg = registry.record(new_reg, change.action, change.task, change.before, change.after, **extra)
     problems = registry.validate(new_reg.to_dict())  # before anything is touched
     if problems:
         raise UserError("the change would leave an invalid registry: " + "; ".join(problems))
@@ -105,24 +132,25 @@ def apply_change(
     )
     for src, dst in change.dirs:
         journal.move(src, dst)
-    # The multitask graph's and wrapper's configs are each written just before that model is loaded, not with
-    # the rest: loading one reloads the other from whatever its files say, so a graph config written early would
-    # be served, while the old wrapper still runs, by the wrapper's load - and an old-wrapper request would ask
-    # the new graph for a removed task's outputs (INVALID_ARGUMENT). multitask_step orders the two loads so
-    # that the graph served always produces what the wrapper served asks for.
-    swapped = {repo / m / "config.pbtxt": m for m in (names.MULTITASK_GRAPH, names.MULTITASK)}
-    deferred = {swapped[t]: (t, data) for t, data in change.files if t in swapped}
+    # A model's config is written just before that model is loaded, not with the rest: loading a model reloads
+    # the ensembles around it (and an ensemble the models it runs) from whatever their files say, so a config
+    # written early would be served before what it needs - e.g. a new multitask graph, by the old wrapper's
+    # reload, while the old wrapper still asks for a removed task's outputs (INVALID_ARGUMENT).
+    # ensemble_plan.plan_ensembles orders each wrapper and its graph so that the graph served always produces
+    # what the wrapper served asks for.
+    loaded = {repo / m / "config.pbtxt": m for m, _ in change.loads}
+    deferred: dict[str, list] = {}
     for target, data in change.files:
-        if target not in swapped:
+        if target in loaded:
+            deferred.setdefault(loaded[target], []).append((target, data))
+        else:
             journal.write(target, data)
     for name, version in change.loads:
-        if name in deferred:
-            journal.write(*deferred.pop(name))
+        for target, data in deferred.pop(name, []):
+            journal.write(target, data)
         if live is not None:
             journal.load(name, version)
-    for target, data in deferred.values():  # not loaded by this change (none today): written all the same
-        journal.write(target, data)
-    for name in change.unloads if live is not None else ():
+    for name in unloads if live is not None else ():
         journal.unload(name)
     for rel, dest in archived.items():
         journal.move(repo / rel, archive / dest, op="retire")

@@ -1,4 +1,5 @@
-"""`mtserve task`: add, retrain, remove or roll back ONE task of an existing run and repository, live.
+"""`mtserve task`: add, retrain, remove or roll back ONE task of an existing run and repository, or change its
+task groups, live.
 
 A task owner changes their task without touching anyone else's:
 
@@ -6,6 +7,7 @@ A task owner changes their task without touching anyone else's:
     mtserve task retrain NAME [--train FILE --dev FILE]                      [--server URL]
     mtserve task remove NAME                                                 [--server URL]
     mtserve task rollback NAME                                               [--server URL]
+    mtserve task group [NAME] [--tasks A,B,... | --delete]                   [--server URL]
     mtserve task recover                                                     [--server URL]
     mtserve task list [--history] [--json]
 
@@ -16,18 +18,23 @@ fingerprint must match the repository's). What changes in the repository:
   <task>/<v>/, config.pbtxt    the new head version; the config selects it with
                                version_policy { specific { versions: [v] } }
   full_<task>/<v>/, single_<task>/   the task's baseline, same version number (when the repository has baselines)
-  trunk/<t>/                   only if the task branches at a depth the trunk does not output yet: the same
-                               weights with one more output; every other output is bit-identical
-  multitask/<m>/ + config      a new ensemble version for the new task set
+  trunk_<a>_<b>/               only if the task branches at a depth the trunk is not cut at yet: the segment
+                               that depth falls in is split in two new segments, named by their layer ranges
+                               (or one is added beyond the deepest); the split one is retired
+  path_<task>/                 the task's path (new, or its config rewritten when its segments, outputs or
+                               layer count change); every other path and group whose steps change likewise
+  multitask/<m>/ + config      a new ensemble version for the new task set (and multitask_graph/<m>/)
   registry.json                the new entry, revision + 1, one history entry (before/after, what was archived)
 
+A group change (`mtserve task group`) rewrites graph_<g>/ and group_<g>/ and registry.json only.
+
 The repository holds exactly what is served. What a change retires (the previous head and baseline
-versions, the previous trunk and ensemble versions, a removed task's model folders) is moved to the
-archive beside it, `<repo>.archive/r<rev>-<action>-<task>/...`, where `rollback` finds it again.
-Every other file stays byte-identical. Inputs (registry, run, data files, server) are validated before
-anything is written; new files are written under temporary names and renamed; on any failure every
-change is undone (files and, with --server, the models already swapped), so the repository and the
-server are as they were.
+versions, a split segment, the previous ensemble versions, a removed task's model folders and path, a
+deleted group) is moved to the archive beside it, `<repo>.archive/r<rev>-<action>-<name>/...`, where
+`rollback` finds it again. Every other file stays byte-identical. Inputs (registry, run, data files,
+server) are validated before anything is written; new files are written under temporary names and
+renamed; on any failure every change is undone (files and, with --server, the models already swapped),
+so the repository and the server are as they were.
 
 Killed half-way (SIGKILL, out of memory, power loss): before its first rename a change writes a journal
 beside the repository, `.<repo>.mtserve-task.journal`, listing every step it will take. The next
@@ -37,11 +44,13 @@ puts the server back (with --server, or the server the journal names), and delet
 dead processes; a rerun of the change then completes it. Two changes of one repository at once: the second
 fails at once with a clear error (a lock beside the repository), nothing is written.
 
-Live (`--server URL`, a Triton in explicit model-control mode on the same repository): after the files
-are in place, each changed model is loaded in dependency order - trunk, head, baseline, then the
-`multitask` ensemble last. Triton's load of an already-loaded model brings the new version up while the
-old keeps serving, then retires the old one when its in-flight requests are done, so no request fails.
-A removed task's models are unloaded only after the ensemble that no longer uses them is serving.
+Live (`--server URL`, a Triton in explicit model control mode on the same repository): after the files
+are in place, each changed model is loaded in dependency order - new segments, head, baseline, the paths,
+each group's graph and wrapper, then `multitask` last - each config written just before its load.
+Triton's load of an already-loaded model brings the new version (or config) up while the old keeps
+serving, then retires the old one when its in-flight requests are done, so no request fails. What a change
+takes away (a removed task's models, a split segment, a deleted group) is unloaded only after the
+ensembles that no longer use it are serving.
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ import sys
 from mtserve.core import names, registry
 from mtserve.core.errors import UserError
 from mtserve.core.options import add_dataclass_arguments, options
+from mtserve.lifecycle.groups import change_group, format_groups, group_rows, parse_tasks
 from mtserve.lifecycle.ops import (
     add_task,
     recover_change,
@@ -148,6 +158,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(p, None)
 
     p = sub.add_parser(
+        "group",
+        help="create, change, delete or list task groups (group_NAME)",
+        description="A task group is served as group_NAME: one request for its tasks runs the trunk up to the "
+        "deepest of them and their heads only; clients route to it by its layer cost. With --tasks: create the "
+        "group or give it these tasks; --delete: stop serving it; neither: list the groups (or NAME's) with their "
+        "layer cost. Each change is a registry revision with history, live with --server.",
+    )
+    p.add_argument("name", nargs="?", help=f"group name, {names.TASK_NAME_RULE}")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--tasks", metavar="A,B,...", help="the group's tasks (two or more deployed tasks)")
+    what.add_argument("--delete", action="store_true", help="stop serving the group")
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    _common(p, None)
+
+    p = sub.add_parser(
         "recover",
         help="undo (or finish) a change that was killed half-way",
         description="A change killed half-way (SIGKILL, out of memory, power loss) left a journal beside the "
@@ -182,6 +207,27 @@ def _summary(reg: registry.Registry, name: str) -> str:
     return f"{name}: head v{e.head_version} at depth {e.branch_depth}, {score} ({where})"
 
 
+def _group(args) -> int:
+    if args.name is None and (args.tasks is not None or args.delete):
+        raise UserError("name the group: `mtserve task group NAME --tasks a,b` or `... NAME --delete`")
+    if args.tasks is None and not args.delete:  # list
+        reg = registry.load(args.repo)
+        rows = [r for r in group_rows(reg) if args.name is None or r["group"] == args.name]
+        print(json.dumps(rows, indent=2) if args.json else format_groups(reg, args.name))
+        return 0
+    reg = change_group(
+        args.repo, args.name, None if args.delete else parse_tasks(args.tasks), server=args.server
+    )
+    members = reg.groups.get(args.name)
+    print(
+        f"group {args.name}: "
+        + (f"{','.join(members)}, {reg.layers_served(members)} layers" if members else "deleted")
+        + f" (revision {reg.revision})"
+        + (" - live on " + args.server if args.server else "")
+    )
+    return 0
+
+
 def run(args) -> int:
     if args.action == "recover":
         outcome = recover_change(args.repo, server=args.server, run_dir=args.run_dir)
@@ -199,10 +245,15 @@ def run(args) -> int:
             print(json.dumps(reg.to_dict(), indent=2))
             return 0
         print(registry.format_table(reg))
+        if reg.groups:
+            print()
+            print(format_groups(reg))
         if args.history:
             print()
             print(registry.format_history(reg, args.task))
         return 0
+    if args.action == "group":
+        return _group(args)
     if args.action == "add":
         reg = add_task(
             args.repo,

@@ -119,7 +119,7 @@ def add_task(
     with repository_lock(repo, server, run_dir, log):
         reg = registry.load(repo)
         registry.check_new_task_name(name, reg)
-        for model in (name, names.full(name), names.single(name)):
+        for model in (name, names.full(name), names.single(name), names.path(name)):
             if (repo / model).exists():
                 raise UserError(
                     f"{repo / model} exists but task {name!r} is not in the registry; move it away first"
@@ -262,6 +262,7 @@ def remove_task(
             raise UserError(f"task {name!r} is not deployed in {repo} (tasks: {', '.join(reg.tasks)})")
         if len(reg.tasks) == 1:
             raise UserError(f"{name!r} is the repository's only task; an ensemble needs at least one")
+        refuse_grouped(reg, name, f"cannot remove {name!r}")
         live = connect(server, reg)
         change = Change("remove", name, reg.tasks[name], None, stage_dir(repo))
         try:
@@ -285,6 +286,12 @@ def rollback_task(
         want = None if target["before"] is None else registry.TaskEntry.from_dict(target["before"])
         if want is None and len(reg.tasks) == 1:
             raise UserError(f"rolling back would remove {name!r}, the repository's only task")
+        if want is None:
+            refuse_grouped(
+                reg,
+                name,
+                f"rolling {name!r} back undoes r{target['revision']} ({target['action']}), removing it",
+            )
         live = connect(server, reg)
         change = Change(
             "rollback", name, current, want, stage_dir(repo), extra={"reverts": target["revision"]}
@@ -298,6 +305,21 @@ def rollback_task(
         finally:
             cleanup(change, live)
         return new_reg
+
+
+def refuse_grouped(reg: registry.Registry, name: str, why: str) -> None:
+    """A task some group serves is not removed under it: group_<g> is a path other clients call, so the group
+    changes first, by its own command (one change, one revision, one thing changed: docs/tasks.md)."""
+    groups = {g: [t for t in m if t != name] for g, m in reg.groups.items() if name in m}
+    if groups:
+        todo = [
+            f"`mtserve task group {g} " + (f"--tasks {','.join(rest)}`" if len(rest) >= 2 else "--delete`")
+            for g, rest in groups.items()
+        ]
+        raise UserError(
+            f"{why}: it is in group(s) {', '.join(groups)} (served as "
+            f"{', '.join(names.group(g) for g in groups)}); take it out of them first: {'; '.join(todo)}"
+        )
 
 
 def _run_dir_or_none(run_dir, log) -> Path | None:

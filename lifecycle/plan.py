@@ -53,21 +53,6 @@ def spec_of(entry: registry.TaskEntry):
     return TaskSpec.from_dict(entry.to_dict())
 
 
-def multitask_bytes(
-    tasks: dict[str, registry.TaskEntry], version: int, serving: dict | None = None
-) -> dict[str, bytes]:
-    """model name -> config.pbtxt: the multitask graph and its `multitask` wrapper, both at `version`."""
-    from mtserve.export.ensembles import multitask_config, multitask_graph_config
-    from mtserve.export.model_config import ServingOptions
-
-    specs = {n: (spec_of(e), e.branch_depth) for n, e in tasks.items()}
-    opts = ServingOptions.from_registry(serving)
-    return {
-        names.MULTITASK_GRAPH: config_bytes(versioned(multitask_graph_config(specs, opts), version)),
-        names.MULTITASK: config_bytes(versioned(multitask_config(specs, opts), version)),
-    }
-
-
 def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = None) -> bytes:
     from mtserve.export.ensembles import single_config
     from mtserve.export.model_config import ServingOptions
@@ -78,7 +63,8 @@ def single_bytes(name: str, entry: registry.TaskEntry, serving: dict | None = No
 # ---------------------------------------------------------------- a change
 @dataclass
 class Change:
-    """One task's transition, planned (and its new files staged) before the repository is touched."""
+    """One task's transition (or, action "group", one task group's: `task` names the group), planned (and its new
+    files staged) before the repository is touched."""
 
     action: str
     task: str
@@ -94,7 +80,8 @@ class Change:
     retire: list[str] = field(
         default_factory=list
     )  # "<model>/<v>" or "<model>": to the archive, after the swap
-    new_trunk: registry.TrunkEntry | None = None
+    new_trunk: registry.TrunkEntry | None = None  # the trunk cut at new depths (new segments)
+    groups_after: dict[str, list[str]] | None = None  # the task groups after the change (None: as before)
     checks: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # more history fields (reverts)
     cleanup: list[Path] = field(default_factory=list)  # staging folders outside the repository
@@ -107,41 +94,6 @@ def stage_dir(repo: Path) -> Path:
 
 def baselines_served(live: Live | None) -> bool:
     return live is not None and any(m.startswith(names.SINGLE_PREFIX) for m in live.before)
-
-
-def multitask_step(
-    change: Change,
-    repo: Path,
-    reg: registry.Registry,
-    tasks_after: dict[str, registry.TaskEntry],
-) -> int:
-    """A new version of the multitask graph and of its `multitask` wrapper (empty folders and the configs naming
-    them), swapped in after everything they use."""
-    old = reg.multitask_version
-    models = (names.MULTITASK_GRAPH, names.MULTITASK)
-    mv = registry.next_version(old, *(registry.version_dirs(repo / m) for m in models))
-    configs = multitask_bytes(tasks_after, mv, reg.serving)
-    for m in models:  # the graph's config is written before the wrapper's that runs it
-        d = change.staging / f"{m}_version"
-        d.mkdir()
-        (d / names.ENSEMBLE_PLACEHOLDER).touch()
-        change.dirs.append((d, repo / m / str(mv)))
-        change.files.append((repo / m / "config.pbtxt", configs[m]))
-        if (repo / m / str(old)).is_dir():
-            change.retire.append(f"{m}/{old}")
-    # Loading one reloads the other with it, so at every moment the graph must produce at least the outputs the
-    # wrapper maps: when outputs go away the wrapper (which stops asking for them) is loaded first.
-    outputs_before = {o for e in reg.tasks.values() for o in _outputs(e)}
-    outputs_after = {o for e in tasks_after.values() for o in _outputs(e)}
-    order = models if outputs_before <= outputs_after else tuple(reversed(models))
-    change.loads += [(m, mv) for m in order]
-    return mv
-
-
-def _outputs(entry: registry.TaskEntry) -> list[str]:
-    from mtserve.export.model_config import task_outputs
-
-    return [t["name"] for t in task_outputs(entry.name, spec_of(entry))]
 
 
 def train_and_stage(
@@ -193,7 +145,7 @@ def train_and_stage(
         + ("" if chosen.meets_target else " (below the target)")
     )
 
-    # the trunk: a new version only if it does not output this depth yet (same weights, one more output)
+    # the trunk: new segments only if the task branches where the trunk is not cut yet
     depths = list(reg.trunk.depths)
     new_depths = sorted(set(depths) | {depth})
     full = load_full(bert_cfg, task_dir / "full.safetensors") if baseline else None
@@ -229,20 +181,7 @@ def train_and_stage(
     )
     srepo = change.staging / "repo"
     if depth not in depths:
-        old_tv = reg.trunk.version
-        tv = registry.next_version(old_tv, registry.version_dirs(repo / names.TRUNK))
-        change.checks.update(write_models(plan, srepo, [names.TRUNK], version=tv))
-        change.dirs.append((srepo / names.TRUNK / str(tv), repo / names.TRUNK / str(tv)))
-        change.files.append(
-            (
-                repo / names.TRUNK / "config.pbtxt",
-                config_bytes(versioned(read_config(srepo / names.TRUNK), tv)),
-            )
-        )
-        change.loads.append((names.TRUNK, tv))
-        change.retire.append(f"{names.TRUNK}/{old_tv}")
-        change.new_trunk = registry.TrunkEntry(tv, new_depths, max(new_depths), reg.trunk.fingerprint)
-        log(f"  trunk v{tv}: adds an output at depth {depth} (outputs {new_depths}), same weights")
+        segment_steps(change, repo, reg, plan, srepo, new_depths, log)
     # the head, and the baseline's full model
     staged_models = [name] + ([names.full(name)] if baseline else [])
     change.checks.update(write_models(plan, srepo, staged_models, version=version))
@@ -267,6 +206,57 @@ def train_and_stage(
     return task_dir
 
 
+def segment_steps(
+    change: Change,
+    repo: Path,
+    reg: registry.Registry,
+    plan,
+    srepo: Path,
+    new_depths: list[int],
+    log=say,
+) -> None:
+    """The trunk cut at one more depth: the segment that depth falls in is split in two (or, beyond the deepest
+    cut, one segment is added). Each new segment is a new model named by its layer range, exported from the run's
+    frozen trunk at version 1 (a name always means the same weights: the trunk never changes); the split one is
+    retired to the archive after the swap, once no ensemble runs it. Every other segment stays as it is."""
+    from mtserve.export.writer import write_segment
+
+    before, after = set(reg.segments()), set(names.segments(new_depths))
+    for a, b in sorted(after - before):
+        seg = names.segment(a, b)
+        if (repo / seg).exists():
+            raise UserError(
+                f"{repo / seg} exists, but the registry's trunk is not cut there (depths {reg.trunk.depths}); "
+                "move it away first"
+            )
+        # the writer's own segment export (the plan's tasks alone would cut elsewhere: write_models refuses)
+        change.checks[seg] = write_segment(
+            plan.trunk,
+            a,
+            b,
+            srepo,
+            plan.profile,
+            plan.vocab_size,
+            1,
+            fp16=plan.fp16,
+            tensorrt=plan.tensorrt,
+            serving=plan.serving,
+        )
+        change.dirs.append((srepo / seg, repo / seg))  # complete (config + version) before it appears
+        change.loads.append((seg, 1))
+    retired = [names.segment(a, b) for a, b in sorted(before - after)]
+    change.retire += retired
+    change.new_trunk = registry.TrunkEntry(
+        reg.trunk.version + 1, new_depths, reg.trunk.layers, reg.trunk.fingerprint
+    )
+    log(
+        f"  trunk v{change.new_trunk.version}: cut at depths {new_depths}: "
+        f"{', '.join(names.segment(a, b) for a, b in sorted(after - before))} new"
+        + (f", {', '.join(retired)} retired" if retired else "")
+        + " (the same frozen weights)"
+    )
+
+
 def baseline_steps(change: Change, repo: Path, live: Live | None, new_task: bool) -> None:
     """single_<task>: a new ensemble folder (new task) or its config rewritten when the task's outputs changed;
     the baseline is (re)loaded when the server serves baselines (new task) or this one (existing task)."""
@@ -289,21 +279,25 @@ def baseline_steps(change: Change, repo: Path, live: Live | None, new_task: bool
 
 
 def order_loads(change: Change) -> None:
-    """trunk, then the head, then the baseline's full model and its ensemble; `multitask` comes last (_apply)."""
-    rank = {names.TRUNK: 0, change.task: 1, names.full(change.task): 2, names.single(change.task): 3}
+    """New trunk segments, then the head, then the baseline's full model and its ensemble; the paths, groups and
+    `multitask` come last (ensemble_plan.plan_ensembles)."""
+    rank = {change.task: 1, names.full(change.task): 2, names.single(change.task): 3}
+
+    def key(mv):
+        return 0 if names.segment_bounds(mv[0]) else rank.get(mv[0], 9)
+
     ordered = {}
-    for m, v in sorted(change.loads, key=lambda mv: rank.get(mv[0], 9)):
+    for m, v in sorted(change.loads, key=key):
         ordered.setdefault(m, v)
     change.loads = list(ordered.items())
 
 
 def plan_removal(change: Change, repo: Path, live: Live | None) -> None:
-    """The task leaves the ensemble; after the swap its models are unloaded and its folders archived."""
+    """The task leaves the ensembles; after the swap its models are unloaded and its folders archived (its path:
+    ensemble_plan). The trunk's segments stay as they are: a cut no task uses any more costs a step boundary, not
+    a layer, and keeping it needs no export (a serving host without torch removes tasks)."""
     name = change.task
-    folders = [m for m in (name, names.single(name), names.full(name)) if (repo / m).exists()]
-    if live is not None:
-        change.unloads = [m for m in folders if m in live.before]
-    change.retire += folders
+    change.retire += [m for m in (name, names.single(name), names.full(name)) if (repo / m).exists()]
 
 
 def plan_restore(change: Change, repo: Path, reg: registry.Registry, live: Live | None) -> None:
@@ -313,9 +307,10 @@ def plan_restore(change: Change, repo: Path, reg: registry.Registry, live: Live 
 
     name, want, current = change.task, change.after, change.before
     if want.branch_depth not in reg.trunk.depths:
+        # Unreachable through `mtserve task` (the trunk's cuts only ever grow); a hand-edited registry, say.
         raise UserError(
-            f"{name} v{want.head_version} branches at depth {want.branch_depth}, which trunk "
-            f"v{reg.trunk.version} does not output"
+            f"{name} v{want.head_version} branches at depth {want.branch_depth}, where trunk "
+            f"v{reg.trunk.version} is not cut (depths {reg.trunk.depths}): no segment ends there"
         )
     v = want.head_version
     models = [name] + ([names.full(name)] if want.baseline else [])

@@ -140,9 +140,10 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_task_list_remove_and_rollback_from_the_serve_role(tiny_repo, tmp_path):
+def test_task_list_remove_rollback_and_groups_from_the_serve_role(tiny_repo, tmp_path):
     """A serving host (`pip install '.[serve]'`: no torch, no yaml) lists its tasks, takes one out and brings it
-    back: the lifecycle imports the training stack only where it trains (add, retrain)."""
+    back, and changes its task groups: the lifecycle imports the training stack only where it trains (add,
+    retrain)."""
     import shutil
 
     repo = tmp_path / "repo" / "model_repository"
@@ -159,6 +160,14 @@ def test_task_list_remove_and_rollback_from_the_serve_role(tiny_repo, tmp_path):
     assert task not in json_tasks(repo)
     back = run_as_role(blocked, "task", "rollback", task, "--repo", str(repo))
     assert back.returncode == 0, back.stderr
+    # task groups too: created, listed and deleted (configuration only)
+    pair = ",".join(sorted(json_tasks_before)[:2])
+    grouped = run_as_role(blocked, "task", "group", "pair", "--tasks", pair, "--repo", str(repo))
+    assert grouped.returncode == 0, grouped.stderr
+    listed = run_as_role(blocked, "task", "group", "--repo", str(repo))
+    assert listed.returncode == 0 and pair in listed.stdout, listed.stderr
+    deleted = run_as_role(blocked, "task", "group", "pair", "--delete", "--repo", str(repo))
+    assert deleted.returncode == 0, deleted.stderr
     after = tree_bytes(repo)
     # the task is served as before (a rollback is new versions of the same models): the same registry entries,
     # the same model files, and a repository the strict check accepts

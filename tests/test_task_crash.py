@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -88,9 +90,11 @@ def remove_domain(ws):
     remove_task(ws.repo, "domain", run_dir=ws.run, log=lambda m: None)
 
 
-def new_head_version(ws, task="sentiment"):
+def new_head_version(ws, task="sentiment", depth_of=None):
     """A retrain without the training: the head's current weights as a new version, through the same planning
-    and apply code (new version folder, config, the old version archived, the run directory updated)."""
+    and apply code (new version folder, config, the old version archived, the run directory updated).
+    `depth_of(registry)`: the depth the new version branches at (a head reads the same hidden size at every
+    depth), the trunk's new segments planned and exported by the lifecycle's own code."""
     from mtserve.export.model_config import read_config
     from mtserve.lifecycle.apply import apply_change, repository_lock
     from mtserve.lifecycle.plan import Change, config_bytes, stage_dir, versioned
@@ -99,9 +103,11 @@ def new_head_version(ws, task="sentiment"):
         reg = registry.load(ws.repo)
         before = reg.tasks[task]
         v = before.head_version + 1
-        change = Change(
-            "retrain", task, before, dataclasses.replace(before, head_version=v), stage_dir(ws.repo)
-        )
+        depth = before.branch_depth if depth_of is None else depth_of(reg)
+        after = dataclasses.replace(before, head_version=v, branch_depth=depth)
+        change = Change("retrain", task, before, after, stage_dir(ws.repo))
+        if depth not in reg.trunk.depths:
+            new_segments(ws, reg, change, depth)
         staged = change.staging / "repo" / task / str(v)
         shutil.copytree(ws.repo / task / str(before.head_version), staged)
         change.dirs.append((staged, ws.repo / task / str(v)))
@@ -119,15 +125,72 @@ def new_head_version(ws, task="sentiment"):
             shutil.rmtree(change.staging, ignore_errors=True)
 
 
+def new_segments(ws, reg, change, depth):
+    from mtserve.export.model_config import ServingOptions
+    from mtserve.export.writer import RepositoryPlan
+    from mtserve.lifecycle.plan import segment_steps
+    from mtserve.lifecycle.run_context import RunContext
+
+    ctx = RunContext(ws.run, reg)
+    new_depths = sorted({*reg.trunk.depths, depth})
+    plan = RepositoryPlan(
+        profile=reg.profile,
+        backbone=reg.backbone,
+        num_layers=reg.num_layers,
+        hidden_size=reg.hidden_size,
+        vocab_size=ctx.run.bert_config().vocab_size,
+        max_length=reg.max_length,
+        tokenizer_dir=ctx.root / "tokenizer",
+        trunk=ctx.run.trunk(new_depths),
+        fingerprint=reg.trunk.fingerprint,
+        tasks={},
+        serving=ServingOptions.from_registry(reg.serving),
+    )
+    segment_steps(change, ws.repo, reg, plan, change.staging / "repo", new_depths, log=lambda m: None)
+
+
+def split_segment(ws):
+    """sentiment moves to depth 1, inside the first segment: it is split in two, every path rewritten."""
+    new_head_version(ws, depth_of=lambda reg: 1)
+
+
+def add_segment(ws):
+    """sentiment moves beyond the deepest cut: one segment more, no other path changes."""
+    new_head_version(ws, depth_of=lambda reg: max(reg.trunk.depths) + 1)
+
+
 def restore_domain(ws):
     from mtserve.lifecycle.ops import rollback_task
 
     rollback_task(ws.repo, "domain", run_dir=ws.run, log=lambda m: None)
 
 
+def two_tasks(ws) -> list[str]:
+    return sorted(registry.load(ws.repo).tasks)[:2]
+
+
+def create_group(ws):
+    from mtserve.lifecycle.groups import change_group
+
+    change_group(ws.repo, "pair", two_tasks(ws), log=lambda m: None)
+
+
+def delete_group(ws):
+    from mtserve.lifecycle.groups import change_group
+
+    change_group(ws.repo, "pair", None, log=lambda m: None)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def killed_at(point: str, change, ws) -> bool:
     """Run `change` in a forked child told to SIGKILL itself at `point`; True when it died there, False when it
-    finished (the point lies past the change's last step)."""
+    finished (the point lies past the change's last step). A change that exports with torch runs in a new
+    process instead: torch is not fork-safe (a forked child of this process, whose fixtures trained with torch,
+    waits forever on a lock one of the parent's threads held at the fork)."""
+    if change in (split_segment, add_segment):
+        return killed_in_new_process(point, change, ws)
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         code = 1
@@ -145,10 +208,28 @@ def killed_at(point: str, change, ws) -> bool:
     return False
 
 
+def killed_in_new_process(point: str, change, ws) -> bool:
+    code = (
+        "import pathlib, types, tests.test_task_crash as t; "
+        f"t.{change.__name__}(types.SimpleNamespace(run=pathlib.Path({str(ws.run)!r}), "
+        f"repo=pathlib.Path({str(ws.repo)!r})))"
+    )
+    env = os.environ | {task_journal.CRASH_ENV: point}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if r.returncode == -signal.SIGKILL:
+        return True
+    assert r.returncode == 0, f"{point}: the change failed instead of dying: {r.stderr[-2000:]}"
+    return False
+
+
 CASES = {
     "remove": (None, remove_domain),
     "retrain": (None, new_head_version),
     "rollback of a remove": (remove_domain, restore_domain),  # folders come back out of the archive
+    "segment split": (None, split_segment),  # new segments, every path rewritten, the split one retired
+    "segment added": (None, add_segment),
+    "group created": (None, create_group),  # new folders only
+    "group deleted": (create_group, delete_group),  # folders to the archive
 }
 
 

@@ -48,13 +48,13 @@ def hash_tree(root: Path) -> dict[str, str]:
     }
 
 
-def infer(url: str, texts=TEXTS) -> dict[str, np.ndarray]:
+def infer(url: str, texts=TEXTS, model: str = "multitask") -> dict[str, np.ndarray]:
     import tritonclient.grpc as g
 
     with g.InferenceServerClient(url) as c:
         inp = g.InferInput("text", [len(texts), 1], "BYTES")
         inp.set_data_from_numpy(np.array([[t.encode()] for t in texts], dtype=np.object_))
-        r = c.infer("multitask", [inp], client_timeout=60)
+        r = c.infer(model, [inp], client_timeout=60)
         return {o.name: r.as_numpy(o.name) for o in r.get_response().outputs}
 
 
@@ -82,12 +82,18 @@ def assert_same(before: dict, after: dict, keys) -> None:
 
 
 class LoadGenerator:
-    """Sends TEXTS to `multitask` in a loop from a thread, bounded in count and time; records every failure."""
+    """Sends TEXTS to `model` in a loop from a thread, bounded in count and time; records every failure."""
 
     def __init__(
-        self, url: str, max_requests: int = 20_000, max_seconds: float = 240.0, pause: float = 0.005
+        self,
+        url: str,
+        max_requests: int = 20_000,
+        max_seconds: float = 240.0,
+        pause: float = 0.005,
+        model: str = "multitask",
     ):
         self.url, self.max_requests, self.max_seconds, self.pause = url, max_requests, max_seconds, pause
+        self.model = model
         self.ok, self.failures, self.outputs_seen = 0, [], set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -105,7 +111,7 @@ class LoadGenerator:
             and self.ok + len(self.failures) < self.max_requests
         ):
             try:
-                r = client.infer("multitask", [inp], client_timeout=30)
+                r = client.infer(self.model, [inp], client_timeout=30)
                 self.outputs_seen.add(frozenset(o.name for o in r.get_response().outputs))
                 self.ok += 1
             except Exception as e:  # noqa: BLE001 - every failure counts
@@ -163,7 +169,7 @@ def served(ws):
     server.stop()
 
 
-FAST = {"k_values": [3]}  # one depth (1: not a trunk output of the tiny run) -> a new trunk version too
+FAST = {"k_values": [3]}  # one depth (1: inside the tiny run's first segment) -> the add splits it
 
 
 # ---------------------------------------------------------------- registry (no server, no training)
@@ -215,8 +221,12 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     from mtserve.training.run_dir import Run
 
     url = served.grpc_url
+    reg0, files0 = registry.load(ws.repo), hash_tree(ws.repo)
     before = infer(url)
     old_outputs = set(before)
+    d1 = min(reg0.trunk.depths)
+    split, halves = f"trunk_0_{d1}", ["trunk_0_1", f"trunk_1_{d1}"]
+    assert d1 > 1  # FAST's depth 1 lies inside the first segment: the add splits it
     t0, lines = time.monotonic(), []
     with LoadGenerator(url) as load:
         reg = add_task(
@@ -234,43 +244,57 @@ def test_add_task_live_while_serving(ws, served, tiny_backbone):
     print(f"add under load: {time.monotonic() - t0:.1f} s, {load.ok} requests answered")
     assert load.failures == [], f"{len(load.failures)} failed requests, first: {load.failures[:3]}"
     assert load.ok >= 20
-    # swapped in dependency order: what the new ensemble uses first, the ensemble itself last
+    # swapped in dependency order: the new segments, the head and baseline, every path (each ran the split
+    # segment; the new task's is new), the multitask graph and wrapper last; the split segment unloaded after
     assert [x.split()[2] for x in lines if "server: loaded" in x] == [
-        "trunk",
+        *halves,
         "mood",
         "full_mood",
         "single_mood",
+        *(f"path_{t}" for t in [*reg0.tasks, "mood"]),
         "multitask_graph",
         "multitask",
     ], lines
+    assert [x.split()[2] for x in lines if "server: unloaded" in x] == [split], lines
     assert frozenset(old_outputs) in load.outputs_seen  # traffic before the swap ...
     assert frozenset(old_outputs | {"mood_scores", "mood_label"}) in load.outputs_seen  # ... and after it
 
     after = infer(url)
     assert set(after) == old_outputs | {"mood_scores", "mood_label"}
-    assert_same(before, after, old_outputs)  # every other task: bit-identical
+    assert_same(before, after, old_outputs)  # every other task: bit-identical, through two segments or one
     assert after["mood_scores"].shape == (len(TEXTS), 3)
+    for t in [*reg0.tasks, "mood"]:  # each task's own path: the same outputs as multitask's
+        assert_same(after, infer(url, model=f"path_{t}"), [o for o in after if o.startswith(f"{t}_")])
 
     # the registry says what is deployed; the server serves exactly that
     e = reg.tasks["mood"]
     assert (e.head_version, e.branch_depth, e.labels) == (1, 1, ["negative", "neutral", "positive"])
-    assert reg.trunk.version == 2 and 1 in reg.trunk.depths and reg.multitask_version == 2
+    assert reg.trunk.version == 2 and reg.trunk.depths == sorted({1, *reg0.trunk.depths})
+    assert reg.multitask_version == 2 and reg.segments()[:2] == [(0, 1), (1, d1)]
     assert registry.load(ws.repo) == reg
     assert_valid(ws.repo)
-    assert not (
-        ws.repo / "trunk" / "1"
-    ).exists()  # retired to the archive: the repository holds what is served
-    assert (registry.archive_dir(ws.repo) / reg.history[-1]["archived"]["trunk/1"] / "model.onnx").is_file()
+    # the split segment is retired to the archive: the repository holds what is served
+    assert not (ws.repo / split).exists()
+    assert (registry.archive_dir(ws.repo) / reg.history[-1]["archived"][split] / "1" / "model.onnx").is_file()
+    # every other file byte-identical: the heads, the tokenizer, the segments not split, the baselines
+    files1 = hash_tree(ws.repo)
+    changed = {p for p in files0.keys() | files1.keys() if files0.get(p) != files1.get(p)}
+    rewritten = {f"path_{t}/config.pbtxt" for t in reg0.tasks} | {"registry.json"}
+    ours = ("mood/", "full_mood/", "single_mood/", "path_mood/", *(f"{m}/" for m in [split, *halves]))
+    assert {
+        p for p in changed if not p.startswith(ours) and not re.match(r"multitask(_graph)?/", p)
+    } == rewritten
     now = ready(url)
     assert {
-        ("trunk", "2"),
+        *((h, "1") for h in halves),
         ("mood", "1"),
         ("multitask", "2"),
         ("multitask_graph", "2"),
         ("full_mood", "1"),
         ("single_mood", "1"),
+        ("path_mood", "1"),
     } <= now
-    assert ("trunk", "1") not in now and ("multitask", "1") not in now and ("multitask_graph", "1") not in now
+    assert (split, "1") not in now and ("multitask", "1") not in now and ("multitask_graph", "1") not in now
 
     # the run directory knows the task too, and the served head matches PyTorch on the run's own weights
     run = Run(ws.run)
@@ -297,7 +321,7 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
 
     url = served.grpc_url
     reg0 = registry.load(ws.repo)
-    # a depth the trunk already outputs, so the trunk stays as it is
+    # a depth the trunk is cut at already, so the segments stay as they are
     k = [reg0.num_layers - reg0.tasks["sentiment"].branch_depth]
     old_v = reg0.tasks["sentiment"].head_version
     files0, before = hash_tree(ws.repo), infer(url)
@@ -316,7 +340,8 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     assert load.failures == []
     files1 = hash_tree(ws.repo)
     changed = {p for p in files0.keys() | files1.keys() if files0.get(p) != files1.get(p)}
-    mine = ("sentiment/", "full_sentiment/", "single_sentiment/")
+    # its path's config changes only with its layer count (the cost it declares): the depth stays
+    mine = ("sentiment/", "full_sentiment/", "single_sentiment/", "path_sentiment/config.pbtxt")
     others = {p for p in changed if not p.startswith(mine)}
     # the new multitask (and graph) version's placeholder appears and the retired one's goes to the archive
     placeholders = {p for p in others if re.fullmatch(r"multitask(_graph)?/\d+/\.keep", p)}
@@ -328,6 +353,9 @@ def test_retrain_changes_only_that_tasks_files(ws, served, capsys):
     assert len(placeholders) == 4
     v = reg.tasks["sentiment"].head_version
     assert v == old_v + 1 and reg.trunk == reg0.trunk
+    assert ("path_sentiment/config.pbtxt" in changed) == (
+        reg.tasks["sentiment"].task_layers != reg0.tasks["sentiment"].task_layers
+    )
     assert {
         "sentiment/config.pbtxt",
         f"sentiment/{v}/model.onnx",
@@ -413,7 +441,11 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served, monkeypatch):
         reg = remove_task(ws.repo, "domain", run_dir=ws.run, server=url)
         load.requests_after(20)
         gone = infer(url)
-        present = [m for m in ("domain", "full_domain", "single_domain") if (ws.repo / m).exists()]
+        present = [
+            m for m in ("domain", "full_domain", "single_domain", "path_domain") if (ws.repo / m).exists()
+        ]
+        removed_ready = ready(url)
+        removed_reg = registry.load(ws.repo)
         assert_valid(ws.repo)
         removal = swap_order(taken)
         back_reg = rollback_task(ws.repo, "domain", run_dir=ws.run, server=url)
@@ -433,15 +465,24 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served, monkeypatch):
     assert "domain" not in reg.tasks and not {"domain_scores", "domain_label"} & set(gone)
     assert_same(before, gone, [o for o in before if not o.startswith("domain_")])
     archived = reg.history[-1]["archived"]
-    assert {"domain", "full_domain", "single_domain"} <= set(archived)
+    assert {"domain", "full_domain", "single_domain", "path_domain"} <= set(archived)
     assert present == []  # archived: Triton would load any folder of the repository
+    assert not {m for m, _ in removed_ready} & {"domain", "full_domain", "single_domain", "path_domain"}
+    # the segments stay as they are (no export needed), cut at the removed task's depth too
+    assert removed_reg.trunk.depths == reg0.trunk.depths
+    assert all((ws.repo / names.segment(a, b) / "1").is_dir() for a, b in reg0.segments())
     # rolled back: the same outputs, bit for bit, and the same registry entry
     after = infer(url)
     assert set(after) == set(before)
     assert_same(before, after, before)
     assert back_reg.tasks["domain"] == reg0.tasks["domain"]
-    assert {("domain", "1"), ("full_domain", "1"), ("single_domain", "1")} <= ready(url)
+    assert {("domain", "1"), ("full_domain", "1"), ("single_domain", "1"), ("path_domain", "1")} <= ready(url)
+    assert_same(before, infer(url, model="path_domain"), [o for o in before if o.startswith("domain_")])
     files1 = hash_tree(ws.repo)
+    # every path as before the removal (the same cuts, the same tasks), the domain's own one included
+    assert {p: h for p, h in files1.items() if p.startswith("path_")} == {
+        p: h for p, h in files0.items() if p.startswith("path_")
+    }
     assert all(
         files1[p] == h
         for p, h in files0.items()
@@ -453,6 +494,134 @@ def test_remove_then_rollback_restores_outputs_exactly(ws, served, monkeypatch):
     with pytest.raises(UserError, match="no change to roll back"):
         rollback_task(ws.repo, "domain", server=url)
     assert hash_tree(ws.repo) == files1
+
+
+def changed_files(before: dict, after: dict) -> set[str]:
+    return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+
+
+@pytest.mark.triton
+def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch):
+    from mtserve.cli import main
+    from mtserve.lifecycle import journal as task_journal
+    from mtserve.lifecycle.groups import change_group
+    from mtserve.lifecycle.ops import remove_task
+
+    taken, do_step = [], task_journal.do_step
+    monkeypatch.setattr(
+        task_journal, "do_step", lambda step, *a, **k: (taken.append(step), do_step(step, *a, **k))
+    )
+    url = served.grpc_url
+    reg0, files0, every = registry.load(ws.repo), hash_tree(ws.repo), infer(url)
+    # two tasks at different depths where the repository has them: the group runs the deeper one's segments
+    by_depth = sorted(reg0.tasks, key=lambda t: (reg0.tasks[t].branch_depth, t))
+    a, b, c = by_depth[0], by_depth[-1], next(t for t in by_depth if t not in (by_depth[0], by_depth[-1]))
+    mine = lambda t: [o for o in every if o.startswith(f"{t}_")]  # noqa: E731
+
+    # create
+    with LoadGenerator(url) as load:
+        reg = change_group(ws.repo, "pair", [a, b], server=url, log=lambda *_: None)
+        load.requests_after(20)
+    assert load.failures == []
+    assert reg.groups == {"pair": [a, b]} and reg.revision == reg0.revision + 1
+    h = reg.history[-1]
+    assert (h["action"], h["group"], h["before"], h["after"]) == ("group", "pair", None, [a, b])
+    assert reg.multitask_version == reg0.multitask_version and reg.trunk == reg0.trunk
+    files1 = hash_tree(ws.repo)
+    assert {p.split("/")[0] for p in changed_files(files0, files1)} == {
+        "graph_pair",
+        "group_pair",
+        "registry.json",
+    }
+    assert {("graph_pair", "1"), ("group_pair", "1")} <= ready(url)
+    got = infer(url, model="group_pair")
+    assert set(got) == set(mine(a) + mine(b))
+    assert_same(every, got, got)
+    assert_valid(ws.repo)
+    from mtserve.export.model_config import read_config
+
+    steps = lambda m: [s.model_name for s in read_config(ws.repo / m).ensemble_scheduling.step]  # noqa: E731
+    depth = reg.tasks[b].branch_depth
+    assert steps("graph_pair") == [
+        "tokenizer",
+        *(names.segment(x, y) for x, y in reg.segments() if y <= depth),
+        a,
+        b,
+    ]
+
+    # listed with its cost, from the registry
+    assert main(["task", "group", "--repo", str(ws.repo)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        rf"pair\s+{reg.layers_served([a, b])}\s+{reg.layers_served([a]) + reg.layers_served([b])}\s+{a},{b}",
+        out,
+    ), out
+
+    # a task in a group is not removed under it: refused, naming the group and the command
+    with pytest.raises(UserError, match=r"group\(s\) pair .*`mtserve task group pair --delete`"):
+        remove_task(ws.repo, a, server=url)
+    assert hash_tree(ws.repo) == files1
+
+    # grown by one task (graph first), then shrunk (the wrapper first), under traffic on the group itself
+    taken.clear()
+    with LoadGenerator(url, model="group_pair") as load:
+        args = ["task", "group", "pair", "--repo", str(ws.repo), "--server", url]
+        assert main([*args, "--tasks", f"{a},{b},{c}"]) == 0
+        load.requests_after(20)
+        grown = [
+            f"{s['op']} {s.get('model') or Path(s['path']).parent.name}"
+            for s in taken
+            if s["op"] in ("write", "load")
+        ]
+        taken.clear()
+        assert main([*args, "--tasks", f"{a},{c}"]) == 0
+        load.requests_after(20)
+    assert load.failures == [], load.failures[:3]
+    shrunk = [
+        f"{s['op']} {s.get('model') or Path(s['path']).parent.name}"
+        for s in taken
+        if s["op"] in ("write", "load")
+    ]
+    assert grown == ["write graph_pair", "load graph_pair", "write group_pair", "load group_pair"]
+    assert shrunk == ["write group_pair", "load group_pair", "write graph_pair", "load graph_pair"]
+    assert {
+        frozenset(mine(a) + mine(b)),
+        frozenset(mine(a) + mine(b) + mine(c)),
+        frozenset(mine(a) + mine(c)),
+    } <= load.outputs_seen
+    got = infer(url, model="group_pair")
+    assert set(got) == set(mine(a) + mine(c))
+    assert_same(every, got, got)
+    files2 = hash_tree(ws.repo)
+    assert changed_files(files1, files2) == {
+        "graph_pair/config.pbtxt",
+        "group_pair/config.pbtxt",
+        "registry.json",
+    }
+    assert_valid(ws.repo)
+    assert f"group pair: {a},{c}" in capsys.readouterr().out
+
+    # bad requests change nothing
+    for tasks, message in (([a], "two or more"), ([a, "nope"], "not deployed"), ([a, a], "two or more")):
+        with pytest.raises(UserError, match=message):
+            change_group(ws.repo, "pair", tasks, server=url)
+    with pytest.raises(UserError, match="nothing to delete"):
+        change_group(ws.repo, "nope", None, server=url)
+    with pytest.raises(UserError, match="must match"):
+        change_group(ws.repo, "Bad-Name", [a, b], server=url)
+    assert hash_tree(ws.repo) == files2
+
+    # deleted: unloaded (the wrapper first), archived; everything else as before the group existed
+    taken.clear()
+    reg = change_group(ws.repo, "pair", None, server=url, log=lambda *_: None)
+    assert [s["model"] for s in taken if s["op"] == "unload"] == ["group_pair", "graph_pair"]
+    assert reg.groups == {} and reg.history[-1]["after"] is None
+    assert not {m for m, _ in ready(url)} & {"group_pair", "graph_pair"}
+    assert hash_tree(ws.repo) | {"registry.json": ""} == files0 | {"registry.json": ""}
+    assert {"graph_pair", "group_pair"} == set(reg.history[-1]["archived"])
+    assert_valid(ws.repo)
+    assert main(["task", "list", "--repo", str(ws.repo), "--history"]) == 0
+    assert f"{a},{c} -> -" in capsys.readouterr().out
 
 
 @pytest.mark.triton

@@ -34,7 +34,7 @@ from tests.reliability.harness import MTSERVE, Client, Section, Serve, open_loop
 
 pytestmark = pytest.mark.reliability
 
-K = ["--k", "3"]  # one depth (1: not a trunk output of the tiny run), so an add makes a new trunk version too
+K = ["--k", "3"]  # one depth (1: inside the tiny run's first segment), so an add splits it too
 # (action, task, kill point, expected outcome)
 CASES = [
     ("add", "mood", "training", "undone"),
