@@ -526,13 +526,20 @@ def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch
     assert reg.groups == {"pair": [a, b]} and reg.revision == reg0.revision + 1
     h = reg.history[-1]
     assert (h["action"], h["group"], h["before"], h["after"]) == ("group", "pair", None, [a, b])
-    assert reg.multitask_version == reg0.multitask_version and reg.trunk == reg0.trunk
+    # multitask gets a new version: its config names the groups, where clients find them (mtserve_groups)
+    assert reg.multitask_version == reg0.multitask_version + 1 and reg.trunk == reg0.trunk
     files1 = hash_tree(ws.repo)
     assert {p.split("/")[0] for p in changed_files(files0, files1)} == {
         "graph_pair",
         "group_pair",
+        "multitask",
+        "multitask_graph",
         "registry.json",
     }
+    from mtserve.core import routing
+    from mtserve.export.model_config import read_config as _read
+
+    assert _read(ws.repo / "multitask").parameters[routing.GROUPS_PARAMETER].string_value == "pair"
     assert {("graph_pair", "1"), ("group_pair", "1")} <= ready(url)
     got = infer(url, model="group_pair")
     assert set(got) == set(mine(a) + mine(b))
@@ -572,6 +579,7 @@ def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch
             f"{s['op']} {s.get('model') or Path(s['path']).parent.name}"
             for s in taken
             if s["op"] in ("write", "load")
+            and (s.get("model") or Path(s["path"]).parent.name).endswith("_pair")
         ]
         taken.clear()
         assert main([*args, "--tasks", f"{a},{c}"]) == 0
@@ -580,7 +588,7 @@ def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch
     shrunk = [
         f"{s['op']} {s.get('model') or Path(s['path']).parent.name}"
         for s in taken
-        if s["op"] in ("write", "load")
+        if s["op"] in ("write", "load") and (s.get("model") or Path(s["path"]).parent.name).endswith("_pair")
     ]
     assert grown == ["write graph_pair", "load graph_pair", "write group_pair", "load group_pair"]
     assert shrunk == ["write group_pair", "load group_pair", "write graph_pair", "load graph_pair"]
@@ -593,9 +601,13 @@ def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch
     assert set(got) == set(mine(a) + mine(c))
     assert_same(every, got, got)
     files2 = hash_tree(ws.repo)
-    assert changed_files(files1, files2) == {
-        "graph_pair/config.pbtxt",
-        "group_pair/config.pbtxt",
+    changed = changed_files(files1, files2)
+    assert {"graph_pair/config.pbtxt", "group_pair/config.pbtxt", "registry.json"} <= changed
+    assert {p.split("/")[0] for p in changed} == {
+        "graph_pair",
+        "group_pair",
+        "multitask",
+        "multitask_graph",
         "registry.json",
     }
     assert_valid(ws.repo)
@@ -617,8 +629,17 @@ def test_groups_created_changed_and_deleted_live(ws, served, capsys, monkeypatch
     assert [s["model"] for s in taken if s["op"] == "unload"] == ["group_pair", "graph_pair"]
     assert reg.groups == {} and reg.history[-1]["after"] is None
     assert not {m for m, _ in ready(url)} & {"group_pair", "graph_pair"}
-    assert hash_tree(ws.repo) | {"registry.json": ""} == files0 | {"registry.json": ""}
-    assert {"graph_pair", "group_pair"} == set(reg.history[-1]["archived"])
+
+    def besides_multitask(files: dict) -> dict:
+        return {
+            p: h
+            for p, h in files.items()
+            if p.split("/")[0] not in ("multitask", "multitask_graph", "registry.json")
+        }
+
+    assert besides_multitask(hash_tree(ws.repo)) == besides_multitask(files0)
+    assert _read(ws.repo / "multitask").parameters[routing.GROUPS_PARAMETER].string_value == ""
+    assert {"graph_pair", "group_pair"} == {m for m in reg.history[-1]["archived"] if "/" not in m}
     assert_valid(ws.repo)
     assert main(["task", "list", "--repo", str(ws.repo), "--history"]) == 0
     assert f"{a},{c} -> -" in capsys.readouterr().out
