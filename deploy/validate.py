@@ -1,3 +1,4 @@
+# Over 500 lines: every rule the project holds its manifests to, in one pass over the built objects (one validator, one problem list).
 """`mtserve k8s validate`: the strict schema (deploy/schema.py) plus what this project requires of its manifests
 (GPU limit, gRPC port name per deployment mode, probes, /dev/shm, Triton flags, pinned and consistent Triton
 version, security context, no inline credentials, Prometheus annotations), on built or plain YAML."""

@@ -1,3 +1,4 @@
+# Over 500 lines: one device check that must run alone on a lent GPU (no mtserve install there): building the modules, timing them, the report and its plot.
 """`mtserve gpu-check` (`make gpu-check`): on a CUDA device, what a request costs through the shared trunk's
 segments and the served paths, against one full model per task, timed with PyTorch in fp16.
 
