@@ -54,6 +54,23 @@ class Call:
         return {"model": self.model, "tasks": list(self.tasks), "layers": self.layers}
 
 
+def parse_groups(values: list[str] | None) -> dict[str, list[str]]:
+    """--group NAME=a,b,c (repeatable: `mtserve export`, `mtserve gpu-check`) -> {NAME: [a, b, c]}; the names
+    checked here, the members by whoever knows the tasks (registry.validate_groups)."""
+    groups: dict[str, list[str]] = {}
+    for v in values or []:
+        name, sep, members = v.partition("=")
+        if not sep:
+            raise UserError(
+                f"--group {v!r}: give NAME=task,task,... (for example --group support=intent,urgency)"
+            )
+        names.check_task_name(name.strip(), f"--group {v!r}: group")
+        if name.strip() in groups:
+            raise UserError(f"--group {name.strip()!r} given twice")
+        groups[name.strip()] = [t.strip() for t in members.split(",") if t.strip()]
+    return groups
+
+
 def catalogue(reg: Registry) -> list[ServedPath]:
     """Every path a repository serves to clients, from its registry."""
     paths = [ServedPath(names.MULTITASK, tuple(reg.tasks), reg.layers_served())]

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mtserve.core import names
+from mtserve.core import names, routing
 from mtserve.core.errors import UserError
 from mtserve.deploy import liveness as k8s_liveness
 from mtserve.deploy.kustomize import kustomization_file
@@ -87,17 +87,6 @@ def resolve_tasks(tasks_arg: str | None, repo: Path | None, *, per_task: bool = 
     return sorted(wanted)
 
 
-def parse_group(value: str) -> tuple[str, list[str]]:
-    """--group NAME=a,b,c (the syntax of `mtserve export --group`) -> (NAME, [a, b, c])."""
-    name, sep, members = value.partition("=")
-    if not sep:
-        raise UserError(
-            f"--group {value!r}: give NAME=task,task,... (for example --group support=intent,urgency)"
-        )
-    names.check_task_name(name.strip(), f"--group {value!r}: group")
-    return name.strip(), [t.strip() for t in members.split(",") if t.strip()]
-
-
 def check_groups(groups: dict[str, list[str]], tasks: list[str]) -> None:
     """Each group: a valid name, two or more distinct tasks, all of them among the tasks the overlay serves."""
     for g, members in groups.items():
@@ -121,12 +110,7 @@ def resolve_groups(
     With --repo: every group of its registry.json whose tasks are all rendered, or the --group ones, each as the
     registry has it. Without: the --group ones (the rendered header keeps them, so it re-creates the overlay
     without the repository)."""
-    given: dict[str, list[str]] = {}
-    for value in group_args or []:
-        g, members = parse_group(value)
-        if g in given:
-            raise UserError(f"--group {g!r} given twice")
-        given[g] = members
+    given = routing.parse_groups(group_args)  # the syntax of `mtserve export --group`
     skipped: list[str] = []
     if repo is not None:
         known = repository_facts(repo).groups

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtserve.core import registry
+from mtserve.core import registry, routing
 from mtserve.core.errors import UserError
 from mtserve.core.options import add_dataclass_arguments, from_args
 from mtserve.export.model_config import (
@@ -94,24 +94,6 @@ def run_plan(
         tensorrt=tensorrt,
         groups=dict(groups or {}),
     )
-
-
-def parse_groups(values: list[str] | None) -> dict[str, list[str]]:
-    """--group NAME=a,b,c (repeatable) -> {NAME: [a, b, c]}; names checked here, members by the plan."""
-    from mtserve.core import names
-
-    groups: dict[str, list[str]] = {}
-    for v in values or []:
-        name, sep, members = v.partition("=")
-        if not sep:
-            raise UserError(
-                f"--group {v!r}: give NAME=task,task,... (for example --group support=intent,urgency)"
-            )
-        names.check_task_name(name.strip(), f"--group {v!r}: group")
-        if name.strip() in groups:
-            raise UserError(f"--group {name.strip()!r} given twice")
-        groups[name.strip()] = [t.strip() for t in members.split(",") if t.strip()]
-    return groups
 
 
 def export_run(
@@ -210,7 +192,7 @@ def run(args) -> int:
         fp16=fp16,
         tensorrt=tensorrt,
         serving=serving,
-        groups=parse_groups(getattr(args, "group", None)),
+        groups=routing.parse_groups(getattr(args, "group", None)),
     )
     worst = max(c["max_abs_diff"] for c in reg.export_checks.values())
     print(

@@ -163,17 +163,15 @@ def parse_counts(text: str, flag: str) -> list[int]:
 
 
 def parse_groups(items: list[str] | None, tasks: list[str]) -> dict[str, list[str]]:
-    """--group NAME=a,b,c (repeatable), as `mtserve export --group` declares a served group."""
-    groups: dict[str, list[str]] = {}
-    for item in items or []:
-        name, sep, members = item.partition("=")
-        ts = [t.strip() for t in members.split(",") if t.strip()]
-        if not sep or not name.strip() or len(ts) < MIN_GROUP:
-            raise UserError(f"--group must be NAME=TASK,TASK[,...] (two tasks or more), got {item!r}")
-        unknown = [t for t in ts if t not in tasks]
-        if unknown:
-            raise UserError(f"--group {name}: unknown task(s) {unknown} (tasks: {', '.join(tasks)})")
-        groups[name.strip()] = ts
+    """--group NAME=a,b,c (repeatable), parsed as `mtserve export --group` parses it (core/routing.py), each group
+    of two tasks or more of this plan."""
+    from mtserve.core.registry import validate_groups
+    from mtserve.core.routing import parse_groups as parse
+
+    groups = parse(items)
+    problems = validate_groups(groups, tasks)
+    if problems:
+        raise UserError("--group: " + "; ".join(problems))
     return groups
 
 

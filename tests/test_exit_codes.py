@@ -45,7 +45,7 @@ def test_success_and_failed_checks(tmp_path, capsys):
     isvc = bad / "base" / "inferenceservice" / "inferenceservice.yaml"
     isvc.write_text(isvc.read_text().replace("- multitask\n", "- single_intent\n"))  # probes the wrong model
     assert main(["k8s", "validate", str(bad / "base")]) == exit_codes.FAILED
-    assert "checks ['single_intent'], but the service loads 'multitask'" in capsys.readouterr().err
+    assert "checks ['single_intent'], but the service serves 'multitask'" in capsys.readouterr().err
     empty = tmp_path / "repo"
     empty.mkdir()
     assert main(["export", "--check", str(empty)]) == exit_codes.FAILED

@@ -160,8 +160,8 @@ def test_gpu_check_times_a_synthetic_shape_on_cpu(tmp_path):
     [
         (["--shape", "huge"], "--shape must be one of"),
         (["--depths", "3", "--task-layers", "2"], "must have >= 1 layer and fit in the 4 layers"),
-        (["--group", "g=t00,t99"], "--group g: unknown task(s) ['t99']"),
-        (["--group", "solo=t00"], "two tasks or more"),
+        (["--group", "g=t00,t99"], "--group: groups.g: task(s) ['t99'] not deployed"),
+        (["--group", "solo=t00"], "two or more distinct tasks"),
         (["--batches", "0"], "must be >= 1"),
     ],
 )
