@@ -36,6 +36,29 @@ def first_segment(repo) -> str:
     return names.segment(*registry.load(repo).segments()[0])
 
 
+@pytest.fixture(scope="session")
+def two_depth_repo(tmp_path_factory):
+    """A synthetic repository of a tiny random 3-layer BERT: four tasks branching at depths 1 and 2 (two trunk
+    segments), groups `pair` (t00, t02: one depth) and `mixed` (t00, t01: both), one instance of each model."""
+    from mtserve.export import synthetic
+    from mtserve.export.model_config import ServingOptions
+
+    tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
+    repo = tmp_path_factory.mktemp("two_depths") / "model_repository"
+    synthetic.build_synthetic_repo(
+        repo,
+        4,
+        tiny,
+        max_length=32,
+        depths=(1, 2),
+        groups={"pair": ["t00", "t02"], "mixed": ["t00", "t01"]},
+        serving=ServingOptions(instances={"trunk": 1, "heads": 1}),
+        check_memory=False,
+        log=lambda *_: None,
+    )
+    return repo
+
+
 def tiny_bert(num_layers: int = 4, hidden: int = 32, heads: int = 4, vocab_size: int = 99, seed: int = 0):
     """A random tiny BERT (the transformers test suite's shape): the backbone of every training test."""
     import torch

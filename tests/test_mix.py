@@ -295,24 +295,8 @@ def test_the_memory_estimate_counts_segments_and_instances():
 
 # ---------------------------------------------------------------- a short real run
 @pytest.fixture(scope="module")
-def mix_repo(tmp_path_factory):
-    from mtserve.export import synthetic
-    from mtserve.export.model_config import ServingOptions
-
-    tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
-    repo = tmp_path_factory.mktemp("mix") / "model_repository"
-    synthetic.build_synthetic_repo(
-        repo,
-        4,
-        tiny,
-        max_length=32,
-        depths=(1, 2),
-        groups={"pair": ["t00", "t02"], "mixed": ["t00", "t01"]},
-        serving=ServingOptions(instances={"trunk": 1, "heads": 1}),
-        check_memory=False,
-        log=lambda *_: None,
-    )
-    return repo
+def mix_repo(two_depth_repo):
+    return two_depth_repo
 
 
 @pytest.mark.triton

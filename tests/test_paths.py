@@ -66,22 +66,8 @@ def test_plan_names_unknown_tasks_and_covers_every_task_once():
 
 # ---------------------------------------------------------------- a repository at two depths
 @pytest.fixture(scope="module")
-def paths_repo(tmp_path_factory):
-    from mtserve.export import synthetic
-
-    tiny = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
-    repo = tmp_path_factory.mktemp("paths") / "model_repository"
-    synthetic.build_synthetic_repo(
-        repo,
-        4,
-        tiny,
-        max_length=32,
-        depths=(1, 2),
-        groups={"pair": ["t00", "t02"], "mixed": ["t00", "t01"]},
-        check_memory=False,
-        log=lambda *_: None,
-    )
-    return repo
+def paths_repo(two_depth_repo):
+    return two_depth_repo
 
 
 def test_export_writes_segments_paths_and_groups(paths_repo):
