@@ -43,7 +43,15 @@ from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.mix import Mix
 from mtserve.loadtest.mix import make_plan as mix_plan
 from mtserve.loadtest.mix_costs import mix_capacity, mix_ideal
-from mtserve.loadtest.rate_search import NO_RATE_MEETS_SLO, Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.rate_search import (
+    NO_RATE_MEETS_SLO,
+    Budget,
+    RateSearch,
+    Step,
+    alternate,
+    judge,
+    paired_check,
+)
 from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving.endpoint import TLS
@@ -308,6 +316,10 @@ def measure_capacity(
                 notes.append(f"{st.workload} at {st.offered_rps:.3g}/s: the Locust process hit 90% CPU")
 
         alternate(searches, measure, cost, budget, on_step)
+        # 3. every bracket measured again back to back: the saving divides capacities judged on one machine
+        paired = paired_check(searches, measure, cost, budget, on_step, rounds=cfg.paired_rounds)
+        for rec in paired:
+            log(f"loadtest: paired check, round {rec['round']}: {rec['verdict']}")
 
     results = {w: s.result() for w, s in searches.items()}
     for w, r in results.items():
@@ -371,6 +383,7 @@ def measure_capacity(
         "probe": probe,
         "results": {WORKLOAD_KEYS[w]: r for w, r in results.items()},
         "steps": [st.to_dict() for st in measured],  # in the order they ran (the workloads alternate)
+        "paired_check": paired,
         "notes": notes,
         "wall_s": time.monotonic() - t_start,
         "utterances": len(pool),
@@ -528,7 +541,7 @@ def short_capacity(
     mix: Mix | None = None,
     **overrides,
 ) -> dict:
-    """The short search `make demo` runs: at most `max_time_s` of searching (180 s, steps that need more windows
+    """The short search `make demo` runs: at most `max_time_s` of searching (300 s, steps that need more windows
     than 3 run over it by those), on top of the server's start when `repo_or_url` is a repository folder
     (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
     Extra keyword arguments override CapacitySearchConfig fields. Returns run_capacity's result:

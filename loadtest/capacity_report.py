@@ -98,6 +98,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "that failed above it (where the capacity lies, as measured); p99 over its windows: their lowest and "
         "highest p99.",
         "",
+        *paired_markdown(d.get("paired_check")),
         f"**Cost reduction (measured)**: {_fmt(c['cost_reduction'], '.1%')} "
         "= 1 - per_task.max_rps / multitask.max_rps"
         + (f"; interval {iv[0]:.1%} to {iv[1]:.1%} (the two capacities' intervals)." if iv else "."),
@@ -426,3 +427,24 @@ def write_sweep_reports(points: list[dict], out_dir: str | Path, merge: bool = T
     _write_json(jpath, new)
     plot_cost_vs_tasks(new, ppath)
     return {"cost_vs_tasks.json": jpath, "cost_vs_tasks.png": ppath}
+
+
+def paired_markdown(rounds: list[dict] | None) -> list[str]:
+    """One line on the paired check (loadtest/rate_search.py `paired_check`), when it ran."""
+    if not rounds:
+        return []
+    parts = []
+    for r in rounds:
+        edges = "; ".join(
+            f"{w} at {m['rate']:.3g}/s {'pass' if m['passed'] else 'fail'}"
+            + ("" if m.get("again") is None else f", again {'pass' if m['again'] else 'fail'}")
+            for edge in ("lo", "hi")
+            for w, m in r[edge].items()
+        )
+        parts.append(f"round {r['round']} ({edges}): {r['verdict']}")
+    return [
+        "Paired check (each workload's highest pass and lowest fail measured again back to back, so the saving "
+        "divides capacities judged on one machine; a bracket that does not hold where the others' do is searched "
+        "again): " + "; ".join(parts) + ".",
+        "",
+    ]

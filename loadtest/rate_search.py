@@ -19,6 +19,12 @@ Every rate tried lies strictly inside the current bracket, so results stay consi
 machine (a pass is never above a fail). `alternate` runs several searches round-robin, one step
 each, so every workload sees the same machine conditions, and stops all of them at the step,
 time or request budget.
+
+Round-robin is not enough when the machine's speed moves (a shared host): the searches converge at different
+steps, and a bracket one workload found while the machine was fast is divided by one another found while it was
+slow (docs/results/capacity-stability-retry.md: four runs within 2.2 points, the fifth 10.9 off). `paired_check`
+then measures every bracket again in one tight round, back to back, and reopens the searches whose bracket does
+not hold on the machine the others' do.
 """
 
 from __future__ import annotations
@@ -196,6 +202,25 @@ class RateSearch:
         ):
             self.hi = step
 
+    def reopen_below(self, fail: Step, extra_steps: int) -> None:
+        """The highest pass failed again, twice, in a paired check where another workload's held: it was a pass
+        the machine was faster for. Set it aside (with every pass at or above the failing rate) and search below."""
+        self.steps.append(fail)
+        self.retried.add(fail.offered_rps)  # measured twice already: no retry of its own
+        # the passes below were measured on that faster machine too: none is trusted as the new bracket's floor
+        self.lo, self.hi = None, fail
+        self._reopen(extra_steps)
+
+    def reopen_above(self, passed: Step, extra_steps: int) -> None:
+        """The lowest fail passed, twice, in a paired check where another workload's failed: it was the
+        machine's. `record` sets it (and every fail at or below it) aside; the search goes on upwards."""
+        self.record(passed)
+        self._reopen(extra_steps)
+
+    def _reopen(self, extra_steps: int) -> None:
+        self.outcome = ""
+        self.max_steps = max(self.max_steps, len(self.steps) + extra_steps)
+
     def stop(self, why: str) -> None:
         if not self.outcome:
             self.outcome = why
@@ -284,3 +309,100 @@ def alternate(
                 on_step(step)
         if not progressed:
             return
+
+
+def paired_check(
+    searches: dict[str, RateSearch],
+    measure: Callable[[str, float], Step],
+    cost: Callable[[str, float], tuple[float, int]],
+    budget: Budget,
+    on_step: Callable[[Step], None] | None = None,
+    rounds: int = 2,
+    extra_steps: int = 6,
+) -> list[dict]:
+    """After `alternate`: check that every converged search's bracket holds on one machine, and reopen those that
+    do not. Returns one record per round ({"round", "lo", "hi", "verdict", "reopened"}).
+
+    A round measures each converged workload at its highest pass (lo), one after another, then each at its
+    lowest fail (hi): a few steps back to back, so every bracket is judged at about the same machine speed.
+    - Every lo passes and every hi fails: consistent; the results stand.
+    - Some lo fail where others pass: those passes were measured on a faster machine than the others'. Each is
+      measured once more at once (a single spurious fail must not move a result); failing again, its search
+      reopens below it. Likewise a hi that passes where others fail, passing again, reopens its search above.
+    - Every lo fails, or every hi passes: the machine changed speed for all of them alike, which leaves their
+      ratio (the saving) as it was; the results stand.
+    Reopened searches run on (`alternate`) until they converge, then the next round checks again; at most
+    `rounds` rounds. The steps are recorded with the searches (and passed to `on_step`) like any other."""
+    log: list[dict] = []
+
+    def run(name: str, rate: float) -> Step | None:
+        seconds, requests = cost(name, rate)
+        why = budget.refuse(seconds, requests)
+        if why:
+            return None
+        step = measure(name, rate)
+        budget.requests += requests
+        if on_step is not None:
+            on_step(step)
+        return step
+
+    for n in range(1, rounds + 1):
+        checked = {
+            w: s
+            for w, s in searches.items()
+            if s.outcome == "converged" and s.lo is not None and s.hi is not None
+        }
+        if len(checked) < 2:  # nothing to pair (one workload, or the others ended without a bracket)
+            break
+        record: dict = {"round": n, "lo": {}, "hi": {}, "verdict": "", "reopened": {}}
+        log.append(record)
+        steps: dict[tuple[str, str], Step] = {}
+        for edge in ("lo", "hi"):
+            for w, s in checked.items():
+                rate = getattr(s, edge).offered_rps
+                step = run(w, rate)
+                if step is None:
+                    record["verdict"] = "stopped by the budget"
+                    return log
+                steps[w, edge] = step
+                record[edge][w] = {"rate": rate, "passed": step.passed}
+        lo_failed = [w for w in checked if not steps[w, "lo"].passed]
+        hi_passed = [w for w in checked if steps[w, "hi"].passed]
+        for (w, _edge), st in steps.items():
+            checked[w].steps.append(st)
+        suspects = {w: "lo" for w in lo_failed}
+        for w in hi_passed:
+            # a lo that failed and a hi that passed in one round contradict each other: noise, left alone
+            suspects[w] = "" if w in suspects else "hi"
+        for w, edge in suspects.items():
+            if not edge:
+                continue
+            s = checked[w]
+            rate = getattr(s, edge).offered_rps
+            seconds, requests = cost(w, rate)
+            if budget.refuse(seconds * (1 + extra_steps), requests * (1 + extra_steps)):
+                # no room to search again: a reopened search stopped by the budget could end with nothing
+                record[edge][w]["again"] = None
+                continue
+            again = run(w, rate)
+            assert again is not None  # the budget had room for more than this step
+            record[edge][w]["again"] = again.passed
+            if edge == "lo" and not again.passed:
+                s.reopen_below(again, extra_steps)
+                record["reopened"][w] = "below"
+            elif edge == "hi" and again.passed:
+                s.reopen_above(again, extra_steps)
+                record["reopened"][w] = "above"
+            else:
+                s.steps.append(again)
+        if not record["reopened"]:
+            if not lo_failed and not hi_passed:
+                record["verdict"] = "consistent"
+            elif any(e and record[e][w].get("again") is None for w, e in suspects.items()):
+                record["verdict"] = "inconsistent, but no budget left to search again; results stand"
+            else:
+                record["verdict"] = "a pass or fail its repeat did not confirm; results stand"
+            break
+        record["verdict"] = "reopened " + ", ".join(f"{w} {d}" for w, d in record["reopened"].items())
+        alternate(searches, measure, cost, budget, on_step)
+    return log

@@ -9,7 +9,7 @@ import pytest
 
 from mtserve.loadtest import stability
 from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, reduction_interval
-from mtserve.loadtest.rate_search import Budget, RateSearch, Step, alternate, judge
+from mtserve.loadtest.rate_search import Budget, RateSearch, Step, alternate, judge, paired_check
 from mtserve.loadtest.sizing import UTILISATION, replicas, sizing
 
 
@@ -197,3 +197,135 @@ def test_every_fail_is_measured_again_and_a_pass_there_reopens_the_search():
     fails = [st.offered_rps for st in s.steps if not st.passed]
     assert all(fails.count(r) == 2 for r in fails) and s.outcome == "converged"
     assert 140 <= s.result()["max_rps"] <= 150
+
+
+# ---------------------------------------------------------------- the paired check
+CAPACITY = {"multitask": 400.0, "per-task": 150.0}
+
+
+def free_cost(_w, _rate):
+    return 1.0, 1
+
+
+def machine(slow_after: int | None = None, slow: float = 0.6, spurious: set | None = None):
+    """A server whose workloads pass iff rate <= 0.9 x capacity x the machine's speed, which drops to `slow` after
+    `slow_after` steps (a neighbour taking the shared host); `spurious`: (workload, rate) pairs that fail once."""
+    clock = [0]
+    spurious = set(spurious or ())
+
+    def measure(workload: str, rate: float) -> Step:
+        clock[0] += 1
+        speed = slow if slow_after is not None and clock[0] > slow_after else 1.0
+        ok = rate <= 0.9 * CAPACITY[workload] * speed
+        if (workload, rate) in spurious:
+            spurious.discard((workload, rate))
+            ok = False
+        return Step(
+            workload, rate, rate, 100, 0, 5.0, 50.0, duration_s=1.0, passed=ok, reason="ok" if ok else "p99"
+        )
+
+    return measure, clock
+
+
+def searches() -> dict[str, RateSearch]:
+    return {w: RateSearch(100, 1, 5000, rel_tol=0.05, max_steps=12, confirm=True) for w in CAPACITY}
+
+
+def saving(s: dict[str, RateSearch]) -> float:
+    return 1 - s["per-task"].result()["max_rps"] / s["multitask"].result()["max_rps"]
+
+
+def test_paired_check_reopens_the_bracket_a_faster_machine_found():
+    """per-task passed 100/s while the machine was fast, then the machine slowed to 0.6 x before multitask
+    converged: divided as found, the saving is 52%, not the 62.5% both capacities share at either speed."""
+    measure, _ = machine(slow_after=6)
+    unchecked = searches()
+    alternate(unchecked, measure, free_cost, Budget())
+    assert saving(unchecked) == pytest.approx(0.52, abs=0.01)
+
+    measure, clock = machine(slow_after=6)
+    s = searches()
+    alternate(s, measure, free_cost, Budget())
+    before = clock[0]
+    rounds = paired_check(s, measure, free_cost, Budget(), rounds=2)
+    # round 1: per-task's 100/s fails twice where multitask's pass held -> searched again below, on the slow machine
+    assert rounds[0]["lo"]["per-task"] == {"rate": 100, "passed": False, "again": False}
+    assert rounds[0]["lo"]["multitask"]["passed"] and rounds[0]["reopened"] == {"per-task": "below"}
+    assert [r["verdict"] for r in rounds] == ["reopened per-task below", "consistent"]
+    assert s["per-task"].result()["max_rps"] <= 0.9 * 150 * 0.6
+    assert saving(s) == pytest.approx(0.625, abs=0.03)
+    assert clock[0] > before and clock[0] == sum(
+        len(x.steps) for x in s.values()
+    )  # every step kept with its search
+
+
+def test_paired_check_on_a_steady_machine_is_one_round_that_changes_nothing():
+    measure, clock = machine()
+    s = searches()
+    alternate(s, measure, free_cost, Budget())
+    found = {w: x.result()["max_rps"] for w, x in s.items()}
+    before = clock[0]
+    rounds = paired_check(s, measure, free_cost, Budget())
+    assert [r["verdict"] for r in rounds] == ["consistent"] and clock[
+        0
+    ] - before == 4  # lo and hi, each workload
+    assert {w: x.result()["max_rps"] for w, x in s.items()} == found
+    assert saving(s) == pytest.approx(0.625, abs=0.03)
+
+
+def test_a_fail_its_repeat_does_not_confirm_moves_nothing():
+    measure, clock = machine()
+    s = searches()
+    alternate(s, measure, free_cost, Budget())
+    found = {w: x.result()["max_rps"] for w, x in s.items()}
+    lo = s["multitask"].lo.offered_rps
+    measure, clock = machine(spurious={("multitask", lo)})
+    rounds = paired_check(s, measure, free_cost, Budget())
+    assert rounds[0]["lo"]["multitask"] == {"rate": lo, "passed": False, "again": True}
+    assert rounds[0]["verdict"].startswith("a pass or fail its repeat did not confirm") and len(rounds) == 1
+    assert {w: x.result()["max_rps"] for w, x in s.items()} == found and clock[0] == 5
+
+
+def test_paired_check_reopens_nothing_it_has_no_budget_to_search_again():
+    """A reopened search the budget then stops could end with no passing rate at all: no reopening without room."""
+    measure, _ = machine(slow_after=6)
+    s = searches()
+    alternate(s, measure, free_cost, Budget())
+    found = {w: x.result()["max_rps"] for w, x in s.items()}
+    budget = Budget(max_requests=6)  # room for the round (4 steps of 1) and a little, not a search
+    rounds = paired_check(s, measure, lambda _w, _r: (1.0, 1), budget)
+    assert rounds[0]["lo"]["per-task"]["again"] is None and not rounds[0]["reopened"]
+    assert "no budget left" in rounds[0]["verdict"]
+    assert {w: x.result()["max_rps"] for w, x in s.items()} == found
+
+
+def test_paired_check_pairs_converged_searches_only():
+    measure, _ = machine()
+    s = searches()
+    s["per-task"].stop("time budget (1 s) reached")
+    alternate(s, measure, free_cost, Budget())
+    assert paired_check(s, measure, free_cost, Budget()) == []
+
+
+def test_the_report_says_what_the_paired_check_did():
+    from mtserve.loadtest.capacity_report import paired_markdown
+
+    assert paired_markdown([]) == []
+    rounds = [
+        {
+            "round": 1,
+            "lo": {
+                "multitask": {"rate": 160.0, "passed": True},
+                "per-task": {"rate": 62.0, "passed": False, "again": False},
+            },
+            "hi": {
+                "multitask": {"rate": 168.0, "passed": False},
+                "per-task": {"rate": 65.0, "passed": False},
+            },
+            "verdict": "reopened per-task below",
+            "reopened": {"per-task": "below"},
+        }
+    ]
+    text = paired_markdown(rounds)[0]
+    assert "round 1 (multitask at 160/s pass; per-task at 62/s fail, again fail;" in text
+    assert text.endswith("reopened per-task below.")
