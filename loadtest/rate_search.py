@@ -125,6 +125,9 @@ class RateSearch:
         self.start = min(max(start, min_rate), max_rate)
         self.min_rate, self.max_rate = min_rate, max_rate
         self.growth, self.rel_tol, self.max_steps = growth, rel_tol, max_steps
+        self.step_factor = (
+            growth  # sqrt(growth) once a paired check reopened it: the answer moved, but not far
+        )
         self.lo: Step | None = None  # highest pass
         self.hi: Step | None = None  # lowest fail above it (fails a later pass set aside do not count)
         self.steps: list[Step] = []
@@ -164,12 +167,12 @@ class RateSearch:
             if hi.offered_rps <= self.min_rate * (1 + 1e-9):
                 self.outcome = NO_RATE_MEETS_SLO
                 return None
-            return max(hi.offered_rps / self.growth, self.min_rate)
+            return max(hi.offered_rps / self.step_factor, self.min_rate)
         if hi is None:  # only passes so far: step up
             if lo.offered_rps >= self.max_rate * (1 - 1e-9):
                 self.outcome = f"capped at max rate {self.max_rate:g}/s"
                 return None
-            return min(lo.offered_rps * self.growth, self.max_rate)
+            return min(lo.offered_rps * self.step_factor, self.max_rate)
         return math.sqrt(lo.offered_rps * hi.offered_rps)
 
     def steps_left(self) -> int:
@@ -182,7 +185,7 @@ class RateSearch:
             width = math.log(self.hi.offered_rps / self.lo.offered_rps)
             bracket = 0
         else:
-            width, bracket = math.log(self.growth), 1
+            width, bracket = math.log(self.step_factor), 1
         bisections = math.ceil(math.log2(max(width / math.log(1 + self.rel_tol), 1.0)))
         return max(1, min(left, bracket + bisections))
 
@@ -219,6 +222,7 @@ class RateSearch:
 
     def _reopen(self, extra_steps: int) -> None:
         self.outcome = ""
+        self.step_factor = math.sqrt(self.growth)
         self.max_steps = max(self.max_steps, len(self.steps) + extra_steps)
 
     def stop(self, why: str) -> None:
