@@ -132,7 +132,6 @@ class RateSearch:
         self.hi: Step | None = None  # lowest fail above it (fails a later pass set aside do not count)
         self.steps: list[Step] = []
         self.confirm = confirm
-        self.retried: set[float] = set()  # failing rates measured again
         self.outcome = ""  # why it stopped
 
     @property
@@ -145,18 +144,11 @@ class RateSearch:
         if not self.steps:
             return self.start
         last = self.steps[-1]
-        if (
-            self.confirm
-            and not last.passed
-            and last.offered_rps not in self.retried
-            and len(self.steps) < self.max_steps
-        ):
-            self.retried.add(last.offered_rps)
+        if self._needs_retry(last):
             return last.offered_rps
         lo, hi = self.lo, self.hi
         if lo is not None and hi is not None and hi.offered_rps / lo.offered_rps <= 1 + self.rel_tol:
-            if self.confirm and hi.offered_rps not in self.retried and len(self.steps) < self.max_steps:
-                self.retried.add(hi.offered_rps)
+            if self._needs_retry(hi):
                 return hi.offered_rps
             self.outcome = "converged"
             return None
@@ -174,6 +166,14 @@ class RateSearch:
                 return None
             return min(lo.offered_rps * self.step_factor, self.max_rate)
         return math.sqrt(lo.offered_rps * hi.offered_rps)
+
+    def _needs_retry(self, step: Step) -> bool:
+        """A fail measured once (with `confirm`). Counted from the steps, not marked when asked: next_rate is also
+        asked for progress lines (steps_left), and a mark made there once ate the retry it announced."""
+        if not self.confirm or step.passed or len(self.steps) >= self.max_steps:
+            return False
+        rate = step.offered_rps
+        return sum(1 for s in self.steps if abs(s.offered_rps - rate) <= 1e-9 * rate) < 2
 
     def steps_left(self) -> int:
         """An estimate of the steps this search still takes (for progress lines): bisections until the bracket
@@ -208,8 +208,7 @@ class RateSearch:
     def reopen_below(self, fail: Step, extra_steps: int) -> None:
         """The highest pass failed again, twice, in a paired check where another workload's held: it was a pass
         the machine was faster for. Set it aside (with every pass at or above the failing rate) and search below."""
-        self.steps.append(fail)
-        self.retried.add(fail.offered_rps)  # measured twice already: no retry of its own
+        self.steps.append(fail)  # measured twice at that rate already: no retry of its own
         # the passes below were measured on that faster machine too: none is trusted as the new bracket's floor
         self.lo, self.hi = None, fail
         self._reopen(extra_steps)

@@ -329,3 +329,20 @@ def test_the_report_says_what_the_paired_check_did():
     text = paired_markdown(rounds)[0]
     assert "round 1 (multitask at 160/s pass; per-task at 62/s fail, again fail;" in text
     assert text.endswith("reopened per-task below.")
+
+
+def test_progress_lines_asking_for_the_next_rate_do_not_eat_the_retry():
+    """capacity.py's progress line asks every search for steps_left() after each step; that asks next_rate(),
+    which once marked the retry it announced as done, so no fail was ever measured twice in a real run."""
+    s = RateSearch(100, 1, 1000, growth=2.0, rel_tol=0.1, max_steps=20, confirm=True)
+    asked = []
+    alternate(
+        {"w": s},
+        lambda _w, r: step(r, r <= 150, [w(r, 50)]),
+        lambda _w, r: (1.0, 1),
+        Budget(),
+        on_step=lambda _st: asked.extend([s.steps_left(), s.next_rate(), s.steps_left()]),
+    )
+    fails = [st.offered_rps for st in s.steps if not st.passed]
+    assert fails and all(fails.count(r) == 2 for r in fails)
+    assert len(asked) == 3 * len(s.steps) and s.outcome == "converged"
