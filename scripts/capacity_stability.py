@@ -5,8 +5,8 @@
 Each run is the plain command line (its own Triton, started and stopped), its reports kept in a temporary folder;
 /proc/loadavg is read just before and just after each, since the machine is shared. Writes OUT.json (every run's
 maximum rates and saving with their intervals, the load averages, the spread against the median and the fraction
-of the ideal), OUT.md, and OUT.png (each run's saving with its interval, the median band +-3 points, 0.95 x the
-ideal).
+of the ideal, and per run the searches' outcomes, the paired check's verdicts and every step in short), OUT.md,
+and OUT.png (each run's saving with its interval, the median band +-3 points, 0.95 x the ideal).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def one_run(repo: str, out: Path, extra: list[str]) -> dict:
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"
         )
     cap = json.loads((out / "capacity.json").read_text())
-    steps = json.loads((out / "capacity_steps.json").read_text())["steps"]
+    details = json.loads((out / "capacity_steps.json").read_text())
+    steps = details["steps"]
     return {
         "loadavg_before": before,
         "loadavg_after": after,
@@ -58,6 +59,13 @@ def one_run(repo: str, out: Path, extra: list[str]) -> dict:
         "steps": len(steps),
         "unstable_steps": sum(1 for s in steps if s.get("stability") == "unstable"),
         "windows": sum(len(s.get("windows") or []) for s in steps),
+        "outcomes": {w: r["outcome"] for w, r in details["results"].items()},
+        "paired_check": [r["verdict"] for r in details.get("paired_check") or []],
+        # every step in the order it ran, short: what a run's figure rests on, once its folder is gone
+        "search": [
+            {"workload": s["workload"], "offered_rps": round(s["offered_rps"], 2), "passed": s["passed"]}
+            for s in steps
+        ],
     }
 
 
