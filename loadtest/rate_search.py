@@ -282,6 +282,26 @@ class Budget:
         return ""
 
 
+def _measure_within(
+    budget: Budget,
+    cost: Callable[[str, float], tuple[float, int]],
+    measure: Callable[[str, float], Step],
+    on_step: Callable[[Step], None] | None,
+    name: str,
+    rate: float,
+) -> tuple[Step | None, str]:
+    """One step, when the budget has room for it: (the step, "") or (None, why not)."""
+    seconds, requests = cost(name, rate)
+    why = budget.refuse(seconds, requests)
+    if why:
+        return None, why
+    step = measure(name, rate)
+    budget.requests += requests
+    if on_step is not None:
+        on_step(step)
+    return step, ""
+
+
 def alternate(
     searches: dict[str, RateSearch],
     measure: Callable[[str, float], Step],
@@ -298,15 +318,12 @@ def alternate(
             rate = s.next_rate()
             if rate is None:
                 continue
-            seconds, requests = cost(name, rate)
-            why = budget.refuse(seconds, requests)
-            if why:
+            step, why = _measure_within(budget, cost, measure, None, name, rate)
+            if step is None:
                 for other in searches.values():
                     other.stop(why)
                 return
-            step = measure(name, rate)
-            budget.requests += requests
-            s.record(step)
+            s.record(step)  # before on_step: its progress line asks every search what is left
             progressed = True
             if on_step is not None:
                 on_step(step)
@@ -339,15 +356,7 @@ def paired_check(
     log: list[dict] = []
 
     def run(name: str, rate: float) -> Step | None:
-        seconds, requests = cost(name, rate)
-        why = budget.refuse(seconds, requests)
-        if why:
-            return None
-        step = measure(name, rate)
-        budget.requests += requests
-        if on_step is not None:
-            on_step(step)
-        return step
+        return _measure_within(budget, cost, measure, on_step, name, rate)[0]
 
     for n in range(1, rounds + 1):
         checked = {
