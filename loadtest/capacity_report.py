@@ -444,7 +444,7 @@ def paired_markdown(rounds: list[dict] | None) -> list[str]:
         parts.append(f"round {r['round']} ({edges}): {r['verdict']}")
     return [
         "Paired check (each workload's highest pass and lowest fail measured again back to back, so the saving "
-        "divides capacities judged on one machine; a bracket that does not hold where the others' do is searched "
+        "divides capacities judged on one machine; a bracket that does not hold twice in a row is searched "
         "again): " + "; ".join(parts) + ".",
         "",
     ]

@@ -24,7 +24,7 @@ Round-robin is not enough when the machine's speed moves (a shared host): the se
 steps, and a bracket one workload found while the machine was fast is divided by one another found while it was
 slow (docs/results/capacity-stability-retry.md: four runs within 2.2 points, the fifth 10.9 off). `paired_check`
 then measures every bracket again in one tight round, back to back, and reopens the searches whose bracket does
-not hold on the machine the others' do.
+not hold on the machine as it is then.
 """
 
 from __future__ import annotations
@@ -125,9 +125,8 @@ class RateSearch:
         self.start = min(max(start, min_rate), max_rate)
         self.min_rate, self.max_rate = min_rate, max_rate
         self.growth, self.rel_tol, self.max_steps = growth, rel_tol, max_steps
-        self.step_factor = (
-            growth  # sqrt(growth) once a paired check reopened it: the answer moved, but not far
-        )
+        # the step before a bracket is found: sqrt(growth) once a paired check reopened it (it moved, but not far)
+        self.step_factor = growth
         self.lo: Step | None = None  # highest pass
         self.hi: Step | None = None  # lowest fail above it (fails a later pass set aside do not count)
         self.steps: list[Step] = []
@@ -206,16 +205,16 @@ class RateSearch:
             self.hi = step
 
     def reopen_below(self, fail: Step, extra_steps: int) -> None:
-        """The highest pass failed again, twice, in a paired check where another workload's held: it was a pass
-        the machine was faster for. Set it aside (with every pass at or above the failing rate) and search below."""
+        """The highest pass failed twice in a row in a paired check: it was a pass the machine was faster for. Every
+        pass is set aside, and the search steps down from the failing rate."""
         self.steps.append(fail)  # measured twice at that rate already: no retry of its own
         # the passes below were measured on that faster machine too: none is trusted as the new bracket's floor
         self.lo, self.hi = None, fail
         self._reopen(extra_steps)
 
     def reopen_above(self, passed: Step, extra_steps: int) -> None:
-        """The lowest fail passed, twice, in a paired check where another workload's failed: it was the
-        machine's. `record` sets it (and every fail at or below it) aside; the search goes on upwards."""
+        """The lowest fail passed twice in a row in a paired check: the fail was the machine's. `record` sets it
+        (and every fail at or below it) aside; the search goes on upwards."""
         self.record(passed)
         self._reopen(extra_steps)
 
@@ -346,11 +345,13 @@ def paired_check(
     A round measures each converged workload at its highest pass (lo), one after another, then each at its
     lowest fail (hi): a few steps back to back, so every bracket is judged at about the same machine speed.
     - Every lo passes and every hi fails: consistent; the results stand.
-    - Some lo fail where others pass: those passes were measured on a faster machine than the others'. Each is
-      measured once more at once (a single spurious fail must not move a result); failing again, its search
-      reopens below it. Likewise a hi that passes where others fail, passing again, reopens its search above.
-    - Every lo fails, or every hi passes: the machine changed speed for all of them alike, which leaves their
-      ratio (the saving) as it was; the results stand.
+    - A lo that fails: that pass was measured on a faster machine than the one now. It is measured once more at
+      once (a single spurious fail must not move a result); failing again, its search reopens below it, on the
+      machine as it is now. Likewise a hi that passes, passing again, reopens its search above. Where every
+      workload's lo failed, every search reopens: the machine slowed for all of them, but nothing says that
+      their brackets were found at one speed, and a search run again on the same machine is.
+    - A workload whose lo failed and whose hi passed in the same round is noise; it is left alone.
+    - With no budget left for a reopened search to converge (it could end with no passing rate), none reopens.
     Reopened searches run on (`alternate`) until they converge, then the next round checks again; at most
     `rounds` rounds. The steps are recorded with the searches (and passed to `on_step`) like any other."""
     log: list[dict] = []
