@@ -6,8 +6,9 @@ against the number of tasks, measured on synthetic repositories (export/syntheti
     mtserve bench --no-main --sweep 2,4,8 --quick   # a small sweep with short searches
 
 Every sweep point is a fresh synthetic repository served by its own local Triton, searched like the
-main run (both workloads alternating), and reported in reports/sweep/<point>/ with the same files
-as the main run; reports/cost_vs_tasks.json / .png gather the points (merged with earlier runs:
+main run (both workloads alternating; the sweep's own defaults, SWEEP_DEFAULTS, under every search flag given,
+its SLO and time from --sweep-slo-ms and --sweep-max-time), and reported in reports/sweep/<point>/ with the
+same files as the main run; reports/cost_vs_tasks.json / .png gather the points (merged with earlier runs:
 a point is keyed by backbone shape and N). The memory every point needs is checked before
 anything starts; a point that would not fit stops the bench with a clear error (or, with
 --skip-unfit, is left out and listed).
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 from mtserve.core.errors import UserError
-from mtserve.core.options import add_dataclass_arguments
+from mtserve.core.options import add_dataclass_arguments, given
 from mtserve.core.registry import atomic_write
 from mtserve.core.registry import load as load_registry
 from mtserve.export.model_config import ServingOptions
@@ -210,6 +211,11 @@ def sweep_config(args, main: CapacitySearchConfig) -> CapacitySearchConfig:
     if args.sweep_max_time:
         base["max_time_s"] = args.sweep_max_time
     base["min_rps"], base["max_requests"] = main.min_rps, main.max_requests
+    # every other search flag given applies to the sweep too, over its defaults (it once ignored them all, and
+    # `--max-steps 12` left a 21-task point at the default 8); the SLO and the time have sweep flags of their own
+    for name, value in given(CapacitySearchConfig, args).items():
+        if name not in ("slo_p99_ms", "max_time_s"):
+            base[name] = value
     return CapacitySearchConfig(**base)
 
 

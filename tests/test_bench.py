@@ -13,6 +13,7 @@ from mtserve import bench
 from mtserve.core.errors import UserError
 from mtserve.export import synthetic
 from mtserve.export.model_config import DEFAULT_INSTANCES, ServingOptions, read_config
+from mtserve.loadtest.capacity_config import CapacitySearchConfig
 from mtserve.serving import memory
 
 TINY = synthetic.Shape("tiny", 3, 32, 4, 37, 2, (1,))
@@ -89,3 +90,22 @@ def test_bench_sweep_builds_and_records_the_serving_options(tmp_path, monkeypatc
     synthetic.synthetic_repo(cache, 2, TINY, serving=ServingOptions(instances=ONE_EACH), log=log.append)
     assert "reusing" not in log[-1]
     assert read_config(repo / "trunk_0_2").max_batch_size == ServingOptions().max_batch
+
+
+def test_the_search_flags_given_reach_the_sweep_over_its_defaults():
+    """`--max-steps 12 --paired-rounds 0` once searched a sweep point with the sweep's 8 steps and 2 rounds."""
+    main = CapacitySearchConfig()
+    plain = bench.sweep_config(_args([]), main)
+    assert (plain.max_steps, plain.rel_tol, plain.paired_rounds) == (
+        bench.SWEEP_DEFAULTS["max_steps"],
+        bench.SWEEP_DEFAULTS["rel_tol"],
+        2,
+    )
+    args = _args(["--max-steps", "12", "--paired-rounds", "0", "--rel-tol", "0.05", "--slo-ms", "300"])
+    cfg = bench.sweep_config(args, main)
+    assert (cfg.max_steps, cfg.paired_rounds, cfg.rel_tol) == (12, 0, 0.05)
+    # the SLO and the time keep their sweep flags: auto SLO unless --sweep-slo-ms, --sweep-max-time
+    assert cfg.slo_auto_factor == bench.SWEEP_DEFAULTS["slo_auto_factor"]
+    assert cfg.max_time_s == bench.SWEEP_DEFAULTS["max_time_s"]
+    timed = bench.sweep_config(_args(["--sweep-max-time", "1500", "--max-time", "10"]), main)
+    assert timed.max_time_s == 1500
