@@ -556,6 +556,16 @@ class TritonServer:
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
+    def _metrics_listening(self) -> bool:
+        """Triton opens its metrics port last, about 40 ms after the HTTP one here ("Started Metrics Service" in its
+        log): ready over HTTP, a scrape right after could be refused (it was once, in a fresh-clone test run on a
+        busy machine). Started means every endpoint listens."""
+        try:
+            with socket.create_connection((self.host, self.metrics_port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
     def start(self, timeout: float = 180.0, *, abort: Callable[[], bool] | None = None) -> TritonServer:
         """Spawn Triton and wait until it is ready. On exit or timeout: RuntimeError with the log tail.
         `abort` (polled) lets a caller give up early, e.g. on a signal; Triton is then stopped and
@@ -579,7 +589,7 @@ class TritonServer:
                 _RUNNING.add(self)
                 deadline = time.monotonic() + timeout
                 while True:
-                    if self.ready():
+                    if self.ready() and self._metrics_listening():
                         self.startup_seconds = time.monotonic() - t0
                         return self
                     code = self._proc.poll()

@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,25 @@ def test_python_model_and_ensemble_answer_over_grpc(server, client):
     # The stub saw the launcher's environment: one math thread per model process.
     assert result.as_numpy("THREADS").ravel().tolist() == [int(launcher.server_env()["OMP_NUM_THREADS"])] * 3
     np.testing.assert_array_equal(client.infer("add_two", [_input(x)]).as_numpy("OUTPUT0"), x + 2)
+
+
+@pytest.mark.triton
+def test_start_returns_once_the_metrics_port_listens_too(repo, monkeypatch):
+    """Triton opens its metrics port about 40 ms after the HTTP one: start() waits for it as well (here the
+    first five looks say "not yet"), and a scrape right after start() is answered."""
+    looks: list[bool] = []
+    real = launcher.TritonServer._metrics_listening
+
+    def late(self):
+        looks.append(len(looks) >= 5 and real(self))
+        return looks[-1]
+
+    monkeypatch.setattr(launcher.TritonServer, "_metrics_listening", late)
+    with launcher.TritonServer(repo, model_control="explicit", load_models=["add_one"]) as s:
+        assert len(looks) >= 6 and looks[-1] and not any(looks[:5])
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://{s.metrics_url}/metrics", timeout=10) as r:
+            assert r.status == 200
 
 
 @pytest.mark.triton
