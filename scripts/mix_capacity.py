@@ -203,7 +203,9 @@ def main() -> int:
         ]
         out.with_suffix(".md").write_text("\n".join(header) + "\n" + md)
         shutil.copy(report / "mix.png", out.with_suffix(".png"))
-        shutil.copy(report / "capacity_steps.json", out.with_name(out.name + "-steps.json"))
+        # the Locust report paths inside name the temporary folder: REPORT, as in the .md
+        steps = (report / "capacity_steps.json").read_text().replace(str(report), "REPORT")
+        out.with_name(out.name + "-steps.json").write_text(steps)
         shutil.copy(report / "latency_vs_rate.png", out.with_name(out.name + "-latency.png"))
     print(f"mix: wrote {out}.json / .md / .png; load {before} -> {after}", flush=True)
     return 0
