@@ -154,8 +154,10 @@ def main() -> int:
     p.add_argument("repo")
     p.add_argument("out", help="OUT: writes OUT.json, OUT.md, OUT.png")
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("extra", nargs="*", help="more mtserve loadtest arguments (after --)")
-    args = p.parse_args()
+    p.epilog = "More `mtserve loadtest` arguments go after `--`, e.g. `-- --duration 3 --max-time 360`."
+    args, extra = p.parse_known_args()
+    # a positional nargs="*" after `--` is refused once repo and out are taken: pass the rest on as given
+    args.extra = extra[1:] if extra[:1] == ["--"] else extra
     out = Path(args.out)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     runs = []
