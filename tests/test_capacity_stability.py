@@ -9,6 +9,7 @@ import pytest
 
 from mtserve.loadtest import stability
 from mtserve.loadtest.capacity import SHORT, CapacitySearchConfig, reduction_interval
+from mtserve.loadtest.protocol import summarize
 from mtserve.loadtest.rate_search import Budget, RateSearch, Step, alternate, judge, paired_check
 from mtserve.loadtest.sizing import UTILISATION, replicas, sizing
 
@@ -124,6 +125,21 @@ def test_max_rate_interval_runs_from_the_slowest_window_to_the_lowest_failing_ra
     s = RateSearch(100, 1, 1000)
     s.record(step(100, True, [w(99, 80), w(100, 90), w(103, 85)]))
     assert s.result()["max_rps_interval"] == [99, 103]
+
+
+def test_p99_interval_holds_the_pooled_p99_the_windows_interpolate_below():
+    # a window of nine 1 ms utterances and one of 100 ms interpolates its p99 to 91.09 ms; three such windows
+    # pooled have 100 ms there: the interval must still hold the step's p99 (CI once saw 27.59 against 27.48)
+    window_ms = sorted([1.0] * 9 + [100.0])
+    windows = [summarize(window_ms) | {"achieved_rps": 10.0} for _ in range(3)]
+    pooled = summarize(sorted(window_ms * 3))
+    assert windows[0]["p99_ms"] == pytest.approx(91.09) and pooled["p99_ms"] == 100.0
+    st = step(10, True, windows)
+    st.p99_ms = pooled["p99_ms"]
+    s = RateSearch(10, 1, 1000)
+    s.record(st)
+    lo, hi = s.result()["p99_ms_interval"]
+    assert lo == pytest.approx(91.09) and hi == 100.0
 
 
 def test_saving_interval_combines_the_two_capacities():
