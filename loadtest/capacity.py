@@ -541,7 +541,7 @@ def short_capacity(
     mix: Mix | None = None,
     **overrides,
 ) -> dict:
-    """The short search `make demo` runs: at most `max_time_s` of searching (300 s, steps that need more windows
+    """The short search `make demo` runs: at most `max_time_s` of searching (450 s, steps that need more windows
     than 3 run over it by those), on top of the server's start when `repo_or_url` is a repository folder
     (anything else is a running endpoint's gRPC address; give `registry_path` then, for the ideal).
     Extra keyword arguments override CapacitySearchConfig fields. Returns run_capacity's result:

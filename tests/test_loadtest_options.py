@@ -72,7 +72,7 @@ def test_a_config_file_takes_search_workload_and_connection_settings_and_flags_w
     cfg = tmp_path / "loadtest.yaml"
     cfg.write_text(
         "short: true\n"  # the preset, under ...
-        "duration: 3\n"  # ... a search setting of the file (flag name) ...
+        "duration: 2.5\n"  # ... a search setting of the file (flag name) ...
         "max_users: 40\n"  # ... and one under its field's name
         f"utterances: [corpus, {lines}]\n"
         "mix: [3, 1]\n"
@@ -99,7 +99,7 @@ def test_a_config_file_takes_search_workload_and_connection_settings_and_flags_w
         ]
     )
     search = capacity_cli.search_config(ns)
-    assert search.min_duration_s == 3.0 and search.max_users == 40  # the file over the preset
+    assert search.min_duration_s == 2.5 and search.max_users == 40  # the file over the preset
     assert search.max_time_s == 60.0  # the flag over the preset
     assert search.max_duration_s == SHORT["max_duration_s"] and search.start_factor == SHORT["start_factor"]
     assert search.slo_p99_ms == CapacitySearchConfig().slo_p99_ms  # neither: the default
