@@ -274,6 +274,32 @@ def test_paired_check_reopens_the_bracket_a_faster_machine_found():
     assert clock[0] > before and clock[0] == kept  # every step measured is kept with its search
 
 
+def test_a_reopened_search_steps_by_twice_its_tolerance_then_gallops():
+    """The machine slowed by 13%: the reopened search steps down from the failing 109/s by 1.05^2, then by the
+    square of that, and brackets the new edge in a few steps instead of bisecting up from 109/sqrt(2)."""
+    s = RateSearch(100, 1, 5000, growth=2.0, rel_tol=0.05, max_steps=12, confirm=True)
+    for rate, ok in [(100, True), (200, False), (200, False), (141, False), (141, False), (119, False)]:
+        s.record(step(rate, ok, [w(rate, 50)]))
+    for rate, ok in [(119, False), (109, True), (114, False), (114, False)]:
+        s.record(step(rate, ok, [w(rate, 50)]))
+    assert s.done and s.outcome == "converged" and s.lo.offered_rps == 109
+    s.reopen_below(step(109, False, [w(109, 250)]), extra_steps=6)
+    before = len(s.steps)
+    alternate({"w": s}, lambda _w, r: step(r, r <= 95, [w(r, 50)]), free_cost, Budget())
+    rates = [st.offered_rps for st in s.steps[before:]]
+    assert rates[:2] == [pytest.approx(109 / 1.05**2)] * 2  # a fail, and its retry
+    assert rates[2] == pytest.approx(rates[0] / 1.05**4)  # confirmed: the step squared
+    assert s.outcome == "converged" and 0.95 * 95 <= s.result()["max_rps"] <= 95 and len(rates) <= 6
+    # stepping up from the only fail, which passed twice: 1.05^2, then its square
+    s = RateSearch(100, 1, 5000, growth=2.0, rel_tol=0.05, max_steps=12, confirm=True)
+    for rate, ok in [(100, True), (200, False), (200, False)]:
+        s.record(step(rate, ok, [w(rate, 50)]))
+    s.reopen_above(step(200, True, [w(200, 50)]), extra_steps=6)
+    assert s.hi is None and s.next_rate() == pytest.approx(200 * 1.05**2)
+    s.record(step(s.next_rate(), True, [w(220, 50)]))
+    assert s.next_rate() == pytest.approx(200 * 1.05**6)
+
+
 def test_paired_check_on_a_steady_machine_is_one_round_that_changes_nothing():
     measure, clock = machine()
     s = searches()
