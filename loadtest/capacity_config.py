@@ -130,14 +130,15 @@ class CapacitySearchConfig(Options):
         return float(min(self.warmup_s + 5.0, max(self.warmup_s, interval + 0.5)))
 
 
-# The short search (make demo, --short): windows of 2-4 s (3 agreeing ones pooled per step: 300+ utterances at
+# The short search (make demo, --short): windows of 3-4 s (3 agreeing ones pooled per step: 450+ utterances at
 # 50/s), at most 5 windows a step, bisecting to 5%, at most 12 steps per workload (room for each fail's retry),
-# 300 s in all (the searches took 82-153 s in docs/results/capacity-stability-retry.md; the paired check adds a
-# round of 4 steps, and a reopened search up to 6 more). It starts at twice the unloaded rate (the
-# batching server's capacity is several times it), not half, to spend no steps at rates far below capacity.
+# 450 s in all (each run took 240-445 s, its server start included, in docs/results/capacity-stability-short.md;
+# the paired check adds a round of 4 steps, and a reopened search up to 6 more). It starts at twice the unloaded
+# rate (the batching server's capacity is several times it), not half, to spend no steps at rates far below
+# capacity.
 SHORT = {
-    # 3 s windows, not 2: on 2-4 s windows the knee moved 5-10% from run to run
-    # (docs/results/capacity-stability-paired.md against -windows3.md)
+    # 3 s windows, not 2: with 2 s ones the farthest of five runs was 4.3 points off their median, with 3 s
+    # 2.5 to 3.7 (docs/results/capacity-stability-paired.md against -windows3.md, -short.md, -gallop.md)
     "min_duration_s": 3.0,
     "max_duration_s": 4.0,
     "min_samples": 100,
