@@ -7,11 +7,16 @@ Each run is the plain command line (its own Triton, started and stopped), its re
 maximum rates and saving with their intervals, the load averages, the spread against the median and the fraction
 of the ideal, and per run the searches' outcomes, the paired check's verdicts and every step in short), OUT.md,
 and OUT.png (each run's saving with its interval, the median band +-3 points, 0.95 x the ideal).
+
+With --one-server, one Triton is started for all the runs and each run calls it (`--url`): set beside a set
+without it, this tells what a server's start changes (its processes, their placement) from what time on the
+shared machine changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import statistics
@@ -28,8 +33,9 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def one_run(repo: str, out: Path, extra: list[str]) -> dict:
-    cmd = [str(ROOT / ".venv/bin/mtserve"), "loadtest", "--repo", repo, "--short", "--out", str(out), *extra]
+def one_run(repo: str, out: Path, extra: list[str], url: str | None = None) -> dict:
+    target = ["--url", url, "--registry", str(Path(repo) / "registry.json")] if url else ["--repo", repo]
+    cmd = [str(ROOT / ".venv/bin/mtserve"), "loadtest", *target, "--short", "--out", str(out), *extra]
     before = loadavg()
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -93,7 +99,8 @@ def markdown(doc: dict) -> str:
         "# Capacity search stability: consecutive `--short` runs",
         "",
         f"Command, each run: `{doc['command']}` ({doc['runs_n']} runs one after another, {doc['date']}, "
-        f"commit {doc['commit']}). Machine: {doc['machine']}.",
+        f"commit {doc['commit']}). Machine: {doc['machine']}."
+        + (" One Triton, started once, served every run." if doc.get("one_server") else ""),
         "",
         "| run | load avg before (1/5/15 min) | after | multitask/s | interval | per-task/s | interval | saving "
         "| interval | of ideal | steps (unstable) | windows | s |",
@@ -154,6 +161,9 @@ def main() -> int:
     p.add_argument("repo")
     p.add_argument("out", help="OUT: writes OUT.json, OUT.md, OUT.png")
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument(
+        "--one-server", action="store_true", help="start one Triton for every run (runs call it by --url)"
+    )
     p.epilog = "More `mtserve loadtest` arguments go after `--`, e.g. `-- --duration 3 --max-time 360`."
     args, extra = p.parse_known_args()
     # a positional nargs="*" after `--` is refused once repo and out are taken: pass the rest on as given
@@ -161,9 +171,17 @@ def main() -> int:
     out = Path(args.out)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     runs = []
-    with tempfile.TemporaryDirectory(prefix="capacity-stability-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="capacity-stability-") as tmp, contextlib.ExitStack() as stack:
+        url = None
+        if args.one_server:
+            from mtserve.serving.triton import TritonServer
+
+            server = TritonServer(Path(args.repo))
+            server.start(timeout=300)
+            stack.callback(server.stop)
+            url = server.grpc_url
         for i in range(args.runs):
-            r = one_run(args.repo, Path(tmp) / f"run{i + 1}", args.extra)
+            r = one_run(args.repo, Path(tmp) / f"run{i + 1}", args.extra, url)
             runs.append(r)
             print(
                 f"run {i + 1}/{args.runs}: multitask {r['multitask_rps']:.1f}/s, per-task {r['per_task_rps']:.1f}/s, "
@@ -173,7 +191,16 @@ def main() -> int:
             )
     doc = {
         "what": f"{args.runs} consecutive `mtserve loadtest --short` runs on one repository",
-        "command": shlex.join(["mtserve", "loadtest", "--repo", args.repo, "--short", *args.extra]),
+        "command": shlex.join(
+            ["mtserve", "loadtest"]
+            + (
+                ["--url", "URL", "--registry", f"{args.repo}/registry.json"]
+                if args.one_server
+                else ["--repo", args.repo]
+            )
+            + ["--short", *args.extra]
+        ),
+        "one_server": args.one_server,
         "script": shlex.join(["python", "scripts/capacity_stability.py", *sys.argv[1:]]),
         "commit": commit.stdout.strip(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
