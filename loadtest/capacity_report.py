@@ -96,7 +96,9 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "",
         "Interval of a maximum rate: from the slowest window of the highest passing step to the lowest rate "
         "that failed above it (where the capacity lies, as measured); p99 over its windows: their lowest and "
-        "highest p99.",
+        "highest p99. These intervals are this run's alone: on a shared 2-core machine the saving moved by more "
+        "than them from one run to the next (docs/loadtest.md, 'How stable it is here'); to plan on a figure, "
+        "take the median of several runs.",
         "",
         *paired_markdown(d.get("paired_check")),
         f"**Cost reduction (measured)**: {_fmt(c['cost_reduction'], '.1%')} "
