@@ -9,8 +9,8 @@ of the ideal, and per run the searches' outcomes, the paired check's verdicts an
 and OUT.png (each run's saving with its interval, the median band +-3 points, 0.95 x the ideal).
 
 With --one-server, one Triton is started for all the runs and each run calls it (`--url`): set beside a set
-without it, this tells what a server's start changes (its processes, their placement) from what time on the
-shared machine changes.
+without it, it asks whether a server's start moves the saving, apart from time on the shared machine
+(scripts/start_to_start.py asks the same of throughput alone).
 """
 
 from __future__ import annotations
