@@ -176,10 +176,7 @@ def main() -> int:
         if args.one_server:
             from mtserve.serving.triton import TritonServer
 
-            server = TritonServer(Path(args.repo))
-            server.start(timeout=300)
-            stack.callback(server.stop)
-            url = server.grpc_url
+            url = stack.enter_context(TritonServer(Path(args.repo)).start(timeout=300)).grpc_url
         for i in range(args.runs):
             r = one_run(args.repo, Path(tmp) / f"run{i + 1}", args.extra, url)
             runs.append(r)

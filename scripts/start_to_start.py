@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def summarize_start(i: int, raw: dict, source: Path) -> dict:
     ratio = statistics.mean(mt) / statistics.mean(pt)
     return {
         "start": i,
+        # what cpu_per_utterance.py ran with, from its own file (with --from, not this script's flags)
+        "settings": {"concurrency": raw["concurrency"], "window_s": raw["seconds"], "rounds": len(mt)},
         "loadavg_at_end": [float(x) for x in raw["loadavg"]],
         "multitask_utt_per_s": mt,
         "per_task_utt_per_s": pt,
@@ -150,15 +153,16 @@ def main() -> int:
         if not files:
             raise SystemExit(f"no run*.json in {raw_dir}")
         starts = [summarize_start(i, json.loads(f.read_text()), f) for i, f in enumerate(files, 1)]
-    settings = {"concurrency": args.concurrency, "window_s": args.seconds, "rounds": args.rounds}
+    settings = starts[0]["settings"]
+    for f, st in zip(files, starts, strict=True):
+        if st["settings"] != settings:  # one summary across starts needs one way of measuring them
+            raise SystemExit(f"{f}: measured with {st['settings']}, {files[0].name} with {settings}")
     doc = {
         "what": "closed-loop throughput of both workloads over several Triton starts, one after another",
-        "script": " ".join(
-            ["python", "scripts/start_to_start.py", args.repo, args.out, f"--starts {len(starts)}"]
-        ),
+        "script": shlex.join(["python", "scripts/start_to_start.py", *sys.argv[1:]]),
         "each_start": (
-            f"python scripts/cpu_per_utterance.py {args.repo} runI.json {args.concurrency} {args.seconds:g} "
-            f"{args.rounds}"
+            f"python scripts/cpu_per_utterance.py {args.repo} runI.json {settings['concurrency']} "
+            f"{settings['window_s']:g} {settings['rounds']}"
         ),
         "commit": commit.stdout.strip(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -17,7 +17,7 @@ def _raw(mt: list[float], pt: list[float]) -> dict:
         windows.append({"workload": "multitask", "utterances_per_s": a})
         windows.append({"workload": "per-task", "utterances_per_s": b})
     windows += [{"workload": "multitask", "utterances_per_s": a} for a in mt[len(pt) :]]
-    return {"loadavg": ["1.0", "2.0", "3.0"], "windows": windows}
+    return {"concurrency": 8, "seconds": 10.0, "loadavg": ["1.0", "2.0", "3.0"], "windows": windows}
 
 
 def _run(tmp_path: Path, starts: list[tuple[list[float], list[float]]]) -> subprocess.CompletedProcess:
