@@ -158,6 +158,7 @@ def measure_capacity(
     master_bind: str | None = None,
     locust_dir: str | Path | None = None,
     mix: Mix | None = None,
+    load_generator_cpus: frozenset[int] | None = None,
 ) -> dict:
     """Run the whole search against running deployments. Returns {"capacity": <capacity.json>, "details"}.
 
@@ -166,7 +167,8 @@ def measure_capacity(
 
     `targets` says where each deployment is (endpoints, authority, TLS); without it, `url` and
     `per_task_url`. `workers` > 1 runs the users in that many local Locust worker processes,
-    `expect_workers` > 0 waits for that many started elsewhere (connecting to `master_bind`)."""
+    `expect_workers` > 0 waits for that many started elsewhere (connecting to `master_bind`).
+    `load_generator_cpus`: the CPUs Locust's processes may run on (None: every CPU)."""
     t_start = time.monotonic()
     if targets is None:
         targets = protocol.Targets(protocol.normalize_url(url), per_task_url=per_task_url or None)
@@ -191,7 +193,7 @@ def measure_capacity(
         raise UserError("--workers must be >= 1 and --expect-workers >= 0")
     if workers > (os.cpu_count() or 1):
         log(f"loadtest: {workers} worker processes on {os.cpu_count()} CPUs: they will compete for them")
-    with LocustWorker() as worker:
+    with LocustWorker(load_generator_cpus) as worker:
         setup = worker.call(
             {
                 "op": "setup",
@@ -413,9 +415,26 @@ def reduction_interval(multitask: list[float], per_task: list[float]) -> list[fl
     return [1.0 - per_task[1] / multitask[0], 1.0 - per_task[0] / multitask[1]]
 
 
+def placement(load_generator_cpus: int) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """(a local server's CPUs, the load generator's): the last `load_generator_cpus` of the CPUs this process may
+    use go to Locust, the others to Triton. (None, None), every CPU shared, for 0 or when fewer would be left to
+    the server than one CPU."""
+    usable = sorted(os.sched_getaffinity(0))
+    if load_generator_cpus <= 0 or load_generator_cpus >= len(usable):
+        return None, None
+    return frozenset(usable[:-load_generator_cpus]), frozenset(usable[-load_generator_cpus:])
+
+
 @contextlib.contextmanager
-def serving(repo: str | Path | None, url: str | None, ready_timeout: float = 300.0, log=print):
-    """Yields the gRPC address: `url` as given, or a local Triton started on `repo` (stopped afterwards)."""
+def serving(
+    repo: str | Path | None,
+    url: str | None,
+    ready_timeout: float = 300.0,
+    log=print,
+    cpus: frozenset[int] | None = None,
+):
+    """Yields the gRPC address: `url` as given, or a local Triton started on `repo` (stopped afterwards), on `cpus`
+    when given."""
     if (repo is None) == (url is None):
         raise UserError("give exactly one of --repo (start a local Triton) and --url (a running endpoint)")
     if url is not None:
@@ -428,8 +447,9 @@ def serving(repo: str | Path | None, url: str | None, ready_timeout: float = 300
     if not repo.is_dir():
         raise UserError(f"model repository not found: {repo}")
     check_fits(estimate_repository(repo), f"serving {repo}")
-    server = TritonServer(repo)
-    log(f"loadtest: starting Triton on {repo} ...")
+    server = TritonServer(repo, cpus=cpus)
+    on = f" on CPUs {','.join(map(str, sorted(cpus)))}" if cpus else ""
+    log(f"loadtest: starting Triton on {repo}{on} ...")
     try:
         server.start(timeout=ready_timeout)
     except RuntimeError as e:
@@ -464,8 +484,12 @@ def run_capacity(
     master_bind: str | None = None,
     cross_check: bool = False,
     mix: Mix | None = None,
+    load_generator_cpus: int = 0,
 ) -> dict:
     """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
+
+    `load_generator_cpus` (with `repo`): that many CPUs are kept for Locust alone, the local Triton gets the others
+    (`placement`); 0 lets them share every CPU.
 
     `mix`: a traffic mix (loadtest/mix.py) instead of every task per utterance.
 
@@ -487,7 +511,10 @@ def run_capacity(
         from mtserve.loadtest.crosscheck import find_perf_analyzer
 
         find_perf_analyzer()  # before the search: a missing tool is an error now, not after minutes
-    with serving(repo, url, ready_timeout, log) as grpc_url:
+    server_cpus, generator_cpus = placement(load_generator_cpus) if repo is not None else (None, None)
+    if repo is not None and load_generator_cpus > 0 and server_cpus is None:
+        log(f"loadtest: {len(os.sched_getaffinity(0))} CPU(s): Triton and Locust share them")
+    with serving(repo, url, ready_timeout, log, cpus=server_cpus) as grpc_url:
         targets = protocol.Targets(grpc_url, authority, per_task_url or None, per_task_authority, tls)
         result = measure_capacity(
             grpc_url,
@@ -503,6 +530,7 @@ def run_capacity(
             master_bind=master_bind,
             locust_dir=None if out_dir is None else Path(out_dir) / "locust",
             mix=mix,
+            load_generator_cpus=generator_cpus,
         )
         if cross_check:
             from mtserve.loadtest.crosscheck import cross_check as perf_analyzer_check
@@ -517,6 +545,10 @@ def run_capacity(
             )
     if repo is not None:
         result["details"]["repo"] = str(repo)
+    result["details"]["cpus"] = {
+        "triton": sorted(server_cpus) if server_cpus else None,
+        "load_generator": sorted(generator_cpus) if generator_cpus else None,
+    }
     result["capacity"]["sizing"] = sizing(result["capacity"], target_rps, utilisation)
     if out_dir is not None:
         from mtserve.loadtest.capacity_report import write_capacity_reports

@@ -58,6 +58,11 @@ class LoadtestOptions(Options):
     ready_timeout: float = option(
         300.0, "seconds to wait for a local Triton", check=POSITIVE, show="{:g}".format
     )
+    load_generator_cpus: int = option(
+        0,
+        "with --repo: CPUs kept for Locust alone, the local Triton runs on the others (0: they share every CPU)",
+        check=NON_NEGATIVE,
+    )
     workers: int = option(
         1,
         "Locust processes generating the load: 1 runs the users in the measuring process, "
@@ -157,7 +162,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(where, TargetOptions, only=("per_task_url",))
     add_dataclass_arguments(where, ConnectionOptions)
     add_dataclass_arguments(where, TargetOptions, only=("per_task_authority", "tasks"))
-    add_dataclass_arguments(where, LoadtestOptions, only=("registry", "ready_timeout"))
+    add_dataclass_arguments(where, LoadtestOptions, only=("registry", "ready_timeout", "load_generator_cpus"))
     gen = p.add_argument_group("load generators")
     add_dataclass_arguments(gen, LoadtestOptions, only=("workers", "expect_workers", "master_bind"))
     add_dataclass_arguments(
@@ -199,6 +204,7 @@ def run(args) -> int:
         master_bind=opts.master_bind or None,
         cross_check=opts.cross_check,
         mix=mixes.read(utterances.mix) if is_mix_file(utterances.mix) else None,
+        load_generator_cpus=opts.load_generator_cpus,
     )
     c = result["capacity"]
     print(json.dumps(c, indent=2))

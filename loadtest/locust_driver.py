@@ -19,7 +19,8 @@ from mtserve.core.errors import UserError
 class LocustWorker:
     """A `python -m mtserve.loadtest.locust_process` child; `call` sends one JSON request and waits (bounded) for its reply."""
 
-    def __init__(self):
+    def __init__(self, cpus: frozenset[int] | None = None):
+        """`cpus`: the CPUs the child (and the Locust worker processes it starts) may run on; None: every CPU."""
         fd, name = tempfile.mkstemp(prefix="mtserve-locust-", suffix=".log")
         self.log_path = Path(name)
         env = dict(os.environ)
@@ -31,6 +32,7 @@ class LocustWorker:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=env,
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         self._buf = b""
         self.keep_log = False

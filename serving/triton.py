@@ -264,6 +264,18 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: Triton stops if the process that started it dies
 
 
+def _child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+    """What the child runs between fork and exec: PDEATHSIG, and its CPUs when given (inherited by the python
+    backend's stub processes Triton starts, so the whole server stays on them)."""
+
+    def setup() -> None:
+        _set_pdeathsig()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
 # --------------------------------------------------------------------------------------------------
 # Before and after a start: what Triton would not say clearly
 # --------------------------------------------------------------------------------------------------
@@ -337,6 +349,7 @@ class TritonServer:
     `address` is where Triton listens: 127.0.0.1 by default here, None for Triton's own default
     (all interfaces), which `mtserve serve` uses. `log_file`: None writes Triton's output to a
     temporary file (removed after a clean stop), "-" lets it go to this process's stdout/stderr.
+    `cpus`: the CPUs the server (and every python-backend process it starts) may run on.
     """
 
     def __init__(
@@ -357,6 +370,7 @@ class TritonServer:
         shm_growth_bytes: int = SHM_GROWTH_BYTES,
         repository_poll_secs: int | None = None,
         cache_config: str | None = None,
+        cpus: Sequence[int] | None = None,
     ):
         if model_control not in MODEL_CONTROL_MODES:
             raise ValueError(f"model_control must be one of {MODEL_CONTROL_MODES}, got {model_control!r}")
@@ -377,6 +391,9 @@ class TritonServer:
         # Triton's response cache, e.g. "local,size=268435456": used by the models whose config enables it
         # (`mtserve export --response-cache` enables it on the ensembles)
         self.cache_config = check_cache_config(cache_config) if cache_config else None
+        # the CPUs the server and its python-backend processes may run on (None: every CPU this process may use);
+        # `mtserve loadtest --repo` keeps its load generator off them
+        self.cpus = frozenset(cpus) if cpus else None
         self._auto_ports = {
             "grpc": grpc_port is None,
             "http": http_port is None,
@@ -517,7 +534,7 @@ class TritonServer:
                 env=server_env(self.env),
                 cwd=str(self.repo),
                 start_new_session=True,  # terminal Ctrl-C reaches us only; we stop Triton ourselves
-                preexec_fn=_set_pdeathsig,
+                preexec_fn=_child_setup(self.cpus),
             )
         finally:
             if out not in (None, subprocess.PIPE):

@@ -21,6 +21,7 @@ from mtserve.loadtest import protocol
 from mtserve.loadtest.capacity import (
     SHORT,
     CapacitySearchConfig,
+    placement,
     preflight,
     run_capacity,
     short_capacity,
@@ -406,6 +407,45 @@ def test_worker_measures_both_workloads_at_a_paced_rate(triton):
             assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
             assert set(r["models"]) == set(plan.models(workload))
             assert all(m["count"] == r["count"] and m["errors"] == 0 for m in r["models"].values())
+
+
+def test_placement_keeps_the_last_cpus_for_the_load_generator(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert placement(1) == ({0, 1, 2}, {3})
+    assert placement(2) == ({0, 1}, {2, 3})
+    assert placement(0) == (None, None)  # share every CPU
+    assert placement(4) == (None, None)  # nothing left for the server: share
+
+
+def _process_tree(pid: int) -> list[int]:
+    """pid and every process below it (from /proc's parent links)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += parents.get(p, [])
+    return tree
+
+
+@pytest.mark.triton
+def test_a_local_server_and_its_load_generator_run_on_the_cpus_they_are_given(tiny_repo):
+    from mtserve.serving.triton import TritonServer
+
+    usable = sorted(os.sched_getaffinity(0))
+    server_cpus, generator_cpus = {usable[0]}, {usable[-1]}
+    with TritonServer(tiny_repo, cpus=server_cpus) as server:
+        tree = _process_tree(server._proc.pid)
+        assert len(tree) > 2  # tritonserver and its python-backend stubs
+        assert {p: os.sched_getaffinity(p) for p in tree} == dict.fromkeys(tree, server_cpus)
+    with LocustWorker(frozenset(generator_cpus)) as worker:
+        assert os.sched_getaffinity(worker.proc.pid) == generator_cpus
 
 
 @pytest.mark.triton
