@@ -56,6 +56,9 @@ from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving.endpoint import TLS
 
+# With --repo, Locust gets a CPU of its own: sharing the server's, its timestamps waited on the server's processes,
+# and the two workloads' capacities moved apart between runs (docs/results/capacity-stability-split.md)
+LOAD_GENERATOR_CPUS = 1
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
 WORKLOAD_KEYS = {
@@ -484,7 +487,7 @@ def run_capacity(
     master_bind: str | None = None,
     cross_check: bool = False,
     mix: Mix | None = None,
-    load_generator_cpus: int = 0,
+    load_generator_cpus: int = LOAD_GENERATOR_CPUS,
 ) -> dict:
     """Serve (or reach), search, and write the reports into `out_dir` (None: write nothing).
 

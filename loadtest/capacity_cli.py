@@ -25,7 +25,7 @@ from mtserve.core.options import (
     option,
 )
 from mtserve.loadtest import mix as mixes
-from mtserve.loadtest.capacity import run_capacity
+from mtserve.loadtest.capacity import LOAD_GENERATOR_CPUS, run_capacity
 from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig, SearchPreset
 from mtserve.loadtest.protocol import TargetOptions
 from mtserve.loadtest.sizing import UTILISATION
@@ -59,8 +59,9 @@ class LoadtestOptions(Options):
         300.0, "seconds to wait for a local Triton", check=POSITIVE, show="{:g}".format
     )
     load_generator_cpus: int = option(
-        0,
-        "with --repo: CPUs kept for Locust alone, the local Triton runs on the others (0: they share every CPU)",
+        LOAD_GENERATOR_CPUS,
+        "with --repo: CPUs kept for Locust alone, the local Triton runs on the others (0: they share every CPU; "
+        "with fewer than two CPUs they share them)",
         check=NON_NEGATIVE,
     )
     workers: int = option(

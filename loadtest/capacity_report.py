@@ -159,6 +159,8 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "and fails. A step passes when its p99 <= SLO, no call failed and the offered rate was reached. Details: "
         "`capacity_steps.json`; plot: `latency_vs_rate.png`.",
         "",
+        placement_line(d.get("cpus") or {}),
+        "",
         "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | windows | p99 per window (ms) | result |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
@@ -181,6 +183,17 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "",
     ]
     return "\n".join(lines)
+
+
+def placement_line(cpus: dict) -> str:
+    """Where the server and the load generator ran (capacity.py `placement`)."""
+    triton, locust = cpus.get("triton"), cpus.get("load_generator")
+    if triton and locust:
+        return (
+            f"Triton ran on CPU(s) {', '.join(map(str, triton))} and Locust on CPU(s) {', '.join(map(str, locust))}: "
+            "the load generator did not compete with the server for a CPU."
+        )
+    return "Triton and Locust shared every CPU (a remote server, or `--load-generator-cpus 0`)."
 
 
 def _is_ensemble(key: str) -> bool:

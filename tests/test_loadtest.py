@@ -449,6 +449,24 @@ def test_a_local_server_and_its_load_generator_run_on_the_cpus_they_are_given(ti
 
 
 @pytest.mark.triton
+def test_a_local_capacity_search_keeps_a_cpu_for_locust_and_says_so(tiny_repo, tmp_path):
+    usable = sorted(os.sched_getaffinity(0))
+    result = run_capacity(
+        repo=tiny_repo,
+        out_dir=tmp_path,
+        cfg=CapacitySearchConfig(**{**SHORT, "slo_p99_ms": 0.01}),  # no rate meets it: a short run
+        log=lambda *_: None,
+    )
+    cpus = json.loads((tmp_path / "capacity_steps.json").read_text())["cpus"]
+    md = (tmp_path / "capacity.md").read_text()
+    if len(usable) >= 2:  # the default: the last CPU for Locust, the others for Triton
+        assert cpus == {"triton": usable[:-1], "load_generator": usable[-1:]} == result["details"]["cpus"]
+        assert f"Locust on CPU(s) {usable[-1]}:" in md
+    else:
+        assert cpus == {"triton": None, "load_generator": None} and "shared every CPU" in md
+
+
+@pytest.mark.triton
 def test_missing_model_is_a_clear_error(triton, monkeypatch):
     with pytest.raises(UserError, match="unknown task"):
         preflight(triton.grpc_url, tasks=["no_such_task"])
