@@ -56,9 +56,9 @@ from mtserve.loadtest.sizing import UTILISATION, sizing
 from mtserve.loadtest.workload import Utterance, build_pool
 from mtserve.serving.endpoint import TLS
 
-# With --repo, Locust gets a CPU of its own: sharing the server's, its timestamps waited on the server's processes,
-# and the two workloads' capacities moved apart between runs (docs/results/capacity-stability-split.md)
-LOAD_GENERATOR_CPUS = 1
+# With --repo, Locust and the local Triton share every CPU unless told otherwise: on this 2-core machine a CPU of
+# Locust's own halved the server and did not steady the saving (docs/results/capacity-stability-split2.md)
+LOAD_GENERATOR_CPUS = 0
 SETTLE_S = 5.0  # at most this long before each step, waiting for the server to be idle again
 WORKERS_TIMEOUT_S = 300.0  # Locust workers (local or in a cluster) must connect within this
 WORKLOAD_KEYS = {

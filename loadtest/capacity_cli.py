@@ -60,8 +60,8 @@ class LoadtestOptions(Options):
     )
     load_generator_cpus: int = option(
         LOAD_GENERATOR_CPUS,
-        "with --repo: CPUs kept for Locust alone, the local Triton runs on the others (0: they share every CPU; "
-        "with fewer than two CPUs they share them)",
+        "with --repo: CPUs kept for Locust alone, the local Triton runs on the others (0: they share every CPU, "
+        "as they do with fewer than two CPUs; docs/loadtest.md, 'Where the load generator runs')",
         check=NON_NEGATIVE,
     )
     workers: int = option(

@@ -193,7 +193,7 @@ def placement_line(cpus: dict) -> str:
             f"Triton ran on CPU(s) {', '.join(map(str, triton))} and Locust on CPU(s) {', '.join(map(str, locust))}: "
             "the load generator did not compete with the server for a CPU."
         )
-    return "Triton and Locust shared every CPU (a remote server, or `--load-generator-cpus 0`)."
+    return "Triton and Locust shared every CPU (a remote server, or no `--load-generator-cpus`)."
 
 
 def _is_ensemble(key: str) -> bool:

@@ -456,10 +456,11 @@ def test_a_local_capacity_search_keeps_a_cpu_for_locust_and_says_so(tiny_repo, t
         out_dir=tmp_path,
         cfg=CapacitySearchConfig(**{**SHORT, "slo_p99_ms": 0.01}),  # no rate meets it: a short run
         log=lambda *_: None,
+        load_generator_cpus=1,
     )
     cpus = json.loads((tmp_path / "capacity_steps.json").read_text())["cpus"]
     md = (tmp_path / "capacity.md").read_text()
-    if len(usable) >= 2:  # the default: the last CPU for Locust, the others for Triton
+    if len(usable) >= 2:  # the last CPU for Locust, the others for Triton
         assert cpus == {"triton": usable[:-1], "load_generator": usable[-1:]} == result["details"]["cpus"]
         assert f"Locust on CPU(s) {usable[-1]}:" in md
     else:
