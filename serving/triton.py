@@ -392,7 +392,7 @@ class TritonServer:
         # (`mtserve export --response-cache` enables it on the ensembles)
         self.cache_config = check_cache_config(cache_config) if cache_config else None
         # the CPUs the server and its python-backend processes may run on (None: every CPU this process may use);
-        # `mtserve loadtest --repo` keeps its load generator off them
+        # `mtserve loadtest --repo --load-generator-cpus N` keeps its load generator off them
         self.cpus = frozenset(cpus) if cpus else None
         self._auto_ports = {
             "grpc": grpc_port is None,
