@@ -417,31 +417,15 @@ def test_placement_keeps_the_last_cpus_for_the_load_generator(monkeypatch):
     assert placement(4) == (None, None)  # nothing left for the server: share
 
 
-def _process_tree(pid: int) -> list[int]:
-    """pid and every process below it (from /proc's parent links)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo += parents.get(p, [])
-    return tree
-
-
 @pytest.mark.triton
 def test_a_local_server_and_its_load_generator_run_on_the_cpus_they_are_given(tiny_repo):
     from mtserve.serving.triton import TritonServer
+    from mtserve.serving.watchdog import stub_processes
 
     usable = sorted(os.sched_getaffinity(0))
     server_cpus, generator_cpus = {usable[0]}, {usable[-1]}
     with TritonServer(tiny_repo, cpus=server_cpus) as server:
-        tree = _process_tree(server._proc.pid)
+        tree = [server.pid] + [stub.pid for stub in stub_processes(server.pid)]
         assert len(tree) > 2  # tritonserver and its python-backend stubs
         assert {p: os.sched_getaffinity(p) for p in tree} == dict.fromkeys(tree, server_cpus)
     with LocustWorker(frozenset(generator_cpus)) as worker:
