@@ -78,7 +78,7 @@ class CapacitySearchConfig(Options):
     )
     max_windows: int = option(
         10,  # perf_analyzer's --max-trials
-        "windows per step at most; not stable by then = unstable, a fail",
+        "windows per step at most; not stable by then = unstable, judged on every window pooled",
         check=AT_LEAST_ONE,
     )
     max_users: int = option(256, "Locust users per step at most", check=AT_LEAST_ONE)

@@ -66,7 +66,8 @@ def test_only_the_last_three_windows_count_and_the_step_ends_unstable_at_the_lim
     swinging = [w(100, 150), w(100, 190), w(100, 150), w(100, 190)]
     state, why = stability.verdict(swinging, 200.0, max_windows=4)
     assert state == stability.UNSTABLE and "4 windows" in why
-    assert stability.pooled(swinging, state) == swinging[-3:]
+    # no three agreed: the step's figures pool every window it measured, not the last three
+    assert stability.pooled(swinging, state) == swinging
 
 
 def test_errors_and_a_doomed_p99_end_a_step_at_once():
@@ -78,16 +79,26 @@ def test_errors_and_a_doomed_p99_end_a_step_at_once():
     assert stability.verdict([w(100, 150)], 200.0, need=1)[0] == stability.STABLE
 
 
-def test_an_unstable_step_fails_even_under_the_slo():
-    base = dict(
-        workload="w", offered_rps=100.0, achieved_rps=100.0, count=900, errors=0, p50_ms=5.0, p99_ms=80.0
+def test_an_unstable_step_is_judged_on_its_pooled_windows():
+    """At the knee a window's p99 rests on a couple of utterances: five windows all under the SLO whose p99s are
+    23% apart over the last three (per-task at 62.7/s, docs/loadtest.md) met the SLO: pooled, they pass; a pooled
+    p99 over the SLO still fails."""
+    windows = [w(62, p99) for p99 in (192, 170, 199, 162, 177)]
+    state, why = stability.verdict(windows, 200.0, max_windows=5)
+    assert state == stability.UNSTABLE
+    base = dict(workload="w", offered_rps=62.7, achieved_rps=62.0, count=930, errors=0, p50_ms=50.0)
+    kept = judge(
+        Step(**base, p99_ms=186.3, duration_s=15.0, windows=windows, stability=state, stability_reason=why),
+        200.0,
     )
-    ok = judge(Step(**base, duration_s=9.0, stability=stability.STABLE), 200.0)
-    assert ok.passed
-    bad = judge(
-        Step(**base, duration_s=9.0, stability=stability.UNSTABLE, stability_reason="p99s 40% apart"), 200.0
+    assert kept.passed and kept.reason.startswith("ok (unstable, 5 windows pooled") and "23%" in kept.reason
+    over = judge(
+        Step(**base, p99_ms=226.8, duration_s=15.0, windows=windows, stability=state, stability_reason=why),
+        200.0,
     )
-    assert not bad.passed and "unstable" in bad.reason and "40%" in bad.reason
+    assert not over.passed and over.reason.startswith("p99 226.8 ms > SLO 200 ms (unstable")
+    ok = judge(Step(**base, p99_ms=80.0, duration_s=9.0, stability=stability.STABLE), 200.0)
+    assert ok.passed and ok.reason == "ok"
 
 
 def test_search_config_checks_the_window_rule():
