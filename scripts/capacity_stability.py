@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import shlex
 import statistics
 import subprocess
@@ -69,7 +70,16 @@ def one_run(repo: str, out: Path, extra: list[str], url: str | None = None) -> d
         "paired_check": [r["verdict"] for r in details.get("paired_check") or []],
         # every step in the order it ran, short: what a run's figure rests on, once its folder is gone
         "search": [
-            {"workload": s["workload"], "offered_rps": round(s["offered_rps"], 2), "passed": s["passed"]}
+            {
+                "workload": s["workload"],
+                "offered_rps": round(s["offered_rps"], 2),
+                "passed": s["passed"],
+                "stability": s.get("stability", ""),
+                "errors": s["errors"],
+                "window_p99_ms": [
+                    round(w["p99_ms"]) if math.isfinite(w["p99_ms"]) else None for w in s.get("windows") or []
+                ],
+            }
             for s in steps
         ],
     }
