@@ -156,8 +156,8 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         f"{d['settings'].get('stability_tolerance', 0.1):.0%} in served rate and p99 (perf_analyzer's rule; "
         "loadtest/stability.py), at most "
         f"{d['settings'].get('max_windows', 1)} windows, and pools them; a step that does not settle is reported "
-        "unstable and judged on all its windows pooled. A step passes when its p99 <= SLO, no call failed and the offered rate was reached. Details: "
-        "`capacity_steps.json`; plot: `latency_vs_rate.png`.",
+        "unstable and judged on all its windows pooled. A step passes when its p99 <= SLO, no call failed and "
+        "the offered rate was reached. Details: `capacity_steps.json`; plot: `latency_vs_rate.png`.",
         "",
         placement_line(d.get("cpus") or {}),
         "",

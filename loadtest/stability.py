@@ -11,10 +11,10 @@ max / min over the last 3 measurements of both throughput and latency, at most `
   SLO by more than the tolerance (all <= (1 - tolerance) x SLO, or all >= (1 + tolerance) x SLO).
 
 The p99 clause is perf_analyzer's, plus one case: windows that all clear the SLO (or all miss it) by a margin
-give the same verdict whatever their spread. The search needs a verdict it can rely on; on a shared 2-core
-machine, p99s of 40 and 75 ms (87% apart, both far under a 200 ms SLO) come and go with the neighbours' load, and
-calling that rate unstable would fail it, and with it every rate above (the search never puts a pass above a
-fail). Near the SLO, where the verdict is decided, the rule is perf_analyzer's. Errors end a step at once (an
+give the same verdict whatever their spread. On a shared 2-core machine, p99s of 40 and 75 ms (87% apart, both
+far under a 200 ms SLO) come and go with the neighbours' load: waiting for them to agree would spend every
+window a step may have on a rate whose verdict is already plain. Near the SLO, where the verdict is decided, the
+rule is perf_analyzer's. Errors end a step at once (an
 error fails it whatever follows), and so does a window whose p99 is over `DOOMED_FACTOR` x the SLO: the queue is
 growing, the rate is well past capacity, and more windows would only spend the search's time budget.
 
