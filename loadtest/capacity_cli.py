@@ -28,6 +28,7 @@ from mtserve.loadtest import mix as mixes
 from mtserve.loadtest.capacity import LOAD_GENERATOR_CPUS, run_capacity
 from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig, SearchPreset
 from mtserve.loadtest.protocol import TargetOptions
+from mtserve.loadtest.repeats import run_repeats
 from mtserve.loadtest.sizing import UTILISATION
 from mtserve.loadtest.workload import Utterance, UtteranceOptions, is_mix_file
 from mtserve.serving.endpoint import ConnectionOptions
@@ -114,9 +115,18 @@ class LoadtestOptions(Options):
         check=(lambda u: 0 < u <= 1, "must be in (0, 1]"),
         show="{:g}".format,
     )
+    repeats: int = option(
+        1,
+        "whole searches, one after another (with --repo, each on its own Triton): the reports are the median "
+        "one's, every repeat's figures beside them and each repeat's reports in <out>/repeats/<i>/ "
+        "(loadtest/repeats.py)",
+        check=(lambda n: n >= 1, "must be >= 1"),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.repeats > 1 and self.cross_check:
+            raise UserError("--cross-check runs perf_analyzer after one search: give it without --repeats")
         if self.expect_workers > 0 and self.workers > 1:
             raise UserError(
                 "give --workers (local processes) or --expect-workers (started elsewhere), not both"
@@ -167,7 +177,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     gen = p.add_argument_group("load generators")
     add_dataclass_arguments(gen, LoadtestOptions, only=("workers", "expect_workers", "master_bind"))
     add_dataclass_arguments(
-        p, LoadtestOptions, only=("out", "require_rps", "target_rps", "cross_check", "utilisation")
+        p, LoadtestOptions, only=("out", "require_rps", "target_rps", "cross_check", "utilisation", "repeats")
     )
     add_search_arguments(p)
     add_workload_arguments(p)
@@ -184,7 +194,7 @@ def run(args) -> int:
     utterances = from_args(UtteranceOptions, args)
     connection = from_args(ConnectionOptions, args)
     deployments = from_args(TargetOptions, args)
-    result = run_capacity(
+    search = dict(
         repo=repo,
         url=url,
         out_dir=opts.out,
@@ -207,6 +217,7 @@ def run(args) -> int:
         mix=mixes.read(utterances.mix) if is_mix_file(utterances.mix) else None,
         load_generator_cpus=opts.load_generator_cpus,
     )
+    result = run_repeats(opts.repeats, **search) if opts.repeats > 1 else run_capacity(**search)
     c = result["capacity"]
     print(json.dumps(c, indent=2))
     failed = slo_failures(c, opts.require_rps)

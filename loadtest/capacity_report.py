@@ -98,7 +98,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "that failed above it (where the capacity lies, as measured); p99 over its windows: their lowest and "
         "highest p99. These intervals are this run's alone: on a shared 2-core machine the saving moved by more "
         "than them from one run to the next (docs/loadtest.md, 'How stable it is here'); to plan on a figure, "
-        "take the median of several runs.",
+        "take the median of several runs (`--repeats N`).",
         "",
         *paired_markdown(d.get("paired_check")),
         f"**Cost reduction (measured)**: {_fmt(c['cost_reduction'], '.1%')} "
@@ -109,6 +109,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         + ".",
         "",
     ]
+    lines += repeats_markdown(c.get("repeats"))
     if c.get("mix"):
         from mtserve.loadtest.mix_report import mix_markdown
 
@@ -334,6 +335,35 @@ def plot_latency_vs_rate(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def repeats_markdown(rep: dict | None) -> list[str]:
+    """capacity.md's table of every repeat (`mtserve loadtest --repeats N`, loadtest/repeats.py); none without."""
+    if not rep:
+        return []
+    pct = lambda v: _fmt(v, ".1%")  # noqa: E731
+    lines = [
+        f"## {rep['n']} repeats: this report is repeat {rep['median_repeat']}, the median saving",
+        "",
+        "Every figure above and below comes from that one search; each repeat's own reports are in "
+        "`repeats/<i>/`.",
+        "",
+        "| repeat | multitask max utterances/s | per-task | saving |",
+        "|---:|---:|---:|---:|",
+    ]
+    for i, (mt, pt, cr) in enumerate(
+        zip(rep["multitask_max_rps"], rep["per_task_max_rps"], rep["cost_reduction"], strict=True), 1
+    ):
+        mark = " (median)" if i == rep["median_repeat"] else ""
+        lines.append(f"| {i}{mark} | {_fmt(mt, '.2f')} | {_fmt(pt, '.2f')} | {pct(cr)} |")
+    if rep.get("cost_reduction_range"):
+        lo, hi = rep["cost_reduction_range"]
+        lines += [
+            "",
+            f"Savings {lo:.1%} to {hi:.1%}; the farthest {rep['farthest_from_median_points']:g} points from the "
+            "median.",
+        ]
+    return lines + [""]
 
 
 def write_capacity_reports(
