@@ -11,6 +11,9 @@ and OUT.png (each run's saving with its interval, the median band +-3 points, 0.
 With --one-server, one Triton is started for all the runs and each run calls it (`--url`): set beside a set
 without it, it asks whether a server's start moves the saving, apart from time on the shared machine
 (scripts/start_to_start.py asks the same of throughput alone).
+
+With --from-repeats DIR it runs nothing and reads the repeats of one `mtserve loadtest --short --repeats N --out
+DIR` (DIR/repeats/<i>/) the same way: N searches one after another, each on its own Triton (no load averages).
 """
 
 from __future__ import annotations
@@ -48,13 +51,20 @@ def one_run(repo: str, out: Path, extra: list[str], url: str | None = None) -> d
         raise SystemExit(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"
         )
+    return read_run(out, before, after, wall)
+
+
+def read_run(
+    out: Path, before: list[float] | None = None, after: list[float] | None = None, wall: float | None = None
+) -> dict:
+    """One run's figures from the reports it wrote into `out` (wall time: the search's own, when not given)."""
     cap = json.loads((out / "capacity.json").read_text())
     details = json.loads((out / "capacity_steps.json").read_text())
     steps = details["steps"]
     return {
         "loadavg_before": before,
         "loadavg_after": after,
-        "wall_s": round(wall, 1),
+        "wall_s": round(details["wall_s"] if wall is None else wall, 1),
         "multitask_rps": cap["multitask"]["max_rps"],
         "multitask_rps_interval": cap["multitask"]["max_rps_interval"],
         "per_task_rps": cap["per_task"]["max_rps"],
@@ -119,7 +129,8 @@ def markdown(doc: dict) -> str:
     for i, r in enumerate(doc["runs"], 1):
         mi, pi, ci = r["multitask_rps_interval"], r["per_task_rps_interval"], r["cost_reduction_interval"]
         lines.append(
-            f"| {i} | {' '.join(map(str, r['loadavg_before']))} | {' '.join(map(str, r['loadavg_after']))} | "
+            f"| {i} | {' '.join(map(str, r['loadavg_before'] or ['n/a']))} | "
+            f"{' '.join(map(str, r['loadavg_after'] or ['n/a']))} | "
             f"{r['multitask_rps']:.1f} | {mi[0]:.1f}-{mi[1]:.1f} | {r['per_task_rps']:.1f} | {pi[0]:.1f}-{pi[1]:.1f} | "
             f"{r['cost_reduction']:.1%} | {ci[0]:.1%} to {ci[1]:.1%} | "
             f"{r['cost_reduction'] / r['ideal_cost_reduction']:.3f} | {r['steps']} ({r['unstable_steps']}) | "
@@ -174,6 +185,11 @@ def main() -> int:
     p.add_argument(
         "--one-server", action="store_true", help="start one Triton for every run (runs call it by --url)"
     )
+    p.add_argument(
+        "--from-repeats",
+        metavar="DIR",
+        help="run nothing: read the repeats of one `mtserve loadtest --short --repeats N --out DIR` instead",
+    )
     p.epilog = "More `mtserve loadtest` arguments go after `--`, e.g. `-- --duration 3 --max-time 360`."
     args, extra = p.parse_known_args()
     # a positional nargs="*" after `--` is refused once repo and out are taken: pass the rest on as given
@@ -181,13 +197,19 @@ def main() -> int:
     out = Path(args.out)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     runs = []
+    if args.from_repeats:
+        folders = sorted(Path(args.from_repeats, "repeats").iterdir(), key=lambda f: int(f.name))
+        if not folders:
+            raise SystemExit(f"no repeats in {args.from_repeats}/repeats")
+        runs = [read_run(f) for f in folders]
+        args.runs = len(runs)
     with tempfile.TemporaryDirectory(prefix="capacity-stability-") as tmp, contextlib.ExitStack() as stack:
         url = None
-        if args.one_server:
+        if args.one_server and not args.from_repeats:
             from mtserve.serving.triton import TritonServer
 
             url = stack.enter_context(TritonServer(Path(args.repo)).start(timeout=300)).grpc_url
-        for i in range(args.runs):
+        for i in range(0 if args.from_repeats else args.runs):
             r = one_run(args.repo, Path(tmp) / f"run{i + 1}", args.extra, url)
             runs.append(r)
             print(
@@ -206,12 +228,14 @@ def main() -> int:
                 else ["--repo", args.repo]
             )
             + ["--short", *args.extra]
+            + (["--repeats", str(args.runs)] if args.from_repeats else [])
         ),
-        "one_server": args.one_server,
+        "one_server": args.one_server and not args.from_repeats,
         "script": shlex.join(["python", "scripts/capacity_stability.py", *sys.argv[1:]]),
         "commit": commit.stdout.strip(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": "2-core CPU shared with other engineers (load averages per run below)",
+        "machine": "2-core CPU shared with other engineers"
+        + (" (load averages per run below)" if not args.from_repeats else ""),
         "runs_n": args.runs,
         "runs": runs,
         "summary": summarize(runs),
