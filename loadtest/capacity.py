@@ -37,7 +37,7 @@ from pathlib import Path
 
 from mtserve.core import registry
 from mtserve.core.errors import Unreachable, UserError
-from mtserve.loadtest import protocol
+from mtserve.loadtest import cpu_steal, protocol
 from mtserve.loadtest.capacity_config import SHORT, CapacitySearchConfig
 from mtserve.loadtest.locust_driver import LocustWorker
 from mtserve.loadtest.mix import Mix
@@ -273,6 +273,7 @@ def measure_capacity(
                 if locust_dir is not None
                 else ""
             )
+            stolen_before = cpu_steal.read()
             reply = worker.call(
                 {
                     "op": "measure",
@@ -296,6 +297,7 @@ def measure_capacity(
                 timeout=SETTLE_S + warmup + cfg.max_windows * (duration + 3 * cfg.timeout_s) + 90,
             )
             step = judge(_step_from(reply), cfg.slo_p99_ms)
+            step.extra["cpu_steal"] = cpu_steal.share(stolen_before, cpu_steal.read())
             if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
                 for u in dict.fromkeys(e.address for e in plan.endpoints.values()):
                     try:

@@ -161,9 +161,11 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "the offered rate was reached. Details: `capacity_steps.json`; plot: `latency_vs_rate.png`.",
         "",
         placement_line(d.get("cpus") or {}),
+        *steal_lines(d["steps"]),
         "",
-        "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | windows | p99 per window (ms) | result |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| # | workload | offered/s | served/s | users | p50 ms | p99 ms | n | windows | p99 per window (ms) | steal "
+        "| result |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     for i, s in enumerate(d["steps"], 1):
         windows = s.get("windows") or []
@@ -171,7 +173,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
             f"| {i} | {s['workload']} | {s['offered_rps']:.3g} | {s['achieved_rps']:.3g} | {s['users']} | "
             f"{_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {s['count']} | "
             f"{len(windows)} {s.get('stability') or ''} | {', '.join(_fmt(w['p99_ms'], '.0f') for w in windows)} | "
-            f"{'pass' if s['passed'] else s['reason']} |"
+            f"{_fmt((s.get('extra') or {}).get('cpu_steal'), '.0%')} | {'pass' if s['passed'] else s['reason']} |"
         )
     if d.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {n}" for n in d["notes"]]
@@ -184,6 +186,26 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
         "",
     ]
     return "\n".join(lines)
+
+
+def steal_lines(steps: list[dict]) -> list[str]:
+    """How much CPU time this machine's hypervisor took during the steps (loadtest/cpu_steal.py); nothing where
+    it could not be read."""
+    shares = [
+        (i, s["extra"]["cpu_steal"])
+        for i, s in enumerate(steps, 1)
+        if s.get("extra", {}).get("cpu_steal") is not None
+    ]
+    if not shares:
+        return []
+    values = sorted(v for _, v in shares)
+    worst, most = max(shares, key=lambda x: x[1])
+    return [
+        "",
+        f"CPU steal on this machine during the steps (time its hypervisor gave other guests, /proc/stat): median "
+        f"{values[(len(values) - 1) // 2]:.0%}, the most {most:.0%} (step {worst}). A search measures the machine it "
+        "got: figures measured under steal are lower than the server's own.",
+    ]
 
 
 def placement_line(cpus: dict) -> str:

@@ -75,6 +75,9 @@ def read_run(
         "sizing": cap["sizing"],
         "steps": len(steps),
         "unstable_steps": sum(1 for s in steps if s.get("stability") == "unstable"),
+        # the share of CPU time the hypervisor gave other guests during each step (loadtest/cpu_steal.py)
+        "cpu_steal_median": _median([(s.get("extra") or {}).get("cpu_steal") for s in steps]),
+        "cpu_steal_max": _max([(s.get("extra") or {}).get("cpu_steal") for s in steps]),
         "windows": sum(len(s.get("windows") or []) for s in steps),
         "outcomes": {w: r["outcome"] for w, r in details["results"].items()},
         "paired_check": [r["verdict"] for r in details.get("paired_check") or []],
@@ -95,6 +98,16 @@ def read_run(
     }
 
 
+def _median(xs: list[float | None]) -> float | None:
+    known = [x for x in xs if x is not None]
+    return round(statistics.median(known), 4) if known else None
+
+
+def _max(xs: list[float | None]) -> float | None:
+    known = [x for x in xs if x is not None]
+    return round(max(known), 4) if known else None
+
+
 def summarize(runs: list[dict]) -> dict:
     savings = [r["cost_reduction"] for r in runs]
     ideal = runs[0]["ideal_cost_reduction"]
@@ -113,6 +126,13 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
+def _steal(run: dict) -> str:
+    """A run's CPU steal, as the table shows it (n/a for sets measured before steps recorded it)."""
+    if run.get("cpu_steal_median") is None:
+        return "n/a"
+    return f"{run['cpu_steal_median']:.0%}, {run['cpu_steal_max']:.0%}"
+
+
 def markdown(doc: dict) -> str:
     s = doc["summary"]
     lines = [
@@ -123,8 +143,8 @@ def markdown(doc: dict) -> str:
         + (" One Triton, started once, served every run." if doc.get("one_server") else ""),
         "",
         "| run | load avg before (1/5/15 min) | after | multitask/s | interval | per-task/s | interval | saving "
-        "| interval | of ideal | steps (unstable) | windows | s |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| interval | of ideal | steps (unstable) | windows | CPU steal (median, most) | s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for i, r in enumerate(doc["runs"], 1):
         mi, pi, ci = r["multitask_rps_interval"], r["per_task_rps_interval"], r["cost_reduction_interval"]
@@ -134,7 +154,7 @@ def markdown(doc: dict) -> str:
             f"{r['multitask_rps']:.1f} | {mi[0]:.1f}-{mi[1]:.1f} | {r['per_task_rps']:.1f} | {pi[0]:.1f}-{pi[1]:.1f} | "
             f"{r['cost_reduction']:.1%} | {ci[0]:.1%} to {ci[1]:.1%} | "
             f"{r['cost_reduction'] / r['ideal_cost_reduction']:.3f} | {r['steps']} ({r['unstable_steps']}) | "
-            f"{r['windows']} | {r['wall_s']:.0f} |"
+            f"{r['windows']} | {_steal(r)} | {r['wall_s']:.0f} |"
         )
     lines += [
         "",

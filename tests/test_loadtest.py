@@ -535,6 +535,9 @@ def test_short_capacity_search_end_to_end(triton, tmp_path):
         if s["stability"] == "unstable":  # judged on every window pooled
             assert s["count"] == sum(w["count"] for w in s["windows"]) and "windows pooled" in s["reason"]
     assert all(s["errors"] == 0 for s in steps) and all(math.isfinite(s["p99_ms"]) for s in steps)
+    if sys.platform.startswith("linux"):  # every step says how much CPU the hypervisor took while it ran
+        assert all(0 <= s["extra"]["cpu_steal"] <= 1 for s in steps)
+        assert "CPU steal on this machine during the steps" in (tmp_path / "capacity.md").read_text()
     for name in ("capacity.md", "latency_vs_rate.png", "capacity_steps.json"):
         assert (tmp_path / name).stat().st_size > 0
 
