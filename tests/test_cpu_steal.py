@@ -10,7 +10,7 @@ import pytest
 from mtserve.loadtest import cpu_steal
 from mtserve.loadtest.capacity_report import steal_lines
 
-# two readings 10 s apart on a 2-CPU guest (USER_HZ 100: 2,000 ticks), 616 of them stolen: the shape /proc/stat had
+# two readings 10 s apart on a 2-CPU guest (USER_HZ 100: 2,052 ticks counted), 616 of them stolen: /proc/stat as it was
 # here during a --short search
 BEFORE = "cpu  627835 9962 68400 325558 1631 0 2215 4118 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
 AFTER = "cpu  628879 9962 68545 325798 1631 0 2222 4734 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
@@ -21,7 +21,7 @@ def test_the_stolen_share_between_two_readings(tmp_path):
     (tmp_path / "after").write_text(AFTER)
     before, after = cpu_steal.read(tmp_path / "before"), cpu_steal.read(tmp_path / "after")
     assert before == (627835 + 9962 + 68400 + 325558 + 1631 + 0 + 2215 + 4118, 4118)
-    assert cpu_steal.share(before, after) == pytest.approx(616 / 2000)
+    assert cpu_steal.share(before, after) == pytest.approx(616 / 2052)
     assert cpu_steal.share(before, before) is None  # no time passed
     assert cpu_steal.share(None, after) is None
 
