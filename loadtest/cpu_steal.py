@@ -1,9 +1,9 @@
 """How much of this machine's CPU time its hypervisor gave to other guests while a step ran: Linux's `steal`.
 
 On a virtual machine the host may run other guests on the cores this one thinks it has. /proc/stat counts that
-time per CPU as `steal` (its 8th field), in ticks, beside user, system and idle. Here, during a `--short` search,
-it was 19 to 31% of the machine's CPU time in 10 s samples (docs/loadtest.md, "CPU steal"), and a search measures
-the machine it got: a capacity found while the host took a third of the CPUs is not the server's. Each step
+time per CPU as `steal` (its 8th field), in ticks, beside user, system and idle. Here, in 10 s samples beside five
+`--short` searches, it was 0.9% at the median but 30% and 19% in the first two, while the first steps failed far
+below capacity (docs/results/capacity-stability-repeats.md), and a search measures the machine it got. Each step
 records the share stolen while it ran (capacity_steps.json, `extra.cpu_steal`), and capacity.md says how much was
 stolen over the search, so a reader can tell a quiet machine's figures from a crowded one's.
 
