@@ -199,11 +199,11 @@ def steal_lines(steps: list[dict]) -> list[str]:
     if not shares:
         return []
     values = sorted(v for _, v in shares)
-    worst, most = max(shares, key=lambda x: x[1])
+    most_at, most = max(shares, key=lambda x: x[1])
     return [
         "",
         f"CPU steal on this machine during the steps (time its hypervisor gave other guests, /proc/stat): median "
-        f"{values[(len(values) - 1) // 2]:.0%}, the most {most:.0%} (step {worst}). A search measures the machine it "
+        f"{values[(len(values) - 1) // 2]:.0%}, the most {most:.0%} (step {most_at}). A search measures the machine it "
         "got: figures measured under steal are lower than the server's own.",
     ]
 

@@ -218,9 +218,12 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     runs = []
     if args.from_repeats:
-        folders = sorted(Path(args.from_repeats, "repeats").iterdir(), key=lambda f: int(f.name))
+        where = Path(args.from_repeats, "repeats")
+        folders = sorted(where.iterdir(), key=lambda f: int(f.name)) if where.is_dir() else []
         if not folders:
-            raise SystemExit(f"no repeats in {args.from_repeats}/repeats")
+            raise SystemExit(
+                f"{where}: no repeats (the folder `mtserve loadtest --repeats N --out DIR` writes)"
+            )
         runs = [read_run(f) for f in folders]
         args.runs = len(runs)
     with tempfile.TemporaryDirectory(prefix="capacity-stability-") as tmp, contextlib.ExitStack() as stack:
