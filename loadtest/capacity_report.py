@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 from mtserve.core import names
@@ -198,12 +199,11 @@ def steal_lines(steps: list[dict]) -> list[str]:
     ]
     if not shares:
         return []
-    values = sorted(v for _, v in shares)
     most_at, most = max(shares, key=lambda x: x[1])
     return [
         "",
         f"CPU steal on this machine during the steps (time its hypervisor gave other guests, /proc/stat): median "
-        f"{values[(len(values) - 1) // 2]:.0%}, the most {most:.0%} (step {most_at}). A search measures the machine it "
+        f"{statistics.median_low(v for _, v in shares):.0%}, the most {most:.0%} (step {most_at}). A search measures the machine it "
         "got: figures measured under steal are lower than the server's own.",
     ]
 
