@@ -89,6 +89,7 @@ def read_run(
                 "passed": s["passed"],
                 "stability": s.get("stability", ""),
                 "errors": s["errors"],
+                "cpu_steal": (s.get("extra") or {}).get("cpu_steal"),
                 "window_p99_ms": [
                     round(w["p99_ms"]) if math.isfinite(w["p99_ms"]) else None for w in s.get("windows") or []
                 ],
