@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import string
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,28 @@ def first_segment(repo) -> str:
     from mtserve.core import names, registry
 
     return names.segment(*registry.load(repo).segments()[0])
+
+
+def models_that_ran(
+    triton_client, before: dict[str, int], expected: set[str], wait_s: float = 5.0
+) -> set[str]:
+    """The models whose execution count has risen above `before` (from `execution_counts`). Triton can record a
+    model's statistics after the reply has reached the client: once in a full test run, every model an ensemble
+    composed had counted its run and the ensembles themselves not yet. So wait up to `wait_s` for `expected` to
+    show, then return what ran, for the test to compare with `expected` exactly (an extra model still fails)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        after = execution_counts(triton_client)
+        ran = {m for m in after if after[m] > before.get(m, 0)}
+        if expected <= ran or time.monotonic() > deadline:
+            return ran
+        time.sleep(0.05)
+
+
+def execution_counts(triton_client) -> dict[str, int]:
+    """Every model's execution count, from Triton's own statistics."""
+    stats = triton_client.get_inference_statistics(as_json=True)
+    return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
 
 
 @pytest.fixture(scope="session")

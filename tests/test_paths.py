@@ -15,6 +15,7 @@ import pytest
 
 from mtserve.core import routing
 from mtserve.core.errors import UserError
+from tests.conftest import execution_counts, models_that_ran
 
 TEXTS = ["play some jazz", "book a table for two"]
 
@@ -132,10 +133,6 @@ def test_the_client_routes_to_the_cheapest_paths_and_only_they_run(paths_repo):
     from mtserve.serving.client import MultitaskClient
     from mtserve.serving.triton import TritonServer
 
-    def counts(c):
-        stats = c.client.get_inference_statistics(as_json=True)["model_stats"]
-        return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats}
-
     # as the ServingRuntime runs it: the repository index (which lists models) needs an admin header, so the
     # client finds the paths from `multitask`'s config and each path's readiness
     restricted = ["--grpc-restricted-protocol=model-repository,trace,logging:mtserve-admin=k3y"]
@@ -165,11 +162,10 @@ def test_the_client_routes_to_the_cheapest_paths_and_only_they_run(paths_repo):
                 ),
             ]:
                 assert [c.model for c in client.route(tasks)] == calls
-                before = counts(client)
+                before = execution_counts(client.client)
                 got = client.infer(TEXTS, tasks=tasks)
-                after = counts(client)
                 assert list(got) == tasks
                 for t in tasks:
                     np.testing.assert_allclose(got[t]["scores"], every[t]["scores"], rtol=0, atol=1e-5)
-                moved = {m for m in after if after[m] > before.get(m, 0)}
+                moved = models_that_ran(client.client, before, ran | set(calls))
                 assert moved == ran | set(calls), (tasks, moved)
