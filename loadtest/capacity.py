@@ -297,7 +297,7 @@ def measure_capacity(
                 timeout=SETTLE_S + warmup + cfg.max_windows * (duration + 3 * cfg.timeout_s) + 90,
             )
             step = judge(_step_from(reply), cfg.slo_p99_ms)
-            step.extra["cpu_steal"] = cpu_steal.share(stolen_before, cpu_steal.read())
+            step.extra[cpu_steal.KEY] = cpu_steal.share(stolen_before, cpu_steal.read())
             if step.errors:  # a server that went away is a failed run, not a rate that fails the SLO
                 for u in dict.fromkeys(e.address for e in plan.endpoints.values()):
                     try:

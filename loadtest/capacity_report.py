@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 
 from mtserve.core import names
-from mtserve.loadtest import protocol, sizing
+from mtserve.loadtest import cpu_steal, protocol, sizing
 
 LABELS = {
     "multitask": "multitask (one ensemble)",
@@ -174,7 +174,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
             f"| {i} | {s['workload']} | {s['offered_rps']:.3g} | {s['achieved_rps']:.3g} | {s['users']} | "
             f"{_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {s['count']} | "
             f"{len(windows)} {s.get('stability') or ''} | {', '.join(_fmt(w['p99_ms'], '.0f') for w in windows)} | "
-            f"{_fmt((s.get('extra') or {}).get('cpu_steal'), '.0%')} | {'pass' if s['passed'] else s['reason']} |"
+            f"{_fmt(cpu_steal.of_step(s), '.0%')} | {'pass' if s['passed'] else s['reason']} |"
         )
     if d.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {n}" for n in d["notes"]]
@@ -192,11 +192,7 @@ def capacity_markdown(result: dict, target_rps: float, utilisation: float = sizi
 def steal_lines(steps: list[dict]) -> list[str]:
     """How much CPU time this machine's hypervisor took during the steps (loadtest/cpu_steal.py); nothing where
     it could not be read."""
-    shares = [
-        (i, s["extra"]["cpu_steal"])
-        for i, s in enumerate(steps, 1)
-        if s.get("extra", {}).get("cpu_steal") is not None
-    ]
+    shares = [(i, v) for i, v in enumerate(map(cpu_steal.of_step, steps), 1) if v is not None]
     if not shares:
         return []
     most_at, most = max(shares, key=lambda x: x[1])

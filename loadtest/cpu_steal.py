@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
+KEY = "cpu_steal"  # a step's `extra` key (capacity_steps.json)
 
 
 def read(path: Path = PROC_STAT) -> tuple[int, int] | None:
@@ -38,3 +39,8 @@ def share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> floa
         return None
     total, stolen = after[0] - before[0], after[1] - before[1]
     return stolen / total if total > 0 else None
+
+
+def of_step(step: dict) -> float | None:
+    """The share a step recorded (capacity_steps.json), None for steps measured before steps recorded it."""
+    return (step.get("extra") or {}).get(KEY)

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mtserve.loadtest import cpu_steal
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,7 @@ def read_run(
     cap = json.loads((out / "capacity.json").read_text())
     details = json.loads((out / "capacity_steps.json").read_text())
     steps = details["steps"]
+    steals = [v for v in map(cpu_steal.of_step, steps) if v is not None]
     return {
         "loadavg_before": before,
         "loadavg_after": after,
@@ -76,8 +79,8 @@ def read_run(
         "steps": len(steps),
         "unstable_steps": sum(1 for s in steps if s.get("stability") == "unstable"),
         # the share of CPU time the hypervisor gave other guests during each step (loadtest/cpu_steal.py)
-        "cpu_steal_median": _median([(s.get("extra") or {}).get("cpu_steal") for s in steps]),
-        "cpu_steal_max": _max([(s.get("extra") or {}).get("cpu_steal") for s in steps]),
+        "cpu_steal_median": round(statistics.median(steals), 4) if steals else None,
+        "cpu_steal_max": round(max(steals), 4) if steals else None,
         "windows": sum(len(s.get("windows") or []) for s in steps),
         "outcomes": {w: r["outcome"] for w, r in details["results"].items()},
         "paired_check": [r["verdict"] for r in details.get("paired_check") or []],
@@ -89,7 +92,7 @@ def read_run(
                 "passed": s["passed"],
                 "stability": s.get("stability", ""),
                 "errors": s["errors"],
-                "cpu_steal": (s.get("extra") or {}).get("cpu_steal"),
+                "cpu_steal": cpu_steal.of_step(s),
                 "window_p99_ms": [
                     round(w["p99_ms"]) if math.isfinite(w["p99_ms"]) else None for w in s.get("windows") or []
                 ],
@@ -97,16 +100,6 @@ def read_run(
             for s in steps
         ],
     }
-
-
-def _median(xs: list[float | None]) -> float | None:
-    known = [x for x in xs if x is not None]
-    return round(statistics.median(known), 4) if known else None
-
-
-def _max(xs: list[float | None]) -> float | None:
-    known = [x for x in xs if x is not None]
-    return round(max(known), 4) if known else None
 
 
 def summarize(runs: list[dict]) -> dict:

@@ -37,6 +37,12 @@ def first_segment(repo) -> str:
     return names.segment(*registry.load(repo).segments()[0])
 
 
+def execution_counts(triton_client) -> dict[str, int]:
+    """Every model's execution count, from Triton's own statistics."""
+    stats = triton_client.get_inference_statistics(as_json=True)
+    return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
+
+
 def models_that_ran(
     triton_client, before: dict[str, int], expected: set[str], wait_s: float = 5.0
 ) -> set[str]:
@@ -51,12 +57,6 @@ def models_that_ran(
         if expected <= ran or time.monotonic() > deadline:
             return ran
         time.sleep(0.05)
-
-
-def execution_counts(triton_client) -> dict[str, int]:
-    """Every model's execution count, from Triton's own statistics."""
-    stats = triton_client.get_inference_statistics(as_json=True)
-    return {s["name"]: int(s.get("execution_count", 0) or 0) for s in stats["model_stats"]}
 
 
 @pytest.fixture(scope="session")
